@@ -1,0 +1,51 @@
+import { z } from "zod";
+
+/** Action ids are file basenames: safe as git paths, Nomad meta and variable paths. */
+export const ACTION_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
+export const MOUNTS = ["ssh", "gpg", "sops"] as const;
+export const SIDECAR_FORMULAS = ["reproduce", "triage", "verify"] as const;
+
+export const actionSchema = z
+  .strictObject({
+    id: z.string().regex(ACTION_ID),
+    formula: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+    context: z.string().trim().min(1),
+    secrets: z.array(z.string().regex(SECRET_NAME)),
+    mounts: z.array(z.enum(MOUNTS)).default([]),
+    model: z.string().min(1).optional(),
+    tools: z.array(z.string().min(1)).optional(),
+    timeout_minutes: z.number().int().positive().optional(),
+    dispatch_mode: z.enum(["pr", "direct"]).optional(),
+    blast_radius: z.enum(["low", "medium", "high"]).optional(),
+    kind: z.enum(["runner", "sidecar"]).default("runner"),
+    issue: z.number().int().positive().optional(),
+    project: z.string().min(1).optional(),
+  });
+
+export type Action = z.infer<typeof actionSchema>;
+export type Mount = (typeof MOUNTS)[number];
+
+/** An action file as found in the ops repo at a commit. */
+export interface ActionFile {
+  /** repo-relative path, e.g. vault/actions/release.toml */
+  path: string;
+  /** the basename without .toml */
+  id: string;
+  /** git blob id of the file's content */
+  sha: string;
+}
+
+/** What the ops repo knows that a single file cannot: used to check references. */
+export interface ActionCatalog {
+  /** secret names the dispatcher may grant (allowlist ∩ policies present) */
+  secrets: ReadonlySet<string>;
+  /** formula names with formulas/<name>.sh at the same commit */
+  formulas: ReadonlySet<string>;
+  /** mount aliases the cluster offers */
+  mounts: ReadonlySet<string>;
+}
+
+export type ParsedAction =
+  | { ok: true; file: ActionFile; action: Action }
+  | { ok: false; file: ActionFile; problems: string[] };

@@ -1,0 +1,92 @@
+// The engine ports. Core depends on these types only; each adapter module implements one.
+
+export interface DispatchRequest {
+  /** parameterized parent job: "runner" or "sidecar" */
+  job: string;
+  meta: Record<string, string>;
+  /** becomes the task's dispatch_payload file; carries the wrapping token */
+  payload?: string;
+  idempotencyToken: string;
+}
+
+export interface DispatchedJob {
+  jobId: string;
+  evalId: string;
+}
+
+export type AllocClientStatus = "pending" | "running" | "complete" | "failed" | "lost" | "unknown";
+
+export interface AllocationState {
+  id: string;
+  node: string;
+  clientStatus: AllocClientStatus;
+  /** exit code from the task's Terminated event, when it has one */
+  exitCode?: number;
+  /** the latest event message that explains a failure (driver failure, OOM, …) */
+  failureMessage?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  createIndex: number;
+}
+
+export interface JobPlacement {
+  allocations: AllocationState[];
+  /** why the scheduler could not place the job, when an evaluation says so */
+  blockedReason?: string;
+  /** raft index for the next blocking query */
+  index: number;
+}
+
+export interface NomadPort {
+  dispatch(req: DispatchRequest): Promise<DispatchedJob>;
+  /** blocking query on the job's allocations: returns when something changed past `index` or after `waitMs` */
+  watchJob(jobId: string, index: number, waitMs: number): Promise<JobPlacement>;
+  readLog(allocId: string, task: string, type: "stdout" | "stderr"): Promise<string>;
+  stopJob(jobId: string): Promise<void>;
+  /** host volume names offered by at least one ready client node */
+  hostVolumes(): Promise<Set<string>>;
+}
+
+export interface WrappedToken {
+  /** single-use wrapping token handed to the job */
+  wrappingToken: string;
+  /** accessor of the wrapped (runner) token, for revocation after the run */
+  accessor: string;
+  policies: string[];
+}
+
+export interface VaultPort {
+  /** of `policies`, those that do not exist */
+  missingPolicies(policies: string[]): Promise<string[]>;
+  mintWrapped(req: {
+    policies: string[];
+    ttlSeconds: number;
+    meta: Record<string, string>;
+  }): Promise<WrappedToken>;
+  revokeAccessor(accessor: string): Promise<void>;
+}
+
+export interface RepoFile {
+  path: string;
+  content: Buffer;
+}
+
+export interface OpsRepoPort {
+  /** fetch the remote; returns the commit at the tip of the tracked branch */
+  sync(): Promise<string>;
+  /** paths under `dir` at `commit` with their blob ids */
+  listFiles(commit: string, dir: string): Promise<{ path: string; sha: string }[]>;
+  /** paths changed (added or modified) under `dir` between two commits */
+  changedFiles(from: string, to: string, dir: string): Promise<string[]>;
+  readFile(commit: string, path: string): Promise<Buffer | undefined>;
+  /**
+   * commit the files and push, rebasing on a rejected push; a path that already exists
+   * upstream is never overwritten and is returned in `skipped`.
+   */
+  writeFiles(files: RepoFile[], message: string): Promise<{ commit: string; skipped: string[] }>;
+}
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}

@@ -1,0 +1,148 @@
+// The dispatcher's error vocabulary. Every failure that reaches a result or the CLI is one of
+// these; `class` is the failure class recorded in results and used by the retry table.
+
+export type FailureClass =
+  | "invalid"
+  | "rejected"
+  | "secret_unknown"
+  | "secret_missing"
+  | "rate_limited"
+  | "auth"
+  | "timeout"
+  | "infra"
+  | "agent"
+  | "lost"
+  | "config";
+
+export abstract class DispatcherError extends Error {
+  abstract readonly class: FailureClass;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An action file that does not satisfy the contract; `problems` holds one line per fault. */
+export class ActionInvalid extends DispatcherError {
+  readonly class = "invalid";
+  constructor(
+    readonly path: string,
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(problems.map((p) => `${path}: ${p}`).join("\n"), options);
+  }
+}
+
+export class SecretUnknown extends DispatcherError {
+  readonly class = "secret_unknown";
+}
+
+/** Raised inside the runner when a granted secret is absent or empty at run time. */
+export class SecretMissing extends DispatcherError {
+  readonly class = "secret_missing";
+}
+
+export class ConfigInvalid extends DispatcherError {
+  readonly class = "config";
+}
+
+export class NomadApiError extends DispatcherError {
+  readonly class: FailureClass;
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.class = classifyHttp(status);
+  }
+}
+
+export class VaultApiError extends DispatcherError {
+  readonly class: FailureClass;
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.class = classifyHttp(status);
+  }
+}
+
+export class GitError extends DispatcherError {
+  readonly class = "infra";
+}
+
+/** The job ran past its deadline and was stopped. */
+export class TimeoutExceeded extends DispatcherError {
+  readonly class = "timeout";
+}
+
+/** The allocation was never placed, or disappeared (node lost, GC). */
+export class AllocationLost extends DispatcherError {
+  readonly class = "lost";
+}
+
+/** Something that retrying cannot fix; carries the class of the underlying failure. */
+export class PermanentFailure extends DispatcherError {
+  constructor(
+    message: string,
+    readonly class: FailureClass,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A CLI outcome that maps to a specific exit code without being a crash. */
+export class ExitError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = "ExitError";
+  }
+}
+
+function classifyHttp(status: number | undefined): FailureClass {
+  if (status === undefined) return "infra";
+  if (status === 429) return "rate_limited";
+  if (status === 401 || status === 403) return "auth";
+  if (status >= 500) return "infra";
+  return "rejected";
+}
+
+export interface RetryRule {
+  retries: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Which failure classes are retried, how often, and with what exponential backoff. */
+export const retryTable: Record<FailureClass, RetryRule> = {
+  invalid: { retries: 0, baseMs: 0, maxMs: 0 },
+  rejected: { retries: 0, baseMs: 0, maxMs: 0 },
+  secret_unknown: { retries: 0, baseMs: 0, maxMs: 0 },
+  secret_missing: { retries: 0, baseMs: 0, maxMs: 0 },
+  config: { retries: 0, baseMs: 0, maxMs: 0 },
+  timeout: { retries: 0, baseMs: 0, maxMs: 0 },
+  auth: { retries: 2, baseMs: 2_000, maxMs: 30_000 },
+  rate_limited: { retries: 8, baseMs: 1_000, maxMs: 60_000 },
+  infra: { retries: 6, baseMs: 500, maxMs: 30_000 },
+  agent: { retries: 1, baseMs: 5_000, maxMs: 5_000 },
+  lost: { retries: 1, baseMs: 2_000, maxMs: 2_000 },
+};
+
+export function failureClassOf(err: unknown): FailureClass {
+  return err instanceof DispatcherError ? err.class : "agent";
+}
+
+/** Delay before retry number `attempt` (1-based), or undefined when no retry is left. */
+export function backoffFor(cls: FailureClass, attempt: number): number | undefined {
+  const rule = retryTable[cls];
+  if (attempt > rule.retries) return undefined;
+  return Math.min(rule.maxMs, rule.baseMs * 2 ** (attempt - 1));
+}

@@ -1,0 +1,56 @@
+import type { VaultPort, WrappedToken } from "../core/ports.js";
+import { callVault, createVaultClient, statusOf } from "./client.js";
+
+export interface VaultPortOptions {
+  addr: string;
+  /** the dispatcher's own token (policy service-dispatcher): mints, revokes, reads policy names */
+  token: string;
+  /** token role the runner tokens are created on */
+  role: string;
+  /** how long the wrapping token may wait for the job to start */
+  wrapTtlSeconds: number;
+}
+
+/** The dispatcher's side of the secret handoff: check policies, mint wrapped tokens, revoke. */
+export function createVaultPort(opts: VaultPortOptions): VaultPort {
+  const client = createVaultClient(opts.addr, opts.token);
+  return {
+    async missingPolicies(policies) {
+      const missing: string[] = [];
+      for (const name of policies) {
+        try {
+          await callVault(`read policy ${name}`, () => client.read(`sys/policies/acl/${name}`));
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          missing.push(name);
+        }
+      }
+      return missing;
+    },
+
+    async mintWrapped({ policies, ttlSeconds, meta }): Promise<WrappedToken> {
+      const res = await callVault(`create token on role ${opts.role}`, () =>
+        client.write(
+          `auth/token/create/${opts.role}`,
+          { policies, ttl: `${ttlSeconds}s`, explicit_max_ttl: `${ttlSeconds}s`, meta, renewable: false },
+          { headers: { "X-Vault-Wrap-TTL": `${opts.wrapTtlSeconds}s` } },
+        ),
+      );
+      const info = (res as { wrap_info?: { token?: string; wrapped_accessor?: string } }).wrap_info;
+      if (!info?.token || !info.wrapped_accessor) {
+        throw new Error(`vault: token create on role ${opts.role} returned no wrap_info (is response wrapping disabled?)`);
+      }
+      return { wrappingToken: info.token, accessor: info.wrapped_accessor, policies };
+    },
+
+    async revokeAccessor(accessor) {
+      try {
+        await callVault("revoke token by accessor", () => client.write("auth/token/revoke-accessor", { accessor }));
+      } catch (err) {
+        // already expired or revoked by the runner itself: the goal is reached
+        if (statusOf(err) === 400 || statusOf(err) === 404) return;
+        throw err;
+      }
+    },
+  };
+}
