@@ -87,12 +87,10 @@ export class AllocationLost extends DispatcherError {
 
 /** Something that retrying cannot fix; carries the class of the underlying failure. */
 export class PermanentFailure extends DispatcherError {
-  constructor(
-    message: string,
-    readonly class: FailureClass,
-    options?: { cause?: unknown },
-  ) {
+  readonly class: FailureClass;
+  constructor(message: string, cls: FailureClass, options?: { cause?: unknown }) {
     super(message, options);
+    this.class = cls;
   }
 }
 

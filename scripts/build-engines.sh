@@ -33,9 +33,9 @@ reuse_on_path() {
   say "$name $version: reusing $found"
 }
 
-# build NAME VERSION ROOT NESTED CGO LDFLAGS
+# build NAME VERSION ROOT NESTED UNUSED CGO LDFLAGS
 build() {
-  local name=$1 version=$2 root=$3 nested=$4 cgo=$5 ldflags=$6
+  local name=$1 version=$2 root=$3 nested=$4 unused=$5 cgo=$6 ldflags=$7
   local out="$bin_dir/$name-$version"
   if [ -x "$out" ]; then say "$name $version: cached at $out"; return; fi
   reuse_on_path "$name" "$version" && return
@@ -52,6 +52,10 @@ build() {
     rm -rf "${src:?}/$rel"; mkdir -p "$src/$rel"
     cp -r "$dir/." "$src/$rel/"; chmod -R u+w "$src/$rel"
   done
+  for mod in $unused; do
+    say "$name $version: dropping unused nested module $mod"
+    (cd "$src" && go mod edit -droprequire="$mod" -dropreplace="$mod")
+  done
   say "$name $version: go build (cold builds take several minutes on 2 cores)"
   (cd "$src" && CGO_ENABLED=$cgo go build -trimpath -ldflags "$ldflags" -o "$out.tmp" .) \
     || die "go build of $name $version failed (source in $src)"
@@ -62,12 +66,12 @@ build() {
 
 want=${1:-all}
 if [ "$want" = all ] || [ "$want" = nomad ]; then
-  build nomad "$NOMAD_VERSION" "$NOMAD_MODULE" "$NOMAD_NESTED" 1 \
+  build nomad "$NOMAD_VERSION" "$NOMAD_MODULE" "$NOMAD_NESTED" "$NOMAD_UNUSED" 1 \
     "-s -w -checklinkname=0 -X github.com/hashicorp/nomad/version.GitCommit=v$NOMAD_VERSION"
   "$bin_dir/nomad-$NOMAD_VERSION" version
 fi
 if [ "$want" = all ] || [ "$want" = bao ]; then
-  build bao "$BAO_VERSION" "$BAO_MODULE" "$BAO_NESTED" 0 \
+  build bao "$BAO_VERSION" "$BAO_MODULE" "$BAO_NESTED" "$BAO_UNUSED" 0 \
     "-s -w -checklinkname=0 -X github.com/openbao/openbao/version.fullVersion=$BAO_VERSION -X github.com/openbao/openbao/version.GitCommit=f9407a27fbee"
   "$bin_dir/bao-$BAO_VERSION" version
 fi

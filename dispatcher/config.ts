@@ -1,0 +1,176 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import TOML from "@iarna/toml";
+import { z } from "zod";
+import { ConfigInvalid } from "./errors.js";
+
+// Config is one zod pipeline: defaults → file (TOML) → environment → flags. Each layer is a
+// partial tree; the merged tree is validated once, and every error names where the value came from.
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z.strictObject({
+  nomad: z.strictObject({
+    addr: z.url(),
+    token: z.string().optional(),
+    namespace: z.string().optional(),
+    region: z.string().optional(),
+    runnerJob: z.string().min(1),
+    sidecarJob: z.string().min(1),
+  }),
+  vault: z.strictObject({
+    addr: z.url(),
+    token: z.string().min(1, "is required: the dispatcher's own token (policy service-dispatcher), never the root token"),
+    role: z.string().min(1),
+    kvMount: z.string().min(1),
+    wrapTtlSeconds: positiveInt,
+    tokenGraceSeconds: positiveInt,
+  }),
+  repo: z.strictObject({
+    remote: z.string().min(1, "is required: the ops repo's git URL or path"),
+    branch: z.string().min(1),
+    workdir: z.string().min(1),
+    actionsDir: z.string().min(1),
+    authorName: z.string().min(1),
+    authorEmail: z.string().min(1),
+  }),
+  /** secret names actions may ask for; each also needs a runner-<NAME> policy */
+  secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be UPPER_SNAKE_CASE like GITHUB_TOKEN")),
+  limits: z.strictObject({
+    maxInFlight: positiveInt,
+    /** actions with the same value of this field run one at a time */
+    serializeBy: z.enum(["formula", "id", "none"]),
+  }),
+  timeouts: z.strictObject({
+    defaultMinutes: positiveInt,
+    /** an allocation not running by then fails with the scheduler's reason */
+    placementSeconds: positiveInt,
+  }),
+  pollSeconds: positiveInt,
+  logs: z.strictObject({ tailBytes: positiveInt, maxBytes: positiveInt }),
+  instance: z.string().min(1),
+});
+
+export type Config = z.infer<typeof configSchema>;
+type Layer = Record<string, unknown>;
+
+export function defaults(cwd = process.cwd()): Layer {
+  return {
+    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar" },
+    vault: { addr: "http://127.0.0.1:8200", token: "", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
+    repo: {
+      remote: "",
+      branch: "main",
+      workdir: join(cwd, ".dispatcher", "ops"),
+      actionsDir: "vault/actions",
+      authorName: "nomad-dispatcher",
+      authorEmail: "dispatcher@localhost",
+    },
+    secrets: [],
+    limits: { maxInFlight: 4, serializeBy: "formula" },
+    timeouts: { defaultMinutes: 60, placementSeconds: 300 },
+    pollSeconds: 30,
+    logs: { tailBytes: 4096, maxBytes: 1_048_576 },
+    instance: `${hostname()}-${process.pid}`,
+  };
+}
+
+/** Environment variables and where they land; HashiCorp's own names for the engines. */
+const ENV: Record<string, string> = {
+  NOMAD_ADDR: "nomad.addr",
+  NOMAD_TOKEN: "nomad.token",
+  NOMAD_NAMESPACE: "nomad.namespace",
+  NOMAD_REGION: "nomad.region",
+  VAULT_ADDR: "vault.addr",
+  VAULT_TOKEN: "vault.token",
+  DISPATCHER_OPS_REMOTE: "repo.remote",
+  DISPATCHER_OPS_BRANCH: "repo.branch",
+  DISPATCHER_WORKDIR: "repo.workdir",
+  DISPATCHER_SECRETS: "secrets",
+  DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
+  DISPATCHER_POLL_SECONDS: "pollSeconds",
+  DISPATCHER_INSTANCE: "instance",
+};
+
+export function fromEnv(env: NodeJS.ProcessEnv): { layer: Layer; sources: Map<string, string> } {
+  const layer: Layer = {};
+  const sources = new Map<string, string>();
+  for (const [name, path] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    setPath(layer, path, path === "secrets" ? value.split(",").map((s) => s.trim()).filter(Boolean) : value);
+    sources.set(path, name);
+  }
+  return { layer, sources };
+}
+
+export function fromFile(path: string): Layer {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigInvalid(`${path}: cannot read config file (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+  }
+  try {
+    return tomlToConfig(TOML.parse(text) as Layer);
+  } catch (err) {
+    throw new ConfigInvalid(`${path}: not valid TOML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+  }
+}
+
+/** File keys are snake_case (TOML habit); the tree is camelCase. */
+function tomlToConfig(value: Layer): Layer {
+  const out: Layer = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    out[key] = v && typeof v === "object" && !Array.isArray(v) ? tomlToConfig(v as Layer) : v;
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Layer;
+  cwd?: string;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.DISPATCHER_CONFIG;
+  const fileLayer = file ? fromFile(file) : {};
+  const { layer: envLayer, sources } = fromEnv(env);
+  const merged = [defaults(opts.cwd), fileLayer, envLayer, opts.flags ?? {}].reduce(mergeDeep, {});
+  const parsed = configSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const path = issue.path.join(".");
+    const origin = sources.get(path) ?? sources.get(String(issue.path[0])) ?? (file ? `${file} (${toSnake(path)})` : `config ${path}`);
+    return `${origin}: ${issue.message}`;
+  });
+  throw new ConfigInvalid(lines.join("\n"));
+}
+
+function toSnake(path: string): string {
+  return path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function setPath(obj: Layer, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Layer;
+  cur[keys.at(-1)!] = value;
+}
+
+function mergeDeep(a: Layer, b: Layer): Layer {
+  const out: Layer = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" && !Array.isArray(prev)
+        ? mergeDeep(prev as Layer, v as Layer)
+        : v;
+  }
+  return out;
+}

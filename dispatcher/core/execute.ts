@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import type { Action, ActionFile } from "../actions/schema.js";
+import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
+import type { Logger } from "../log.js";
+import { buildMeta, parseRunnerError } from "../runner/contract.js";
+import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
+import type { RunOutcome } from "./result.js";
+
+export interface ExecuteDeps {
+  nomad: NomadPort;
+  vault: VaultPort;
+  clock: Clock;
+  log: Logger;
+  settings: {
+    runnerJob: string;
+    sidecarJob: string;
+    opsRemote: string;
+    actionsDir: string;
+    kvMount: string;
+    defaultTimeoutMinutes: number;
+    tokenGraceSeconds: number;
+    placementSeconds: number;
+  };
+}
+
+export interface Execution {
+  file: ActionFile;
+  action: Action;
+  commit: string;
+  attempt: number;
+}
+
+export interface ExecutionReport {
+  outcome: RunOutcome;
+  stdout: string;
+  stderr: string;
+}
+
+const TERMINAL = new Set(["complete", "failed", "lost"]);
+const WATCH_MS = 10_000;
+
+/** Nomad's second fence: the same (action, content, attempt) never makes a second child. */
+export function idempotencyToken(id: string, sha: string, attempt: number): string {
+  return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
+}
+
+export function policiesFor(secrets: string[]): string[] {
+  return secrets.map((s) => `runner-${s}`);
+}
+
+/**
+ * One attempt of one action: mint the scoped token, dispatch, track to a terminal state or the
+ * deadline, collect output, revoke the token. Never throws for a failed run; only for engine
+ * failures before the dispatch exists (the caller's retry table decides about those).
+ */
+export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: AbortSignal): Promise<ExecutionReport> {
+  const { action } = ex;
+  const s = deps.settings;
+  const timeoutMinutes = action.timeout_minutes ?? s.defaultTimeoutMinutes;
+  const policies = policiesFor(action.secrets);
+  let token: WrappedToken | undefined;
+  if (policies.length > 0) {
+    token = await deps.vault.mintWrapped({
+      policies,
+      ttlSeconds: timeoutMinutes * 60 + s.tokenGraceSeconds,
+      meta: { action: action.id, commit: ex.commit, attempt: String(ex.attempt) },
+    });
+  }
+  const log = deps.log.child({ token_accessor: token?.accessor });
+  const job = action.kind === "sidecar" ? s.sidecarJob : s.runnerJob;
+  let jobId: string;
+  try {
+    const dispatched = await deps.nomad.dispatch({
+      job,
+      meta: buildMeta(
+        {
+          actionId: action.id,
+          actionSha: ex.file.sha,
+          actionPath: ex.file.path,
+          commit: ex.commit,
+          formula: action.formula,
+          opsRepo: s.opsRemote,
+          secrets: action.secrets,
+          mounts: action.mounts,
+          kvMount: s.kvMount,
+        },
+        {
+          attempt: String(ex.attempt),
+          model: action.model,
+          tools_csv: action.tools?.join(","),
+          blast_radius: action.blast_radius,
+          dispatch_mode: action.dispatch_mode,
+          timeout_minutes: String(timeoutMinutes),
+          issue_number: action.issue === undefined ? undefined : String(action.issue),
+          project_toml: action.project,
+        },
+      ),
+      payload: token?.wrappingToken,
+      idempotencyToken: idempotencyToken(action.id, ex.file.sha, ex.attempt),
+    });
+    jobId = dispatched.jobId;
+    if (dispatched.evalId === "") log.warn({ job_id: jobId }, "dispatch was a duplicate: re-attached to the existing child");
+  } catch (err) {
+    if (token) await deps.vault.revokeAccessor(token.accessor).catch(() => undefined);
+    throw err;
+  }
+  const jobLog = log.child({ job_id: jobId });
+  jobLog.info({ job, policies }, "dispatched");
+  try {
+    const run = await trackJob(jobId, timeoutMinutes, deps, jobLog, signal);
+    return await collect(jobId, run, policies, token, deps, action.kind === "sidecar" ? "sidecar" : "runner", jobLog);
+  } finally {
+    if (token) {
+      await deps.vault.revokeAccessor(token.accessor).catch((err: unknown) => jobLog.warn({ err }, "could not revoke runner token; it expires with its TTL"));
+    }
+  }
+}
+
+type Tracked =
+  | { kind: "done"; alloc: AllocationState }
+  | { kind: "failed"; alloc?: AllocationState; class: FailureClass; message: string };
+
+/** Blocking queries on the job's allocations until one is terminal or a deadline passes. */
+async function trackJob(jobId: string, timeoutMinutes: number, deps: ExecuteDeps, log: Logger, signal?: AbortSignal): Promise<Tracked> {
+  const start = deps.clock.now().getTime();
+  const placementDeadline = start + deps.settings.placementSeconds * 1000;
+  const runDeadline = start + timeoutMinutes * 60_000;
+  let index = 0;
+  let last: AllocationState | undefined;
+  for (;;) {
+    if (signal?.aborted) throw signal.reason;
+    const now = deps.clock.now().getTime();
+    const alloc = latest(last ? [last] : []);
+    if (now >= runDeadline) {
+      await deps.nomad.stopJob(jobId);
+      const err = new TimeoutExceeded(`job ${jobId} ran past its timeout of ${timeoutMinutes} min and was stopped`);
+      return { kind: "failed", alloc, class: err.class, message: err.message };
+    }
+    const waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
+    const placement = await deps.nomad.watchJob(jobId, index, waitMs);
+    index = placement.index;
+    last = latest(placement.allocations) ?? last;
+    if (last && TERMINAL.has(last.clientStatus)) {
+      if (last.clientStatus === "lost") {
+        const err = new AllocationLost(`allocation ${last.id} was lost on node ${last.node}`);
+        return { kind: "failed", alloc: last, class: err.class, message: err.message };
+      }
+      return { kind: "done", alloc: last };
+    }
+    const running = last?.clientStatus === "running" || last?.startedAt;
+    if (!running && deps.clock.now().getTime() >= placementDeadline) {
+      await deps.nomad.stopJob(jobId);
+      const why = placement.blockedReason ?? last?.failureMessage ?? "no allocation started";
+      const err = new AllocationLost(`job ${jobId} did not start within ${deps.settings.placementSeconds}s: ${why}`);
+      return { kind: "failed", alloc: last, class: err.class, message: err.message };
+    }
+    if (last && last.id !== alloc?.id) log.info({ alloc_id: last.id, node: last.node }, "allocation placed");
+  }
+}
+
+function latest(allocs: AllocationState[]): AllocationState | undefined {
+  return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
+}
+
+async function collect(
+  jobId: string,
+  run: Tracked,
+  policies: string[],
+  token: WrappedToken | undefined,
+  deps: ExecuteDeps,
+  task: string,
+  log: Logger,
+): Promise<ExecutionReport> {
+  const alloc = run.alloc;
+  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, task, "stdout", log), readLogSafe(deps, alloc.id, task, "stderr", log)]) : ["", ""];
+  const base = {
+    jobId,
+    allocId: alloc?.id,
+    node: alloc?.node,
+    startedAt: alloc?.startedAt,
+    finishedAt: alloc?.finishedAt,
+    policies,
+    tokenAccessor: token?.accessor,
+  };
+  if (run.kind === "failed") {
+    const status = run.class === "timeout" ? "timeout" : run.class === "lost" ? "lost" : "failed";
+    return { outcome: { ...base, exitCode: alloc?.exitCode, status, error: { class: run.class, message: run.message } }, stdout, stderr };
+  }
+  const code = run.alloc.exitCode;
+  if (code === 0) return { outcome: { ...base, exitCode: 0, status: "succeeded" }, stdout, stderr };
+  const own = code === undefined ? undefined : parseRunnerError(code, stderr);
+  const error = own ?? {
+    class: (code === undefined ? "infra" : "agent") as FailureClass,
+    message: code === undefined ? `task did not run: ${run.alloc.failureMessage ?? "no exit code"}` : `formula exited with code ${code}`,
+  };
+  log.info({ alloc_id: run.alloc.id, exit_code: code, class: error.class }, "allocation finished");
+  return { outcome: { ...base, exitCode: code, status: "failed", error }, stdout, stderr };
+}
+
+async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, type: "stdout" | "stderr", log: Logger): Promise<string> {
+  try {
+    return await deps.nomad.readLog(allocId, task, type);
+  } catch (err) {
+    log.warn({ err, alloc_id: allocId, type }, "could not read task log");
+    return "";
+  }
+}
+
+export { failureClassOf };

@@ -1,0 +1,61 @@
+import type { Action, ActionFile } from "../actions/schema.js";
+
+export interface Candidate {
+  file: ActionFile;
+  action: Action;
+}
+
+/** What the dispatcher already holds: actions in flight, and when a retry is due. */
+export interface LedgerView {
+  inFlight: ReadonlyMap<string, { key: string }>;
+  /** id → earliest time the next attempt may start */
+  notBefore: ReadonlyMap<string, Date>;
+}
+
+export interface Limits {
+  maxInFlight: number;
+  serializeBy: "formula" | "id" | "none";
+}
+
+export interface Plan {
+  dispatch: Candidate[];
+  waiting: { id: string; reason: string }[];
+}
+
+export function serializationKey(action: Action, by: Limits["serializeBy"]): string {
+  if (by === "none") return `id:${action.id}`;
+  return `${by}:${by === "formula" ? action.formula : action.id}`;
+}
+
+/**
+ * Which pending actions start now. Pure: in id order, skipping what is in flight, what waits
+ * for a backoff, and what shares a serialization key with a running or earlier-chosen action,
+ * up to the global limit.
+ */
+export function planDispatches(candidates: Candidate[], ledger: LedgerView, limits: Limits, now: Date): Plan {
+  const plan: Plan = { dispatch: [], waiting: [] };
+  const busyKeys = new Set([...ledger.inFlight.values()].map((e) => e.key));
+  let slots = limits.maxInFlight - ledger.inFlight.size;
+  for (const c of [...candidates].sort((a, b) => a.action.id.localeCompare(b.action.id))) {
+    const id = c.action.id;
+    if (ledger.inFlight.has(id)) continue;
+    const due = ledger.notBefore.get(id);
+    if (due && due > now) {
+      plan.waiting.push({ id, reason: `retry backoff until ${due.toISOString()}` });
+      continue;
+    }
+    const key = serializationKey(c.action, limits.serializeBy);
+    if (busyKeys.has(key)) {
+      plan.waiting.push({ id, reason: `serialized behind another action with ${key}` });
+      continue;
+    }
+    if (slots <= 0) {
+      plan.waiting.push({ id, reason: `max in flight (${limits.maxInFlight}) reached` });
+      continue;
+    }
+    plan.dispatch.push(c);
+    busyKeys.add(key);
+    slots--;
+  }
+  return plan;
+}

@@ -1,0 +1,170 @@
+import axios, { type AxiosInstance, type AxiosRequestConfig } from "axios";
+import type { z } from "zod";
+import { NomadApiError } from "../errors.js";
+import type { AllocationState, AllocClientStatus, JobPlacement, NomadPort } from "../core/ports.js";
+import * as S from "./schemas.js";
+
+export interface NomadPortOptions {
+  addr: string;
+  token?: string;
+  namespace?: string;
+  region?: string;
+}
+
+export interface NomadClient extends NomadPort {
+  /** GET with a response schema; the one request path every call takes */
+  get<T extends z.ZodType>(path: string, schema: T, config?: AxiosRequestConfig): Promise<{ body: z.infer<T>; index: number }>;
+  agentVersion(): Promise<string>;
+  jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
+}
+
+/** The only module that talks HTTP to Nomad. Responses are zod-checked. */
+export function createNomadPort(opts: NomadPortOptions): NomadClient {
+  const http: AxiosInstance = axios.create({
+    baseURL: opts.addr.replace(/\/$/, ""),
+    timeout: 30_000,
+    headers: opts.token ? { "X-Nomad-Token": opts.token } : {},
+    params: { namespace: opts.namespace, region: opts.region },
+    validateStatus: () => true,
+  });
+
+  async function call<T extends z.ZodType>(
+    what: string,
+    config: AxiosRequestConfig,
+    schema: T,
+  ): Promise<{ body: z.infer<T>; index: number }> {
+    let res;
+    try {
+      res = await http.request({ ...config, timeout: (config.timeout ?? 30_000) });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? String(err);
+      throw new NomadApiError(`nomad: ${what} failed: ${code} (${opts.addr} unreachable?)`, undefined, { cause: err });
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const text = typeof res.data === "string" ? res.data.trim() : JSON.stringify(res.data);
+      throw new NomadApiError(`nomad: ${what} failed: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
+    }
+    const parsed = schema.safeParse(res.data);
+    if (!parsed.success) {
+      throw new NomadApiError(`nomad: ${what}: unexpected response shape: ${parsed.error.message.slice(0, 300)}`, res.status);
+    }
+    return { body: parsed.data, index: Number(res.headers["x-nomad-index"] ?? 0) };
+  }
+
+  const get: NomadClient["get"] = (path, schema, config = {}) => call(`GET ${path}`, { ...config, url: path, method: "GET" }, schema);
+
+  return {
+    get,
+
+    async dispatch(req) {
+      const { body } = await call(
+        `dispatch ${req.job}`,
+        {
+          method: "POST",
+          url: `/v1/job/${encodeURIComponent(req.job)}/dispatch`,
+          data: {
+            Meta: req.meta,
+            Payload: req.payload === undefined ? undefined : Buffer.from(req.payload).toString("base64"),
+            IdempotencyToken: req.idempotencyToken,
+          },
+        },
+        S.dispatchResponse,
+      );
+      return { jobId: body.DispatchedJobID, evalId: body.EvalID };
+    },
+
+    async watchJob(jobId, index, waitMs) {
+      const job = encodeURIComponent(jobId);
+      const wait = { index, wait: `${Math.max(1, Math.round(waitMs / 1000))}s` };
+      const { body, index: next } = await get(`/v1/job/${job}/allocations`, S.allocList, {
+        params: wait,
+        timeout: waitMs + 30_000,
+      });
+      const allocations = body.map(toAllocationState);
+      let blockedReason: string | undefined;
+      if (allocations.length === 0) {
+        const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
+        blockedReason = explainBlocked(evals);
+      }
+      return { allocations, blockedReason, index: next } satisfies JobPlacement;
+    },
+
+    async readLog(allocId, task, type) {
+      const res = await call(
+        `read ${type} of alloc ${allocId}`,
+        {
+          method: "GET",
+          url: `/v1/client/fs/logs/${encodeURIComponent(allocId)}`,
+          params: { task, type, plain: true, origin: "start", offset: 0 },
+          responseType: "text",
+          transformResponse: (d: unknown) => d,
+        },
+        S.logText,
+      );
+      return res.body;
+    },
+
+    async stopJob(jobId) {
+      await call(`stop ${jobId}`, { method: "DELETE", url: `/v1/job/${encodeURIComponent(jobId)}` }, S.anyBody);
+    },
+
+    async hostVolumes() {
+      const { body: nodes } = await get("/v1/nodes", S.nodeList);
+      const names = new Set<string>();
+      for (const n of nodes.filter((x) => x.Status === "ready")) {
+        const { body } = await get(`/v1/node/${n.ID}`, S.nodeDetail);
+        for (const v of Object.values(body.HostVolumes ?? {})) names.add(v.Name);
+      }
+      return names;
+    },
+
+    async agentVersion() {
+      const { body } = await get("/v1/agent/self", S.agentSelf);
+      return body.config.Version.Version;
+    },
+
+    async jobSummary(jobId) {
+      try {
+        return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobSummary)).body;
+      } catch (err) {
+        if (err instanceof NomadApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
+function toAllocationState(a: z.infer<typeof S.allocStub>): AllocationState {
+  const states = Object.values(a.TaskStates ?? {});
+  const events = states.flatMap((s) => s.Events ?? []);
+  const terminated = events.filter((e) => e.Type === "Terminated").at(-1);
+  const exitText = terminated?.Details?.exit_code;
+  const exitCode = terminated ? (terminated.ExitCode ?? (exitText === undefined ? undefined : Number(exitText))) : undefined;
+  const failure = events.filter((e) => e.Type === "Driver Failure" || e.Type === "Setup Failure" || e.Type === "Failed Validation" || e.Type === "Killed").at(-1);
+  return {
+    id: a.ID,
+    node: a.NodeName || a.NodeID,
+    clientStatus: normalizeStatus(a.ClientStatus),
+    exitCode,
+    failureMessage: failure?.DisplayMessage,
+    startedAt: states[0]?.StartedAt ?? undefined,
+    finishedAt: states[0]?.FinishedAt ?? undefined,
+    createIndex: a.CreateIndex,
+  };
+}
+
+function normalizeStatus(s: string): AllocClientStatus {
+  return (["pending", "running", "complete", "failed", "lost"] as const).find((x) => x === s) ?? "unknown";
+}
+
+/** Human reason from the scheduler's failed placement metrics, e.g. "missing host volume sops". */
+function explainBlocked(evals: z.infer<typeof S.evalList>): string | undefined {
+  for (const ev of evals) {
+    for (const [group, m] of Object.entries(ev.FailedTGAllocs ?? {})) {
+      const reasons = { ...(m.ConstraintFiltered ?? {}), ...(m.ClassFiltered ?? {}), ...(m.DimensionExhausted ?? {}) };
+      const why = Object.keys(reasons).join(", ") || "no node fits";
+      return `group ${group} could not be placed: ${why} (${m.NodesEvaluated ?? 0} nodes evaluated)`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+// Only the fields the dispatcher reads; zod strips the rest and fails loudly on a changed shape.
+
+export const dispatchResponse = z.object({
+  DispatchedJobID: z.string().min(1),
+  EvalID: z.string(),
+});
+
+export const taskEvent = z.object({
+  Type: z.string(),
+  ExitCode: z.number().optional(),
+  DisplayMessage: z.string().optional(),
+  Details: z.record(z.string(), z.string()).nullish(),
+});
+
+export const taskState = z.object({
+  State: z.string(),
+  Failed: z.boolean(),
+  StartedAt: z.string().nullish(),
+  FinishedAt: z.string().nullish(),
+  Events: z.array(taskEvent).nullish(),
+});
+
+export const allocStub = z.object({
+  ID: z.string(),
+  NodeName: z.string().optional().default(""),
+  NodeID: z.string().optional().default(""),
+  ClientStatus: z.string(),
+  CreateIndex: z.number(),
+  TaskStates: z.record(z.string(), taskState).nullish(),
+});
+
+export const allocList = z.array(allocStub);
+
+export const evaluation = z.object({
+  ID: z.string(),
+  Status: z.string(),
+  StatusDescription: z.string().optional(),
+  BlockedEval: z.string().optional(),
+  FailedTGAllocs: z
+    .record(
+      z.string(),
+      z.object({
+        NodesEvaluated: z.number().optional(),
+        NodesExhausted: z.number().optional(),
+        DimensionExhausted: z.record(z.string(), z.number()).nullish(),
+        ConstraintFiltered: z.record(z.string(), z.number()).nullish(),
+        ClassFiltered: z.record(z.string(), z.number()).nullish(),
+      }),
+    )
+    .nullish(),
+});
+
+export const evalList = z.array(evaluation);
+
+export const nodeStub = z.object({ ID: z.string(), Status: z.string() });
+export const nodeList = z.array(nodeStub);
+export const nodeDetail = z.object({
+  ID: z.string(),
+  Status: z.string(),
+  HostVolumes: z.record(z.string(), z.object({ Name: z.string() })).nullish(),
+});
+
+export const variable = z.object({
+  Path: z.string(),
+  Items: z.record(z.string(), z.string()).nullish(),
+  ModifyIndex: z.number(),
+});
+
+export const agentSelf = z.object({
+  config: z.object({ Version: z.object({ Version: z.string() }).passthrough() }).passthrough(),
+});
+
+export const jobSummary = z.object({
+  ID: z.string(),
+  Status: z.string(),
+  ParameterizedJob: z.unknown().nullish(),
+  Meta: z.record(z.string(), z.string()).nullish(),
+});
+
+export const logText = z.string();
+export const anyBody = z.unknown();

@@ -1,0 +1,63 @@
+// The git subprocess: argv only (no shell), a fixed environment, output as bytes.
+
+import { execFile } from "node:child_process";
+import { GitError } from "../errors.js";
+
+export interface GitRun {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Action files and results are small, but a whole-tree listing of a big ops repo is not. */
+const MAX_OUTPUT = 256 * 1024 * 1024;
+
+/** Set inside git hooks; they would point our git at another repository. */
+const REPO_LOCATING_ENV = [
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "GIT_INDEX_FILE",
+  "GIT_OBJECT_DIRECTORY",
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+  "GIT_COMMON_DIR",
+  "GIT_PREFIX",
+];
+
+function buildEnv(): NodeJS.ProcessEnv {
+  // no credential prompt can hang a daemon; C locale keeps messages stable for matching
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
+  for (const name of REPO_LOCATING_ENV) delete env[name];
+  return env;
+}
+
+/** Hides credentials embedded in URLs (https://user:token@host) in anything we log or throw. */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]+@/gi, "$1***@");
+}
+
+/** Runs git; a non-zero exit resolves with its code, only a failure to run at all rejects. */
+export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "git",
+      args,
+      { cwd, env: buildEnv(), encoding: "buffer", maxBuffer: MAX_OUTPUT },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== "number") {
+          reject(new GitError(redactUrls(`cannot run git ${args[0]} in ${cwd}: ${err.message}`), { cause: err }));
+          return;
+        }
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr: redactUrls(stderr.toString("utf8")) });
+      },
+    );
+  });
+}
+
+/** Runs git and returns stdout; a non-zero exit throws GitError with git's stderr. */
+export async function runGit(cwd: string, args: string[]): Promise<Buffer> {
+  const run = await tryGit(cwd, args);
+  if (run.code !== 0) {
+    throw new GitError(redactUrls(`git ${args.join(" ")} failed in ${cwd}: ${run.stderr.trim()}`));
+  }
+  return run.stdout;
+}

@@ -1,0 +1,164 @@
+// OpsRepoPort on a private clone of the ops repo, driven through the git CLI.
+
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
+import type { OpsRepoPort, RepoFile } from "../core/ports.js";
+import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
+import type { Logger } from "../log.js";
+import { redactUrls, runGit, tryGit } from "./exec.js";
+
+export interface GitOpsRepoOptions {
+  remote: string;
+  branch: string;
+  /** the dispatcher's private clone; cloned on the first sync() */
+  workdir: string;
+  author: { name: string; email: string };
+  log: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  /** pushes tried before a persistently rejected write fails; default: the infra retry budget */
+  maxPushAttempts?: number;
+}
+
+interface TreeEntry {
+  type: string;
+  sha: string;
+  path: string;
+}
+
+// A competing writer won the race: plain non-fast-forward, or its update landed between our
+// ref advertisement and our ref update (the remote then fails to lock the ref).
+const PUSH_RACE = /\((fetch first|non-fast-forward)\)|cannot lock ref|failed to update ref/;
+
+export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
+  const { branch, log } = opts;
+  const workdir = resolve(opts.workdir);
+  const shownRemote = redactUrls(opts.remote);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
+  const maxPushAttempts = opts.maxPushAttempts ?? retryTable.infra.retries + 1;
+  const identity = ["-c", `user.name=${opts.author.name}`, "-c", `user.email=${opts.author.email}`, "-c", "commit.gpgsign=false"];
+  const git = (args: string[]) => runGit(workdir, args);
+  const serialize = createQueue();
+  let cloned: Promise<void> | undefined;
+
+  async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
+    const run = await tryGit(cwd, args);
+    if (run.code !== 0) throw new GitError(`cannot ${what} ${shownRemote}: ${run.stderr.trim()}`);
+  }
+
+  function ensureClone(): Promise<void> {
+    cloned ??= cloneOrAdopt().catch((err: unknown) => {
+      cloned = undefined; // let the next sync try again
+      throw err;
+    });
+    return cloned;
+  }
+
+  async function cloneOrAdopt(): Promise<void> {
+    if (existsSync(join(workdir, ".git"))) {
+      await git(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
+      return;
+    }
+    await mkdir(dirname(workdir), { recursive: true });
+    await remoteOp("clone", dirname(workdir), ["clone", "--quiet", "--no-checkout", "--origin", "origin", opts.remote, workdir]);
+  }
+
+  async function fetchTip(): Promise<string> {
+    await ensureClone();
+    await remoteOp("fetch from", workdir, ["fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    return (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
+  }
+
+  async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
+    const out = await git(["ls-tree", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
+    return parseTree(out);
+  }
+
+  async function writeOnce(files: RepoFile[], message: string): Promise<{ commit: string; skipped: string[] }> {
+    files.forEach((f) => assertRepoPath(f.path));
+    for (let attempt = 1; ; attempt++) {
+      const tip = await fetchTip();
+      // start every attempt from the remote tip: re-creating our commit there is the rebase
+      await git(["checkout", "--quiet", "--force", "-B", branch, tip]);
+      await git(["clean", "--quiet", "--force", "-d", "-x"]);
+      const existing = new Set((await readTree(tip, files.map((f) => f.path), true)).map((e) => e.path));
+      const skipped = files.filter((f) => existing.has(f.path)).map((f) => f.path);
+      const fresh = files.filter((f) => !existing.has(f.path));
+      if (fresh.length === 0) return { commit: tip, skipped };
+
+      for (const file of fresh) {
+        const target = join(workdir, file.path);
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, file.content);
+      }
+      // --force: the ops repo's .gitignore (e.g. *.log) must not drop a result
+      await git(["add", "--force", "--", ...fresh.map((f) => f.path)]);
+      await git([...identity, "commit", "--quiet", "-m", message]);
+
+      const push = await tryGit(workdir, ["push", "--quiet", "origin", `HEAD:refs/heads/${branch}`]);
+      if (push.code === 0) return { commit: (await git(["rev-parse", "HEAD"])).toString("utf8").trim(), skipped };
+      if (!PUSH_RACE.test(push.stderr)) throw new GitError(`cannot push to ${shownRemote}: ${push.stderr.trim()}`);
+      if (attempt >= maxPushAttempts) {
+        throw new GitError(`push to ${shownRemote} still rejected after ${attempt} attempts: ${push.stderr.trim()}`);
+      }
+      log.warn({ attempt, remote: shownRemote }, "push rejected by a concurrent writer; retrying on the new tip");
+      await sleep(backoffFor("infra", attempt) ?? retryTable.infra.maxMs);
+    }
+  }
+
+  return {
+    // fetches and pushes share one clone, so they take turns; reads only need the objects
+    sync: () => serialize(fetchTip),
+
+    async listFiles(commit, dir) {
+      const entries = await readTree(commit, [dir], true);
+      return entries.filter((e) => e.type === "blob").map(({ path, sha }) => ({ path, sha }));
+    },
+
+    async changedFiles(from, to, dir) {
+      // --no-renames: a file renamed into `dir` must count as added, not vanish as "R"
+      const out = await git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=AM", from, to, "--", dir]);
+      return splitNul(out);
+    },
+
+    async readFile(commit, path) {
+      // look the path up first so "absent" is an answer and a bad commit stays an error
+      const entry = (await readTree(commit, [path], false)).find((e) => e.path === path);
+      if (entry?.type !== "blob") return undefined;
+      return git(["cat-file", "blob", entry.sha]);
+    },
+
+    writeFiles: (files, message) => serialize(() => writeOnce(files, message)),
+  };
+}
+
+/** Runs tasks one after another, whatever the outcome of the previous one. */
+function createQueue(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (task) => {
+    const run = tail.then(task, task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+function splitNul(out: Buffer): string[] {
+  return out.toString("utf8").split("\0").filter((s) => s !== "");
+}
+
+/** `ls-tree -z` lines: "<mode> <type> <sha>\t<path>". */
+function parseTree(out: Buffer): TreeEntry[] {
+  return splitNul(out).map((line) => {
+    const tab = line.indexOf("\t");
+    const [, type = "", sha = ""] = line.slice(0, tab).split(" ");
+    return { type, sha, path: line.slice(tab + 1) };
+  });
+}
+
+/** Files are written into the clone's worktree: a path must stay inside it. */
+function assertRepoPath(path: string): void {
+  const norm = normalize(path);
+  if (path === "" || isAbsolute(path) || norm === ".." || norm.startsWith(`..${sep}`) || norm.split(sep).includes(".git")) {
+    throw new PermanentFailure(`refusing to write outside the ops repo: ${JSON.stringify(path)}`, "invalid");
+  }
+}

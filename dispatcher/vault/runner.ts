@@ -1,0 +1,61 @@
+import { PermanentFailure, SecretMissing } from "../errors.js";
+import { callVault, createVaultClient, statusOf, type VaultClient } from "./client.js";
+
+/** The runner's side of the handoff: unwrap once, read the granted secrets, revoke itself. */
+
+export interface RunnerToken {
+  client: VaultClient;
+  token: string;
+}
+
+/**
+ * Checks where the wrapping token came from, then unwraps it. Single use: a second unwrap
+ * (a replay, or someone who read it first) is refused by Vault and reported as tampering.
+ */
+export async function unwrapRunnerToken(addr: string, wrappingToken: string, expectedPath: string): Promise<RunnerToken> {
+  const wrapping = createVaultClient(addr, undefined);
+  let lookup: { data?: { creation_path?: string } };
+  try {
+    lookup = await callVault("look up wrapping token", () => wrapping.write("sys/wrapping/lookup", { token: wrappingToken }));
+  } catch (err) {
+    throw new PermanentFailure(
+      "wrapping token is invalid, expired or already used: refusing to run (possible tampering; the dispatcher will not retry)",
+      "auth",
+      { cause: err },
+    );
+  }
+  const path = lookup.data?.creation_path;
+  if (path !== expectedPath) {
+    throw new PermanentFailure(`wrapping token was created at "${path}", expected "${expectedPath}": refusing to run`, "auth");
+  }
+  let res: { auth?: { client_token?: string } };
+  try {
+    res = await callVault("unwrap", () => wrapping.write("sys/wrapping/unwrap", {}, { headers: { "X-Vault-Token": wrappingToken } }));
+  } catch (err) {
+    throw new PermanentFailure("unwrap refused: the wrapping token was already used (possible tampering)", "auth", { cause: err });
+  }
+  const token = res.auth?.client_token;
+  if (!token) throw new PermanentFailure("unwrapped response holds no token", "auth");
+  return { client: createVaultClient(addr, token), token };
+}
+
+/** Reads kv <mount>/data/runner/<name> field `value`; absent or empty is SecretMissing. */
+export async function readRunnerSecret(t: RunnerToken, mount: string, name: string): Promise<string> {
+  const path = `${mount}/data/runner/${name}`;
+  let res: { data?: { data?: { value?: unknown } } };
+  try {
+    res = await callVault(`read secret ${name}`, () => t.client.read(path));
+  } catch (err) {
+    if (statusOf(err) === 404) throw new SecretMissing(`secret ${name} is missing: nothing at ${path}`, { cause: err });
+    throw err;
+  }
+  const value = res.data?.data?.value;
+  if (typeof value !== "string" || value.length === 0) {
+    throw new SecretMissing(`secret ${name} is missing or empty at ${path} (expected a non-empty string field "value")`);
+  }
+  return value;
+}
+
+export async function revokeSelf(t: RunnerToken): Promise<void> {
+  await callVault("revoke own token", () => t.client.write("auth/token/revoke-self", {}));
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The embedded dev stack: nomad agent -dev (raw_exec, host volumes) + bao server -dev, bootstrapped
+# from vault/ and jobspecs/, with a bare ops repo seeded from examples/ops.
+#   scripts/stack.sh up     build engines if needed, start, bootstrap; writes .dev/env
+#   scripts/stack.sh down   stop exactly the processes `up` started (by pid), remove state
+#   scripts/stack.sh status
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/engines.env"
+dev="$root/.dev"
+nomad="$ENGINE_CACHE/bin/nomad-$NOMAD_VERSION"
+bao="$ENGINE_CACHE/bin/bao-$BAO_VERSION"
+NOMAD_PORT=${DEV_NOMAD_PORT:-4646}
+BAO_PORT=${DEV_BAO_PORT:-8200}
+export NOMAD_ADDR="http://127.0.0.1:$NOMAD_PORT" VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+# wait_for WHAT SECONDS CMD...: poll until CMD succeeds
+wait_for() {
+  local what=$1 limit=$2; shift 2
+  local t=0
+  until "$@" >/dev/null 2>&1; do
+    t=$((t + 1)); [ "$t" -le "$((limit * 2))" ] || die "$what not healthy after ${limit}s (see $dev/*.log)"
+    sleep 0.5
+  done
+}
+
+alive() { [ -f "$dev/$1.pid" ] && kill -0 "$(cat "$dev/$1.pid")" 2>/dev/null; }
+
+nomad_ready() { curl -fsS "$NOMAD_ADDR/v1/nodes" | jq -e 'map(select(.Status=="ready" and .Drivers.raw_exec.Healthy)) | length > 0'; }
+
+write_nomad_config() {
+  mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/nomad-data"
+  cat > "$dev/nomad.hcl" <<HCL
+data_dir  = "$dev/nomad-data"
+bind_addr = "127.0.0.1"
+ports {
+  http = $NOMAD_PORT
+  rpc  = $((NOMAD_PORT + 1))
+  serf = $((NOMAD_PORT + 2))
+}
+server {
+  # short GC so tests see the dispatcher outlive Nomad's memory of a job
+  job_gc_interval   = "1m"
+  job_gc_threshold  = "10m"
+  eval_gc_threshold = "10m"
+}
+client {
+  host_volume "ssh" {
+    path      = "$dev/volumes/ssh"
+    read_only = true
+  }
+  host_volume "gpg" {
+    path      = "$dev/volumes/gpg"
+    read_only = true
+  }
+  host_volume "sops" {
+    path      = "$dev/volumes/sops"
+    read_only = true
+  }
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+HCL
+}
+
+start_nomad() {
+  alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
+  write_nomad_config
+  say "starting nomad agent -dev on $NOMAD_ADDR"
+  "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
+  echo $! >"$dev/nomad.pid"
+  wait_for "nomad" 60 nomad_ready
+}
+
+start_bao() {
+  alive bao && { say "bao already running (pid $(cat "$dev/bao.pid"))"; return; }
+  local root_token; root_token="root-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  printf '%s\n' "$root_token" >"$dev/root-token"; chmod 600 "$dev/root-token"
+  say "starting bao server -dev on $VAULT_ADDR"
+  "$bao" server -dev -dev-root-token-id="$root_token" -dev-listen-address="127.0.0.1:$BAO_PORT" \
+    >"$dev/bao.log" 2>&1 &
+  echo $! >"$dev/bao.pid"
+  wait_for "bao" 60 curl -fsS "$VAULT_ADDR/v1/sys/health"
+}
+
+register_jobs() {
+  local f
+  for f in "$root"/jobspecs/runner.nomad.hcl "$root"/jobspecs/sidecar.nomad.hcl; do
+    "$nomad" job run -detach -var "entrypoint=$root/dist/runner/main.js" -var "node_bin=$(command -v node)" \
+      -var "vault_addr=$VAULT_ADDR" "$f" >/dev/null || die "nomad job run $f failed"
+  done
+  say "registered jobspecs runner, sidecar"
+}
+
+seed_ops_repo() {
+  [ -d "$dev/ops.git" ] && return
+  local tmp; tmp=$(mktemp -d)
+  git init -q --bare -b main "$dev/ops.git"
+  cp -r "$root/examples/ops/." "$tmp/"
+  git -C "$tmp" init -q -b main
+  git -C "$tmp" add -A
+  git -C "$tmp" -c user.name=operator -c user.email=operator@example.com commit -qm "ops repo: examples"
+  git -C "$tmp" push -q "$dev/ops.git" main
+  rm -rf "$tmp"
+  say "seeded bare ops repo $dev/ops.git"
+}
+
+up() {
+  mkdir -p "$dev"
+  "$root/scripts/build-engines.sh" >&2
+  [ -f "$root/dist/runner/main.js" ] || (cd "$root" && npm run -s build)
+  start_nomad
+  start_bao
+  local token
+  token=$(VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" "$root/scripts/bootstrap-vault.sh")
+  register_jobs
+  seed_ops_repo
+  cat >"$dev/env" <<ENV
+NOMAD_ADDR=$NOMAD_ADDR
+VAULT_ADDR=$VAULT_ADDR
+VAULT_TOKEN=$token
+OPS_REMOTE=$dev/ops.git
+NOMAD_BIN=$nomad
+BAO_BIN=$bao
+ENV
+  chmod 600 "$dev/env"
+  say "dev stack up: nomad $NOMAD_ADDR, bao $VAULT_ADDR; environment in .dev/env"
+}
+
+stop_pid() {
+  local name=$1 pid
+  [ -f "$dev/$name.pid" ] || return 0
+  pid=$(cat "$dev/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    say "stopped $name (pid $pid)"
+  fi
+  rm -f "$dev/$name.pid"
+}
+
+down() {
+  stop_pid nomad
+  stop_pid bao
+  # raw_exec tasks are children of nomad's executor; reap any left under our data dir
+  pkill -f "$dev/nomad-data" 2>/dev/null || true
+  rm -rf "$dev"
+}
+
+status() {
+  local s
+  for s in nomad bao; do
+    if alive "$s"; then echo "$s: running (pid $(cat "$dev/$s.pid"))"; else echo "$s: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: scripts/stack.sh up|down|status" ;;
+esac

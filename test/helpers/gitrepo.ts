@@ -1,0 +1,67 @@
+// A real bare ops repo (branch main) in a temp dir, seeded from a map of files, plus an
+// "another writer" clone that can push more commits to it.
+
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { runGit, tryGit } from "../../dispatcher/opsrepo/exec.js";
+
+export interface OpsRemote {
+  /** path of the bare repo; usable as a git remote */
+  remote: string;
+  /** temp dir holding the bare repo and the other writer's clone */
+  dir: string;
+  cleanup(): Promise<void>;
+  /** commits and pushes `files` as another writer (null deletes a path); returns the new tip */
+  commit(files: Record<string, string | null>, message?: string): Promise<string>;
+  /** content of `path` at the tip of main, undefined when absent */
+  read(path: string): Promise<string | undefined>;
+  /** commit subjects on main, newest first */
+  log(): Promise<string[]>;
+}
+
+const WRITER = ["-c", "user.name=Other Writer", "-c", "user.email=other@example.test", "-c", "commit.gpgsign=false"];
+
+export async function createOpsRemote(files: Record<string, string>): Promise<OpsRemote> {
+  const dir = await mkdtemp(join(tmpdir(), "ops-remote-"));
+  const remote = join(dir, "ops.git");
+  const work = join(dir, "writer");
+  await runGit(dir, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  await runGit(dir, ["init", "--quiet", "--initial-branch=main", work]);
+  await runGit(work, ["remote", "add", "origin", remote]);
+
+  async function commit(more: Record<string, string | null>, message = "another writer"): Promise<string> {
+    // the first commit has no tip to start from
+    if ((await tryGit(work, ["fetch", "--quiet", "origin", "main"])).code === 0) {
+      await runGit(work, ["reset", "--quiet", "--hard", "FETCH_HEAD"]);
+    }
+    for (const [path, content] of Object.entries(more)) {
+      if (content === null) {
+        await rm(join(work, path), { force: true });
+        continue;
+      }
+      await mkdir(dirname(join(work, path)), { recursive: true });
+      await writeFile(join(work, path), content);
+    }
+    await runGit(work, ["add", "--all", "--force"]);
+    await runGit(work, [...WRITER, "commit", "--quiet", "--allow-empty", "-m", message]);
+    await runGit(work, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
+    return (await runGit(work, ["rev-parse", "HEAD"])).toString("utf8").trim();
+  }
+
+  await commit(files, "seed");
+  return {
+    remote,
+    dir,
+    commit,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+    async read(path) {
+      const run = await tryGit(remote, ["cat-file", "blob", `main:${path}`]);
+      return run.code === 0 ? run.stdout.toString("utf8") : undefined;
+    },
+    async log() {
+      const out = await runGit(remote, ["log", "--format=%s", "main"]);
+      return out.toString("utf8").split("\n").filter((s) => s !== "");
+    },
+  };
+}

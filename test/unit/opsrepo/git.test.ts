@@ -1,0 +1,254 @@
+import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
+import { GitError } from "../../../dispatcher/errors.js";
+import { createLogger } from "../../../dispatcher/log.js";
+import { runGit } from "../../../dispatcher/opsrepo/exec.js";
+import { createGitOpsRepo, type GitOpsRepoOptions } from "../../../dispatcher/opsrepo/git.js";
+import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
+
+const AUTHOR = { name: "Ops Dispatcher", email: "dispatcher@example.test" };
+
+let ops: OpsRemote;
+let scratch: string;
+let logLines: Record<string, unknown>[];
+let sleeps: number[];
+
+beforeEach(async () => {
+  ops = await createOpsRemote({
+    "vault/actions/deploy.toml": 'id = "deploy"\n',
+    "vault/actions/backup.toml": 'id = "backup"\n',
+    "vault/actions-old/stale.toml": "old\n",
+    "formulas/deploy.sh": "#!/bin/sh\n",
+  });
+  scratch = await mkdtemp(join(tmpdir(), "ops-clone-"));
+  logLines = [];
+  sleeps = [];
+});
+
+afterEach(async () => {
+  await ops.cleanup();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function openRepo(overrides: Partial<GitOpsRepoOptions> = {}): OpsRepoPort {
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logLines.push(JSON.parse(chunk.toString("utf8")) as Record<string, unknown>);
+      done();
+    },
+  });
+  return createGitOpsRepo({
+    remote: ops.remote,
+    branch: "main",
+    workdir: join(scratch, "clone"),
+    author: AUTHOR,
+    log: createLogger({ destination, level: "debug" }),
+    sleep: async (ms) => void sleeps.push(ms),
+    ...overrides,
+  });
+}
+
+function file(path: string, content: string) {
+  return { path, content: Buffer.from(content) };
+}
+
+async function remoteTip(): Promise<string> {
+  return (await runGit(ops.remote, ["rev-parse", "main"])).toString("utf8").trim();
+}
+
+/** Installs a hook in the private clone that pushes a commit as another writer (once, or every time). */
+async function installRivalHook(hook: "post-commit" | "pre-push", mode: "once" | "always"): Promise<void> {
+  const script = `#!/bin/sh
+unset $(git rev-parse --local-env-vars)
+${mode === "once" ? `[ -e "${ops.dir}/rival-done" ] && exit 0; touch "${ops.dir}/rival-done"` : ""}
+rival="${ops.dir}/rival-$$"
+git clone -q "${ops.remote}" "$rival" && cd "$rival" &&
+  echo "$$" >> notes.txt && git add notes.txt &&
+  git -c user.name=Rival -c user.email=rival@example.test commit -qm "other writer" &&
+  git push -q origin HEAD:refs/heads/main
+`;
+  const path = join(scratch, "clone", ".git", "hooks", hook);
+  await writeFile(path, script);
+  await chmod(path, 0o755);
+}
+
+describe("sync", () => {
+  it("clones on first use and returns the remote tip, then follows new commits", async () => {
+    const repo = openRepo();
+    expect(await repo.sync()).toBe(await remoteTip());
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    expect(await repo.sync()).toBe(next);
+  });
+
+  it("adopts an existing clone", async () => {
+    await openRepo().sync();
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    expect(await openRepo().sync()).toBe(next);
+  });
+});
+
+describe("reading", () => {
+  it("lists the files under a directory with their blob ids", async () => {
+    const repo = openRepo();
+    const tip = await repo.sync();
+    const files = await repo.listFiles(tip, "vault/actions");
+    const blobOf = async (p: string) => (await runGit(ops.remote, ["rev-parse", `main:${p}`])).toString().trim();
+    expect(files).toEqual([
+      { path: "vault/actions/backup.toml", sha: await blobOf("vault/actions/backup.toml") },
+      { path: "vault/actions/deploy.toml", sha: await blobOf("vault/actions/deploy.toml") },
+    ]);
+  });
+
+  it("reads a file, and tells an absent path from a bad commit", async () => {
+    const repo = openRepo();
+    const tip = await repo.sync();
+    expect((await repo.readFile(tip, "vault/actions/deploy.toml"))?.toString()).toBe('id = "deploy"\n');
+    expect(await repo.readFile(tip, "vault/actions/missing.toml")).toBeUndefined();
+    expect(await repo.readFile(tip, "vault/actions")).toBeUndefined();
+    await expect(repo.readFile("0".repeat(40), "vault/actions/deploy.toml")).rejects.toBeInstanceOf(GitError);
+  });
+
+  it("reports added and modified files under a directory, renamed-in files as added", async () => {
+    const repo = openRepo();
+    const before = await repo.sync();
+    const after = await ops.commit({
+      "vault/actions/backup.toml": null,
+      "vault/actions/backup-nightly.toml": 'id = "backup"\n',
+      "vault/actions/deploy.toml": 'id = "deploy"\ncontext = "v2"\n',
+      "vault/actions/fresh.toml": 'id = "fresh"\n',
+      "formulas/other.sh": "#!/bin/sh\n",
+    });
+    await repo.sync();
+    expect((await repo.changedFiles(before, after, "vault/actions")).sort()).toEqual([
+      "vault/actions/backup-nightly.toml",
+      "vault/actions/deploy.toml",
+      "vault/actions/fresh.toml",
+    ]);
+  });
+});
+
+describe("writeFiles", () => {
+  it("commits several files in one commit with the configured author and pushes", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    const commitsBefore = (await ops.log()).length;
+    const out = await repo.writeFiles(
+      [file("vault/actions/deploy.result.json", '{"id":"deploy"}'), file("vault/actions/deploy.log", "full log")],
+      "vault: result for deploy",
+    );
+    expect(out).toEqual({ commit: await remoteTip(), skipped: [] });
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe('{"id":"deploy"}');
+    expect(await ops.read("vault/actions/deploy.log")).toBe("full log");
+    expect(await ops.log()).toHaveLength(commitsBefore + 1);
+    const head = (await runGit(ops.remote, ["log", "-1", "--format=%an <%ae>|%cn|%s", "main"])).toString().trim();
+    expect(head).toBe("Ops Dispatcher <dispatcher@example.test>|Ops Dispatcher|vault: result for deploy");
+  });
+
+  it("never overwrites a path that exists upstream and reports it as skipped", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    await ops.commit({ "vault/actions/deploy.result.json": "theirs" }, "result by another replica");
+    const out = await repo.writeFiles(
+      [file("vault/actions/deploy.result.json", "ours"), file("vault/actions/backup.result.json", "ours")],
+      "vault: results",
+    );
+    expect(out.skipped).toEqual(["vault/actions/deploy.result.json"]);
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe("theirs");
+    expect(await ops.read("vault/actions/backup.result.json")).toBe("ours");
+  });
+
+  it("does not commit when every path already exists", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    const tip = await ops.commit({ "vault/actions/deploy.result.json": "theirs" });
+    const out = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    expect(out).toEqual({ commit: tip, skipped: ["vault/actions/deploy.result.json"] });
+    expect(await remoteTip()).toBe(tip);
+  });
+
+  it.each(["post-commit", "pre-push"] as const)(
+    "re-creates the commit on the new tip when another writer pushes first (%s)",
+    async (hook) => {
+      const repo = openRepo();
+      await repo.sync();
+      await installRivalHook(hook, "once");
+      await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+      expect(await ops.read("vault/actions/deploy.result.json")).toBe("ours");
+      expect(await ops.read("notes.txt")).toBeDefined();
+      expect((await ops.log()).slice(0, 2)).toEqual(["vault: result for deploy", "other writer"]);
+      expect(sleeps).toEqual([500]);
+      expect(logLines.filter((l) => l.level === 40)).toMatchObject([{ attempt: 1, remote: ops.remote }]);
+    },
+  );
+
+  it("gives up with a GitError after maxPushAttempts rejected pushes", async () => {
+    const repo = openRepo({ maxPushAttempts: 3 });
+    await repo.sync();
+    await installRivalHook("post-commit", "always");
+    const write = repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    await expect(write).rejects.toThrow(GitError);
+    await expect(write).rejects.toThrow(/still rejected after 3 attempts/);
+    expect(sleeps).toEqual([500, 1000]);
+    expect(await ops.read("vault/actions/deploy.result.json")).toBeUndefined();
+  });
+
+  it("serializes concurrent writes from the same process", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    await Promise.all([
+      repo.writeFiles([file("vault/actions/deploy.result.json", "a")], "vault: result for deploy"),
+      repo.writeFiles([file("vault/actions/backup.result.json", "b")], "vault: result for backup"),
+      repo.sync(),
+    ]);
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe("a");
+    expect(await ops.read("vault/actions/backup.result.json")).toBe("b");
+    expect(sleeps).toEqual([]);
+  });
+
+  it("refuses paths outside the repo", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    await expect(repo.writeFiles([file("../escape.txt", "x")], "m")).rejects.toThrow(/outside the ops repo/);
+    await expect(repo.writeFiles([file(".git/config", "x")], "m")).rejects.toThrow(/outside the ops repo/);
+  });
+});
+
+describe("remote failures", () => {
+  it("throws a GitError naming an unreachable remote on sync", async () => {
+    const missing = join(scratch, "nowhere.git");
+    const sync = openRepo({ remote: missing }).sync();
+    await expect(sync).rejects.toBeInstanceOf(GitError);
+    await expect(sync).rejects.toThrow(`cannot clone ${missing}: fatal:`);
+  });
+
+  it("throws a GitError naming the remote when it disappears before a write", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    await rename(ops.remote, `${ops.remote}.gone`);
+    const write = repo.writeFiles([file("vault/actions/deploy.result.json", "x")], "m");
+    await expect(write).rejects.toBeInstanceOf(GitError);
+    await expect(write).rejects.toThrow(`cannot fetch from ${ops.remote}:`);
+  });
+
+  it("does not retry a push the remote refuses for another reason", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    const hook = join(ops.remote, "hooks", "pre-receive");
+    await writeFile(hook, "#!/bin/sh\necho 'main is protected' >&2\nexit 1\n");
+    await chmod(hook, 0o755);
+    const write = repo.writeFiles([file("vault/actions/deploy.result.json", "x")], "m");
+    await expect(write).rejects.toThrow(GitError);
+    await expect(write).rejects.toThrow(new RegExp(`cannot push to ${ops.remote}: .*main is protected`, "s"));
+    expect(sleeps).toEqual([]);
+  });
+
+  it("keeps credentials in the remote URL out of errors", async () => {
+    const sync = openRepo({ remote: "http://bot:s3cret@127.0.0.1:9/ops.git" }).sync();
+    await expect(sync).rejects.toThrow(/cannot clone http:\/\/\*\*\*@127\.0\.0\.1:9\/ops\.git/);
+    await expect(sync).rejects.not.toThrow(/s3cret/);
+  });
+});
