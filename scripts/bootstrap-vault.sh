@@ -16,7 +16,7 @@ fi
 # write_runner_secret NAME VALUE: the secret and its one-path policy
 write_runner_secret() {
   sed -e "s/@NAME@/$1/g" -e "s/@MOUNT@/$mount/g" "$root/vault/policies/runner.hcl.tmpl" \
-    | "$bao" policy write "runner-$1" - >&2
+    | "$bao" policy write "runner-$(tr "[:upper:]" "[:lower:]" <<<"$1")" - >&2
   "$bao" kv put -mount="$mount" "runner/$1" value="$2" >/dev/null
 }
 

@@ -44,8 +44,13 @@ export function idempotencyToken(id: string, sha: string, attempt: number): stri
   return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
 }
 
+/** Vault stores policy names lower-cased, so runner-GITHUB_TOKEN is runner-github_token. */
+export function policyFor(secret: string): string {
+  return `runner-${secret.toLowerCase()}`;
+}
+
 export function policiesFor(secrets: string[]): string[] {
-  return secrets.map((s) => `runner-${s}`);
+  return secrets.map(policyFor);
 }
 
 /**

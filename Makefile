@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+STACK := scripts/stack.sh
+
+.PHONY: help deps build engines up down demo test typecheck test-unit test-integration bench
+
+help:
+	@echo "make demo   build engines, start the dev stack, dispatch the example actions, print results"
+	@echo "make test   type-check, unit tests, integration tests on the real dev stack"
+	@echo "make up | make down | make engines | make build | make bench"
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+build: deps
+	npm run -s build
+
+engines:
+	scripts/build-engines.sh
+
+up: build engines
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+demo: up
+	scripts/demo.sh
+
+typecheck: deps
+	npm run -s typecheck
+
+test-unit: deps
+	npx vitest run --project unit
+
+# starts the stack if it is not running, and stops it afterwards even when tests fail
+test-integration: build engines
+	scripts/with-stack.sh npx vitest run --project integration
+
+test: typecheck test-unit test-integration
+
+bench: build engines
+	scripts/with-stack.sh node --enable-source-maps dist/bench/main.js

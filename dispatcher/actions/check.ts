@@ -1,0 +1,40 @@
+import { show } from "./parse.js";
+import type { Action, ActionCatalog } from "./schema.js";
+
+export { formatProblems } from "./parse.js";
+
+export interface CheckResult {
+  /** references that can never resolve at this commit: the action is invalid */
+  problems: string[];
+  /** secret names not granted; reported apart since they are class secret_unknown, not invalid */
+  unknownSecrets: string[];
+}
+
+/** Checks what a valid file refers to against what the ops repo and the cluster offer. */
+export function checkAction(action: Action, catalog: ActionCatalog): CheckResult {
+  const problems: string[] = [];
+  if (!catalog.formulas.has(action.formula)) {
+    const f = action.formula;
+    problems.push(`formula ${show(f)} has no formulas/${f}.sh in the ops repo (have: ${listNames(catalog.formulas)})`);
+  }
+  action.mounts.forEach((m, i) => {
+    if (!catalog.mounts.has(m)) problems.push(`mounts[${i}] ${show(m)} is not available on this cluster (available: ${listNames(catalog.mounts)})`);
+  });
+  const unknownSecrets = action.secrets.filter((s) => !catalog.secrets.has(s));
+  return { problems, unknownSecrets };
+}
+
+/** One line per secret of the action the dispatcher may not grant. */
+export function unknownSecretProblems(action: Action, catalog: ActionCatalog): string[] {
+  return action.secrets.flatMap((s, i) =>
+    catalog.secrets.has(s) ? [] : [`secrets[${i}] ${show(s)} is not a known secret (known: ${listNames(catalog.secrets)})`],
+  );
+}
+
+/** Sorted and capped, so a problem stays one readable line however large the catalog. */
+function listNames(names: ReadonlySet<string>, max = 20): string {
+  if (names.size === 0) return "none";
+  const sorted = [...names].sort();
+  const more = sorted.length > max ? `, … (${sorted.length - max} more)` : "";
+  return sorted.slice(0, max).join(", ") + more;
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { ConfigInvalid, DispatcherError, ExitError } from "../errors.js";
+import { COMMANDS, usage } from "./commands.js";
+
+/** Exit codes, also in the README. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, engine: 3, internal: 70, interrupted: 130 } as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new ExitError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")}; see dispatcher --help)`, EXIT.usage);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ExitError(`dispatcher ${name}: ${(err as Error).message}\n\n${command.help}`, EXIT.usage);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${command.help}\n`);
+    return EXIT.ok;
+  }
+  return command.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+}
+
+/** The one top-level catch: every error becomes a message and an exit code. */
+function exitCodeOf(err: unknown): number {
+  if (err instanceof ExitError) return err.exitCode;
+  if (err instanceof ConfigInvalid) return EXIT.usage;
+  if (err instanceof DispatcherError) return err.class === "invalid" ? EXIT.failed : EXIT.engine;
+  return EXIT.internal;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const code = exitCodeOf(err);
+    const message = err instanceof Error ? (code === EXIT.internal ? (err.stack ?? err.message) : err.message) : String(err);
+    if (message) process.stderr.write(`dispatcher: ${message}\n`);
+    process.exit(code);
+  },
+);

@@ -1,0 +1,64 @@
+import type { Logger } from "../log.js";
+import type { OpsRepoPort, RepoFile } from "./ports.js";
+import { logPath, resultPath, type ActionResult } from "./result.js";
+import { redact, tail } from "./redact.js";
+
+export interface PendingResult {
+  result: ActionResult;
+  /** full combined output; stored as <id>.log when longer than the tail in the result */
+  fullLog: string;
+}
+
+/**
+ * Results wait here until they are pushed. A failed push keeps them (nothing is lost) and the
+ * next flush tries again; several results share one commit.
+ */
+export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string; maxLogBytes: number; log: Logger }) {
+  const queue = new Map<string, PendingResult>();
+  const recorded = new Set<string>();
+
+  function toFiles(p: PendingResult): RepoFile[] {
+    const files: RepoFile[] = [];
+    const id = p.result.id;
+    if (p.result.log_file) {
+      files.push({ path: logPath(opts.actionsDir, id), content: Buffer.from(tail(p.fullLog, opts.maxLogBytes)) });
+    }
+    files.push({ path: resultPath(opts.actionsDir, id), content: Buffer.from(`${JSON.stringify(p.result, null, 2)}\n`) });
+    return files;
+  }
+
+  return {
+    add(p: PendingResult): void {
+      queue.set(p.result.id, p);
+    },
+    /** ids with a result waiting to be pushed or pushed by this process */
+    holds(id: string): boolean {
+      return queue.has(id) || recorded.has(id);
+    },
+    size(): number {
+      return queue.size;
+    },
+    async flush(): Promise<{ written: string[]; skipped: string[] }> {
+      if (queue.size === 0) return { written: [], skipped: [] };
+      const batch = [...queue.values()];
+      const ids = batch.map((p) => p.result.id);
+      const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
+      const { skipped } = await repo.writeFiles(batch.flatMap(toFiles), message);
+      for (const id of ids) {
+        queue.delete(id);
+        recorded.add(id);
+      }
+      const skippedIds = ids.filter((id) => skipped.includes(resultPath(opts.actionsDir, id)));
+      for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
+      return { written: ids.filter((id) => !skippedIds.includes(id)), skipped: skippedIds };
+    },
+  };
+}
+
+export type ResultWriter = ReturnType<typeof createResultWriter>;
+
+/** Combined output as stored: stdout, then stderr under a marker, with known values masked. */
+export function combineLogs(stdout: string, stderr: string, mask: string[]): string {
+  const parts = [stdout.trimEnd(), stderr.trimEnd() ? `[stderr]\n${stderr.trimEnd()}` : ""].filter(Boolean);
+  return redact(parts.join("\n"), mask);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs a command with the dev stack up. A stack this script started is stopped afterwards,
+# whatever the command's outcome; one that was already running is left alone.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+started=0
+if ! "$root/scripts/stack.sh" status | grep -q 'nomad: running'; then
+  "$root/scripts/stack.sh" up
+  started=1
+fi
+cleanup() { [ "$started" = 1 ] && "$root/scripts/stack.sh" down; }
+trap cleanup EXIT
+"$@"

@@ -1,0 +1,129 @@
+// The running dev stack as the integration tests see it: addresses and tokens from .dev/env,
+// fixture calls with the root token (secrets and policies, as the bootstrap makes them), and a
+// dispatcher wired to a test's own ops remote with its log lines captured.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { loadConfig, type Config } from "../../dispatcher/config.js";
+import { policyFor } from "../../dispatcher/core/execute.js";
+import type { VaultPort } from "../../dispatcher/core/ports.js";
+import { createLogger } from "../../dispatcher/log.js";
+import { createVaultPort } from "../../dispatcher/vault/port.js";
+import { startDispatcher, type Dispatcher } from "../../dispatcher/start.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+export interface StackEnv {
+  NOMAD_ADDR: string;
+  VAULT_ADDR: string;
+  VAULT_TOKEN: string;
+  NOMAD_BIN: string;
+  BAO_BIN: string;
+  rootToken: string;
+}
+
+export function stackEnv(): StackEnv {
+  let text: string;
+  try {
+    text = readFileSync(join(root, ".dev/env"), "utf8");
+  } catch {
+    throw new Error("the dev stack is not up: .dev/env is missing (run `make up`, or `make test` which starts it)");
+  }
+  const env = Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  return { ...(env as unknown as StackEnv), rootToken: readFileSync(join(root, ".dev/root-token"), "utf8").trim() };
+}
+
+/** A short random suffix: action ids, secret names and job meta stay unique per test. */
+export function uniq(): string {
+  return randomBytes(4).toString("hex");
+}
+
+async function vaultRoot(method: string, path: string, body?: unknown): Promise<Response> {
+  const env = stackEnv();
+  const res = await fetch(`${env.VAULT_ADDR}/v1/${path}`, {
+    method,
+    headers: { "X-Vault-Token": env.rootToken, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok && res.status !== 404) throw new Error(`vault ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** What the bootstrap does for a secret: its value and its one-path runner policy. */
+export async function grantSecret(name: string, value: string): Promise<void> {
+  await vaultRoot("PUT", `sys/policies/acl/${policyFor(name)}`, {
+    policy: `path "kv/data/runner/${name}" { capabilities = ["read"] }`,
+  });
+  await vaultRoot("POST", `kv/data/runner/${name}`, { data: { value } });
+}
+
+export async function deleteSecret(name: string): Promise<void> {
+  await vaultRoot("DELETE", `kv/metadata/runner/${name}`);
+}
+
+export interface CapturedLog {
+  lines: Record<string, unknown>[];
+  text(): string;
+}
+
+export interface TestDispatcher extends Dispatcher {
+  captured: CapturedLog;
+}
+
+/** A dispatcher on the dev stack for `remote`, with its JSON log lines kept in memory. */
+export async function createTestDispatcher(
+  remote: string,
+  env: Record<string, string> = {},
+  wrapVault: (vault: VaultPort) => VaultPort = (v) => v,
+): Promise<TestDispatcher> {
+  const stack = stackEnv();
+  const workdir = join(await mkdtemp(join(tmpdir(), "dispatcher-work-")), "ops");
+  const config: Config = loadConfig({
+    env: {
+      NOMAD_ADDR: stack.NOMAD_ADDR,
+      VAULT_ADDR: stack.VAULT_ADDR,
+      VAULT_TOKEN: stack.VAULT_TOKEN,
+      DISPATCHER_OPS_REMOTE: remote,
+      DISPATCHER_WORKDIR: workdir,
+      DISPATCHER_INSTANCE: `test-${uniq()}`,
+      ...env,
+    },
+    flags: { timeouts: { placementSeconds: 60 } },
+  });
+  const raw: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      raw.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+      cb();
+    },
+  });
+  const log = createLogger({ level: "debug", destination: sink, pretty: false });
+  const vault = wrapVault(
+    createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }),
+  );
+  const d = startDispatcher(config, { log, vault });
+  return {
+    ...d,
+    captured: {
+      get lines() {
+        return raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+      },
+      text: () => raw.join("\n"),
+    },
+  };
+}
+
+/** Dispatched children of a parameterized job whose meta names the action. */
+export async function childrenOf(parent: string, actionId: string): Promise<string[]> {
+  const env = stackEnv();
+  const jobs = (await (await fetch(`${env.NOMAD_ADDR}/v1/jobs?prefix=${encodeURIComponent(`${parent}/dispatch-`)}`)).json()) as { ID: string }[];
+  const ids: string[] = [];
+  for (const j of jobs) {
+    const job = (await (await fetch(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(j.ID)}`)).json()) as { Meta?: Record<string, string> };
+    if (job.Meta?.action_id === actionId) ids.push(j.ID);
+  }
+  return ids;
+}

@@ -1,0 +1,14 @@
+// Integration tests run on the real dev stack. make test starts it; run alone, this setup starts
+// it too (building what is missing) and stops it afterwards. It never skips.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+export default function setup(): () => void {
+  const running = existsSync(`${root}.dev/env`) && execFileSync("bash", [`${root}scripts/stack.sh`, "status"]).toString().includes("nomad: running");
+  if (!running) execFileSync("bash", [`${root}scripts/stack.sh`, "up"], { stdio: "inherit" });
+  return () => {
+    if (!running) execFileSync("bash", [`${root}scripts/stack.sh`, "down"], { stdio: "inherit" });
+  };
+}
