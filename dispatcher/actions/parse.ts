@@ -60,7 +60,7 @@ export function parseAction(content: string | Buffer, file: ActionFile): ParsedA
   if (!result.success) problems.push(...result.error.issues.flatMap((i) => describeIssue(i, raw)));
   problems.push(...checkIdMatchesFile(raw, file.id), ...checkKind(raw));
   const unique = [...new Set(problems)];
-  if (unique.length > 0 || !result.success) return fail(unique);
+  if (!result.success || unique.length > 0) return fail(unique);
   return { ok: true, file, action: result.data };
 }
 
@@ -101,8 +101,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   if (issue.code === "unrecognized_keys") return issue.keys.map((k) => `unknown key ${show(k)} (allowed: ${ALLOWED_KEYS})`);
   const [field, index] = issue.path;
   const fieldRule = RULES[field as keyof Action];
-  const rule = typeof index === "number" ? fieldRule.item : fieldRule;
-  if (rule === undefined) return [`${String(field)}: ${issue.message}`];
+  const rule = (typeof index === "number" ? fieldRule.item : undefined) ?? fieldRule;
   const label = typeof index === "number" ? `${String(field)}[${index}]` : String(field);
   const value = typeof index === "number" ? (raw[field as string] as unknown[])[index] : raw[field as string];
   if (value === undefined) return [`${label}: missing; expected ${rule.expected}`];

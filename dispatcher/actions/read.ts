@@ -38,8 +38,9 @@ export async function readFormulas(repo: OpsRepoPort, commit: string): Promise<S
 
 /** listFiles is recursive; files in subfolders are not part of the contract. */
 async function listDirectChildren(repo: OpsRepoPort, commit: string, dir: string) {
-  const prefix = `${dir.replace(/\/+$/, "")}/`;
-  const files = await repo.listFiles(commit, dir);
+  const clean = dir.replace(/\/+$/, "");
+  const prefix = `${clean}/`;
+  const files = await repo.listFiles(commit, clean);
   return files
     .filter((f) => f.path.startsWith(prefix) && !f.path.slice(prefix.length).includes("/"))
     .map((f) => ({ ...f, name: f.path.slice(prefix.length) }));

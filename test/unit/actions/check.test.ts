@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { checkAction, unknownSecretProblems } from "../../../dispatcher/actions/check.js";
+import type { Action, ActionCatalog } from "../../../dispatcher/actions/schema.js";
+
+const action = (over: Partial<Action> = {}): Action => ({
+  id: "release",
+  formula: "deploy",
+  context: "ship",
+  secrets: [],
+  mounts: [],
+  kind: "runner",
+  ...over,
+});
+
+const catalog: ActionCatalog = {
+  formulas: new Set(["deploy", "backup"]),
+  mounts: new Set(["ssh", "gpg"]),
+  secrets: new Set(["GITHUB_TOKEN", "NPM_TOKEN"]),
+};
+
+describe("checkAction", () => {
+  it("passes an action whose references all resolve", () => {
+    const a = action({ secrets: ["NPM_TOKEN", "GITHUB_TOKEN"], mounts: ["gpg", "ssh"] });
+    expect(checkAction(a, catalog)).toEqual({ problems: [], unknownSecrets: [] });
+  });
+
+  it("names a missing formula and lists the ones present, sorted", () => {
+    expect(checkAction(action({ formula: "deploi" }), catalog).problems).toEqual([
+      'formula "deploi" has no formulas/deploi.sh in the ops repo (have: backup, deploy)',
+    ]);
+    expect(checkAction(action(), { ...catalog, formulas: new Set() }).problems).toEqual([
+      'formula "deploy" has no formulas/deploy.sh in the ops repo (have: none)',
+    ]);
+  });
+
+  it("caps a long list of names", () => {
+    const formulas = new Set(Array.from({ length: 25 }, (_, i) => `f${String(i).padStart(2, "0")}`));
+    const have = Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}`).join(", ");
+    expect(checkAction(action(), { ...catalog, formulas }).problems).toEqual([
+      `formula "deploy" has no formulas/deploy.sh in the ops repo (have: ${have}, … (5 more))`,
+    ]);
+  });
+
+  it("names each mount the cluster does not offer, with its index", () => {
+    expect(checkAction(action({ mounts: ["ssh", "sops"] }), catalog).problems).toEqual([
+      'mounts[1] "sops" is not available on this cluster (available: gpg, ssh)',
+    ]);
+  });
+
+  it("returns unknown secrets apart from the problems", () => {
+    const a = action({ secrets: ["GITHUB_TOKEN", "GITHB_TOKEN", "AWS_KEY"] });
+    expect(checkAction(a, catalog)).toEqual({ problems: [], unknownSecrets: ["GITHB_TOKEN", "AWS_KEY"] });
+  });
+});
+
+describe("unknownSecretProblems", () => {
+  it("gives one line per unknown secret with its index and the known ones", () => {
+    const a = action({ secrets: ["GITHUB_TOKEN", "GITHB_TOKEN", "AWS_KEY"] });
+    expect(unknownSecretProblems(a, catalog)).toEqual([
+      'secrets[1] "GITHB_TOKEN" is not a known secret (known: GITHUB_TOKEN, NPM_TOKEN)',
+      'secrets[2] "AWS_KEY" is not a known secret (known: GITHUB_TOKEN, NPM_TOKEN)',
+    ]);
+    expect(unknownSecretProblems(a, { ...catalog, secrets: new Set() })[0]).toBe('secrets[0] "GITHUB_TOKEN" is not a known secret (known: none)');
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import { readActions, readFormulas } from "../../../dispatcher/actions/read.js";
+import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
+import { GitError } from "../../../dispatcher/errors.js";
+
+const COMMIT = "c0ffee";
+
+const valid = (id: string) => `id = "${id}"\nformula = "deploy"\ncontext = "x"\nsecrets = []\n`;
+
+/** An ops repo at one commit, held in memory; the blob id is derived from the path. */
+function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[] } {
+  const reads: string[] = [];
+  const at = (commit: string) => {
+    if (commit !== COMMIT) throw new Error(`unknown commit ${commit}`);
+    return new Map(Object.entries(files));
+  };
+  return {
+    reads,
+    sync: async () => COMMIT,
+    // recursive, like git ls-tree -r
+    listFiles: async (commit, dir) =>
+      [...at(commit).keys()].filter((p) => p.startsWith(`${dir}/`)).map((path) => ({ path, sha: `sha:${path}` })),
+    changedFiles: async () => [],
+    readFile: async (commit, path) => {
+      reads.push(path);
+      const content = at(commit).get(path);
+      return content === undefined ? undefined : Buffer.from(content);
+    },
+    writeFiles: async () => ({ commit: COMMIT, skipped: [] }),
+  };
+}
+
+describe("readActions", () => {
+  it("parses pending actions only, sorted by id, with their blob ids", async () => {
+    const repo = fakeRepo({
+      "vault/actions/zeta.toml": valid("zeta"),
+      "vault/actions/a-b.toml": valid("a-b"),
+      "vault/actions/a.toml": valid("a"),
+      "vault/actions/done.toml": valid("done"),
+      "vault/actions/done.result.json": "{}",
+      "vault/actions/done.log": "log",
+      "vault/actions/orphan.result.json": "{}",
+      "vault/actions/README.md": "# actions",
+      "vault/actions/archive/old.toml": valid("old"),
+      "vault/other.toml": valid("other"),
+    });
+    const parsed = await readActions(repo, COMMIT, "vault/actions");
+    expect(parsed.map((p) => [p.ok, p.file])).toEqual([
+      [true, { path: "vault/actions/a.toml", id: "a", sha: "sha:vault/actions/a.toml" }],
+      [true, { path: "vault/actions/a-b.toml", id: "a-b", sha: "sha:vault/actions/a-b.toml" }],
+      [true, { path: "vault/actions/zeta.toml", id: "zeta", sha: "sha:vault/actions/zeta.toml" }],
+    ]);
+    expect(repo.reads.sort()).toEqual(["vault/actions/a-b.toml", "vault/actions/a.toml", "vault/actions/zeta.toml"]);
+  });
+
+  it("accepts a trailing slash on the directory", async () => {
+    const repo = fakeRepo({ "vault/actions/a.toml": valid("a") });
+    expect((await readActions(repo, COMMIT, "vault/actions/")).map((p) => p.file.id)).toEqual(["a"]);
+  });
+
+  it("returns invalid files and files with a bad name as problems", async () => {
+    const repo = fakeRepo({
+      "vault/actions/Bad.toml": valid("Bad"),
+      "vault/actions/broken.toml": "id = ",
+    });
+    expect(await readActions(repo, COMMIT, "vault/actions")).toEqual([
+      {
+        ok: false,
+        file: { path: "vault/actions/Bad.toml", id: "Bad", sha: "sha:vault/actions/Bad.toml" },
+        problems: [
+          'file name "Bad.toml" does not give a valid action id: the part before .toml must be 1-64 characters of a-z, 0-9, ".", "_", "-" starting with a letter or digit, like "release.toml"',
+          'id "Bad" must be 1-64 characters of a-z, 0-9, ".", "_", "-" starting with a letter or digit, like "release"',
+        ],
+      },
+      {
+        ok: false,
+        file: { path: "vault/actions/broken.toml", id: "broken", sha: "sha:vault/actions/broken.toml" },
+        problems: [
+          "invalid TOML at line 1, column 7: Key without value",
+        ],
+      },
+    ]);
+  });
+
+  it("keeps an action with only a log pending: the result marks it done", async () => {
+    const repo = fakeRepo({ "vault/actions/a.toml": valid("a"), "vault/actions/a.log": "partial" });
+    expect((await readActions(repo, COMMIT, "vault/actions")).map((p) => p.file.id)).toEqual(["a"]);
+  });
+
+  it("fails loudly when a listed file cannot be read", async () => {
+    const repo = fakeRepo({ "vault/actions/a.toml": valid("a") });
+    repo.readFile = async () => undefined;
+    await expect(readActions(repo, COMMIT, "vault/actions")).rejects.toThrow(GitError);
+  });
+
+  it("returns nothing for an empty or absent directory", async () => {
+    expect(await readActions(fakeRepo({}), COMMIT, "vault/actions")).toEqual([]);
+  });
+});
+
+describe("readFormulas", () => {
+  it("lists formulas/*.sh by name, ignoring other files and subfolders", async () => {
+    const repo = fakeRepo({
+      "formulas/deploy.sh": "#!/bin/sh",
+      "formulas/backup.sh": "#!/bin/sh",
+      "formulas/README.md": "",
+      "formulas/lib/common.sh": "",
+      "vault/actions/x.sh": "",
+    });
+    expect([...(await readFormulas(repo, COMMIT))].sort()).toEqual(["backup", "deploy"]);
+  });
+});
