@@ -48,6 +48,8 @@ server {
   eval_gc_threshold = "10m"
 }
 client {
+  # several dev stacks (worktrees, other ports) may run side by side: one cgroup tree each
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT"
   host_volume "ssh" {
     path      = "$dev/volumes/ssh"
     read_only = true
