@@ -48,6 +48,8 @@ export const configSchema = z.strictObject({
     placementSeconds: positiveInt,
   }),
   pollSeconds: positiveInt,
+  /** a replica silent this long is presumed dead; its actions are re-attached by another */
+  leaseSeconds: positiveInt,
   logs: z.strictObject({ tailBytes: positiveInt, maxBytes: positiveInt }),
   instance: z.string().min(1),
 });
@@ -71,6 +73,7 @@ export function defaults(cwd = process.cwd()): Layer {
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300 },
     pollSeconds: 30,
+    leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
     instance: `${hostname()}-${process.pid}`,
   };
@@ -90,6 +93,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_SECRETS: "secrets",
   DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
   DISPATCHER_POLL_SECONDS: "pollSeconds",
+  DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
 };
 

@@ -128,8 +128,9 @@ export const retryTable: Record<FailureClass, RetryRule> = {
   config: { retries: 0, baseMs: 0, maxMs: 0 },
   timeout: { retries: 0, baseMs: 0, maxMs: 0 },
   auth: { retries: 2, baseMs: 2_000, maxMs: 30_000 },
-  rate_limited: { retries: 8, baseMs: 1_000, maxMs: 60_000 },
-  infra: { retries: 6, baseMs: 500, maxMs: 30_000 },
+  // an engine outage is waited out: nothing is dispatched meanwhile, nothing is dropped
+  rate_limited: { retries: Infinity, baseMs: 1_000, maxMs: 60_000 },
+  infra: { retries: Infinity, baseMs: 500, maxMs: 30_000 },
   agent: { retries: 1, baseMs: 5_000, maxMs: 5_000 },
   lost: { retries: 1, baseMs: 2_000, maxMs: 2_000 },
 };
@@ -142,5 +143,5 @@ export function failureClassOf(err: unknown): FailureClass {
 export function backoffFor(cls: FailureClass, attempt: number): number | undefined {
   const rule = retryTable[cls];
   if (attempt > rule.retries) return undefined;
-  return Math.min(rule.maxMs, rule.baseMs * 2 ** (attempt - 1));
+  return Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(attempt - 1, 30));
 }

@@ -1,8 +1,9 @@
 import type { Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import { createLoop, type Loop } from "./core/loop.js";
-import type { Clock, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
+import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
+import { createNomadLedger } from "./nomad/ledger.js";
 import { createNomadPort } from "./nomad/port.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
 import { createVaultPort } from "./vault/port.js";
@@ -10,6 +11,7 @@ import { VERSION } from "./version.js";
 
 export interface Overrides {
   nomad?: NomadPort;
+  ledger?: LedgerPort;
   vault?: VaultPort;
   repo?: OpsRepoPort;
   log?: Logger;
@@ -25,7 +27,9 @@ export interface Dispatcher {
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
-  const nomad = overrides.nomad ?? createNomadPort(config.nomad);
+  const nomadClient = createNomadPort(config.nomad);
+  const nomad = overrides.nomad ?? nomadClient;
+  const ledger = overrides.ledger ?? createNomadLedger(nomadClient);
   const vault =
     overrides.vault ??
     createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds });
@@ -41,6 +45,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
   const loop = createLoop({
     nomad,
     vault,
+    ledger,
     repo,
     clock: overrides.clock ?? systemClock,
     log: log.child({ component: "loop" }),
@@ -57,6 +62,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
       limits: config.limits,
       tailBytes: config.logs.tailBytes,
       maxLogBytes: config.logs.maxBytes,
+      leaseMs: config.leaseSeconds * 1000,
       dispatcher: { version: VERSION, instance: config.instance },
     },
   });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Action, ActionFile } from "../actions/schema.js";
-import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
+import { AllocationLost, TimeoutExceeded, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildMeta, parseRunnerError } from "../runner/contract.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
@@ -53,15 +53,21 @@ export function policiesFor(secrets: string[]): string[] {
   return secrets.map(policyFor);
 }
 
+export interface Dispatched {
+  jobId: string;
+  token?: WrappedToken;
+  /** Nomad answered with a child dispatched earlier under the same idempotency token */
+  duplicate: boolean;
+}
+
 /**
- * One attempt of one action: mint the scoped token, dispatch, track to a terminal state or the
- * deadline, collect output, revoke the token. Never throws for a failed run; only for engine
- * failures before the dispatch exists (the caller's retry table decides about those).
+ * Mint the scoped, wrapped token (none without secrets) and dispatch. `onMinted` records the
+ * accessor before the dispatch, so a crash in between still lets a successor revoke it.
  */
-export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: AbortSignal): Promise<ExecutionReport> {
+export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted: (token: WrappedToken) => Promise<void>): Promise<Dispatched> {
   const { action } = ex;
   const s = deps.settings;
-  const timeoutMinutes = action.timeout_minutes ?? s.defaultTimeoutMinutes;
+  const timeoutMinutes = timeoutOf(action, s);
   const policies = policiesFor(action.secrets);
   let token: WrappedToken | undefined;
   if (policies.length > 0) {
@@ -70,13 +76,11 @@ export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: A
       ttlSeconds: timeoutMinutes * 60 + s.tokenGraceSeconds,
       meta: { action: action.id, commit: ex.commit, attempt: String(ex.attempt) },
     });
+    await onMinted(token);
   }
-  const log = deps.log.child({ token_accessor: token?.accessor });
-  const job = action.kind === "sidecar" ? s.sidecarJob : s.runnerJob;
-  let jobId: string;
   try {
     const dispatched = await deps.nomad.dispatch({
-      job,
+      job: action.kind === "sidecar" ? s.sidecarJob : s.runnerJob,
       meta: buildMeta(
         {
           actionId: action.id,
@@ -103,22 +107,46 @@ export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: A
       payload: token?.wrappingToken,
       idempotencyToken: idempotencyToken(action.id, ex.file.sha, ex.attempt),
     });
-    jobId = dispatched.jobId;
-    if (dispatched.evalId === "") log.warn({ job_id: jobId }, "dispatch was a duplicate: re-attached to the existing child");
+    return { jobId: dispatched.jobId, token, duplicate: dispatched.evalId === "" };
   } catch (err) {
     if (token) await deps.vault.revokeAccessor(token.accessor).catch(() => undefined);
     throw err;
   }
-  const jobLog = log.child({ job_id: jobId });
-  jobLog.info({ job, policies }, "dispatched");
+}
+
+export interface Follow {
+  jobId: string;
+  kind: "runner" | "sidecar";
+  timeoutMinutes: number;
+  /** deadlines count from here (the dispatch, possibly by a predecessor) */
+  since: Date;
+  policies: string[];
+  accessor?: string;
+}
+
+/**
+ * Track the job to a terminal state or a deadline, collect its output, revoke the token.
+ * When `signal` aborts (shutdown), the job is left running and the token alive for whoever
+ * re-attaches.
+ */
+export async function followJob(f: Follow, deps: ExecuteDeps, signal?: AbortSignal): Promise<ExecutionReport> {
+  const log = deps.log.child({ job_id: f.jobId });
+  let aborted = false;
   try {
-    const run = await trackJob(jobId, timeoutMinutes, deps, jobLog, signal);
-    return await collect(jobId, run, policies, token, deps, action.kind === "sidecar" ? "sidecar" : "runner", jobLog);
+    const run = await trackJob(f, deps, log, signal);
+    return await collect(f, run, deps, log);
+  } catch (err) {
+    aborted = signal?.aborted === true;
+    throw err;
   } finally {
-    if (token) {
-      await deps.vault.revokeAccessor(token.accessor).catch((err: unknown) => jobLog.warn({ err }, "could not revoke runner token; it expires with its TTL"));
+    if (f.accessor && !aborted) {
+      await deps.vault.revokeAccessor(f.accessor).catch((err: unknown) => log.warn({ err }, "could not revoke runner token; it expires with its TTL"));
     }
   }
+}
+
+export function timeoutOf(action: Action, s: ExecuteDeps["settings"]): number {
+  return action.timeout_minutes ?? s.defaultTimeoutMinutes;
 }
 
 type Tracked =
@@ -126,8 +154,9 @@ type Tracked =
   | { kind: "failed"; alloc?: AllocationState; class: FailureClass; message: string };
 
 /** Blocking queries on the job's allocations until one is terminal or a deadline passes. */
-async function trackJob(jobId: string, timeoutMinutes: number, deps: ExecuteDeps, log: Logger, signal?: AbortSignal): Promise<Tracked> {
-  const start = deps.clock.now().getTime();
+async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: AbortSignal): Promise<Tracked> {
+  const { jobId, timeoutMinutes } = f;
+  const start = f.since.getTime();
   const placementDeadline = start + deps.settings.placementSeconds * 1000;
   const runDeadline = start + timeoutMinutes * 60_000;
   let index = 0;
@@ -167,25 +196,17 @@ function latest(allocs: AllocationState[]): AllocationState | undefined {
   return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
 }
 
-async function collect(
-  jobId: string,
-  run: Tracked,
-  policies: string[],
-  token: WrappedToken | undefined,
-  deps: ExecuteDeps,
-  task: string,
-  log: Logger,
-): Promise<ExecutionReport> {
+async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger): Promise<ExecutionReport> {
   const alloc = run.alloc;
-  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, task, "stdout", log), readLogSafe(deps, alloc.id, task, "stderr", log)]) : ["", ""];
+  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, f.kind, "stdout", log), readLogSafe(deps, alloc.id, f.kind, "stderr", log)]) : ["", ""];
   const base = {
-    jobId,
+    jobId: f.jobId,
     allocId: alloc?.id,
     node: alloc?.node,
     startedAt: alloc?.startedAt,
     finishedAt: alloc?.finishedAt,
-    policies,
-    tokenAccessor: token?.accessor,
+    policies: f.policies,
+    tokenAccessor: f.accessor,
   };
   if (run.kind === "failed") {
     const status = run.class === "timeout" ? "timeout" : run.class === "lost" ? "lost" : "failed";
@@ -211,4 +232,3 @@ async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, typ
   }
 }
 
-export { failureClassOf };

@@ -4,17 +4,19 @@ import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
 import { MOUNTS } from "../actions/schema.js";
 import { backoffFor, failureClassOf, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { executeAction, policiesFor, policyFor, type ExecuteDeps } from "./execute.js";
+import { dispatchAttempt, followJob, policiesFor, policyFor, timeoutOf, type ExecuteDeps, type ExecutionReport } from "./execute.js";
+import { decide } from "./ledger.js";
 import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
-import type { Clock, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
-import { buildRefusal, buildRunResult, logPath, type ResultBase } from "./result.js";
+import { buildRefusal, buildRunResult, logPath, type ActionResult, type ResultBase } from "./result.js";
 import { combineLogs, createResultWriter } from "./writer.js";
 
 export interface LoopDeps {
   nomad: NomadPort;
   vault: VaultPort;
   repo: OpsRepoPort;
+  ledger: LedgerPort;
   clock: Clock;
   log: Logger;
   settings: ExecuteDeps["settings"] & {
@@ -22,6 +24,8 @@ export interface LoopDeps {
     limits: Limits;
     tailBytes: number;
     maxLogBytes: number;
+    /** an owner silent this long is presumed dead and its actions are taken over */
+    leaseMs: number;
     dispatcher: { version: string; instance: string };
   };
 }
@@ -29,28 +33,43 @@ export interface LoopDeps {
 export interface PassSummary {
   commit: string;
   started: string[];
+  reattached: string[];
   refused: string[];
   waiting: { id: string; reason: string }[];
   inFlight: number;
 }
 
-interface Flight {
-  key: string;
-  done: Promise<void>;
+interface Refusal {
+  status: "invalid" | "failed";
+  class: FailureClass;
+  message: string;
 }
 
-/** The dispatch loop over the ports: read → refuse or plan → execute → record. */
+/** Raised when a check-and-set finds that another instance took the action over. */
+class ClaimLost extends Error {}
+
+/** The dispatch loop over the ports: read → refuse or plan → claim → execute → record. */
 export function createLoop(deps: LoopDeps) {
   const s = deps.settings;
+  const me = s.dispatcher.instance;
   const log = deps.log;
   const writer = createResultWriter(deps.repo, { actionsDir: s.actionsDir, maxLogBytes: s.maxLogBytes, log });
-  const inFlight = new Map<string, Flight>();
+  const inFlight = new Map<string, { key: string; done: Promise<void> }>();
   const notBefore = new Map<string, Date>();
-  const attempts = new Map<string, number>();
+  /** consecutive failures before a dispatch, per action: the retry table's attempt number */
+  const failures = new Map<string, number>();
+  /** entries whose result is queued: marked recorded once pushed */
+  const toRecord = new Map<string, LedgerEntry>();
   const controller = new AbortController();
+  let lastBeat = 0;
 
-  function baseOf(p: { file: { id: string; sha: string } }, commit: string): ResultBase {
-    return { id: p.file.id, actionSha: p.file.sha, commit, attempts: attempts.get(p.file.id) ?? 1, dispatcher: s.dispatcher };
+  const now = () => deps.clock.now();
+  const stamp = () => now().toISOString();
+
+  async function beat(): Promise<void> {
+    if (now().getTime() - lastBeat < s.leaseMs / 3) return;
+    await deps.ledger.heartbeat(me, now());
+    lastBeat = now().getTime();
   }
 
   async function buildCatalog(commit: string, needsVault: boolean): Promise<ActionCatalog & { vaultOk: boolean }> {
@@ -71,32 +90,7 @@ export function createLoop(deps: LoopDeps) {
     return { formulas, mounts, secrets, vaultOk };
   }
 
-  /** One pass: read pending actions at the remote's tip, refuse the bad ones, start what the plan allows. */
-  async function pass(): Promise<PassSummary> {
-    const commit = await deps.repo.sync();
-    const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
-    const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
-    const catalog = await buildCatalog(commit, needsVault);
-    const refused: string[] = [];
-    const candidates: Candidate[] = [];
-    for (const p of parsed) {
-      const refusal = refuse(p, catalog);
-      if (refusal) {
-        writer.add({ result: buildRefusal(baseOf(p, commit), deps.clock.now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
-        log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
-        refused.push(p.file.id);
-      } else if (p.ok && (catalog.vaultOk || p.action.secrets.length === 0)) {
-        candidates.push({ file: p.file, action: p.action });
-      }
-    }
-    const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
-    const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, deps.clock.now());
-    for (const c of plan.dispatch) start(c, commit);
-    await flushSafely();
-    return { commit, started: plan.dispatch.map((c) => c.action.id), refused, waiting: plan.waiting, inFlight: inFlight.size };
-  }
-
-  function refuse(p: ParsedAction, catalog: ActionCatalog): { status: "invalid" | "failed"; class: FailureClass; message: string } | undefined {
+  function refuse(p: ParsedAction, catalog: ActionCatalog): Refusal | undefined {
     if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
     const check = checkAction(p.action, catalog);
     if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
@@ -106,57 +100,207 @@ export function createLoop(deps: LoopDeps) {
     return undefined;
   }
 
-  function start(c: Candidate, commit: string): void {
+  function baseOf(id: string, sha: string, commit: string, attempt: number): ResultBase {
+    return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher };
+  }
+
+  /** One pass: read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
+  async function pass(): Promise<PassSummary> {
+    await beat();
+    const commit = await deps.repo.sync();
+    const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
+    const catalog = await buildCatalog(commit, parsed.some((p) => p.ok && p.action.secrets.length > 0));
+    const known = await deps.ledger.list();
+    const seen = new Map<string, Date | undefined>();
+    const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: 0 };
+    const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
+    for (const p of parsed) {
+      const refusal = refuse(p, catalog);
+      if (refusal) {
+        writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
+        log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
+        summary.refused.push(p.file.id);
+        continue;
+      }
+      if (!p.ok) continue;
+      if (!catalog.vaultOk && p.action.secrets.length > 0) {
+        summary.waiting.push({ id: p.action.id, reason: "vault unreachable" });
+        continue;
+      }
+      const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
+      if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
+      const d = decide(entry, me, entry && seen.get(entry.owner), now(), s.leaseMs);
+      if (d.kind === "skip") summary.waiting.push({ id: p.action.id, reason: d.reason });
+      else if (d.kind === "push") pushFromLedger(d.entry);
+      else if (d.kind === "reattach") {
+        reattach({ file: p.file, action: p.action }, d.entry);
+        summary.reattached.push(p.action.id);
+      } else candidates.push({ file: p.file, action: p.action, entry: d.kind === "resume" ? d.entry : undefined });
+    }
+    const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
+    const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
+    for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
+    summary.started = plan.dispatch.map((c) => c.action.id);
+    summary.waiting.push(...plan.waiting);
+    await flushSafely();
+    summary.inFlight = inFlight.size;
+    return summary;
+  }
+
+  /** A result a dead owner finished but never pushed. Its full log was not kept, only the tail. */
+  function pushFromLedger(entry: LedgerEntry): void {
+    const { log_file: _dropped, ...result } = JSON.parse(entry.result ?? "{}") as ActionResult;
+    writer.add({ result, fullLog: "" });
+    toRecord.set(entry.id, entry);
+    log.info({ action: entry.id, owner: entry.owner }, "pushing a result left in the ledger");
+  }
+
+  async function mustUpdate(entry: LedgerEntry, changes: Partial<LedgerFields>): Promise<LedgerEntry> {
+    const next = await deps.ledger.update(entry, { ...changes, updatedAt: stamp() });
+    if (!next) throw new ClaimLost(`action ${entry.id} was taken over by another instance`);
+    return next;
+  }
+
+  function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
-    const attempt = attempts.get(id) ?? 1;
-    attempts.set(id, attempt);
-    const actionLog = log.child({ action: id, attempt });
-    const done = executeAction({ file: c.file, action: c.action, commit, attempt }, { ...deps, log: actionLog }, controller.signal)
-      .then((report) => {
-        const { outcome } = report;
-        const retry = outcome.status === "lost" ? backoffFor("lost", attempt) : undefined;
-        if (retry !== undefined) {
-          attempts.set(id, attempt + 1);
-          notBefore.set(id, new Date(deps.clock.now().getTime() + retry));
-          actionLog.warn({ job_id: outcome.jobId, retry_in_ms: retry }, "allocation lost; retrying");
-          return;
-        }
-        const full = combineLogs(report.stdout, report.stderr, []);
-        const tailed = tail(full, s.tailBytes);
-        const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
-        const result = buildRunResult(baseOf(c, commit), deps.clock.now(), outcome, tailed, logFile);
-        writer.add({ result, fullLog: full });
-        actionLog.info({ job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode }, "action finished");
-      })
-      .catch((err: unknown) => {
-        if (controller.signal.aborted) return;
-        const cls = failureClassOf(err);
-        const delay = backoffFor(cls, attempt);
-        if (delay !== undefined) {
-          // the dispatch never happened: the same attempt (same idempotency token) is tried again
-          notBefore.set(id, new Date(deps.clock.now().getTime() + delay));
-          actionLog.warn({ err, class: cls, retry_in_ms: delay }, "dispatch failed; will retry");
-          return;
-        }
-        const message = err instanceof Error ? err.message : String(err);
-        writer.add({ result: buildRefusal(baseOf(c, commit), deps.clock.now(), "failed", cls, message), fullLog: "" });
-        actionLog.error({ err, class: cls }, "action failed before it ran");
-      })
-      .finally(() => inFlight.delete(id));
+    const done = work().finally(() => inFlight.delete(id));
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
+  }
+
+  function start(c: Candidate, commit: string, previous?: LedgerEntry): void {
+    const id = c.action.id;
+    const attempt = previous?.attempt ?? 1;
+    const actionLog = log.child({ action: id, attempt });
+    const d = { ...deps, log: actionLog };
+    track(c, async () => {
+      let entry: LedgerEntry | undefined;
+      try {
+        entry = previous
+          ? await mustUpdate(previous, { owner: me, state: "claimed" })
+          : await deps.ledger.create(id, { state: "claimed", owner: me, attempt, actionSha: c.file.sha, commit, updatedAt: stamp() });
+        if (!entry) return actionLog.debug("claimed by another instance");
+        const earlier = entry.accessor;
+        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt }, d, async (token) => {
+          entry = await mustUpdate(entry!, { accessor: token.accessor });
+        });
+        let accessor = dispatched.token?.accessor;
+        if (dispatched.duplicate) {
+          // the child already holds the token minted before our predecessor died; ours is spare
+          if (dispatched.token) await deps.vault.revokeAccessor(dispatched.token.accessor).catch(() => undefined);
+          accessor = earlier;
+          actionLog.warn({ job_id: dispatched.jobId }, "dispatch was a duplicate: re-attached to the existing child");
+        }
+        entry = await mustUpdate(entry, { state: "dispatched", jobId: dispatched.jobId, accessor, dispatchedAt: stamp() });
+        failures.delete(id);
+        actionLog.info({ job_id: dispatched.jobId, policies: policiesFor(c.action.secrets) }, "dispatched");
+        await follow(c, entry, d);
+      } catch (err) {
+        await onFailure(c, entry, attempt, err, actionLog);
+      }
+    });
+  }
+
+  function reattach(c: Candidate, previous: LedgerEntry): void {
+    const actionLog = log.child({ action: c.action.id, attempt: previous.attempt, job_id: previous.jobId });
+    track(c, async () => {
+      let entry: LedgerEntry | undefined;
+      try {
+        entry = await mustUpdate(previous, { owner: me });
+        actionLog.info({ from: previous.owner }, "re-attached to a running job");
+        await follow(c, entry, { ...deps, log: actionLog });
+      } catch (err) {
+        await onFailure(c, entry, previous.attempt, err, actionLog);
+      }
+    });
+  }
+
+  async function follow(c: Candidate, entry: LedgerEntry, d: LoopDeps): Promise<void> {
+    const report = await followJob(
+      {
+        jobId: entry.jobId!,
+        kind: c.action.kind,
+        timeoutMinutes: timeoutOf(c.action, s),
+        since: new Date(entry.dispatchedAt ?? stamp()),
+        policies: policiesFor(c.action.secrets),
+        accessor: entry.accessor,
+      },
+      d,
+      controller.signal,
+    );
+    await finish(c, entry, report, d.log);
+  }
+
+  async function finish(c: Candidate, entry: LedgerEntry, report: ExecutionReport, actionLog: Logger): Promise<void> {
+    const { outcome } = report;
+    const id = c.action.id;
+    const retry = outcome.status === "lost" ? backoffFor("lost", entry.attempt) : undefined;
+    if (retry !== undefined) {
+      await mustUpdate(entry, { state: "claimed", attempt: entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined });
+      notBefore.set(id, new Date(now().getTime() + retry));
+      actionLog.warn({ job_id: outcome.jobId, retry_in_ms: retry }, "allocation lost; retrying");
+      return;
+    }
+    const full = combineLogs(report.stdout, report.stderr, []);
+    const tailed = tail(full, s.tailBytes);
+    const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
+    const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt), now(), outcome, tailed, logFile);
+    await record(entry, result, full);
+    actionLog.info({ job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode }, "action finished");
+  }
+
+  /** Into the ledger first (it survives a crash and a remote outage), then the push queue. */
+  async function record(entry: LedgerEntry, result: ActionResult, fullLog: string): Promise<void> {
+    const finished = await mustUpdate(entry, { state: "finished", result: JSON.stringify(result) });
+    toRecord.set(entry.id, finished);
+    writer.add({ result, fullLog });
+  }
+
+  async function onFailure(c: Candidate, entry: LedgerEntry | undefined, attempt: number, err: unknown, actionLog: Logger): Promise<void> {
+    if (controller.signal.aborted) return;
+    if (err instanceof ClaimLost) return void actionLog.warn(err.message);
+    const cls = failureClassOf(err);
+    const tries = (failures.get(c.action.id) ?? 0) + 1;
+    failures.set(c.action.id, tries);
+    const delay = backoffFor(cls, tries);
+    if (delay !== undefined || !entry) {
+      // not dispatched (or not claimed): the same attempt, with the same idempotency token, goes again
+      notBefore.set(c.action.id, new Date(now().getTime() + (delay ?? backoffFor("infra", 1)!)));
+      actionLog.warn({ err, class: cls, retry_in_ms: delay }, "dispatch failed; will retry");
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    actionLog.error({ err, class: cls }, "action failed before it ran");
+    try {
+      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), "failed", cls, message), "");
+    } catch (recordErr) {
+      actionLog.error({ err: recordErr }, "could not record the failure; the next pass retries");
+    }
   }
 
   async function flushSafely(): Promise<void> {
     try {
-      const { written } = await writer.flush();
+      const { written, skipped } = await writer.flush();
       if (written.length > 0) log.info({ results: written }, "results pushed");
+      await markRecorded([...written, ...skipped]);
     } catch (err) {
       log.error({ err, waiting: writer.size() }, "could not push results; they are kept and retried on the next pass");
     }
   }
 
-  async function settle(): Promise<void> {
-    await Promise.all([...inFlight.values()].map((f) => f.done));
+  async function markRecorded(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const entry = toRecord.get(id);
+      if (!entry) continue;
+      toRecord.delete(id);
+      await deps.ledger.update(entry, { state: "recorded", result: undefined, updatedAt: stamp() });
+    }
+  }
+
+  /** Keeps this instance's lease alive while it waits on long jobs. */
+  function startHeartbeat(): () => void {
+    const timer = setInterval(() => void beat().catch((err: unknown) => log.warn({ err }, "heartbeat failed")), Math.max(250, s.leaseMs / 3));
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   return {
@@ -166,23 +310,31 @@ export function createLoop(deps: LoopDeps) {
      * be recorded (the CLI turns that into a non-zero exit).
      */
     async once(): Promise<{ passes: number }> {
+      const stopBeat = startHeartbeat();
       let passes = 0;
-      for (;;) {
-        const summary = await pass();
-        passes++;
-        if (inFlight.size > 0) {
-          await Promise.race([...inFlight.values()].map((f) => f.done));
-          continue;
+      try {
+        for (;;) {
+          const summary = await pass();
+          passes++;
+          if (inFlight.size > 0) {
+            await Promise.race([...inFlight.values()].map((f) => f.done));
+            continue;
+          }
+          if (summary.waiting.length === 0) break;
+          // nothing in flight: what still waits, waits for a backoff or another owner's lease
+          const due = Math.min(...summary.waiting.map((w) => notBefore.get(w.id)?.getTime() ?? now().getTime() + 1000));
+          await deps.clock.sleep(Math.max(100, due - now().getTime()));
         }
-        // nothing in flight: whatever still waits, waits for a retry backoff
-        if (summary.waiting.length === 0) break;
-        const due = Math.min(...summary.waiting.map((w) => notBefore.get(w.id)?.getTime() ?? 0));
-        await deps.clock.sleep(Math.max(100, due - deps.clock.now().getTime()));
+        const { written, skipped } = await writer.flush();
+        await markRecorded([...written, ...skipped]);
+        return { passes };
+      } finally {
+        stopBeat();
       }
-      await writer.flush();
-      return { passes };
     },
+    /** Polls until `signal`; then stops claiming, leaves running jobs for re-attachment, pushes what it holds. */
     async run(signal: AbortSignal, pollMs: number): Promise<void> {
+      const stopBeat = startHeartbeat();
       while (!signal.aborted) {
         try {
           await pass();
@@ -191,12 +343,12 @@ export function createLoop(deps: LoopDeps) {
         }
         await deps.clock.sleep(pollMs, signal).catch(() => undefined);
       }
-      // stop claiming; finish what we hold and record it
-      await settle();
+      controller.abort(new Error("dispatcher stopping"));
+      await Promise.all([...inFlight.values()].map((f) => f.done));
       await flushSafely();
+      stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],
-    abort: () => controller.abort(new Error("dispatcher stopping")),
   };
 }
 

@@ -90,3 +90,40 @@ export interface Clock {
   now(): Date;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
+
+export type LedgerState = "claimed" | "dispatched" | "finished" | "recorded";
+
+/** One action's entry in the ledger: who holds it and how far it got. */
+export interface LedgerEntry {
+  id: string;
+  state: LedgerState;
+  owner: string;
+  attempt: number;
+  actionSha: string;
+  commit: string;
+  jobId?: string;
+  /** accessor of the runner token, so whoever finishes the action can revoke it */
+  accessor?: string;
+  dispatchedAt?: string;
+  /** the result JSON, kept until it is pushed */
+  result?: string;
+  updatedAt: string;
+  /** check-and-set index */
+  index: number;
+}
+
+export type LedgerFields = Omit<LedgerEntry, "id" | "index">;
+
+export interface LedgerPort {
+  /** ids of all entries with their CAS index (one call) */
+  list(): Promise<Map<string, number>>;
+  get(id: string): Promise<LedgerEntry | undefined>;
+  /** create only if absent; undefined when another writer got there first */
+  create(id: string, fields: LedgerFields): Promise<LedgerEntry | undefined>;
+  /** check-and-set on entry.index; undefined when the entry changed underneath */
+  update(entry: LedgerEntry, changes: Partial<LedgerFields>): Promise<LedgerEntry | undefined>;
+  /** record that `instance` is alive now */
+  heartbeat(instance: string, at: Date): Promise<void>;
+  /** when `instance` last said it was alive */
+  lastSeen(instance: string): Promise<Date | undefined>;
+}

@@ -12,7 +12,8 @@ export interface NomadPortOptions {
 }
 
 export interface NomadClient extends NomadPort {
-  /** GET with a response schema; the one request path every call takes */
+  /** the one request path every call takes: errors become NomadApiError, bodies are zod-checked */
+  request<T extends z.ZodType>(what: string, config: AxiosRequestConfig, schema: T): Promise<{ body: z.infer<T>; index: number }>;
   get<T extends z.ZodType>(path: string, schema: T, config?: AxiosRequestConfig): Promise<{ body: z.infer<T>; index: number }>;
   agentVersion(): Promise<string>;
   jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
@@ -54,6 +55,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
   const get: NomadClient["get"] = (path, schema, config = {}) => call(`GET ${path}`, { ...config, url: path, method: "GET" }, schema);
 
   return {
+    request: call,
     get,
 
     async dispatch(req) {

@@ -1,0 +1,26 @@
+import type { LedgerEntry } from "./ports.js";
+
+/** What this instance does with a pending action, given its ledger entry. */
+export type LedgerDecision =
+  | { kind: "new" }
+  | { kind: "skip"; reason: string }
+  /** claimed but maybe not dispatched: dispatch the same attempt again (Nomad dedups it) */
+  | { kind: "resume"; entry: LedgerEntry }
+  /** dispatched: follow the existing job instead of dispatching again */
+  | { kind: "reattach"; entry: LedgerEntry }
+  /** finished but not pushed: push the stored result */
+  | { kind: "push"; entry: LedgerEntry };
+
+/**
+ * Pure: an entry held by a live other instance is theirs; one held by this instance (a
+ * previous life of it) or by an instance silent for longer than the lease is taken over.
+ */
+export function decide(entry: LedgerEntry | undefined, me: string, ownerSeen: Date | undefined, now: Date, leaseMs: number): LedgerDecision {
+  if (!entry) return { kind: "new" };
+  if (entry.state === "recorded") return { kind: "skip", reason: "result recorded; waiting for it to appear at the tip" };
+  const ownerAlive = entry.owner !== me && ownerSeen !== undefined && now.getTime() - ownerSeen.getTime() < leaseMs;
+  if (ownerAlive) return { kind: "skip", reason: `held by ${entry.owner}` };
+  if (entry.state === "finished") return { kind: "push", entry };
+  if (entry.state === "dispatched") return { kind: "reattach", entry };
+  return { kind: "resume", entry };
+}

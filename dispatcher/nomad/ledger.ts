@@ -1,0 +1,115 @@
+import { z } from "zod";
+import { NomadApiError } from "../errors.js";
+import type { LedgerEntry, LedgerFields, LedgerPort } from "../core/ports.js";
+import type { NomadClient } from "./port.js";
+
+// The ledger lives in Nomad Variables: one variable per action, written with check-and-set, so
+// exactly one replica claims an action and every state change is fenced. It outlives job GC.
+
+const variable = z.object({ Path: z.string(), ModifyIndex: z.number(), Items: z.record(z.string(), z.string()).nullish() });
+const variableList = z.array(z.object({ Path: z.string(), ModifyIndex: z.number() })).nullish();
+
+/** Variable paths allow [a-zA-Z0-9-_~/]; action ids may hold dots, which ids never hold as "~". */
+function encode(id: string): string {
+  return id.replaceAll(".", "~");
+}
+
+function decode(segment: string): string {
+  return segment.replaceAll("~", ".");
+}
+
+function instancePath(prefix: string, instance: string): string {
+  return `${prefix}/instances/${instance.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+}
+
+export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): LedgerPort {
+  const actionsPrefix = `${prefix}/actions/`;
+  const pathOf = (id: string) => `${actionsPrefix}${encode(id)}`;
+
+  function toEntry(id: string, v: z.infer<typeof variable>): LedgerEntry {
+    const items = v.Items ?? {};
+    return {
+      id,
+      state: items.state as LedgerEntry["state"],
+      owner: items.owner ?? "",
+      attempt: Number(items.attempt ?? 1),
+      actionSha: items.action_sha ?? "",
+      commit: items.commit ?? "",
+      jobId: items.job_id || undefined,
+      accessor: items.accessor || undefined,
+      dispatchedAt: items.dispatched_at || undefined,
+      result: items.result || undefined,
+      updatedAt: items.updated_at ?? "",
+      index: v.ModifyIndex,
+    };
+  }
+
+  function toItems(f: LedgerFields): Record<string, string> {
+    const items: Record<string, string | undefined> = {
+      state: f.state,
+      owner: f.owner,
+      attempt: String(f.attempt),
+      action_sha: f.actionSha,
+      commit: f.commit,
+      job_id: f.jobId,
+      accessor: f.accessor,
+      dispatched_at: f.dispatchedAt,
+      result: f.result,
+      updated_at: f.updatedAt,
+    };
+    return Object.fromEntries(Object.entries(items).filter((e): e is [string, string] => e[1] !== undefined));
+  }
+
+  /** PUT with cas; a 409 means someone else wrote first. */
+  async function put(path: string, items: Record<string, string>, cas: number): Promise<z.infer<typeof variable> | undefined> {
+    try {
+      const { body } = await nomad.request(
+        `write variable ${path}`,
+        { method: "PUT", url: `/v1/var/${path}`, params: { cas }, data: { Path: path, Items: items } },
+        variable,
+      );
+      return body;
+    } catch (err) {
+      if (err instanceof NomadApiError && err.status === 409) return undefined;
+      throw err;
+    }
+  }
+
+  async function read(path: string): Promise<z.infer<typeof variable> | undefined> {
+    try {
+      return (await nomad.get(`/v1/var/${path}`, variable)).body;
+    } catch (err) {
+      if (err instanceof NomadApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  return {
+    async list() {
+      const { body } = await nomad.get("/v1/vars", variableList, { params: { prefix: actionsPrefix } });
+      return new Map((body ?? []).map((v) => [decode(v.Path.slice(actionsPrefix.length)), v.ModifyIndex]));
+    },
+    async get(id) {
+      const v = await read(pathOf(id));
+      return v && toEntry(id, v);
+    },
+    async create(id, fields) {
+      const v = await put(pathOf(id), toItems(fields), 0);
+      return v && toEntry(id, v);
+    },
+    async update(entry, changes) {
+      const { id: _id, index, ...current } = entry;
+      const v = await put(pathOf(entry.id), toItems({ ...current, ...changes }), index);
+      return v && toEntry(entry.id, v);
+    },
+    async heartbeat(instance, at) {
+      const path = instancePath(prefix, instance);
+      await nomad.request(`write variable ${path}`, { method: "PUT", url: `/v1/var/${path}`, data: { Path: path, Items: { seen_at: at.toISOString() } } }, variable);
+    },
+    async lastSeen(instance) {
+      const v = await read(instancePath(prefix, instance));
+      const at = v?.Items?.seen_at;
+      return at ? new Date(at) : undefined;
+    },
+  };
+}

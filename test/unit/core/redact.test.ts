@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import { createMasker, redact, tail } from "../../../dispatcher/core/redact.js";
+
+describe("redact", () => {
+  it("masks every occurrence of each value", () => {
+    expect(redact("pw=hunter2; again hunter2", ["hunter2"])).toBe("pw=[redacted]; again [redacted]");
+  });
+
+  it("masks the longest value first so a value containing another is masked whole", () => {
+    expect(redact("key abcd-efgh and abcd", ["abcd", "abcd-efgh"])).toBe("key [redacted] and [redacted]");
+    // same result whatever order the values come in
+    expect(redact("key abcd-efgh and abcd", ["abcd-efgh", "abcd"])).toBe("key [redacted] and [redacted]");
+  });
+
+  it("leaves values shorter than 4 characters alone (too likely to mangle ordinary text)", () => {
+    expect(redact("a b abc abcd", ["abc", "a", ""])).toBe("a b abc abcd");
+    expect(redact("a b abc abcd", ["abcd"])).toBe("a b abc [redacted]");
+  });
+
+  it("treats values literally, not as patterns", () => {
+    expect(redact("x a.b*c+ y aXbbc z", ["a.b*c+"])).toBe("x [redacted] y aXbbc z");
+  });
+
+  it("accepts any iterable of values", () => {
+    expect(redact("one secret1 two", new Set(["secret1"]))).toBe("one [redacted] two");
+  });
+
+  it("masks legacy s./b./r. tokens and prefixed hvs./hvb./hvr. tokens", () => {
+    const body = "A1b2C3d4E5f6G7h8I9j0kLmN";
+    for (const prefix of ["s.", "b.", "r.", "hvs.", "hvb.", "hvr."]) {
+      expect(redact(`token=${prefix}${body} end`, [])).toBe("token=[redacted-token] end");
+    }
+  });
+
+  it("masks token bodies containing dots, dashes and underscores whole", () => {
+    expect(redact("hvs.CAESIJ_abc-def.ghi0123456789XYZ next", [])).toBe("[redacted-token] next");
+  });
+
+  it("leaves token-like text alone when the body is shorter than 20 characters", () => {
+    const short = "hvs.abcdefghij012345678"; // 19 characters after the dot
+    expect(redact(short, [])).toBe(short);
+    expect(redact("hvs.abcdefghij0123456789", [])).toBe("[redacted-token]");
+  });
+
+  it("needs a word boundary before the prefix", () => {
+    const text = "see items.abcdefghijklmnopqrstuvwxyz and xhvs.abcdefghijklmnopqrstuvwxyz";
+    expect(redact(text, [])).toBe(text);
+  });
+
+  it("masks values and tokens together", () => {
+    expect(redact("v=topsecret t=s.0123456789abcdefghijKL", ["topsecret"])).toBe("v=[redacted] t=[redacted-token]");
+  });
+});
+
+describe("createMasker", () => {
+  it("masks a value inside a line and emits up to the last newline", () => {
+    const m = createMasker(["hunter2"]);
+    expect(m.push("pw=hunter2\nnext ")).toBe("pw=[redacted]\n");
+    expect(m.push("line\n")).toBe("next line\n");
+    expect(m.end()).toBe("");
+  });
+
+  it("holds back a partial value at the end of a chunk (no newline) and masks it when the line completes", () => {
+    const m = createMasker(["SECRET"]);
+    // holds back longest-1 = 5 characters: the prefix "SECR" must not be emitted
+    expect(m.push("token: SECR")).toBe("token:");
+    expect(m.push("ET\n")).toBe(" [redacted]\n");
+    expect(m.end()).toBe("");
+  });
+
+  it("masks a value split across chunks with the newline in the first chunk", () => {
+    const m = createMasker(["SECRET"]);
+    expect(m.push("a\nSECR")).toBe("a\n");
+    expect(m.push("ET is done\n")).toBe("[redacted] is done\n");
+  });
+
+  it("masks a value split across three chunks ending a line", () => {
+    const m = createMasker(["PASSWORD123"]);
+    const out = [m.push("x PASS"), m.push("WORD"), m.push("123\n"), m.end()].join("");
+    expect(out).toBe("x [redacted]\n");
+  });
+
+  it("never emits a prefix of a value that has not been completed yet", () => {
+    const m = createMasker(["SECRET"]);
+    const emitted = [m.push("aaaaaaaaaaS"), m.push("E"), m.push("C"), m.push("R")].join("");
+    expect(emitted).toBe("aaaaaaaaa");
+    expect(emitted).not.toContain("S");
+    expect(m.end()).toBe("aSECR");
+  });
+
+  it("end() flushes the held-back tail, masked", () => {
+    // longest value 12 → 11 held back; "x SECRET" (8) is all held back
+    const m = createMasker(["SECRET", "LONGERVALUE1"]);
+    expect(m.push("x SECRET")).toBe("");
+    expect(m.end()).toBe("x [redacted]");
+    // a second end() has nothing left
+    expect(m.end()).toBe("");
+  });
+
+  it("end() flushes a partial value as is (it never became a secret)", () => {
+    const m = createMasker(["SECRET"]);
+    expect(m.push("SECR")).toBe("");
+    expect(m.end()).toBe("SECR");
+  });
+
+  it("masks token shapes in emitted text", () => {
+    const m = createMasker([]);
+    expect(m.push("using hvs.abcdefghijklmnopqrstuvwxyz now\n")).toBe("using [redacted-token] now\n");
+  });
+
+  it("with no values passes text through, holding nothing back", () => {
+    const m = createMasker([]);
+    expect(m.push("abc")).toBe("abc");
+    expect(m.push("def")).toBe("def");
+    expect(m.end()).toBe("");
+  });
+
+  it("loses nothing: line-sized chunks give the masked whole", () => {
+    const values = ["alpha-secret", "beta-9999"];
+    const input = "start alpha-secret\nmid beta-9999 and alpha-secret\nend\n";
+    const m = createMasker(values);
+    let out = "";
+    for (const line of input.split(/(?<=\n)/)) out += m.push(line);
+    out += m.end();
+    expect(out).toBe(redact(input, values));
+    expect(out).toBe("start [redacted]\nmid [redacted] and [redacted]\nend\n");
+  });
+});
+
+describe("tail", () => {
+  it("returns the text unchanged when it fits", () => {
+    expect(tail("hello", 5)).toBe("hello");
+    expect(tail("hello", 100)).toBe("hello");
+    expect(tail("", 0)).toBe("");
+  });
+
+  it("keeps the last bytes of ASCII text", () => {
+    expect(tail("0123456789", 4)).toBe("6789");
+  });
+
+  it("counts bytes, not characters", () => {
+    // "é" is 2 bytes: "aéb" is 4 bytes
+    expect(Buffer.byteLength("aéb")).toBe(4);
+    expect(tail("aéb", 3)).toBe("éb");
+  });
+
+  it("drops a character cut in the middle instead of emitting a replacement character", () => {
+    // "€" is 3 bytes, so "a€b" is 5 bytes and its last 4 bytes are exactly "€b"
+    expect(tail("a€b", 4)).toBe("€b");
+    // last 3 bytes start in the middle of "€"
+    expect(tail("a€b", 3)).toBe("b");
+    expect(tail("a€b", 2)).toBe("b");
+  });
+
+  it("cuts at a 4-byte character boundary", () => {
+    const s = "x😀😀";
+    expect(Buffer.byteLength(s)).toBe(9);
+    expect(tail(s, 8)).toBe("😀😀");
+    expect(tail(s, 7)).toBe("😀");
+    expect(tail(s, 5)).toBe("😀");
+    expect(tail(s, 3)).toBe("");
+  });
+
+  it("never returns more than the byte budget", () => {
+    const s = "ab€😀cdé€€😀z";
+    for (let n = 0; n <= Buffer.byteLength(s); n++) {
+      const t = tail(s, n);
+      expect(Buffer.byteLength(t)).toBeLessThanOrEqual(n);
+      expect(s.endsWith(t)).toBe(true);
+      expect(t).not.toContain("\uFFFD");
+    }
+  });
+});
