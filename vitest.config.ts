@@ -16,6 +16,17 @@ export default defineConfig({
           maxWorkers: 2,
         },
       },
+      {
+        test: {
+          name: "fault",
+          include: ["test/fault/**/*.test.ts"],
+          globalSetup: ["test/integration/stack.setup.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 120_000,
+          // one scenario at a time: each loads the 2-core dev stack on its own
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

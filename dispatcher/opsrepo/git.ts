@@ -1,7 +1,7 @@
 // OpsRepoPort on a private clone of the ops repo, driven through the git CLI.
 
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { OpsRepoPort, RepoFile } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
@@ -30,12 +30,26 @@ interface TreeEntry {
 // ref advertisement and our ref update (the remote then fails to lock the ref).
 const PUSH_RACE = /\((fetch first|non-fast-forward)\)|cannot lock ref|failed to update ref/;
 
+/** Past this, the results stay queued and the next pass tries again. */
+const MAX_PUSH_ATTEMPTS = 8;
+
+/**
+ * The clone is ours alone and nothing else runs git in it before we adopt it: a lock file
+ * there is left by a previous life of this dispatcher killed mid-command.
+ */
+async function removeStaleLocks(gitDir: string): Promise<void> {
+  const locks = ["index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock"].map((f) => join(gitDir, f));
+  const refs = await readdir(join(gitDir, "refs"), { recursive: true }).catch(() => [] as string[]);
+  locks.push(...refs.filter((r) => r.endsWith(".lock")).map((r) => join(gitDir, "refs", r)));
+  await Promise.all(locks.map((l) => rm(l, { force: true })));
+}
+
 export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const { branch, log } = opts;
   const workdir = resolve(opts.workdir);
   const shownRemote = redactUrls(opts.remote);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
-  const maxPushAttempts = opts.maxPushAttempts ?? retryTable.infra.retries + 1;
+  const maxPushAttempts = opts.maxPushAttempts ?? MAX_PUSH_ATTEMPTS;
   const identity = ["-c", `user.name=${opts.author.name}`, "-c", `user.email=${opts.author.email}`, "-c", "commit.gpgsign=false"];
   const git = (args: string[]) => runGit(workdir, args);
   const serialize = createQueue();
@@ -56,6 +70,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function cloneOrAdopt(): Promise<void> {
     if (existsSync(join(workdir, ".git"))) {
+      await removeStaleLocks(join(workdir, ".git"));
       await git(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
       return;
     }

@@ -116,14 +116,19 @@ export async function createTestDispatcher(
   };
 }
 
-/** Dispatched children of a parameterized job whose meta names the action. */
-export async function childrenOf(parent: string, actionId: string): Promise<string[]> {
+/** Dispatched children of a parameterized job, grouped by the action their meta names. */
+export async function childrenByAction(parent: string): Promise<Map<string, string[]>> {
   const env = stackEnv();
   const jobs = (await (await fetch(`${env.NOMAD_ADDR}/v1/jobs?prefix=${encodeURIComponent(`${parent}/dispatch-`)}`)).json()) as { ID: string }[];
-  const ids: string[] = [];
+  const byAction = new Map<string, string[]>();
   for (const j of jobs) {
     const job = (await (await fetch(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(j.ID)}`)).json()) as { Meta?: Record<string, string> };
-    if (job.Meta?.action_id === actionId) ids.push(j.ID);
+    const id = job.Meta?.action_id;
+    if (id) byAction.set(id, [...(byAction.get(id) ?? []), j.ID]);
   }
-  return ids;
+  return byAction;
+}
+
+export async function childrenOf(parent: string, actionId: string): Promise<string[]> {
+  return (await childrenByAction(parent)).get(actionId) ?? [];
 }

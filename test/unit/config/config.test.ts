@@ -1,0 +1,300 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { defaults, fromEnv, fromFile, loadConfig } from "../../../dispatcher/config.js";
+import { ConfigInvalid } from "../../../dispatcher/errors.js";
+
+let dir: string;
+let file: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "dispatcher-config-"));
+  file = join(dir, "dispatcher.toml");
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** the two values with no usable default */
+const REQUIRED = { VAULT_TOKEN: "svc-token", DISPATCHER_OPS_REMOTE: "/srv/ops.git" };
+
+function configError(fn: () => unknown): ConfigInvalid {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigInvalid);
+    expect((err as ConfigInvalid).class).toBe("config");
+    return err as ConfigInvalid;
+  }
+  throw new Error("expected a ConfigInvalid");
+}
+
+describe("defaults", () => {
+  it("fills every setting but the token and the remote", () => {
+    const c = loadConfig({ env: REQUIRED, cwd: "/srv/app" });
+    expect(c).toMatchObject({
+      nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar" },
+      vault: { addr: "http://127.0.0.1:8200", token: "svc-token", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
+      repo: {
+        remote: "/srv/ops.git",
+        branch: "main",
+        workdir: "/srv/app/.dispatcher/ops",
+        actionsDir: "vault/actions",
+        authorName: "nomad-dispatcher",
+        authorEmail: "dispatcher@localhost",
+      },
+      secrets: [],
+      limits: { maxInFlight: 4, serializeBy: "formula" },
+      timeouts: { defaultMinutes: 60, placementSeconds: 300 },
+      pollSeconds: 30,
+      leaseSeconds: 60,
+      logs: { tailBytes: 4096, maxBytes: 1_048_576 },
+      instance: `${hostname()}-${process.pid}`,
+    });
+  });
+
+  it("places the workdir under the given cwd", () => {
+    expect((defaults("/x/y").repo as { workdir: string }).workdir).toBe("/x/y/.dispatcher/ops");
+  });
+
+  it("names both missing required values, one line each", () => {
+    const err = configError(() => loadConfig({ env: {} }));
+    expect(err.message).toBe(
+      "config vault.token: is required: the dispatcher's own token (policy service-dispatcher), never the root token\n" +
+        "config repo.remote: is required: the ops repo's git URL or path",
+    );
+  });
+
+  it("does not read process.env when an env object is given", () => {
+    const c = loadConfig({ env: { ...REQUIRED }, cwd: "/srv" });
+    expect(c.nomad.addr).toBe("http://127.0.0.1:4646");
+    expect(c.nomad.token).toBeUndefined();
+  });
+});
+
+describe("file layer", () => {
+  it("reads snake_case TOML keys into the camelCase tree and overrides defaults", () => {
+    writeFileSync(
+      file,
+      [
+        'secrets = ["GITHUB_TOKEN", "NPM_TOKEN"]',
+        "poll_seconds = 5",
+        'instance = "from-file"',
+        "[nomad]",
+        'addr = "http://nomad.internal:4646"',
+        'runner_job = "runner-prod"',
+        "[vault]",
+        'kv_mount = "secret"',
+        "wrap_ttl_seconds = 60",
+        "[repo]",
+        'remote = "git@example.test:ops.git"',
+        'actions_dir = "ops/actions"',
+        'author_name = "Bot"',
+        "[limits]",
+        "max_in_flight = 2",
+        'serialize_by = "id"',
+        "[logs]",
+        "tail_bytes = 100",
+      ].join("\n"),
+    );
+    const c = loadConfig({ file, env: { VAULT_TOKEN: "t" } });
+    expect(c.secrets).toEqual(["GITHUB_TOKEN", "NPM_TOKEN"]);
+    expect(c.pollSeconds).toBe(5);
+    expect(c.instance).toBe("from-file");
+    expect(c.nomad).toEqual({ addr: "http://nomad.internal:4646", runnerJob: "runner-prod", sidecarJob: "sidecar" });
+    expect(c.vault.kvMount).toBe("secret");
+    expect(c.vault.wrapTtlSeconds).toBe(60);
+    expect(c.vault.tokenGraceSeconds).toBe(300); // untouched sibling keeps its default
+    expect(c.repo.remote).toBe("git@example.test:ops.git");
+    expect(c.repo.actionsDir).toBe("ops/actions");
+    expect(c.repo.authorName).toBe("Bot");
+    expect(c.repo.branch).toBe("main");
+    expect(c.limits).toEqual({ maxInFlight: 2, serializeBy: "id" });
+    expect(c.logs).toEqual({ tailBytes: 100, maxBytes: 1_048_576 });
+  });
+
+  it("fromFile converts nested keys", () => {
+    writeFileSync(file, "[timeouts]\ndefault_minutes = 10\nplacement_seconds = 20\n");
+    expect(fromFile(file)).toEqual({ timeouts: { defaultMinutes: 10, placementSeconds: 20 } });
+  });
+
+  it("is taken from DISPATCHER_CONFIG when no file option is given", () => {
+    writeFileSync(file, "poll_seconds = 7\n");
+    expect(loadConfig({ env: { ...REQUIRED, DISPATCHER_CONFIG: file } }).pollSeconds).toBe(7);
+  });
+
+  it("an explicit file option wins over DISPATCHER_CONFIG", () => {
+    writeFileSync(file, "poll_seconds = 7\n");
+    const other = join(dir, "other.toml");
+    writeFileSync(other, "poll_seconds = 8\n");
+    expect(loadConfig({ file, env: { ...REQUIRED, DISPATCHER_CONFIG: other } }).pollSeconds).toBe(7);
+  });
+
+  it("names the file and the snake_case key of a bad value", () => {
+    writeFileSync(file, '[limits]\nmax_in_flight = 0\nserialize_by = "bogus"\n');
+    const err = configError(() => loadConfig({ file, env: REQUIRED }));
+    expect(err.message).toBe(
+      `${file} (limits.max_in_flight): Too small: expected number to be >0\n` +
+        `${file} (limits.serialize_by): Invalid option: expected one of "formula"|"id"|"none"`,
+    );
+  });
+
+  it("names the file for a bad URL and a bad secret name", () => {
+    writeFileSync(file, '[vault]\naddr = "not a url"\n');
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(`${file} (vault.addr): Invalid URL`);
+    writeFileSync(file, 'secrets = ["GITHUB_TOKEN", "npm_token"]\n');
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(
+      `${file} (secrets.1): must be UPPER_SNAKE_CASE like GITHUB_TOKEN`,
+    );
+  });
+
+  it("rejects an unknown key in a section, naming the file and the section", () => {
+    writeFileSync(file, "[limits]\nmax_in_flight = 2\nmax_jobs = 3\n");
+    const err = configError(() => loadConfig({ file, env: REQUIRED }));
+    expect(err.message.startsWith(`${file} (limits): Unrecognized key`)).toBe(true);
+  });
+
+  it("rejects an unknown top-level key and an unknown section", () => {
+    writeFileSync(file, "poll_secs = 3\n");
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message.startsWith(`${file} `)).toBe(true);
+    writeFileSync(file, "[consul]\naddr = \"http://x\"\n");
+    const err = configError(() => loadConfig({ file, env: REQUIRED }));
+    expect(err.message.startsWith(`${file} `)).toBe(true);
+    expect(err.message).toContain("Unrecognized key");
+  });
+
+  it("fails on an unreadable file with its path and the errno code", () => {
+    const missing = join(dir, "nope.toml");
+    const err = configError(() => loadConfig({ file: missing, env: REQUIRED }));
+    expect(err.message).toBe(`${missing}: cannot read config file (ENOENT)`);
+    expect((err as Error & { cause?: { code?: string } }).cause?.code).toBe("ENOENT");
+    expect(configError(() => fromFile(dir)).message).toBe(`${dir}: cannot read config file (EISDIR)`);
+  });
+
+  it("fails on invalid TOML with the path and the first line of the parser's message", () => {
+    writeFileSync(file, "poll_seconds = \n");
+    const err = configError(() => loadConfig({ file, env: REQUIRED }));
+    expect(err.message).toBe(
+      `${file}: not valid TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table at row 1, col 17, pos 16:`,
+    );
+    expect(err.message).not.toContain("\n");
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+});
+
+describe("environment layer", () => {
+  it("maps each variable to its setting", () => {
+    const { layer, sources } = fromEnv({
+      NOMAD_ADDR: "http://n:4646",
+      NOMAD_TOKEN: "nt",
+      NOMAD_NAMESPACE: "ops",
+      NOMAD_REGION: "eu",
+      VAULT_ADDR: "http://v:8200",
+      VAULT_TOKEN: "vt",
+      DISPATCHER_OPS_REMOTE: "/r",
+      DISPATCHER_OPS_BRANCH: "prod",
+      DISPATCHER_WORKDIR: "/w",
+      DISPATCHER_SECRETS: "A,B",
+      DISPATCHER_MAX_IN_FLIGHT: "3",
+      DISPATCHER_POLL_SECONDS: "9",
+      DISPATCHER_INSTANCE: "i-1",
+      UNRELATED: "x",
+    });
+    expect(layer).toEqual({
+      nomad: { addr: "http://n:4646", token: "nt", namespace: "ops", region: "eu" },
+      vault: { addr: "http://v:8200", token: "vt" },
+      repo: { remote: "/r", branch: "prod", workdir: "/w" },
+      secrets: ["A", "B"],
+      limits: { maxInFlight: "3" },
+      pollSeconds: "9",
+      instance: "i-1",
+    });
+    expect(sources.get("limits.maxInFlight")).toBe("DISPATCHER_MAX_IN_FLIGHT");
+    expect(sources.get("secrets")).toBe("DISPATCHER_SECRETS");
+    expect(sources.get("nomad.addr")).toBe("NOMAD_ADDR");
+    expect(sources.get("vault.token")).toBe("VAULT_TOKEN");
+  });
+
+  it("ignores empty variables", () => {
+    expect(fromEnv({ NOMAD_ADDR: "", VAULT_TOKEN: "" })).toEqual({ layer: {}, sources: new Map() });
+  });
+
+  it("overrides the file", () => {
+    writeFileSync(
+      file,
+      'secrets = ["FROM_FILE"]\n[nomad]\naddr = "http://file:4646"\n[vault]\ntoken = "file-token"\n[limits]\nmax_in_flight = 2\n[repo]\nremote = "/file"\n',
+    );
+    const c = loadConfig({
+      file,
+      env: {
+        NOMAD_ADDR: "http://env:4646",
+        VAULT_TOKEN: "env-token",
+        DISPATCHER_SECRETS: "GITHUB_TOKEN, NPM_TOKEN,,",
+        DISPATCHER_MAX_IN_FLIGHT: "7",
+      },
+    });
+    expect(c.nomad.addr).toBe("http://env:4646");
+    expect(c.vault.token).toBe("env-token");
+    expect(c.secrets).toEqual(["GITHUB_TOKEN", "NPM_TOKEN"]);
+    expect(c.limits).toEqual({ maxInFlight: 7, serializeBy: "formula" });
+    expect(c.repo.remote).toBe("/file");
+  });
+
+  it("names the variable of a non-numeric DISPATCHER_MAX_IN_FLIGHT", () => {
+    const err = configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_MAX_IN_FLIGHT: "abc" } }));
+    expect(err.message.startsWith("DISPATCHER_MAX_IN_FLIGHT: ")).toBe(true);
+    expect(err.message).toBe("DISPATCHER_MAX_IN_FLIGHT: Invalid input: expected number, received NaN");
+  });
+
+  it("names the variable even when a file is given", () => {
+    writeFileSync(file, "[limits]\nmax_in_flight = 2\n");
+    expect(configError(() => loadConfig({ file, env: { ...REQUIRED, DISPATCHER_MAX_IN_FLIGHT: "0" } })).message).toBe(
+      "DISPATCHER_MAX_IN_FLIGHT: Too small: expected number to be >0",
+    );
+  });
+
+  it("names the variable of a bad URL, a bad poll interval and a bad secret in the csv", () => {
+    expect(configError(() => loadConfig({ env: { ...REQUIRED, NOMAD_ADDR: "not a url" } })).message).toBe("NOMAD_ADDR: Invalid URL");
+    expect(configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_POLL_SECONDS: "1.5" } })).message).toBe(
+      "DISPATCHER_POLL_SECONDS: Invalid input: expected int, received number",
+    );
+    expect(configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_SECRETS: "GITHUB_TOKEN,npm" } })).message).toBe(
+      "DISPATCHER_SECRETS: must be UPPER_SNAKE_CASE like GITHUB_TOKEN",
+    );
+  });
+});
+
+describe("flags layer", () => {
+  it("overrides env and file", () => {
+    writeFileSync(file, "poll_seconds = 5\n[limits]\nmax_in_flight = 2\n");
+    const c = loadConfig({
+      file,
+      env: { ...REQUIRED, DISPATCHER_MAX_IN_FLIGHT: "7", NOMAD_ADDR: "http://env:4646" },
+      flags: { limits: { maxInFlight: 1 }, nomad: { addr: "http://flag:4646" }, pollSeconds: 2 },
+    });
+    expect(c.limits).toEqual({ maxInFlight: 1, serializeBy: "formula" });
+    expect(c.nomad.addr).toBe("http://flag:4646");
+    expect(c.pollSeconds).toBe(2);
+  });
+
+  it("replaces arrays instead of merging them", () => {
+    const c = loadConfig({ env: { ...REQUIRED, DISPATCHER_SECRETS: "A_1,B_2" }, flags: { secrets: ["C_3"] } });
+    expect(c.secrets).toEqual(["C_3"]);
+  });
+
+  it("coerces numeric strings", () => {
+    expect(loadConfig({ env: REQUIRED, flags: { pollSeconds: "12" } }).pollSeconds).toBe(12);
+  });
+
+  it("names the config path of a bad flag when no file is given", () => {
+    expect(configError(() => loadConfig({ env: REQUIRED, flags: { pollSeconds: 0 } })).message).toBe(
+      "config pollSeconds: Too small: expected number to be >0",
+    );
+  });
+
+  it("rejects an unknown flag key", () => {
+    expect(configError(() => loadConfig({ env: REQUIRED, flags: { limits: { maxJobs: 2 } } })).message).toContain("Unrecognized key");
+  });
+});

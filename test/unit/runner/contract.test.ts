@@ -1,0 +1,159 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildMeta,
+  formatRunnerError,
+  parseRunnerError,
+  readRunnerMeta,
+  RUNNER_ERROR_EXIT,
+  type RunnerMeta,
+} from "../../../dispatcher/runner/contract.js";
+
+const META: Omit<RunnerMeta, "vaultAddr" | "rolePath"> = {
+  actionId: "release",
+  actionSha: "0123abcd",
+  actionPath: "vault/actions/release.toml",
+  commit: "feedbeef",
+  formula: "deploy",
+  opsRepo: "/srv/ops.git",
+  secrets: ["GITHUB_TOKEN", "NPM_TOKEN"],
+  mounts: ["ssh", "gpg"],
+  kvMount: "kv",
+};
+
+/** the env Nomad gives the task for a dispatch with `meta` */
+function envFor(meta: Record<string, string>, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [`NOMAD_META_${k}`, v])), ...extra };
+}
+
+describe("buildMeta", () => {
+  it("sets every field as a string with lists as CSV", () => {
+    expect(buildMeta(META, {})).toEqual({
+      action_id: "release",
+      action_sha: "0123abcd",
+      action_path: "vault/actions/release.toml",
+      commit: "feedbeef",
+      formula: "deploy",
+      ops_repo: "/srv/ops.git",
+      secrets_csv: "GITHUB_TOKEN,NPM_TOKEN",
+      mounts_csv: "ssh,gpg",
+      kv_mount: "kv",
+    });
+  });
+
+  it("drops empty lists and empty or undefined extras", () => {
+    const meta = buildMeta({ ...META, secrets: [], mounts: [] }, { model: "", tools_csv: undefined, blast_radius: "low" });
+    expect(meta).not.toHaveProperty("secrets_csv");
+    expect(meta).not.toHaveProperty("mounts_csv");
+    expect(meta).not.toHaveProperty("model");
+    expect(meta).not.toHaveProperty("tools_csv");
+    expect(meta.blast_radius).toBe("low");
+    expect(Object.values(meta).every((v) => typeof v === "string" && v !== "")).toBe(true);
+  });
+
+  it("lets extras add fields", () => {
+    expect(buildMeta(META, { issue_number: "42", project_toml: "projects/x.toml" })).toMatchObject({
+      issue_number: "42",
+      project_toml: "projects/x.toml",
+      action_id: "release",
+    });
+  });
+});
+
+describe("readRunnerMeta", () => {
+  it("reads back what buildMeta set", () => {
+    const env = envFor(buildMeta(META, {}), { VAULT_ADDR: "http://127.0.0.1:8200" });
+    expect(readRunnerMeta(env)).toEqual({
+      ...META,
+      vaultAddr: "http://127.0.0.1:8200",
+      rolePath: "auth/token/create/dispatcher-runner",
+    });
+  });
+
+  it("names a missing required key and its variable", () => {
+    for (const key of ["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"]) {
+      const meta = buildMeta({ ...META, secrets: [] }, {});
+      delete meta[key];
+      expect(() => readRunnerMeta(envFor(meta))).toThrow(new Error(`job meta ${key} is missing (NOMAD_META_${key})`));
+    }
+  });
+
+  it("treats an empty value as missing", () => {
+    const env = envFor(buildMeta({ ...META, secrets: [] }, {}), { NOMAD_META_commit: "" });
+    expect(() => readRunnerMeta(env)).toThrow("job meta commit is missing (NOMAD_META_commit)");
+  });
+
+  it("requires VAULT_ADDR only when there are secrets", () => {
+    const withSecrets = envFor(buildMeta(META, {}));
+    expect(() => readRunnerMeta(withSecrets)).toThrow(new Error("VAULT_ADDR is not set in the job's env"));
+    expect(() => readRunnerMeta({ ...withSecrets, VAULT_ADDR: "" })).toThrow("VAULT_ADDR is not set in the job's env");
+
+    const noSecrets = readRunnerMeta(envFor(buildMeta({ ...META, secrets: [] }, {})));
+    expect(noSecrets.secrets).toEqual([]);
+    expect(noSecrets.vaultAddr).toBe("");
+  });
+
+  it("reads absent lists as empty and drops empty CSV items", () => {
+    const meta = buildMeta({ ...META, secrets: [], mounts: [] }, {});
+    expect(readRunnerMeta(envFor(meta)).mounts).toEqual([]);
+    const m = readRunnerMeta(envFor({ ...meta, secrets_csv: "A,,B,", mounts_csv: ",ssh" }, { VAULT_ADDR: "http://v" }));
+    expect(m.secrets).toEqual(["A", "B"]);
+    expect(m.mounts).toEqual(["ssh"]);
+  });
+
+  it("defaults the kv mount to kv", () => {
+    const meta = buildMeta({ ...META, secrets: [], kvMount: "" }, {});
+    expect(meta).not.toHaveProperty("kv_mount");
+    expect(readRunnerMeta(envFor(meta)).kvMount).toBe("kv");
+    expect(readRunnerMeta(envFor({ ...meta, kv_mount: "secret" })).kvMount).toBe("secret");
+  });
+
+  it("defaults the role path and lets DISPATCHER_RUNNER_ROLE override it", () => {
+    const meta = buildMeta({ ...META, secrets: [] }, {});
+    expect(readRunnerMeta(envFor(meta)).rolePath).toBe("auth/token/create/dispatcher-runner");
+    expect(readRunnerMeta(envFor(meta, { DISPATCHER_RUNNER_ROLE: "" })).rolePath).toBe("auth/token/create/dispatcher-runner");
+    expect(readRunnerMeta(envFor(meta, { DISPATCHER_RUNNER_ROLE: "ci-runner" })).rolePath).toBe("auth/token/create/ci-runner");
+  });
+});
+
+describe("runner error line", () => {
+  it("formats a fixed, greppable line", () => {
+    expect(formatRunnerError("secret_missing", "GITHUB_TOKEN is empty")).toBe("[runner] error secret_missing: GITHUB_TOKEN is empty");
+  });
+
+  it("round-trips through the runner's exit code and stderr", () => {
+    const cases = [
+      ["secret_missing", "GITHUB_TOKEN is empty at kv/data/runner/GITHUB_TOKEN"],
+      ["auth", "unwrap failed: wrapping token already used (tampering?)"],
+      ["infra", "vault: connect ECONNREFUSED 127.0.0.1:8200"],
+      ["agent", "message: with a colon: and more"],
+    ] as const;
+    for (const [cls, message] of cases) {
+      const stderr = `some formula output\n${formatRunnerError(cls, message)}\n`;
+      expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr)).toEqual({ class: cls, message });
+    }
+  });
+
+  it("uses 90 as the runner's own exit code", () => {
+    expect(RUNNER_ERROR_EXIT).toBe(90);
+  });
+
+  it("ignores other exit codes, even with an error line", () => {
+    const stderr = formatRunnerError("auth", "unwrap failed");
+    for (const code of [0, 1, 2, 89, 91, 137, -1]) expect(parseRunnerError(code, stderr)).toBeUndefined();
+  });
+
+  it("only reads the last line of stderr", () => {
+    const stderr = `${formatRunnerError("auth", "unwrap failed")}\nformula printed this afterwards\n`;
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr)).toBeUndefined();
+  });
+
+  it("tolerates trailing blank lines and whitespace", () => {
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, `${formatRunnerError("infra", "down")}\n\n  \n`)).toEqual({ class: "infra", message: "down" });
+  });
+
+  it("returns undefined for a formula that exits 90 on its own", () => {
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "")).toBeUndefined();
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "error: something else\n")).toBeUndefined();
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "  [runner] error auth: indented\n")).toBeUndefined();
+  });
+});
