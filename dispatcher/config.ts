@@ -97,16 +97,14 @@ const ENV: Record<string, string> = {
   DISPATCHER_INSTANCE: "instance",
 };
 
-export function fromEnv(env: NodeJS.ProcessEnv): { layer: Layer; sources: Map<string, string> } {
+export function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
-  const sources = new Map<string, string>();
   for (const [name, path] of Object.entries(ENV)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
     setPath(layer, path, path === "secrets" ? value.split(",").map((s) => s.trim()).filter(Boolean) : value);
-    sources.set(path, name);
   }
-  return { layer, sources };
+  return layer;
 }
 
 export function fromFile(path: string): Layer {
@@ -143,17 +141,54 @@ export interface LoadOptions {
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.DISPATCHER_CONFIG;
-  const fileLayer = file ? fromFile(file) : {};
-  const { layer: envLayer, sources } = fromEnv(env);
-  const merged = [defaults(opts.cwd), fileLayer, envLayer, opts.flags ?? {}].reduce(mergeDeep, {});
+  const layers: [Layer, Label][] = [
+    [defaults(opts.cwd), (_, leaf) => (ENV_OF[leaf] ? `${ENV_OF[leaf]} (not set)` : `config ${leaf}`)],
+    [file ? fromFile(file) : {}, (path) => `${file} (${toSnake(path)})`],
+    [fromEnv(env), (_, leaf) => ENV_OF[leaf]!],
+    [opts.flags ?? {}, (path) => `flag (${path})`],
+  ];
+  const merged = layers.reduce<Layer>((acc, [layer]) => mergeDeep(acc, layer), {});
   const parsed = configSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((issue) => {
+  const origin = originsOf(layers);
+  const lines = parsed.error.issues.flatMap((issue) => {
     const path = issue.path.join(".");
-    const origin = sources.get(path) ?? sources.get(String(issue.path[0])) ?? (file ? `${file} (${toSnake(path)})` : `config ${path}`);
-    return `${origin}: ${issue.message}`;
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => {
+        const full = path ? `${path}.${key}` : key;
+        return `${origin(full)}: unknown key`;
+      });
+    }
+    return [`${origin(path)}: ${issue.message}`];
   });
   throw new ConfigInvalid(lines.join("\n"));
+}
+
+const ENV_OF: Record<string, string> = Object.fromEntries(Object.entries(ENV).map(([name, path]) => [path, name]));
+
+/** Names where a value came from: the path in error, and the leaf the layer set. */
+type Label = (path: string, leaf: string) => string;
+
+/** Where a config path got its value: the last layer that set it (or a parent of it). */
+function originsOf(layers: [Layer, Label][]): (path: string) => string {
+  const labels = new Map<string, Label>();
+  for (const [layer, label] of layers) for (const leaf of leavesOf(layer)) labels.set(leaf, label);
+  return (path) => {
+    for (let p = path; p; p = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : "") {
+      const label = labels.get(p);
+      if (label) return label(path, p);
+    }
+    // an unknown section: name it by the layer that set something inside it
+    const child = [...labels].filter(([leaf]) => leaf.startsWith(`${path}.`)).at(-1);
+    return child ? child[1](path, child[0]) : `config ${path}`;
+  };
+}
+
+function leavesOf(layer: Layer, prefix = ""): string[] {
+  return Object.entries(layer).flatMap(([k, v]) => {
+    const path = prefix ? `${prefix}.${k}` : k;
+    return v && typeof v === "object" && !Array.isArray(v) ? leavesOf(v as Layer, path) : [path];
+  });
 }
 
 function toSnake(path: string): string {

@@ -3,45 +3,60 @@
 
 /** Vault/OpenBao token shapes: s./b./r. legacy and hvs./hvb./hvr. prefixed. */
 const TOKEN_SHAPE = /\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9._-]{20,}/g;
+const MARKER = "[redacted]";
+
+function escape(v: string): string {
+  return v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Short values would mask ordinary words; a secret that short is not worth the name. */
+function maskable(values: Iterable<string>): string[] {
+  return [...new Set(values)].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length);
+}
 
 export function redact(text: string, values: Iterable<string>): string {
-  let out = text;
-  // longest first, so a value containing another is masked whole
-  for (const v of [...values].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) {
-    out = out.split(v).join("[redacted]");
-  }
-  return out.replace(TOKEN_SHAPE, "[redacted-token]");
+  const list = maskable(values);
+  // one pass, longest first: a value inside another, or inside a marker, is never re-matched
+  const masked = list.length === 0 ? text : text.replace(new RegExp(list.map(escape).join("|"), "g"), MARKER);
+  return masked.replace(TOKEN_SHAPE, "[redacted-token]");
 }
 
 /**
- * A streaming masker: feed chunks, get masked text. It holds back the last (longest value - 1)
- * characters so a value split across two chunks is still masked.
+ * A streaming masker: feed chunks, get masked text. It holds back only the end of the stream
+ * that could be the start of a value, so a value split across chunks (or lines) is still
+ * masked and ordinary output flows at once.
  */
 export function createMasker(values: string[]): { push(chunk: string): string; end(): string } {
-  const longest = Math.max(0, ...values.map((v) => v.length));
+  const list = maskable(values);
   let pending = "";
+  function heldBack(text: string): number {
+    const longest = list[0]?.length ?? 0;
+    for (let k = Math.min(longest - 1, text.length); k > 0; k--) {
+      const suffix = text.slice(-k);
+      if (list.some((v) => v.startsWith(suffix))) return k;
+    }
+    return 0;
+  }
   return {
     push(chunk) {
-      pending += chunk;
-      // cut at the last newline when there is one: values do not span lines in practice,
-      // and line-sized output keeps logs readable
-      const nl = pending.lastIndexOf("\n");
-      const cut = nl >= 0 ? nl + 1 : Math.max(0, pending.length - (longest - 1));
-      const ready = pending.slice(0, cut);
-      pending = pending.slice(cut);
-      return redact(ready, values);
+      const masked = redact(pending + chunk, list);
+      const keep = heldBack(masked);
+      pending = masked.slice(masked.length - keep);
+      return masked.slice(0, masked.length - keep);
     },
     end() {
-      const rest = redact(pending, values);
+      const rest = redact(pending, list);
       pending = "";
       return rest;
     },
   };
 }
 
-/** The last `bytes` of text, cut at a character boundary. */
+/** The last `bytes` of text, starting on a UTF-8 character boundary. */
 export function tail(text: string, bytes: number): string {
   const buf = Buffer.from(text);
   if (buf.length <= bytes) return text;
-  return buf.subarray(buf.length - bytes).toString("utf8").replace(/^\uFFFD+/, "");
+  let start = buf.length - bytes;
+  while (start < buf.length && (buf[start]! & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString("utf8");
 }

@@ -1,4 +1,6 @@
-import type { FailureClass } from "../errors.js";
+import { retryTable, type FailureClass } from "../errors.js";
+
+const FAILURE_CLASSES = Object.keys(retryTable) as FailureClass[];
 
 // What the dispatcher and the runner agree on: the job meta, the payload, and how the runner
 // reports a failure of its own (as opposed to the formula's exit code).
@@ -62,8 +64,9 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
   };
 }
 
+/** One line, always: the dispatcher reads the last line of stderr. */
 export function formatRunnerError(cls: FailureClass, message: string): string {
-  return `[runner] error ${cls}: ${message}`;
+  return `[runner] error ${cls}: ${message.replace(/\s*\n\s*/g, " | ")}`;
 }
 
 /** The runner's own failure, if the task's stderr ends with one. */
@@ -71,5 +74,6 @@ export function parseRunnerError(exitCode: number, stderr: string): { class: Fai
   if (exitCode !== RUNNER_ERROR_EXIT) return undefined;
   const lines = stderr.trimEnd().split("\n");
   const m = ERROR_LINE.exec(lines.at(-1) ?? "");
-  return m ? { class: m[1] as FailureClass, message: m[2]! } : undefined;
+  if (!m || !FAILURE_CLASSES.includes(m[1] as FailureClass)) return undefined;
+  return { class: m[1] as FailureClass, message: m[2]! };
 }

@@ -53,19 +53,37 @@ describe("redact", () => {
 });
 
 describe("createMasker", () => {
-  it("masks a value inside a line and emits up to the last newline", () => {
+  it("masks a value inside a line and emits everything that cannot start a value", () => {
     const m = createMasker(["hunter2"]);
-    expect(m.push("pw=hunter2\nnext ")).toBe("pw=[redacted]\n");
-    expect(m.push("line\n")).toBe("next line\n");
+    expect(m.push("pw=hunter2\nnext ")).toBe("pw=[redacted]\nnext ");
+    expect(m.push("line\n")).toBe("line\n");
     expect(m.end()).toBe("");
   });
 
-  it("holds back a partial value at the end of a chunk (no newline) and masks it when the line completes", () => {
+  it("holds back only a possible start of a value and masks it when the value completes", () => {
     const m = createMasker(["SECRET"]);
-    // holds back longest-1 = 5 characters: the prefix "SECR" must not be emitted
-    expect(m.push("token: SECR")).toBe("token:");
-    expect(m.push("ET\n")).toBe(" [redacted]\n");
+    expect(m.push("token: SECR")).toBe("token: ");
+    expect(m.push("ET\n")).toBe("[redacted]\n");
     expect(m.end()).toBe("");
+  });
+
+  it("masks a value split across chunks with no newline anywhere", () => {
+    const m = createMasker(["SECRET"]);
+    expect([m.push("xxSECR"), m.push("ETyy"), m.end()].join("")).toBe("xx[redacted]yy");
+  });
+
+  it("masks a whole value at the end of a chunk at once", () => {
+    const m = createMasker(["SECRET"]);
+    expect(m.push("tail SECRET")).toBe("tail [redacted]");
+    expect(m.end()).toBe("");
+  });
+
+  it("masks a multi-line value (a key file) split at its newline", () => {
+    const key = "-----BEGIN KEY-----\nabcdef\n-----END KEY-----";
+    const m = createMasker([key]);
+    const first = m.push("key:\n-----BEGIN KEY-----\nab");
+    expect(first).toBe("key:\n");
+    expect(first + m.push("cdef\n-----END KEY-----\ndone\n") + m.end()).toBe("key:\n[redacted]\ndone\n");
   });
 
   it("masks a value split across chunks with the newline in the first chunk", () => {
@@ -83,17 +101,14 @@ describe("createMasker", () => {
   it("never emits a prefix of a value that has not been completed yet", () => {
     const m = createMasker(["SECRET"]);
     const emitted = [m.push("aaaaaaaaaaS"), m.push("E"), m.push("C"), m.push("R")].join("");
-    expect(emitted).toBe("aaaaaaaaa");
-    expect(emitted).not.toContain("S");
-    expect(m.end()).toBe("aSECR");
+    expect(emitted).toBe("aaaaaaaaaa");
+    expect(m.end()).toBe("SECR");
   });
 
   it("end() flushes the held-back tail, masked", () => {
-    // longest value 12 → 11 held back; "x SECRET" (8) is all held back
     const m = createMasker(["SECRET", "LONGERVALUE1"]);
-    expect(m.push("x SECRET")).toBe("");
-    expect(m.end()).toBe("x [redacted]");
-    // a second end() has nothing left
+    expect(m.push("x SECRET LONGER")).toBe("x [redacted] ");
+    expect(m.end()).toBe("LONGER");
     expect(m.end()).toBe("");
   });
 
@@ -169,5 +184,15 @@ describe("tail", () => {
       expect(s.endsWith(t)).toBe(true);
       expect(t).not.toContain("\uFFFD");
     }
+  });
+});
+
+describe("redact in one pass", () => {
+  it("never re-matches a shorter value inside a marker it wrote", () => {
+    expect(redact("pw=topsecretvalue", ["topsecretvalue", "acted"])).toBe("pw=[redacted]");
+  });
+
+  it("keeps a replacement character that was in the text (tail)", () => {
+    expect(tail("x\uFFFDb", 4)).toBe("\uFFFDb");
   });
 });

@@ -157,3 +157,15 @@ describe("runner error line", () => {
     expect(parseRunnerError(RUNNER_ERROR_EXIT, "  [runner] error auth: indented\n")).toBeUndefined();
   });
 });
+
+describe("runner error lines (fixes)", () => {
+  it("keeps a multi-line message on one line so it round-trips", () => {
+    const line = formatRunnerError("agent", "line1\nline2");
+    expect(line).toBe("[runner] error agent: line1 | line2");
+    expect(parseRunnerError(90, `noise\n${line}\n`)).toEqual({ class: "agent", message: "line1 | line2" });
+  });
+
+  it("ignores a class that is not in the vocabulary", () => {
+    expect(parseRunnerError(90, "[runner] error bogus: x")).toBeUndefined();
+  });
+});
