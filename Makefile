@@ -5,7 +5,7 @@ SHELL := bash
 
 STACK := scripts/stack.sh
 
-.PHONY: help deps build engines up down demo test typecheck test-unit test-integration bench
+.PHONY: help deps build engines up down demo test typecheck test-unit test-integration fault bench
 
 help:
 	@echo "make demo   build engines, start the dev stack, dispatch the example actions, print results"
@@ -43,7 +43,11 @@ test-unit: deps
 test-integration: build engines
 	scripts/with-stack.sh npx vitest run --project integration
 
-test: typecheck test-unit test-integration
+# kill -9, racing replicas, engine and remote outages, a hostile corpus (figures printed)
+fault: build engines
+	scripts/with-stack.sh npx vitest run --project fault
+
+test: typecheck test-unit test-integration fault
 
 bench: build engines
 	scripts/with-stack.sh node --enable-source-maps dist/bench/main.js

@@ -116,6 +116,11 @@ export function createLoop(deps: LoopDeps) {
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
       const refusal = refuse(p, catalog);
+      if (refusal?.class === "secret_unknown" && !catalog.vaultOk) {
+        // unknown only because Vault did not answer: wait for it, never refuse on an outage
+        summary.waiting.push({ id: p.file.id, reason: "vault unreachable" });
+        continue;
+      }
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
         log.warn({ action: p.file.id, problem: refusal.message }, "action refused");

@@ -13,7 +13,7 @@ export interface OpsRemote {
   dir: string;
   cleanup(): Promise<void>;
   /** commits and pushes `files` as another writer (null deletes a path); returns the new tip */
-  commit(files: Record<string, string | null>, message?: string): Promise<string>;
+  commit(files: Record<string, string | Buffer | null>, message?: string): Promise<string>;
   /** content of `path` at the tip of main, undefined when absent */
   read(path: string): Promise<string | undefined>;
   /** commit subjects on main, newest first */
@@ -22,7 +22,7 @@ export interface OpsRemote {
 
 const WRITER = ["-c", "user.name=Other Writer", "-c", "user.email=other@example.test", "-c", "commit.gpgsign=false"];
 
-export async function createOpsRemote(files: Record<string, string>): Promise<OpsRemote> {
+export async function createOpsRemote(files: Record<string, string | Buffer>): Promise<OpsRemote> {
   const dir = await mkdtemp(join(tmpdir(), "ops-remote-"));
   const remote = join(dir, "ops.git");
   const work = join(dir, "writer");
@@ -30,7 +30,7 @@ export async function createOpsRemote(files: Record<string, string>): Promise<Op
   await runGit(dir, ["init", "--quiet", "--initial-branch=main", work]);
   await runGit(work, ["remote", "add", "origin", remote]);
 
-  async function commit(more: Record<string, string | null>, message = "another writer"): Promise<string> {
+  async function commit(more: Record<string, string | Buffer | null>, message = "another writer"): Promise<string> {
     // the first commit has no tip to start from
     if ((await tryGit(work, ["fetch", "--quiet", "origin", "main"])).code === 0) {
       await runGit(work, ["reset", "--quiet", "--hard", "FETCH_HEAD"]);
