@@ -2,6 +2,7 @@ import type { ParseArgsConfig } from "node:util";
 import { loadConfig, type Config } from "../config.js";
 import { ExitError } from "../errors.js";
 import { startDispatcher } from "../start.js";
+import { createShutdownHandler } from "./signals.js";
 import { validateFiles } from "./validate.js";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -46,16 +47,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(values) {
       const d = startDispatcher(configFrom(values));
       const stop = new AbortController();
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        signals++;
-        if (signals > 1) {
-          d.log.warn({ signal: sig }, "second signal: exiting now; running allocations are re-attached on restart");
-          process.exit(130);
-        }
-        d.log.info({ signal: sig }, "stopping: no new dispatches; finishing the results in hand");
-        stop.abort();
-      };
+      const onSignal = createShutdownHandler(d.log, stop, (code) => process.exit(code));
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       d.log.info({ remote: d.config.repo.remote, nomad: d.config.nomad.addr, vault: d.config.vault.addr }, "dispatcher running");

@@ -171,7 +171,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       return { kind: "failed", alloc, class: err.class, message: err.message };
     }
     const waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
-    const placement = await deps.nomad.watchJob(jobId, index, waitMs);
+    const placement = await deps.nomad.watchJob(jobId, index, waitMs, signal);
     index = placement.index;
     last = latest(placement.allocations) ?? last;
     if (last && TERMINAL.has(last.clientStatus)) {

@@ -40,7 +40,7 @@ export interface JobPlacement {
 export interface NomadPort {
   dispatch(req: DispatchRequest): Promise<DispatchedJob>;
   /** blocking query on the job's allocations: returns when something changed past `index` or after `waitMs` */
-  watchJob(jobId: string, index: number, waitMs: number): Promise<JobPlacement>;
+  watchJob(jobId: string, index: number, waitMs: number, signal?: AbortSignal): Promise<JobPlacement>;
   readLog(allocId: string, task: string, type: "stdout" | "stderr"): Promise<string>;
   stopJob(jobId: string): Promise<void>;
   /** host volume names offered by at least one ready client node */

@@ -75,12 +75,13 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       return { jobId: body.DispatchedJobID, evalId: body.EvalID };
     },
 
-    async watchJob(jobId, index, waitMs) {
+    async watchJob(jobId, index, waitMs, signal) {
       const job = encodeURIComponent(jobId);
       const wait = { index, wait: `${Math.max(1, Math.round(waitMs / 1000))}s` };
       const { body, index: next } = await get(`/v1/job/${job}/allocations`, S.allocList, {
         params: wait,
         timeout: waitMs + 30_000,
+        signal,
       });
       const allocations = body.map(toAllocationState);
       let blockedReason: string | undefined;
