@@ -18,6 +18,8 @@ export const configSchema = z.strictObject({
     region: z.string().optional(),
     runnerJob: z.string().min(1),
     sidecarJob: z.string().min(1),
+    /** Nomad Variables prefix of the ledger: one per ops repo sharing a cluster */
+    ledgerPrefix: z.string().regex(/^[a-zA-Z0-9_~-]+(\/[a-zA-Z0-9_~-]+)*$/, "must be a Nomad variable path like dispatcher or ops/dispatcher"),
   }),
   vault: z.strictObject({
     addr: z.url(),
@@ -59,7 +61,7 @@ type Layer = Record<string, unknown>;
 
 export function defaults(cwd = process.cwd()): Layer {
   return {
-    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar" },
+    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", ledgerPrefix: "dispatcher" },
     vault: { addr: "http://127.0.0.1:8200", token: "", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
@@ -85,6 +87,7 @@ const ENV: Record<string, string> = {
   NOMAD_TOKEN: "nomad.token",
   NOMAD_NAMESPACE: "nomad.namespace",
   NOMAD_REGION: "nomad.region",
+  DISPATCHER_LEDGER_PREFIX: "nomad.ledgerPrefix",
   VAULT_ADDR: "vault.addr",
   VAULT_TOKEN: "vault.token",
   DISPATCHER_OPS_REMOTE: "repo.remote",

@@ -29,7 +29,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
   const nomadClient = createNomadPort(config.nomad);
   const nomad = overrides.nomad ?? nomadClient;
-  const ledger = overrides.ledger ?? createNomadLedger(nomadClient);
+  const ledger = overrides.ledger ?? createNomadLedger(nomadClient, config.nomad.ledgerPrefix);
   const vault =
     overrides.vault ??
     createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds });

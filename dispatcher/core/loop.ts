@@ -276,7 +276,8 @@ export function createLoop(deps: LoopDeps) {
     const message = err instanceof Error ? err.message : String(err);
     actionLog.error({ err, class: cls }, "action failed before it ran");
     try {
-      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), "failed", cls, message), "");
+      const status = cls === "rejected" ? "rejected" : "failed";
+      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), status, cls, message), "");
     } catch (recordErr) {
       actionLog.error({ err: recordErr }, "could not record the failure; the next pass retries");
     }

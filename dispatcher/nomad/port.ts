@@ -1,6 +1,6 @@
 import axios, { type AxiosInstance, type AxiosRequestConfig } from "axios";
 import type { z } from "zod";
-import { NomadApiError } from "../errors.js";
+import { NomadApiError, PermanentFailure } from "../errors.js";
 import type { AllocationState, AllocClientStatus, JobPlacement, NomadPort } from "../core/ports.js";
 import * as S from "./schemas.js";
 
@@ -18,6 +18,8 @@ export interface NomadClient extends NomadPort {
   agentVersion(): Promise<string>;
   jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
 }
+
+const DISPATCH_REFUSED = /did not provide required meta|not allowed|payload|parameterized/i;
 
 /** The only module that talks HTTP to Nomad. Responses are zod-checked. */
 export function createNomadPort(opts: NomadPortOptions): NomadClient {
@@ -59,20 +61,28 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     get,
 
     async dispatch(req) {
-      const { body } = await call(
-        `dispatch ${req.job}`,
-        {
-          method: "POST",
-          url: `/v1/job/${encodeURIComponent(req.job)}/dispatch`,
-          data: {
-            Meta: req.meta,
-            Payload: req.payload === undefined ? undefined : Buffer.from(req.payload).toString("base64"),
-            IdempotencyToken: req.idempotencyToken,
+      try {
+        const { body } = await call(
+          `dispatch ${req.job}`,
+          {
+            method: "POST",
+            url: `/v1/job/${encodeURIComponent(req.job)}/dispatch`,
+            data: {
+              Meta: req.meta,
+              Payload: req.payload === undefined ? undefined : Buffer.from(req.payload).toString("base64"),
+              IdempotencyToken: req.idempotencyToken,
+            },
           },
-        },
-        S.dispatchResponse,
-      );
-      return { jobId: body.DispatchedJobID, evalId: body.EvalID };
+          S.dispatchResponse,
+        );
+        return { jobId: body.DispatchedJobID, evalId: body.EvalID };
+      } catch (err) {
+        // Nomad answers a dispatch that does not fit the parameterized job with a 500
+        if (err instanceof NomadApiError && err.status === 500 && DISPATCH_REFUSED.test(err.message)) {
+          throw new PermanentFailure(`${err.message} (does the registered ${req.job} job match jobspecs/?)`, "rejected", { cause: err });
+        }
+        throw err;
+      }
     },
 
     async watchJob(jobId, index, waitMs, signal) {

@@ -1,0 +1,54 @@
+// The policies the bootstrap applies, checked on OpenBao: a runner token reads only its secret,
+// and the dispatcher's own token reads none.
+import { beforeAll, describe, expect, it } from "vitest";
+import { createVaultPort } from "../../dispatcher/vault/port.js";
+import { grantSecret, stackEnv, uniq } from "../helpers/stack.js";
+
+const u = uniq().toUpperCase();
+const A = `POL_A_${u}`;
+const B = `POL_B_${u}`;
+
+async function readSecret(token: string, name: string): Promise<number> {
+  const env = stackEnv();
+  return (await fetch(`${env.VAULT_ADDR}/v1/kv/data/runner/${name}`, { headers: { "X-Vault-Token": token } })).status;
+}
+
+async function unwrap(wrappingToken: string): Promise<{ client_token: string; policies: string[] }> {
+  const env = stackEnv();
+  const res = await fetch(`${env.VAULT_ADDR}/v1/sys/wrapping/unwrap`, { method: "POST", headers: { "X-Vault-Token": wrappingToken } });
+  return ((await res.json()) as { auth: { client_token: string; policies: string[] } }).auth;
+}
+
+describe("vault policies", () => {
+  const env = stackEnv();
+  const vault = createVaultPort({ addr: env.VAULT_ADDR, token: env.VAULT_TOKEN, role: "dispatcher-runner", wrapTtlSeconds: 60 });
+
+  beforeAll(async () => {
+    await grantSecret(A, "value-a");
+    await grantSecret(B, "value-b");
+  });
+
+  it("gives a runner-A token read on A and 403 on B", async () => {
+    const wrapped = await vault.mintWrapped({ policies: [`runner-${A.toLowerCase()}`], ttlSeconds: 60, meta: { action: "policy-test" } });
+    const auth = await unwrap(wrapped.wrappingToken);
+    expect(auth.policies).toEqual(["default", `runner-${A.toLowerCase()}`]);
+    expect(await readSecret(auth.client_token, A)).toBe(200);
+    expect(await readSecret(auth.client_token, B)).toBe(403);
+    await vault.revokeAccessor(wrapped.accessor);
+    expect(await readSecret(auth.client_token, A)).toBe(403);
+  });
+
+  it("refuses the dispatcher's own token on every secret path", async () => {
+    for (const name of [A, B, "DEMO_TOKEN", "DEPLOY_KEY"]) expect(await readSecret(env.VAULT_TOKEN, name)).toBe(403);
+  });
+
+  it("refuses a policy outside the role's runner-* glob", async () => {
+    await expect(vault.mintWrapped({ policies: ["service-dispatcher"], ttlSeconds: 60, meta: {} })).rejects.toThrow(
+      /vault: create token on role dispatcher-runner failed \(HTTP 400: /,
+    );
+  });
+
+  it("reports which runner policies are missing", async () => {
+    expect(await vault.missingPolicies([`runner-${A.toLowerCase()}`, "runner-never_made"])).toEqual(["runner-never_made"]);
+  });
+});
