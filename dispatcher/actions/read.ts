@@ -11,8 +11,10 @@ const FORMULA_EXT = ".sh";
 /**
  * Every `<id>.toml` directly in `dir` at `commit` without a sibling `<id>.result.json`, parsed,
  * sorted by id. Files with a bad name are parsed too, so they still get an (invalid) result.
+ * With a `cache`, a file already parsed at the same path and blob id is not read again: a
+ * pass then costs one tree listing plus the files that are new since the last one.
  */
-export async function readActions(repo: OpsRepoPort, commit: string, dir: string): Promise<ParsedAction[]> {
+export async function readActions(repo: OpsRepoPort, commit: string, dir: string, cache?: Map<string, ParsedAction>): Promise<ParsedAction[]> {
   const files = await listDirectChildren(repo, commit, dir);
   const names = new Set(files.map((f) => f.name));
   const pending = files
@@ -22,10 +24,22 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
     .sort((a, b) => compare(a.id, b.id));
   const parsed: ParsedAction[] = [];
   // one at a time: each read may be a git process, and a pass can see many pending files
+  const seen = new Map<string, ParsedAction>();
   for (const f of pending) {
-    const content = await repo.readFile(commit, f.path);
-    if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
-    parsed.push(parseAction(content, { path: f.path, id: f.id, sha: f.sha }));
+    const key = `${f.path}\0${f.sha}`;
+    let p = cache?.get(key);
+    if (!p) {
+      const content = await repo.readFile(commit, f.path);
+      if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
+      p = parseAction(content, { path: f.path, id: f.id, sha: f.sha });
+    }
+    seen.set(key, p);
+    parsed.push(p);
+  }
+  // keep only what is still pending, so the cache never outgrows the pending set
+  if (cache) {
+    cache.clear();
+    for (const [k, v] of seen) cache.set(k, v);
   }
   return parsed;
 }

@@ -61,6 +61,8 @@ export function createLoop(deps: LoopDeps) {
   /** entries whose result is queued: marked recorded once pushed */
   const toRecord = new Map<string, LedgerEntry>();
   const controller = new AbortController();
+  /** pending files already parsed, by path and blob id */
+  const parsedCache = new Map<string, ParsedAction>();
   let lastBeat = 0;
 
   const now = () => deps.clock.now();
@@ -108,7 +110,7 @@ export function createLoop(deps: LoopDeps) {
   async function pass(): Promise<PassSummary> {
     await beat();
     const commit = await deps.repo.sync();
-    const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
+    const parsed = (await readActions(deps.repo, commit, s.actionsDir, parsedCache)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
     const catalog = await buildCatalog(commit, parsed.some((p) => p.ok && p.action.secrets.length > 0));
     const known = await deps.ledger.list();
     const seen = new Map<string, Date | undefined>();

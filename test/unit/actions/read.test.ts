@@ -110,3 +110,18 @@ describe("readFormulas", () => {
     expect([...(await readFormulas(repo, COMMIT))].sort()).toEqual(["backup", "deploy"]);
   });
 });
+
+describe("readActions with a cache", () => {
+  it("reads a pending file once across passes and forgets it when it is done", async () => {
+    const files: Record<string, string> = { "vault/actions/a.toml": valid("a"), "vault/actions/b.toml": valid("b") };
+    const repo = fakeRepo(files);
+    const cache = new Map();
+    await readActions(repo, COMMIT, "vault/actions", cache);
+    const second = await readActions(repo, COMMIT, "vault/actions", cache);
+    expect(second.map((p) => p.file.id)).toEqual(["a", "b"]);
+    expect(repo.reads.sort()).toEqual(["vault/actions/a.toml", "vault/actions/b.toml"]);
+    files["vault/actions/a.result.json"] = "{}";
+    await readActions(repo, COMMIT, "vault/actions", cache);
+    expect([...cache.keys()]).toEqual(["vault/actions/b.toml\0sha:vault/actions/b.toml"]);
+  });
+});
