@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
-import type { Action, ActionFile } from "../actions/schema.js";
-import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
+import { AllocationLost, TimeoutExceeded, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildMeta, parseRunnerError } from "../runner/contract.js";
+import { parseRunnerError } from "../runner/contract.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
+import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import type { RunOutcome } from "./result.js";
 
 export interface ExecuteDeps {
@@ -11,23 +10,10 @@ export interface ExecuteDeps {
   vault: VaultPort;
   clock: Clock;
   log: Logger;
-  settings: {
-    runnerJob: string;
-    sidecarJob: string;
-    opsRemote: string;
+  settings: RequestSettings & {
     actionsDir: string;
-    kvMount: string;
-    defaultTimeoutMinutes: number;
-    tokenGraceSeconds: number;
     placementSeconds: number;
   };
-}
-
-export interface Execution {
-  file: ActionFile;
-  action: Action;
-  commit: string;
-  attempt: number;
 }
 
 export interface ExecutionReport {
@@ -39,69 +25,30 @@ export interface ExecutionReport {
 const TERMINAL = new Set(["complete", "failed", "lost"]);
 const WATCH_MS = 10_000;
 
-/** Nomad's second fence: the same (action, content, attempt) never makes a second child. */
-export function idempotencyToken(id: string, sha: string, attempt: number): string {
-  return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
-}
-
-/** Vault stores policy names lower-cased, so runner-GITHUB_TOKEN is runner-github_token. */
-export function policyFor(secret: string): string {
-  return `runner-${secret.toLowerCase()}`;
-}
-
-export function policiesFor(secrets: string[]): string[] {
-  return secrets.map(policyFor);
-}
-
 /**
  * One attempt of one action: mint the scoped token, dispatch, track to a terminal state or the
  * deadline, collect output, revoke the token. Never throws for a failed run; only for engine
  * failures before the dispatch exists (the caller's retry table decides about those).
  */
 export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: AbortSignal): Promise<ExecutionReport> {
+  const spec = buildDispatchSpec(ex, deps.settings);
   const { action } = ex;
-  const s = deps.settings;
-  const timeoutMinutes = action.timeout_minutes ?? s.defaultTimeoutMinutes;
-  const policies = policiesFor(action.secrets);
   let token: WrappedToken | undefined;
-  if (policies.length > 0) {
+  if (spec.policies.length > 0) {
     token = await deps.vault.mintWrapped({
-      policies,
-      ttlSeconds: timeoutMinutes * 60 + s.tokenGraceSeconds,
+      policies: spec.policies,
+      ttlSeconds: spec.tokenTtlSeconds,
       meta: { action: action.id, commit: ex.commit, attempt: String(ex.attempt) },
     });
   }
   const log = deps.log.child({ token_accessor: token?.accessor });
-  const job = action.kind === "sidecar" ? s.sidecarJob : s.runnerJob;
   let jobId: string;
   try {
     const dispatched = await deps.nomad.dispatch({
-      job,
-      meta: buildMeta(
-        {
-          actionId: action.id,
-          actionSha: ex.file.sha,
-          actionPath: ex.file.path,
-          commit: ex.commit,
-          formula: action.formula,
-          opsRepo: s.opsRemote,
-          secrets: action.secrets,
-          mounts: action.mounts,
-          kvMount: s.kvMount,
-        },
-        {
-          attempt: String(ex.attempt),
-          model: action.model,
-          tools_csv: action.tools?.join(","),
-          blast_radius: action.blast_radius,
-          dispatch_mode: action.dispatch_mode,
-          timeout_minutes: String(timeoutMinutes),
-          issue_number: action.issue === undefined ? undefined : String(action.issue),
-          project_toml: action.project,
-        },
-      ),
+      job: spec.job,
+      meta: spec.meta,
       payload: token?.wrappingToken,
-      idempotencyToken: idempotencyToken(action.id, ex.file.sha, ex.attempt),
+      idempotencyToken: spec.idempotencyToken,
     });
     jobId = dispatched.jobId;
     if (dispatched.evalId === "") log.warn({ job_id: jobId }, "dispatch was a duplicate: re-attached to the existing child");
@@ -110,10 +57,10 @@ export async function executeAction(ex: Execution, deps: ExecuteDeps, signal?: A
     throw err;
   }
   const jobLog = log.child({ job_id: jobId });
-  jobLog.info({ job, policies }, "dispatched");
+  jobLog.info({ job: spec.job, policies: spec.policies }, "dispatched");
   try {
-    const run = await trackJob(jobId, timeoutMinutes, deps, jobLog, signal);
-    return await collect(jobId, run, policies, token, deps, action.kind === "sidecar" ? "sidecar" : "runner", jobLog);
+    const run = await trackJob(jobId, spec.timeoutMinutes, deps, jobLog, signal);
+    return await collect(jobId, run, spec.policies, token, deps, spec.task, jobLog);
   } finally {
     if (token) {
       await deps.vault.revokeAccessor(token.accessor).catch((err: unknown) => jobLog.warn({ err }, "could not revoke runner token; it expires with its TTL"));
@@ -211,4 +158,3 @@ async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, typ
   }
 }
 
-export { failureClassOf };

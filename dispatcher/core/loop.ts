@@ -1,10 +1,8 @@
-import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
-import { readActions, readFormulas } from "../actions/read.js";
-import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
-import { MOUNTS } from "../actions/schema.js";
-import { backoffFor, failureClassOf, type FailureClass } from "../errors.js";
+import { readActions } from "../actions/read.js";
+import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { executeAction, policiesFor, policyFor, type ExecuteDeps } from "./execute.js";
+import { buildCatalog, refusalOf, waitsForVault } from "./decide.js";
+import { executeAction, type ExecuteDeps } from "./execute.js";
 import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
 import type { Clock, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
@@ -53,65 +51,37 @@ export function createLoop(deps: LoopDeps) {
     return { id: p.file.id, actionSha: p.file.sha, commit, attempts: attempts.get(p.file.id) ?? 1, dispatcher: s.dispatcher };
   }
 
-  async function buildCatalog(commit: string, needsVault: boolean): Promise<ActionCatalog & { vaultOk: boolean }> {
-    const formulas = await readFormulas(deps.repo, commit);
-    const volumes = await deps.nomad.hostVolumes();
-    const mounts = new Set(MOUNTS.filter((m) => volumes.has(m)));
-    let secrets = new Set<string>();
-    let vaultOk = true;
-    if (needsVault) {
-      try {
-        const missing = new Set(await deps.vault.missingPolicies(policiesFor(s.knownSecrets)));
-        secrets = new Set(s.knownSecrets.filter((n) => !missing.has(policyFor(n))));
-      } catch (err) {
-        vaultOk = false;
-        log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
-      }
-    }
-    return { formulas, mounts, secrets, vaultOk };
-  }
-
   /** One pass: read pending actions at the remote's tip, refuse the bad ones, start what the plan allows. */
   async function pass(): Promise<PassSummary> {
     const commit = await deps.repo.sync();
     const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
     const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
-    const catalog = await buildCatalog(commit, needsVault);
+    const catalog = await buildCatalog(deps, commit, s.knownSecrets, needsVault);
     const refused: string[] = [];
     const candidates: Candidate[] = [];
     for (const p of parsed) {
-      const refusal = refuse(p, catalog);
+      const refusal = refusalOf(p, catalog);
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p, commit), deps.clock.now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
         log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
         refused.push(p.file.id);
-      } else if (p.ok && (catalog.vaultOk || p.action.secrets.length === 0)) {
+      } else if (p.ok && !waitsForVault(p, catalog)) {
         candidates.push({ file: p.file, action: p.action });
       }
     }
     const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, deps.clock.now());
-    for (const c of plan.dispatch) start(c, commit);
+    for (const c of plan.dispatch) start(c, commit, catalog.mountPaths);
     await flushSafely();
     return { commit, started: plan.dispatch.map((c) => c.action.id), refused, waiting: plan.waiting, inFlight: inFlight.size };
   }
 
-  function refuse(p: ParsedAction, catalog: ActionCatalog): { status: "invalid" | "failed"; class: FailureClass; message: string } | undefined {
-    if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
-    const check = checkAction(p.action, catalog);
-    if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
-    if (check.unknownSecrets.length > 0) {
-      return { status: "failed", class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
-    }
-    return undefined;
-  }
-
-  function start(c: Candidate, commit: string): void {
+  function start(c: Candidate, commit: string, mountPaths: ReadonlyMap<string, string>): void {
     const id = c.action.id;
     const attempt = attempts.get(id) ?? 1;
     attempts.set(id, attempt);
     const actionLog = log.child({ action: id, attempt });
-    const done = executeAction({ file: c.file, action: c.action, commit, attempt }, { ...deps, log: actionLog }, controller.signal)
+    const done = executeAction({ file: c.file, action: c.action, commit, attempt, mountPaths }, { ...deps, log: actionLog }, controller.signal)
       .then((report) => {
         const { outcome } = report;
         const retry = outcome.status === "lost" ? backoffFor("lost", attempt) : undefined;
