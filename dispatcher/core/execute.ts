@@ -4,6 +4,7 @@ import { parseRunnerError } from "../runner/contract.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
 import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import type { RunOutcome } from "./result.js";
+import { latestAllocation } from "./status.js";
 
 export interface ExecuteDeps {
   nomad: NomadPort;
@@ -82,7 +83,7 @@ async function trackJob(jobId: string, timeoutMinutes: number, deps: ExecuteDeps
   for (;;) {
     if (signal?.aborted) throw signal.reason;
     const now = deps.clock.now().getTime();
-    const alloc = latest(last ? [last] : []);
+    const alloc = latestAllocation(last ? [last] : []);
     if (now >= runDeadline) {
       await deps.nomad.stopJob(jobId);
       const err = new TimeoutExceeded(`job ${jobId} ran past its timeout of ${timeoutMinutes} min and was stopped`);
@@ -91,7 +92,7 @@ async function trackJob(jobId: string, timeoutMinutes: number, deps: ExecuteDeps
     const waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
     const placement = await deps.nomad.watchJob(jobId, index, waitMs);
     index = placement.index;
-    last = latest(placement.allocations) ?? last;
+    last = latestAllocation(placement.allocations) ?? last;
     if (last && TERMINAL.has(last.clientStatus)) {
       if (last.clientStatus === "lost") {
         const err = new AllocationLost(`allocation ${last.id} was lost on node ${last.node}`);
@@ -108,10 +109,6 @@ async function trackJob(jobId: string, timeoutMinutes: number, deps: ExecuteDeps
     }
     if (last && last.id !== alloc?.id) log.info({ alloc_id: last.id, node: last.node }, "allocation placed");
   }
-}
-
-function latest(allocs: AllocationState[]): AllocationState | undefined {
-  return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
 }
 
 async function collect(
