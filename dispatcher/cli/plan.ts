@@ -22,7 +22,7 @@ ${CONFIG_HELP}`,
     const commit = await v.repo.sync();
     const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
     const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
-    const catalog = await buildCatalog(v, commit, settings.knownSecrets, needsVault);
+    const catalog = await buildCatalog(v, commit, settings, needsVault);
     process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date()), commit));
     return 0;
   },

@@ -1,7 +1,7 @@
 import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
 import { readFormulas } from "../actions/read.js";
 import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
-import { MOUNTS } from "../actions/schema.js";
+import { MOUNTS, type Mount } from "../actions/schema.js";
 import type { FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
@@ -37,11 +37,18 @@ export function policiesFor(secrets: string[]): string[] {
   return secrets.map(policyFor);
 }
 
+export interface CatalogSettings {
+  knownSecrets: string[];
+  /** mount alias → the host volume that provides it */
+  hostVolumes: Readonly<Record<Mount, string>>;
+}
+
 /** Reads formulas at `commit`, mounts from Nomad and (when needed) secret policies from Vault. */
-export async function buildCatalog(deps: CatalogDeps, commit: string, knownSecrets: string[], needsVault: boolean): Promise<Catalog> {
+export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needsVault: boolean): Promise<Catalog> {
+  const { knownSecrets } = s;
   const formulas = await readFormulas(deps.repo, commit);
   const volumes = await deps.nomad.hostVolumes();
-  const mountPaths = new Map(MOUNTS.filter((m) => volumes.has(m)).map((m) => [m, volumes.get(m)!] as const));
+  const mountPaths = new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
   let secrets = new Set<string>();
   let vaultOk = true;
   if (needsVault) {

@@ -1,4 +1,4 @@
-import { MOUNTS } from "../actions/schema.js";
+import { MOUNTS, type Mount } from "../actions/schema.js";
 import { policyFor } from "./decide.js";
 
 // `dispatcher doctor` and the pre-flight of `dispatcher run`: each check says ok or what is wrong
@@ -33,6 +33,7 @@ export interface DoctorDeps {
     role: string;
     kvMount: string;
     knownSecrets: string[];
+    hostVolumes: Readonly<Record<Mount, string>>;
     remote: string;
     branch: string;
   };
@@ -67,11 +68,12 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
     }
     try {
       const volumes = await deps.nomad.hostVolumes();
-      const missing = MOUNTS.filter((m) => !volumes.has(m));
-      if (missing.length === 0) add("host volumes", false, true, `${MOUNTS.join(", ")} offered`);
+      const named = (m: Mount) => (s.hostVolumes[m] === m ? m : `${m} (host volume ${s.hostVolumes[m]})`);
+      const missing = MOUNTS.filter((m) => !volumes.has(s.hostVolumes[m]));
+      if (missing.length === 0) add("host volumes", false, true, `${MOUNTS.map(named).join(", ")} offered`);
       else {
-        const offered = MOUNTS.filter((m) => volumes.has(m));
-        add("host volumes", false, false, `${missing.join(", ")} not offered by any ready node (offered: ${offered.join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${missing[0]}" in the Nomad client config`);
+        const offered = MOUNTS.filter((m) => volumes.has(s.hostVolumes[m]));
+        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]}" in the Nomad client config`);
       }
     } catch (err) {
       add("host volumes", false, false, failure(err), "check the Nomad token may read nodes (node:read)");

@@ -1,7 +1,7 @@
 import { readActions } from "../actions/read.js";
 import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildCatalog, refusalOf, waitsForVault } from "./decide.js";
+import { buildCatalog, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
 import { executeAction, type ExecuteDeps } from "./execute.js";
 import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
 import type { Clock, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
@@ -17,6 +17,7 @@ export interface LoopDeps {
   log: Logger;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
+    hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;
     maxLogBytes: number;
@@ -56,7 +57,7 @@ export function createLoop(deps: LoopDeps) {
     const commit = await deps.repo.sync();
     const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
     const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
-    const catalog = await buildCatalog(deps, commit, s.knownSecrets, needsVault);
+    const catalog = await buildCatalog(deps, commit, s, needsVault);
     const refused: string[] = [];
     const candidates: Candidate[] = [];
     for (const p of parsed) {
