@@ -127,7 +127,11 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   return checks;
 }
 
-/** `ok <check>: <detail>` or `fail <check>: <detail>; fix: <how>`, one line each. */
+/** `ok <check>: <detail>` or `fail <check>: <detail>; fix: <how>`, one line each (git's multi-line errors folded). */
 export function formatChecks(checks: Check[]): string {
-  return checks.map((c) => (c.ok ? `ok ${c.name}: ${c.detail}` : `fail ${c.name}: ${c.detail}; fix: ${c.fix}`)).join("\n") + "\n";
+  const line = (c: Check) => {
+    const detail = c.detail.trim().replace(/\s*\n\s*/g, " ");
+    return c.ok ? `ok ${c.name}: ${detail}` : `fail ${c.name}: ${detail}; fix: ${c.fix}`;
+  };
+  return `${checks.map(line).join("\n")}\n`;
 }

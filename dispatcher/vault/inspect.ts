@@ -12,7 +12,7 @@ export function createVaultInspector(addr: string, token: string): VaultInspecto
   const client = createVaultClient(addr, token);
   return {
     async version() {
-      const res = (await callVault("read health", () => client.health())) as { version?: string; sealed?: boolean; initialized?: boolean };
+      const res = (await callVault(`read health of ${addr}`, () => client.health())) as { version?: string; sealed?: boolean; initialized?: boolean };
       if (res.initialized === false) throw new Error(`${addr} is not initialized`);
       if (res.sealed) throw new Error(`${addr} is sealed`);
       return res.version ?? "unknown";
