@@ -49,6 +49,8 @@ export const configSchema = z.strictObject({
     /** an allocation not running by then fails with the scheduler's reason */
     placementSeconds: positiveInt,
   }),
+  /** mount alias → name of the Nomad host volume that provides it on client nodes */
+  hostVolumes: z.strictObject({ ssh: z.string().min(1), gpg: z.string().min(1), sops: z.string().min(1) }),
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
@@ -74,6 +76,7 @@ export function defaults(cwd = process.cwd()): Layer {
     secrets: [],
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300 },
+    hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     pollSeconds: 30,
     leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },

@@ -1,11 +1,15 @@
+import { tmpdir } from "node:os";
 import type { Config } from "./config.js";
 import { systemClock } from "./clock.js";
-import { createLoop, type Loop } from "./core/loop.js";
+import type { DoctorDeps } from "./core/doctor.js";
+import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
 import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createNomadLedger } from "./nomad/ledger.js";
-import { createNomadPort } from "./nomad/port.js";
+import { createNomadPort, type NomadClient } from "./nomad/port.js";
+import { remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
+import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultPort } from "./vault/port.js";
 import { VERSION } from "./version.js";
 
@@ -24,47 +28,90 @@ export interface Dispatcher {
   log: Logger;
 }
 
+export interface Engines {
+  nomad: NomadClient;
+  vault: VaultPort;
+  repo: OpsRepoPort;
+}
+
+/**
+ * The adapters for `config`. `workdir` is the private clone; read-only commands (status, logs,
+ * plan) pass their own so they never share a clone with a running daemon.
+ */
+export function createEngines(config: Config, log: Logger, workdir = config.repo.workdir): Engines {
+  return {
+    nomad: createNomadPort(config.nomad),
+    vault: createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }),
+    repo: createGitOpsRepo({
+      remote: config.repo.remote,
+      branch: config.repo.branch,
+      workdir,
+      author: { name: config.repo.authorName, email: config.repo.authorEmail },
+      log: log.child({ component: "opsrepo" }),
+    }),
+  };
+}
+
+/** The clone read-only commands use, beside the daemon's. */
+export function viewWorkdir(config: Config): string {
+  return `${config.repo.workdir}-view`;
+}
+
+/** What `doctor` (and `run` before it starts) asks the engines. */
+export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vault">): DoctorDeps {
+  const inspector = createVaultInspector(config.vault.addr, config.vault.token);
+  return {
+    nomad: engines.nomad,
+    vault: { ...inspector, missingPolicies: (p) => engines.vault.missingPolicies(p) },
+    remoteTip: () => remoteTip(config.repo.remote, config.repo.branch, tmpdir()),
+    settings: {
+      nomadAddr: config.nomad.addr,
+      vaultAddr: config.vault.addr,
+      runnerJob: config.nomad.runnerJob,
+      sidecarJob: config.nomad.sidecarJob,
+      role: config.vault.role,
+      kvMount: config.vault.kvMount,
+      knownSecrets: config.secrets,
+      hostVolumes: config.hostVolumes,
+      remote: config.repo.remote,
+      branch: config.repo.branch,
+    },
+  };
+}
+
+/** The loop's settings from config; `plan` uses the same so it decides like the loop. */
+export function loopSettings(config: Config): LoopDeps["settings"] {
+  return {
+    runnerJob: config.nomad.runnerJob,
+    sidecarJob: config.nomad.sidecarJob,
+    opsRemote: config.repo.remote,
+    actionsDir: config.repo.actionsDir,
+    kvMount: config.vault.kvMount,
+    defaultTimeoutMinutes: config.timeouts.defaultMinutes,
+    tokenGraceSeconds: config.vault.tokenGraceSeconds,
+    placementSeconds: config.timeouts.placementSeconds,
+    knownSecrets: config.secrets,
+    hostVolumes: config.hostVolumes,
+    limits: config.limits,
+    tailBytes: config.logs.tailBytes,
+    maxLogBytes: config.logs.maxBytes,
+    leaseMs: config.leaseSeconds * 1000,
+    dispatcher: { version: VERSION, instance: config.instance },
+  };
+}
+
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
-  const nomadClient = createNomadPort(config.nomad);
-  const nomad = overrides.nomad ?? nomadClient;
-  const ledger = overrides.ledger ?? createNomadLedger(nomadClient, config.nomad.ledgerPrefix);
-  const vault =
-    overrides.vault ??
-    createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds });
-  const repo =
-    overrides.repo ??
-    createGitOpsRepo({
-      remote: config.repo.remote,
-      branch: config.repo.branch,
-      workdir: config.repo.workdir,
-      author: { name: config.repo.authorName, email: config.repo.authorEmail },
-      log: log.child({ component: "opsrepo" }),
-    });
+  const engines = createEngines(config, log);
   const loop = createLoop({
-    nomad,
-    vault,
-    ledger,
-    repo,
+    nomad: overrides.nomad ?? engines.nomad,
+    vault: overrides.vault ?? engines.vault,
+    repo: overrides.repo ?? engines.repo,
+    ledger: overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix),
     clock: overrides.clock ?? systemClock,
     log: log.child({ component: "loop" }),
-    settings: {
-      runnerJob: config.nomad.runnerJob,
-      sidecarJob: config.nomad.sidecarJob,
-      opsRemote: config.repo.remote,
-      actionsDir: config.repo.actionsDir,
-      kvMount: config.vault.kvMount,
-      defaultTimeoutMinutes: config.timeouts.defaultMinutes,
-      tokenGraceSeconds: config.vault.tokenGraceSeconds,
-      placementSeconds: config.timeouts.placementSeconds,
-      knownSecrets: config.secrets,
-      limits: config.limits,
-      tailBytes: config.logs.tailBytes,
-      maxLogBytes: config.logs.maxBytes,
-      leaseMs: config.leaseSeconds * 1000,
-      dispatcher: { version: VERSION, instance: config.instance },
-    },
+    settings: loopSettings(config),
   });
   return { loop, config, log };
 }

@@ -28,7 +28,7 @@ job "runner" {
   parameterized {
     payload       = "optional"
     meta_required = ["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"]
-    meta_optional = ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "attempt"]
+    meta_optional = ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "attempt", "mount_path_ssh", "mount_path_gpg", "mount_path_sops"]
   }
 
   group "runner" {

@@ -3,6 +3,7 @@
 # from vault/ and jobspecs/, with a bare ops repo seeded from examples/ops.
 #   scripts/stack.sh up     build engines if needed, start, bootstrap; writes .dev/env
 #   scripts/stack.sh down   stop exactly the processes `up` started (by pid), remove state
+#   scripts/stack.sh register  (re-)register jobspecs/ on the running stack
 #   scripts/stack.sh status
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -166,6 +167,7 @@ status() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  register) register_jobs ;;
   status) status ;;
-  *) die "usage: scripts/stack.sh up|down|status" ;;
+  *) die "usage: scripts/stack.sh up|down|register|status" ;;
 esac

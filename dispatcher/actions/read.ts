@@ -1,5 +1,7 @@
+import { z } from "zod";
 import type { OpsRepoPort } from "../core/ports.js";
-import { GitError } from "../errors.js";
+import type { StoredResult } from "../core/status.js";
+import { GitError, PermanentFailure } from "../errors.js";
 import { parseAction } from "./parse.js";
 import type { ParsedAction } from "./schema.js";
 
@@ -42,6 +44,56 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
     for (const [k, v] of seen) cache.set(k, v);
   }
   return parsed;
+}
+
+/** The result fields readers rely on; the rest is kept by the writer, not needed here. */
+const storedResult = z.object({
+  id: z.string(),
+  status: z.enum(["succeeded", "failed", "timeout", "invalid", "rejected", "lost"]),
+  exit_code: z.number(),
+  timestamp: z.string(),
+  logs: z.string(),
+  job_id: z.string().optional(),
+  alloc_id: z.string().optional(),
+  node: z.string().optional(),
+  finished_at: z.string().optional(),
+  log_file: z.string().optional(),
+});
+
+export type ReadResult = StoredResult & { logs: string; log_file?: string };
+
+/** `<dir>/<id>.result.json` at `commit`: undefined when absent, GitError when it is not a result. */
+export async function readResult(repo: OpsRepoPort, commit: string, dir: string, id: string): Promise<ReadResult | undefined> {
+  const path = `${dir.replace(/\/+$/, "")}/${id}${RESULT_EXT}`;
+  const content = await repo.readFile(commit, path);
+  return content === undefined ? undefined : parseResult(path, content);
+}
+
+/** Every result directly in `dir` at `commit`; unreadable ones are reported, not fatal. */
+export async function readResults(repo: OpsRepoPort, commit: string, dir: string): Promise<{ results: ReadResult[]; problems: string[] }> {
+  const files = (await listDirectChildren(repo, commit, dir)).filter((f) => f.name.endsWith(RESULT_EXT));
+  const out = { results: [] as ReadResult[], problems: [] as string[] };
+  for (const f of files) {
+    const content = await repo.readFile(commit, f.path);
+    try {
+      if (content !== undefined) out.results.push(parseResult(f.path, content));
+    } catch (err) {
+      out.problems.push((err as Error).message);
+    }
+  }
+  return out;
+}
+
+function parseResult(path: string, content: Buffer): ReadResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(content.toString("utf8"));
+  } catch (err) {
+    throw new PermanentFailure(`${path}: not JSON (${(err as Error).message})`, "invalid");
+  }
+  const parsed = storedResult.safeParse(json);
+  if (!parsed.success) throw new PermanentFailure(`${path}: not a result: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`, "invalid");
+  return parsed.data;
 }
 
 /** Names of the formulas the ops repo offers at `commit`: `formulas/<name>.sh`. */

@@ -1,51 +1,26 @@
-import type { ParseArgsConfig } from "node:util";
-import { loadConfig, type Config } from "../config.js";
 import { ExitError } from "../errors.js";
 import { startDispatcher } from "../start.js";
 import { createShutdownHandler } from "./signals.js";
+import { formatChecks } from "../core/doctor.js";
+import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./common.js";
+import { checkSetup, doctorCommand } from "./doctor.js";
+import { logsCommand } from "./logs.js";
+import { planCommand } from "./plan.js";
+import { statusCommand } from "./status.js";
 import { validateFiles } from "./validate.js";
-
-type Values = Record<string, string | boolean | undefined>;
-
-export interface Command {
-  summary: string;
-  help: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  run(values: Values, positionals: string[]): Promise<number>;
-}
-
-const configOptions = {
-  config: { type: "string", short: "c" },
-  "ops-remote": { type: "string" },
-  "poll-seconds": { type: "string" },
-  "max-in-flight": { type: "string" },
-  secrets: { type: "string" },
-} as const;
-
-const CONFIG_HELP = `Config (defaults → file → env → flags):
-  -c, --config FILE       TOML config file (or DISPATCHER_CONFIG)
-  --ops-remote URL        ops repo remote (DISPATCHER_OPS_REMOTE)
-  --secrets A,B           secrets actions may ask for (DISPATCHER_SECRETS)
-  --max-in-flight N       global limit of running actions (DISPATCHER_MAX_IN_FLIGHT)
-  --poll-seconds N        poll interval of \`run\` (DISPATCHER_POLL_SECONDS)
-Engines: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION, VAULT_ADDR, VAULT_TOKEN`;
-
-function configFrom(values: Values): Config {
-  const flags: Record<string, unknown> = {};
-  if (values["ops-remote"]) flags.repo = { remote: values["ops-remote"] };
-  if (values["poll-seconds"]) flags.pollSeconds = values["poll-seconds"];
-  if (values["max-in-flight"]) flags.limits = { maxInFlight: values["max-in-flight"] };
-  if (typeof values.secrets === "string") flags.secrets = values.secrets.split(",").filter(Boolean);
-  return loadConfig({ file: values.config as string | undefined, flags });
-}
 
 export const COMMANDS: Record<string, Command> = {
   run: {
     summary: "poll the ops repo and dispatch actions until stopped (SIGTERM drains, a second signal exits)",
-    help: `Usage: dispatcher run [options]\n\nPolls the ops repo, dispatches pending actions, records their results.\n\n${CONFIG_HELP}`,
+    help: `Usage: dispatcher run [options]\n\nRuns the checks of \`dispatcher doctor\` and refuses to start (exit 1) when a fatal one fails;\nthen polls the ops repo, dispatches pending actions, records their results.\n\n${CONFIG_HELP}`,
     options: configOptions,
     async run(values) {
-      const d = startDispatcher(configFrom(values));
+      const config = configFrom(values);
+      const checks = await checkSetup(config);
+      process.stderr.write(formatChecks(checks));
+      const fatal = checks.filter((c) => c.fatal && !c.ok).map((c) => c.name);
+      if (fatal.length > 0) throw new ExitError(`refusing to start: ${fatal.join(", ")} failed (see the fail lines above)`, EXIT.failed);
+      const d = startDispatcher(config);
       const stop = new AbortController();
       const onSignal = createShutdownHandler(d.log, stop, (code) => process.exit(code));
       process.on("SIGTERM", onSignal);
@@ -69,6 +44,10 @@ export const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  plan: planCommand,
+  status: statusCommand,
+  logs: logsCommand,
+  doctor: doctorCommand,
   validate: {
     summary: "check action files against the contract (for the ops repo's CI)",
     help: `Usage: dispatcher validate [--secrets A,B] <file.toml|dir>...\n\nParses each action file; with --secrets (or DISPATCHER_SECRETS) also checks secret names,\nand checks formulas/<formula>.sh when the file sits in <repo>/vault/actions/.\nExits 1 and prints one line per problem when any file is invalid.`,
@@ -87,5 +66,5 @@ export const COMMANDS: Record<string, Command> = {
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`);
-  return `Usage: dispatcher <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun dispatcher <command> --help for its options.\nExit codes: 0 ok, 1 failed/invalid, 2 usage or config error, 3 engine or push failure, 70 internal error, 130 interrupted.\n`;
+  return `Usage: dispatcher <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun dispatcher <command> --help for its options.\nExit codes: 0 ok, 1 failed/invalid (logs -f: the task's exit code), 2 usage or config error, 3 engine or push failure, 70 internal error, 130 interrupted.\n`;
 }

@@ -2,9 +2,7 @@
 import { parseArgs } from "node:util";
 import { ConfigInvalid, DispatcherError, ExitError } from "../errors.js";
 import { COMMANDS, usage } from "./commands.js";
-
-/** Exit codes, also in the README. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, engine: 3, internal: 70, interrupted: 130 } as const;
+import { EXIT } from "./common.js";
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,33 +1,20 @@
-import { createHash } from "node:crypto";
-import type { Action, ActionFile } from "../actions/schema.js";
 import { AllocationLost, TimeoutExceeded, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildMeta, parseRunnerError } from "../runner/contract.js";
+import { parseRunnerError } from "../runner/contract.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
+import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import type { RunOutcome } from "./result.js";
+import { latestAllocation } from "./status.js";
 
 export interface ExecuteDeps {
   nomad: NomadPort;
   vault: VaultPort;
   clock: Clock;
   log: Logger;
-  settings: {
-    runnerJob: string;
-    sidecarJob: string;
-    opsRemote: string;
+  settings: RequestSettings & {
     actionsDir: string;
-    kvMount: string;
-    defaultTimeoutMinutes: number;
-    tokenGraceSeconds: number;
     placementSeconds: number;
   };
-}
-
-export interface Execution {
-  file: ActionFile;
-  action: Action;
-  commit: string;
-  attempt: number;
 }
 
 export interface ExecutionReport {
@@ -38,20 +25,6 @@ export interface ExecutionReport {
 
 const TERMINAL = new Set(["complete", "failed", "lost"]);
 const WATCH_MS = 10_000;
-
-/** Nomad's second fence: the same (action, content, attempt) never makes a second child. */
-export function idempotencyToken(id: string, sha: string, attempt: number): string {
-  return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
-}
-
-/** Vault stores policy names lower-cased, so runner-GITHUB_TOKEN is runner-github_token. */
-export function policyFor(secret: string): string {
-  return `runner-${secret.toLowerCase()}`;
-}
-
-export function policiesFor(secrets: string[]): string[] {
-  return secrets.map(policyFor);
-}
 
 export interface Dispatched {
   jobId: string;
@@ -65,48 +38,18 @@ export interface Dispatched {
  * accessor before the dispatch, so a crash in between still lets a successor revoke it.
  */
 export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted: (token: WrappedToken) => Promise<void>): Promise<Dispatched> {
-  const { action } = ex;
-  const s = deps.settings;
-  const timeoutMinutes = timeoutOf(action, s);
-  const policies = policiesFor(action.secrets);
+  const spec = buildDispatchSpec(ex, deps.settings);
   let token: WrappedToken | undefined;
-  if (policies.length > 0) {
+  if (spec.policies.length > 0) {
     token = await deps.vault.mintWrapped({
-      policies,
-      ttlSeconds: timeoutMinutes * 60 + s.tokenGraceSeconds,
-      meta: { action: action.id, commit: ex.commit, attempt: String(ex.attempt) },
+      policies: spec.policies,
+      ttlSeconds: spec.tokenTtlSeconds,
+      meta: { action: ex.action.id, commit: ex.commit, attempt: String(ex.attempt) },
     });
     await onMinted(token);
   }
   try {
-    const dispatched = await deps.nomad.dispatch({
-      job: action.kind === "sidecar" ? s.sidecarJob : s.runnerJob,
-      meta: buildMeta(
-        {
-          actionId: action.id,
-          actionSha: ex.file.sha,
-          actionPath: ex.file.path,
-          commit: ex.commit,
-          formula: action.formula,
-          opsRepo: s.opsRemote,
-          secrets: action.secrets,
-          mounts: action.mounts,
-          kvMount: s.kvMount,
-        },
-        {
-          attempt: String(ex.attempt),
-          model: action.model,
-          tools_csv: action.tools?.join(","),
-          blast_radius: action.blast_radius,
-          dispatch_mode: action.dispatch_mode,
-          timeout_minutes: String(timeoutMinutes),
-          issue_number: action.issue === undefined ? undefined : String(action.issue),
-          project_toml: action.project,
-        },
-      ),
-      payload: token?.wrappingToken,
-      idempotencyToken: idempotencyToken(action.id, ex.file.sha, ex.attempt),
-    });
+    const dispatched = await deps.nomad.dispatch({ job: spec.job, meta: spec.meta, payload: token?.wrappingToken, idempotencyToken: spec.idempotencyToken });
     return { jobId: dispatched.jobId, token, duplicate: dispatched.evalId === "" };
   } catch (err) {
     if (token) await deps.vault.revokeAccessor(token.accessor).catch(() => undefined);
@@ -145,10 +88,6 @@ export async function followJob(f: Follow, deps: ExecuteDeps, signal?: AbortSign
   }
 }
 
-export function timeoutOf(action: Action, s: ExecuteDeps["settings"]): number {
-  return action.timeout_minutes ?? s.defaultTimeoutMinutes;
-}
-
 type Tracked =
   | { kind: "done"; alloc: AllocationState }
   | { kind: "failed"; alloc?: AllocationState; class: FailureClass; message: string };
@@ -164,7 +103,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
   for (;;) {
     if (signal?.aborted) throw signal.reason;
     const now = deps.clock.now().getTime();
-    const alloc = latest(last ? [last] : []);
+    const alloc = latestAllocation(last ? [last] : []);
     if (now >= runDeadline) {
       await deps.nomad.stopJob(jobId);
       const err = new TimeoutExceeded(`job ${jobId} ran past its timeout of ${timeoutMinutes} min and was stopped`);
@@ -173,7 +112,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     const waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
     const placement = await deps.nomad.watchJob(jobId, index, waitMs, signal);
     index = placement.index;
-    last = latest(placement.allocations) ?? last;
+    last = latestAllocation(placement.allocations) ?? last;
     if (last && TERMINAL.has(last.clientStatus)) {
       if (last.clientStatus === "lost") {
         const err = new AllocationLost(`allocation ${last.id} was lost on node ${last.node}`);
@@ -190,10 +129,6 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     }
     if (last && last.id !== alloc?.id) log.info({ alloc_id: last.id, node: last.node }, "allocation placed");
   }
-}
-
-function latest(allocs: AllocationState[]): AllocationState | undefined {
-  return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
 }
 
 async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger): Promise<ExecutionReport> {

@@ -1,10 +1,9 @@
-import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
-import { readActions, readFormulas } from "../actions/read.js";
-import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
-import { MOUNTS } from "../actions/schema.js";
-import { backoffFor, failureClassOf, type FailureClass } from "../errors.js";
+import { readActions } from "../actions/read.js";
+import type { ParsedAction } from "../actions/schema.js";
+import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { dispatchAttempt, followJob, policiesFor, policyFor, timeoutOf, type ExecuteDeps, type ExecutionReport } from "./execute.js";
+import { buildCatalog, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
+import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
 import { decide } from "./ledger.js";
 import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
 import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
@@ -21,6 +20,7 @@ export interface LoopDeps {
   log: Logger;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
+    hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;
     maxLogBytes: number;
@@ -37,12 +37,6 @@ export interface PassSummary {
   refused: string[];
   waiting: { id: string; reason: string }[];
   inFlight: number;
-}
-
-interface Refusal {
-  status: "invalid" | "failed";
-  class: FailureClass;
-  message: string;
 }
 
 /** Raised when a check-and-set finds that another instance took the action over. */
@@ -74,34 +68,6 @@ export function createLoop(deps: LoopDeps) {
     lastBeat = now().getTime();
   }
 
-  async function buildCatalog(commit: string, needsVault: boolean): Promise<ActionCatalog & { vaultOk: boolean }> {
-    const formulas = await readFormulas(deps.repo, commit);
-    const volumes = await deps.nomad.hostVolumes();
-    const mounts = new Set(MOUNTS.filter((m) => volumes.has(m)));
-    let secrets = new Set<string>();
-    let vaultOk = true;
-    if (needsVault) {
-      try {
-        const missing = new Set(await deps.vault.missingPolicies(policiesFor(s.knownSecrets)));
-        secrets = new Set(s.knownSecrets.filter((n) => !missing.has(policyFor(n))));
-      } catch (err) {
-        vaultOk = false;
-        log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
-      }
-    }
-    return { formulas, mounts, secrets, vaultOk };
-  }
-
-  function refuse(p: ParsedAction, catalog: ActionCatalog): Refusal | undefined {
-    if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
-    const check = checkAction(p.action, catalog);
-    if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
-    if (check.unknownSecrets.length > 0) {
-      return { status: "failed", class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
-    }
-    return undefined;
-  }
-
   function baseOf(id: string, sha: string, commit: string, attempt: number): ResultBase {
     return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher };
   }
@@ -111,18 +77,13 @@ export function createLoop(deps: LoopDeps) {
     await beat();
     const commit = await deps.repo.sync();
     const parsed = (await readActions(deps.repo, commit, s.actionsDir, parsedCache)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
-    const catalog = await buildCatalog(commit, parsed.some((p) => p.ok && p.action.secrets.length > 0));
+    const catalog = await buildCatalog(deps, commit, s, parsed.some((p) => p.ok && p.action.secrets.length > 0));
     const known = await deps.ledger.list();
     const seen = new Map<string, Date | undefined>();
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: 0 };
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
-      const refusal = refuse(p, catalog);
-      if (refusal?.class === "secret_unknown" && !catalog.vaultOk) {
-        // unknown only because Vault did not answer: wait for it, never refuse on an outage
-        summary.waiting.push({ id: p.file.id, reason: "vault unreachable" });
-        continue;
-      }
+      const refusal = refusalOf(p, catalog);
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
         log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
@@ -130,7 +91,8 @@ export function createLoop(deps: LoopDeps) {
         continue;
       }
       if (!p.ok) continue;
-      if (!catalog.vaultOk && p.action.secrets.length > 0) {
+      if (waitsForVault(p, catalog)) {
+        // its secrets cannot be checked now: wait for Vault, never refuse on an outage
         summary.waiting.push({ id: p.action.id, reason: "vault unreachable" });
         continue;
       }
@@ -146,7 +108,7 @@ export function createLoop(deps: LoopDeps) {
     }
     const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
-    for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
+    for (const c of plan.dispatch) start(c, commit, catalog.mountPaths, candidates.find((x) => x.action.id === c.action.id)?.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
     await flushSafely();
@@ -174,7 +136,7 @@ export function createLoop(deps: LoopDeps) {
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
 
-  function start(c: Candidate, commit: string, previous?: LedgerEntry): void {
+  function start(c: Candidate, commit: string, mountPaths: ReadonlyMap<string, string>, previous?: LedgerEntry): void {
     const id = c.action.id;
     const attempt = previous?.attempt ?? 1;
     const actionLog = log.child({ action: id, attempt });
@@ -187,7 +149,7 @@ export function createLoop(deps: LoopDeps) {
           : await deps.ledger.create(id, { state: "claimed", owner: me, attempt, actionSha: c.file.sha, commit, updatedAt: stamp() });
         if (!entry) return actionLog.debug("claimed by another instance");
         const earlier = entry.accessor;
-        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt }, d, async (token) => {
+        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt, mountPaths }, d, async (token) => {
           entry = await mustUpdate(entry!, { accessor: token.accessor });
         });
         let accessor = dispatched.token?.accessor;
@@ -226,7 +188,7 @@ export function createLoop(deps: LoopDeps) {
       {
         jobId: entry.jobId!,
         kind: c.action.kind,
-        timeoutMinutes: timeoutOf(c.action, s),
+        timeoutMinutes: c.action.timeout_minutes ?? s.defaultTimeoutMinutes,
         since: new Date(entry.dispatchedAt ?? stamp()),
         policies: policiesFor(c.action.secrets),
         accessor: entry.accessor,

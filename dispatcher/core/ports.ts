@@ -43,8 +43,17 @@ export interface NomadPort {
   watchJob(jobId: string, index: number, waitMs: number, signal?: AbortSignal): Promise<JobPlacement>;
   readLog(allocId: string, task: string, type: "stdout" | "stderr"): Promise<string>;
   stopJob(jobId: string): Promise<void>;
-  /** host volume names offered by at least one ready client node */
-  hostVolumes(): Promise<Set<string>>;
+  /** host volumes offered by ready client nodes: name → host path (the first node's, by node id) */
+  hostVolumes(): Promise<Map<string, string>>;
+}
+
+/** A dispatched child of a parameterized job, as Nomad lists it. */
+export interface ChildJob {
+  jobId: string;
+  /** the parameterized parent: runner or sidecar */
+  parent: string;
+  meta: Record<string, string>;
+  submittedAt: Date;
 }
 
 export interface WrappedToken {

@@ -62,3 +62,11 @@ export function combineLogs(stdout: string, stderr: string, mask: string[]): str
   const parts = [stdout.trimEnd(), stderr.trimEnd() ? `[stderr]\n${stderr.trimEnd()}` : ""].filter(Boolean);
   return redact(parts.join("\n"), mask);
 }
+
+/** The stderr part of a stored combined log (after the marker combineLogs writes), "" when none. */
+export function stderrOfStoredLog(text: string): string {
+  const marker = "[stderr]\n";
+  if (text.startsWith(marker)) return text.slice(marker.length);
+  const at = text.lastIndexOf(`\n${marker}`);
+  return at < 0 ? "" : text.slice(at + 1 + marker.length);
+}

@@ -1,7 +1,8 @@
+import type { Readable } from "node:stream";
 import axios, { type AxiosInstance, type AxiosRequestConfig } from "axios";
 import type { z } from "zod";
 import { NomadApiError, PermanentFailure } from "../errors.js";
-import type { AllocationState, AllocClientStatus, JobPlacement, NomadPort } from "../core/ports.js";
+import type { AllocationState, AllocClientStatus, ChildJob, JobPlacement, NomadPort } from "../core/ports.js";
 import * as S from "./schemas.js";
 
 export interface NomadPortOptions {
@@ -17,7 +18,16 @@ export interface NomadClient extends NomadPort {
   get<T extends z.ZodType>(path: string, schema: T, config?: AxiosRequestConfig): Promise<{ body: z.infer<T>; index: number }>;
   agentVersion(): Promise<string>;
   jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
+  /** dispatched children of a parameterized job, with their meta */
+  listChildren(parent: string): Promise<ChildJob[]>;
+  jobAllocations(jobId: string): Promise<AllocationState[]>;
+  /** the task's log from byte `offset` to its current end */
+  readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer>;
+  /** the task's log from byte `offset`, following new output until `signal` aborts or Nomad closes */
+  followLog(allocId: string, task: string, type: LogType, offset: number, signal: AbortSignal): AsyncIterable<Buffer>;
 }
+
+export type LogType = "stdout" | "stderr";
 
 const DISPATCH_REFUSED = /did not provide required meta|not allowed|payload|parameterized/i;
 
@@ -44,7 +54,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       throw new NomadApiError(`nomad: ${what} failed: ${code} (${opts.addr} unreachable?)`, undefined, { cause: err });
     }
     if (res.status < 200 || res.status >= 300) {
-      const text = typeof res.data === "string" ? res.data.trim() : JSON.stringify(res.data);
+      const text = typeof res.data === "string" || Buffer.isBuffer(res.data) ? res.data.toString().trim() : JSON.stringify(res.data);
       throw new NomadApiError(`nomad: ${what} failed: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
     }
     const parsed = schema.safeParse(res.data);
@@ -55,6 +65,22 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
   }
 
   const get: NomadClient["get"] = (path, schema, config = {}) => call(`GET ${path}`, { ...config, url: path, method: "GET" }, schema);
+
+  const logUrl = (allocId: string) => `/v1/client/fs/logs/${encodeURIComponent(allocId)}`;
+
+  async function readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer> {
+    const res = await call(
+      `read ${type} of alloc ${allocId} task ${task}`,
+      {
+        method: "GET",
+        url: logUrl(allocId),
+        params: { task, type, plain: true, origin: "start", offset },
+        responseType: "arraybuffer",
+      },
+      S.logBytes,
+    );
+    return Buffer.from(res.body);
+  }
 
   return {
     request: call,
@@ -103,18 +129,51 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     },
 
     async readLog(allocId, task, type) {
-      const res = await call(
-        `read ${type} of alloc ${allocId}`,
-        {
+      return (await readLogBytes(allocId, task, type, 0)).toString("utf8");
+    },
+
+    readLogBytes,
+
+    async *followLog(allocId, task, type, offset, signal) {
+      const what = `follow ${type} of alloc ${allocId} task ${task}`;
+      let res;
+      try {
+        res = await http.request<Readable>({
           method: "GET",
-          url: `/v1/client/fs/logs/${encodeURIComponent(allocId)}`,
-          params: { task, type, plain: true, origin: "start", offset: 0 },
-          responseType: "text",
-          transformResponse: (d: unknown) => d,
-        },
-        S.logText,
-      );
-      return res.body;
+          url: logUrl(allocId),
+          params: { task, type, plain: true, follow: true, origin: "start", offset },
+          responseType: "stream",
+          timeout: 0,
+          signal,
+        });
+      } catch (err) {
+        if (signal.aborted) return;
+        const code = (err as { code?: string }).code ?? String(err);
+        throw new NomadApiError(`nomad: ${what} failed: ${code} (${opts.addr} unreachable?)`, undefined, { cause: err });
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const text = (await readAll(res.data).catch(() => Buffer.alloc(0))).toString("utf8").trim();
+        throw new NomadApiError(`nomad: ${what} failed: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
+      }
+      try {
+        for await (const chunk of res.data) yield chunk as Buffer;
+      } catch (err) {
+        // aborting the request ends the stream with an error: that is the normal way out
+        if (!signal.aborted) throw new NomadApiError(`nomad: ${what} broke off: ${(err as Error).message}`, undefined, { cause: err });
+      }
+    },
+
+    async listChildren(parent) {
+      const { body } = await get("/v1/jobs", S.jobStubList, { params: { prefix: `${parent}/dispatch-`, meta: true } });
+      return body
+        .filter((j) => j.ParentID === parent)
+        // SubmitTime is in nanoseconds
+        .map((j) => ({ jobId: j.ID, parent, meta: j.Meta ?? {}, submittedAt: new Date(Math.floor(j.SubmitTime / 1e6)) }));
+    },
+
+    async jobAllocations(jobId) {
+      const { body } = await get(`/v1/job/${encodeURIComponent(jobId)}/allocations`, S.allocList);
+      return body.map(toAllocationState);
     },
 
     async stopJob(jobId) {
@@ -123,12 +182,12 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
 
     async hostVolumes() {
       const { body: nodes } = await get("/v1/nodes", S.nodeList);
-      const names = new Set<string>();
-      for (const n of nodes.filter((x) => x.Status === "ready")) {
+      const volumes = new Map<string, string>();
+      for (const n of nodes.filter((x) => x.Status === "ready").sort((a, b) => a.ID.localeCompare(b.ID))) {
         const { body } = await get(`/v1/node/${n.ID}`, S.nodeDetail);
-        for (const v of Object.values(body.HostVolumes ?? {})) names.add(v.Name);
+        for (const v of Object.values(body.HostVolumes ?? {})) if (!volumes.has(v.Name)) volumes.set(v.Name, v.Path);
       }
-      return names;
+      return volumes;
     },
 
     async agentVersion() {
@@ -145,6 +204,12 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       }
     },
   };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function toAllocationState(a: z.infer<typeof S.allocStub>): AllocationState {

@@ -59,8 +59,17 @@ export const nodeList = z.array(nodeStub);
 export const nodeDetail = z.object({
   ID: z.string(),
   Status: z.string(),
-  HostVolumes: z.record(z.string(), z.object({ Name: z.string() })).nullish(),
+  HostVolumes: z.record(z.string(), z.object({ Name: z.string(), Path: z.string() })).nullish(),
 });
+
+/** /v1/jobs?meta=true stubs: dispatched children carry the dispatch meta */
+export const jobStub = z.object({
+  ID: z.string(),
+  ParentID: z.string().optional().default(""),
+  Meta: z.record(z.string(), z.string()).nullish(),
+  SubmitTime: z.number(),
+});
+export const jobStubList = z.array(jobStub);
 
 export const variable = z.object({
   Path: z.string(),
@@ -79,5 +88,6 @@ export const jobSummary = z.object({
   Meta: z.record(z.string(), z.string()).nullish(),
 });
 
-export const logText = z.string();
+/** axios in Node hands `responseType: "arraybuffer"` bodies over as Buffers */
+export const logBytes = z.instanceof(Buffer);
 export const anyBody = z.unknown();

@@ -61,3 +61,10 @@ export async function runGit(cwd: string, args: string[]): Promise<Buffer> {
   }
   return run.stdout;
 }
+
+/** The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is absent. */
+export async function remoteTip(remote: string, branch: string, cwd: string): Promise<string | undefined> {
+  const run = await tryGit(cwd, ["ls-remote", "--", remote, `refs/heads/${branch}`]);
+  if (run.code !== 0) throw new GitError(`cannot reach ${redactUrls(remote)}: ${run.stderr.trim()}`);
+  return run.stdout.toString("utf8").split("\t")[0]?.trim() || undefined;
+}

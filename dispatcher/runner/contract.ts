@@ -18,13 +18,15 @@ export interface RunnerMeta {
   opsRepo: string;
   secrets: string[];
   mounts: string[];
+  /** host path of each requested mount (meta mount_path_<alias>) */
+  mountPaths: Record<string, string>;
   kvMount: string;
   vaultAddr: string;
   rolePath: string;
 }
 
 /** The meta the dispatcher sets on a dispatch (values are strings; lists are CSV). */
-export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath">, extra: Record<string, string | undefined>): Record<string, string> {
+export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths">, extra: Record<string, string | undefined>): Record<string, string> {
   const meta: Record<string, string | undefined> = {
     action_id: m.actionId,
     action_sha: m.actionSha,
@@ -58,6 +60,7 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     opsRepo: get("ops_repo"),
     secrets: list("secrets_csv"),
     mounts: list("mounts_csv"),
+    mountPaths: Object.fromEntries(list("mounts_csv").map((m) => [m, get(`mount_path_${m}`)])),
     kvMount: env.NOMAD_META_kv_mount || "kv",
     vaultAddr: vaultAddr ?? "",
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,

@@ -2,7 +2,8 @@
 // Runs inside the allocation: unwrap the token, read exactly the granted secrets, run the
 // formula from the ops repo at the action's commit, revoke the token, exit with the formula's code.
 import { spawn } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { createMasker } from "../core/redact.js";
@@ -23,11 +24,21 @@ async function main(): Promise<number> {
   try {
     const secrets: Record<string, string> = {};
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
+    await checkMounts(meta.mountPaths);
     const checkout = join(taskDir, "ops");
     await checkoutAt(meta.opsRepo, meta.commit, checkout);
     return await runFormula(meta, checkout, secrets, token?.token);
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
+  }
+}
+
+/** A requested mount that is not a readable directory on this node fails the run before the formula. */
+async function checkMounts(paths: Record<string, string>): Promise<void> {
+  for (const [alias, path] of Object.entries(paths)) {
+    await access(path, constants.R_OK | constants.X_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new PermanentFailure(`mount ${alias}: host path ${path} is not readable on this node (${err.code})`, "infra");
+    });
   }
 }
 
@@ -46,6 +57,8 @@ function runFormula(meta: RunnerMeta, checkout: string, secrets: Record<string, 
     VAULT_ACTION_TOML: join(checkout, meta.actionPath),
     ACTION_ID: meta.actionId,
     OPS_REPO_DIR: checkout,
+    // raw_exec cannot bind-mount: the formula reads the node's host volume path directly
+    ...Object.fromEntries(Object.entries(meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase()}`, path])),
   };
   // the formula may use the token for its own secrets' paths; it can read nothing else
   if (token) env.VAULT_TOKEN = token;

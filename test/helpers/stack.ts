@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../dispatcher/config.js";
-import { policyFor } from "../../dispatcher/core/execute.js";
+import { policyFor } from "../../dispatcher/core/decide.js";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createLogger } from "../../dispatcher/log.js";
 import { createVaultPort } from "../../dispatcher/vault/port.js";

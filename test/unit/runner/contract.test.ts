@@ -8,7 +8,7 @@ import {
   type RunnerMeta,
 } from "../../../dispatcher/runner/contract.js";
 
-const META: Omit<RunnerMeta, "vaultAddr" | "rolePath"> = {
+const META: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths"> = {
   actionId: "release",
   actionSha: "0123abcd",
   actionPath: "vault/actions/release.toml",
@@ -20,9 +20,12 @@ const META: Omit<RunnerMeta, "vaultAddr" | "rolePath"> = {
   kvMount: "kv",
 };
 
-/** the env Nomad gives the task for a dispatch with `meta` */
+/** host paths the dispatcher passes for the requested mounts */
+const MOUNT_PATHS = { mount_path_ssh: "/srv/volumes/ssh", mount_path_gpg: "/srv/volumes/gpg" };
+
+/** the env Nomad gives the task for a dispatch with `meta` (and the mounts' paths) */
 function envFor(meta: Record<string, string>, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [`NOMAD_META_${k}`, v])), ...extra };
+  return { ...Object.fromEntries(Object.entries({ ...MOUNT_PATHS, ...meta }).map(([k, v]) => [`NOMAD_META_${k}`, v])), ...extra };
 }
 
 describe("buildMeta", () => {
@@ -66,6 +69,7 @@ describe("readRunnerMeta", () => {
       ...META,
       vaultAddr: "http://127.0.0.1:8200",
       rolePath: "auth/token/create/dispatcher-runner",
+      mountPaths: { ssh: "/srv/volumes/ssh", gpg: "/srv/volumes/gpg" },
     });
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { idempotencyToken, policiesFor, policyFor } from "../../../dispatcher/core/execute.js";
+import { policiesFor, policyFor } from "../../../dispatcher/core/decide.js";
+import { idempotencyToken } from "../../../dispatcher/core/request.js";
 
 describe("idempotencyToken", () => {
   it("is 32 lower-case hex characters", () => {

@@ -1,0 +1,49 @@
+import { readActions, readResults, type ReadResult } from "../actions/read.js";
+import type { ParsedAction } from "../actions/schema.js";
+import type { Config } from "../config.js";
+import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
+import { createLogger, type Logger } from "../log.js";
+import { createEngines, viewWorkdir, type Engines } from "../start.js";
+
+/** What the read-only commands (status, logs, plan) work on: engines on their own clone. */
+export interface View extends Engines {
+  config: Config;
+  log: Logger;
+  /** parent job → kind */
+  kinds: Record<string, Kind>;
+}
+
+export function openView(config: Config): View {
+  // warnings only: these commands print their answer on stdout, logs go to stderr
+  const log = createLogger({ level: process.env.LOG_LEVEL ?? "warn" });
+  return {
+    ...createEngines(config, log, viewWorkdir(config)),
+    config,
+    log,
+    kinds: { [config.nomad.runnerJob]: "runner", [config.nomad.sidecarJob]: "sidecar" },
+  };
+}
+
+export interface RepoState {
+  commit: string;
+  pending: ParsedAction[];
+  results: ReadResult[];
+  problems: string[];
+}
+
+/** Pending actions and results at the remote's tip. */
+export async function readRepoState(v: View): Promise<RepoState> {
+  const commit = await v.repo.sync();
+  const pending = await readActions(v.repo, commit, v.config.repo.actionsDir);
+  const { results, problems } = await readResults(v.repo, commit, v.config.repo.actionsDir);
+  return { commit, pending, results, problems };
+}
+
+/** The latest dispatched child of each pending action, with its latest allocation. */
+export async function readLiveChildren(v: View, pendingIds: ReadonlySet<string>): Promise<Map<string, LiveChild>> {
+  const children = (await Promise.all(Object.keys(v.kinds).map((parent) => v.nomad.listChildren(parent)))).flat();
+  const latest = latestChildren(children, pendingIds, v.config.repo.remote);
+  const live = new Map<string, LiveChild>();
+  for (const [id, child] of latest) live.set(id, { ...child, alloc: latestAllocation(await v.nomad.jobAllocations(child.jobId)) });
+  return live;
+}

@@ -1,0 +1,83 @@
+import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
+import { readFormulas } from "../actions/read.js";
+import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
+import { MOUNTS, type Mount } from "../actions/schema.js";
+import type { FailureClass } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+
+/** Why an action is refused without running: recorded as its result. */
+export interface Refusal {
+  status: "invalid" | "failed";
+  class: FailureClass;
+  message: string;
+}
+
+/** What the ops repo and the engines offer at a commit, as one pass (or a plan) sees it. */
+export interface Catalog extends ActionCatalog {
+  /** host path of each offered mount alias, from the client node's host volume config */
+  mountPaths: ReadonlyMap<string, string>;
+  /** false when Vault could not be asked: actions with secrets wait */
+  vaultOk: boolean;
+}
+
+export interface CatalogDeps {
+  repo: OpsRepoPort;
+  nomad: Pick<NomadPort, "hostVolumes">;
+  vault: Pick<VaultPort, "missingPolicies">;
+  log: Logger;
+}
+
+/** Vault stores policy names lower-cased, so runner-GITHUB_TOKEN is runner-github_token. */
+export function policyFor(secret: string): string {
+  return `runner-${secret.toLowerCase()}`;
+}
+
+export function policiesFor(secrets: string[]): string[] {
+  return secrets.map(policyFor);
+}
+
+export interface CatalogSettings {
+  knownSecrets: string[];
+  /** mount alias → the host volume that provides it */
+  hostVolumes: Readonly<Record<Mount, string>>;
+}
+
+/** Reads formulas at `commit`, mounts from Nomad and (when needed) secret policies from Vault. */
+export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needsVault: boolean): Promise<Catalog> {
+  const { knownSecrets } = s;
+  const formulas = await readFormulas(deps.repo, commit);
+  const volumes = await deps.nomad.hostVolumes();
+  const mountPaths = new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
+  let secrets = new Set<string>();
+  let vaultOk = true;
+  if (needsVault) {
+    try {
+      const missing = new Set(await deps.vault.missingPolicies(policiesFor(knownSecrets)));
+      secrets = new Set(knownSecrets.filter((n) => !missing.has(policyFor(n))));
+    } catch (err) {
+      vaultOk = false;
+      deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
+    }
+  }
+  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, secrets, vaultOk };
+}
+
+/**
+ * Pure: why `p` must not run against `catalog`, or undefined when it may be dispatched. With
+ * Vault unreachable no secret is known, so unknown secrets are not held against the action then.
+ */
+export function refusalOf(p: ParsedAction, catalog: Catalog): Refusal | undefined {
+  if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
+  const check = checkAction(p.action, catalog);
+  if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
+  if (catalog.vaultOk && check.unknownSecrets.length > 0) {
+    return { status: "failed", class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
+  }
+  return undefined;
+}
+
+/** Pure: an action that may run but must wait for Vault (its secrets cannot be checked now). */
+export function waitsForVault(p: ParsedAction, catalog: Catalog): boolean {
+  return p.ok && !catalog.vaultOk && p.action.secrets.length > 0;
+}

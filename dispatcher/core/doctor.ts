@@ -1,0 +1,137 @@
+import { MOUNTS, type Mount } from "../actions/schema.js";
+import { policyFor } from "./decide.js";
+
+// `dispatcher doctor` and the pre-flight of `dispatcher run`: each check says ok or what is wrong
+// and how to fix it. Fatal checks stop `run`; the others only limit which actions can run.
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  /** `run` refuses to start when a fatal check fails */
+  fatal: boolean;
+}
+
+export interface DoctorDeps {
+  nomad: {
+    agentVersion(): Promise<string>;
+    jobSummary(jobId: string): Promise<{ ParameterizedJob?: unknown } | undefined>;
+    hostVolumes(): Promise<Map<string, string>>;
+  };
+  vault: {
+    version(): Promise<string>;
+    capabilities(paths: string[]): Promise<Record<string, string[]>>;
+    missingPolicies(policies: string[]): Promise<string[]>;
+  };
+  remoteTip(): Promise<string | undefined>;
+  settings: {
+    nomadAddr: string;
+    vaultAddr: string;
+    runnerJob: string;
+    sidecarJob: string;
+    role: string;
+    kvMount: string;
+    knownSecrets: string[];
+    hostVolumes: Readonly<Record<Mount, string>>;
+    remote: string;
+    branch: string;
+  };
+}
+
+const CREATE = new Set(["create", "update", "sudo", "root"]);
+const READ = new Set(["read", "sudo", "root"]);
+
+export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
+  const s = deps.settings;
+  const checks: Check[] = [];
+  const add = (name: string, fatal: boolean, ok: boolean, detail: string, fix?: string) => checks.push({ name, ok, detail, fatal, ...(ok ? {} : { fix }) });
+  const failure = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+  // Nomad, then what depends on it; an unreachable agent is one failure, not four
+  let nomadUp = false;
+  try {
+    const version = await deps.nomad.agentVersion();
+    nomadUp = true;
+    add("nomad", true, true, `${s.nomadAddr} reachable, version ${version}`);
+  } catch (err) {
+    add("nomad", true, false, failure(err), "start Nomad or set NOMAD_ADDR (and NOMAD_TOKEN) to a reachable agent");
+  }
+  if (nomadUp) {
+    for (const [job, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
+      const summary = await deps.nomad.jobSummary(job).catch((err: unknown) => new Error(failure(err)));
+      const register = `register it: nomad job run -var entrypoint=... -var vault_addr=... jobspecs/${job}.nomad.hcl`;
+      if (summary instanceof Error) add(`jobspec ${job}`, fatal, false, summary.message, register);
+      else if (!summary) add(`jobspec ${job}`, fatal, false, `job "${job}" is not registered`, register);
+      else if (!summary.ParameterizedJob) add(`jobspec ${job}`, fatal, false, `job "${job}" is registered but not parameterized`, `re-register it from jobspecs/${job}.nomad.hcl`);
+      else add(`jobspec ${job}`, fatal, true, "registered, parameterized");
+    }
+    try {
+      const volumes = await deps.nomad.hostVolumes();
+      const named = (m: Mount) => (s.hostVolumes[m] === m ? m : `${m} (host volume ${s.hostVolumes[m]})`);
+      const missing = MOUNTS.filter((m) => !volumes.has(s.hostVolumes[m]));
+      if (missing.length === 0) add("host volumes", false, true, `${MOUNTS.map(named).join(", ")} offered`);
+      else {
+        const offered = MOUNTS.filter((m) => volumes.has(s.hostVolumes[m]));
+        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]}" in the Nomad client config`);
+      }
+    } catch (err) {
+      add("host volumes", false, false, failure(err), "check the Nomad token may read nodes (node:read)");
+    }
+  }
+
+  // OpenBao/Vault and the dispatcher's own token
+  let vaultUp = false;
+  try {
+    const version = await deps.vault.version();
+    vaultUp = true;
+    add("openbao", true, true, `${s.vaultAddr} reachable, version ${version}`);
+  } catch (err) {
+    add("openbao", true, false, failure(err), "start OpenBao (or Vault) or set VAULT_ADDR to a reachable, unsealed server");
+  }
+  if (vaultUp) {
+    const rolePath = `auth/token/create/${s.role}`;
+    const secretPaths = s.knownSecrets.map((n) => `${s.kvMount}/data/runner/${n}`);
+    try {
+      const caps = await deps.vault.capabilities([rolePath, ...secretPaths]);
+      const onRole = caps[rolePath] ?? [];
+      if (onRole.some((c) => CREATE.has(c))) add("token role", true, true, `the dispatcher's token can create tokens on ${rolePath}`);
+      else add("token role", true, false, `the dispatcher's token cannot create tokens on ${rolePath} (capabilities: ${onRole.join(", ") || "none"})`, "give VAULT_TOKEN the service-dispatcher policy (scripts/bootstrap-vault.sh)");
+      const readable = secretPaths.filter((p) => (caps[p] ?? []).some((c) => READ.has(c)));
+      if (readable.length > 0) {
+        const shown = readable.map((p) => `${p} (capabilities: ${caps[p]!.join(", ")})`).join(", ");
+        add("secret isolation", true, false, `the dispatcher's token can read ${shown}`, "use a token with only the service-dispatcher policy, never root or a runner-* policy");
+      } else if (secretPaths.length === 0) add("secret isolation", true, true, "no known secrets to check (DISPATCHER_SECRETS is empty)");
+      else add("secret isolation", true, true, `the dispatcher's token cannot read any of the ${secretPaths.length} known secrets under ${s.kvMount}/data/runner/`);
+    } catch (err) {
+      add("token role", true, false, failure(err), "the token needs the default policy (sys/capabilities-self); create it with scripts/bootstrap-vault.sh");
+    }
+    try {
+      const missing = new Set(await deps.vault.missingPolicies(s.knownSecrets.map(policyFor)));
+      const without = s.knownSecrets.filter((n) => missing.has(policyFor(n)));
+      if (without.length > 0) {
+        add("runner policies", false, false, `missing ${without.map((n) => `${policyFor(n)} (secret ${n})`).join(", ")}; actions asking for them fail as secret_unknown`, `run scripts/bootstrap-vault.sh with ${without.join(", ")} in its secrets file`);
+      } else add("runner policies", false, true, s.knownSecrets.length === 0 ? "no known secrets" : `${s.knownSecrets.map(policyFor).join(", ")} present`);
+    } catch (err) {
+      add("runner policies", false, false, failure(err), "give VAULT_TOKEN the service-dispatcher policy (read on sys/policies/acl/runner-*)");
+    }
+  }
+
+  try {
+    const tip = await deps.remoteTip();
+    if (tip) add("ops repo", true, true, `${s.remote} reachable, ${s.branch} at ${tip.slice(0, 12)}`);
+    else add("ops repo", true, false, `${s.remote} has no branch ${s.branch}`, "push the branch or set DISPATCHER_OPS_BRANCH");
+  } catch (err) {
+    add("ops repo", true, false, failure(err), "check DISPATCHER_OPS_REMOTE and the dispatcher's git credentials");
+  }
+  return checks;
+}
+
+/** `ok <check>: <detail>` or `fail <check>: <detail>; fix: <how>`, one line each (git's multi-line errors folded). */
+export function formatChecks(checks: Check[]): string {
+  const line = (c: Check) => {
+    const detail = c.detail.trim().replace(/\s*\n\s*/g, " ");
+    return c.ok ? `ok ${c.name}: ${detail}` : `fail ${c.name}: ${detail}; fix: ${c.fix}`;
+  };
+  return `${checks.map(line).join("\n")}\n`;
+}

@@ -1,0 +1,54 @@
+import type { ParsedAction } from "../actions/schema.js";
+import { refusalOf, waitsForVault, type Catalog, type Refusal } from "./decide.js";
+import { planDispatches, type Candidate, type Limits } from "./plan.js";
+import { buildDispatchSpec, type DispatchSpec, type RequestSettings } from "./request.js";
+
+// `dispatcher plan`: what one pass would do with the pending actions, decided by the same
+// functions the loop uses (refusalOf, waitsForVault, planDispatches, buildDispatchSpec). Pure.
+
+export type PlanEntry =
+  | { id: string; verdict: "dispatch"; spec: DispatchSpec; mounts: Record<string, string> }
+  | { id: string; verdict: "refuse"; refusal: Refusal }
+  | { id: string; verdict: "wait"; reason: string };
+
+export function previewPass(parsed: ParsedAction[], catalog: Catalog, commit: string, settings: RequestSettings, limits: Limits, now: Date): PlanEntry[] {
+  const entries: PlanEntry[] = [];
+  const candidates: Candidate[] = [];
+  for (const p of parsed) {
+    const refusal = refusalOf(p, catalog);
+    if (refusal) entries.push({ id: p.file.id, verdict: "refuse", refusal });
+    else if (waitsForVault(p, catalog)) entries.push({ id: p.file.id, verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" });
+    else if (p.ok) candidates.push({ file: p.file, action: p.action });
+  }
+  // a plan sees no dispatcher's in-flight set: it shows what a fresh pass would start
+  const plan = planDispatches(candidates, { inFlight: new Map(), notBefore: new Map() }, limits, now);
+  for (const c of plan.dispatch) {
+    const spec = buildDispatchSpec({ ...c, commit, attempt: 1, mountPaths: catalog.mountPaths }, settings);
+    const mounts = Object.fromEntries(c.action.mounts.map((m) => [m, catalog.mountPaths.get(m)!]));
+    entries.push({ id: c.action.id, verdict: "dispatch", spec, mounts });
+  }
+  for (const w of plan.waiting) entries.push({ id: w.id, verdict: "wait", reason: w.reason });
+  return entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function formatPlan(entries: PlanEntry[], commit: string): string {
+  const lines = [`plan for ${commit.slice(0, 12)} (nothing is dispatched):`];
+  for (const e of entries) {
+    if (e.verdict === "refuse") {
+      const what = e.refusal.status === "invalid" ? "invalid" : `refused (${e.refusal.class})`;
+      lines.push(`${e.id}: ${what}`, ...e.refusal.message.split("\n").map((l) => `  ${l}`));
+    } else if (e.verdict === "wait") {
+      lines.push(`${e.id}: waits: ${e.reason}`);
+    } else {
+      const { spec } = e;
+      lines.push(`${e.id}: dispatch job ${spec.job} (task ${spec.task}), timeout ${spec.timeoutMinutes} min`);
+      lines.push("  meta:", ...Object.keys(spec.meta).sort().map((k) => `    ${k}=${spec.meta[k]}`));
+      lines.push(`  token: ${spec.policies.length === 0 ? "none (no secrets)" : `${spec.policies.join(", ")}, ttl ${spec.tokenTtlSeconds}s, response-wrapped`}`);
+      const mounts = Object.entries(e.mounts).map(([m, path]) => `${m}=${path}`);
+      lines.push(`  mounts: ${mounts.length === 0 ? "none" : mounts.join(", ")}`);
+    }
+  }
+  const count = (v: PlanEntry["verdict"]) => entries.filter((e) => e.verdict === v).length;
+  lines.push(`${count("dispatch")} to dispatch, ${count("wait")} waiting, ${count("refuse")} refused`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,120 @@
+import type { AllocationState, ChildJob } from "./ports.js";
+import type { ActionResult, ResultStatus } from "./result.js";
+
+// What `dispatcher status` shows: the ops repo at its tip (pending actions, results) merged with
+// Nomad (dispatched children whose meta names the action). Pure: the CLI gathers, this decides.
+
+export type Kind = "runner" | "sidecar";
+
+/** Before a result exists: pending (not dispatched), queued (no allocation yet), starting, running, finishing (ended, result not pushed yet). */
+export type LiveState = "pending" | "queued" | "starting" | "running" | "finishing";
+
+export interface StatusRow {
+  id: string;
+  kind?: Kind;
+  state: LiveState | ResultStatus;
+  job?: string;
+  alloc?: string;
+  node?: string;
+  /** when the current state began: dispatch, task start or the result's end */
+  since?: string;
+  exitCode?: number;
+}
+
+export type StoredResult = Pick<ActionResult, "id" | "status" | "exit_code" | "timestamp"> &
+  Partial<Pick<ActionResult, "job_id" | "alloc_id" | "node" | "finished_at">>;
+
+export interface LiveChild extends ChildJob {
+  alloc?: AllocationState;
+}
+
+export interface StatusInput {
+  /** the remote this dispatcher serves: children dispatched for another ops repo are not ours */
+  remote: string;
+  /** parent job name → kind, e.g. runner → runner */
+  kinds: Readonly<Record<string, Kind>>;
+  /** action files at the tip without a result; kind when the file parses */
+  pending: { id: string; kind?: Kind }[];
+  results: StoredResult[];
+  children: LiveChild[];
+}
+
+/** The allocation Nomad created last (a dispatched child has one, unless it was rescheduled). */
+export function latestAllocation(allocs: AllocationState[]): AllocationState | undefined {
+  return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
+}
+
+/** The latest child per pending action of this ops repo (tests and other repos share a cluster). */
+export function latestChildren<T extends ChildJob>(children: T[], pendingIds: ReadonlySet<string>, remote: string): Map<string, T> {
+  const latest = new Map<string, T>();
+  for (const c of children) {
+    const id = c.meta.action_id;
+    if (id === undefined || !pendingIds.has(id)) continue;
+    if (c.meta.ops_repo !== undefined && c.meta.ops_repo !== remote) continue;
+    const prev = latest.get(id);
+    if (!prev || c.submittedAt > prev.submittedAt) latest.set(id, c);
+  }
+  return latest;
+}
+
+export function mergeStatus(input: StatusInput): StatusRow[] {
+  const pendingIds = new Set(input.pending.map((p) => p.id));
+  const live = latestChildren(input.children, pendingIds, input.remote);
+  const rows: StatusRow[] = input.pending.map((p) => liveRow(p.id, p.kind, live.get(p.id)));
+  for (const r of input.results) {
+    if (pendingIds.has(r.id)) continue;
+    rows.push({
+      id: r.id,
+      kind: r.job_id ? input.kinds[r.job_id.split("/")[0]!] : undefined,
+      state: r.status,
+      job: r.job_id,
+      alloc: r.alloc_id,
+      node: r.node,
+      since: r.finished_at ?? r.timestamp,
+      // -1 marks "no process ran"
+      exitCode: r.exit_code >= 0 ? r.exit_code : undefined,
+    });
+  }
+  return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function liveRow(id: string, kind: Kind | undefined, child: LiveChild | undefined): StatusRow {
+  if (!child) return { id, kind, state: "pending" };
+  const a = child.alloc;
+  const base = { id, kind, job: child.jobId, alloc: a?.id, node: a?.node || undefined };
+  if (!a) return { ...base, state: "queued", since: child.submittedAt.toISOString() };
+  if (a.clientStatus === "pending") return { ...base, state: "starting", since: child.submittedAt.toISOString() };
+  if (a.clientStatus === "running") return { ...base, state: "running", since: a.startedAt ?? child.submittedAt.toISOString() };
+  return { ...base, state: "finishing", since: a.finishedAt ?? a.startedAt, exitCode: a.exitCode };
+}
+
+/** 45s, 12m, 5h, 3d: one unit, like kubectl. */
+export function formatAge(since: string | undefined, now: Date): string {
+  const t = since ? Date.parse(since) : NaN;
+  if (!Number.isFinite(t)) return "-";
+  const s = Math.max(0, Math.floor((now.getTime() - t) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 120 * 60) return `${Math.floor(s / 60)}m`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+const COLUMNS = ["ID", "KIND", "STATE", "JOB", "ALLOC", "NODE", "AGE", "EXIT"] as const;
+
+/** A plain-text table; allocation ids short like Nomad's CLI, "-" for what is unknown. */
+export function formatStatusTable(rows: StatusRow[], now: Date): string {
+  if (rows.length === 0) return "no actions\n";
+  const cells = rows.map((r) => [
+    r.id,
+    r.kind ?? "-",
+    r.state,
+    r.job ?? "-",
+    r.alloc ? r.alloc.slice(0, 8) : "-",
+    r.node ?? "-",
+    formatAge(r.since, now),
+    r.exitCode === undefined ? "-" : String(r.exitCode),
+  ]);
+  const all = [[...COLUMNS], ...cells];
+  const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  return all.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}

@@ -1,0 +1,27 @@
+import { callVault, createVaultClient } from "./client.js";
+
+/** Read-only questions `dispatcher doctor` asks Vault about the dispatcher's own token. */
+export interface VaultInspector {
+  /** server version; throws when unreachable, sealed or uninitialized */
+  version(): Promise<string>;
+  /** the token's capabilities on each path (sys/capabilities-self), e.g. ["deny"] */
+  capabilities(paths: string[]): Promise<Record<string, string[]>>;
+}
+
+export function createVaultInspector(addr: string, token: string): VaultInspector {
+  const client = createVaultClient(addr, token);
+  return {
+    async version() {
+      const res = (await callVault(`read health of ${addr}`, () => client.health())) as { version?: string; sealed?: boolean; initialized?: boolean };
+      if (res.initialized === false) throw new Error(`${addr} is not initialized`);
+      if (res.sealed) throw new Error(`${addr} is sealed`);
+      return res.version ?? "unknown";
+    },
+
+    async capabilities(paths) {
+      const res = (await callVault("look up own capabilities", () => client.write("sys/capabilities-self", { paths }))) as Record<string, unknown>;
+      // the answer keys each path at the top level (and again under data)
+      return Object.fromEntries(paths.map((p) => [p, Array.isArray(res[p]) ? (res[p] as string[]) : []]));
+    },
+  };
+}

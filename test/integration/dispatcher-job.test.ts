@@ -1,0 +1,58 @@
+// jobspecs/dispatcher.nomad.hcl for real: the dispatcher runs as a Nomad service job on the dev
+// stack (its Vault token from a Nomad variable), picks up an action and pushes its result.
+import { execFile } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
+import { stackEnv, uniq } from "../helpers/stack.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+const u = uniq();
+const id = `hosted-${u}`;
+let remote: OpsRemote;
+
+function nomad(args: string[]): Promise<string> {
+  const s = stackEnv();
+  return new Promise((resolve, reject) =>
+    execFile(s.NOMAD_BIN, args, { env: { ...process.env, NOMAD_ADDR: s.NOMAD_ADDR } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`nomad ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  const s = stackEnv();
+  remote = await createOpsRemote({
+    "formulas/hosted.sh": '#!/usr/bin/env bash\necho "run by a dispatcher inside Nomad"\n',
+    [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "hosted"\ncontext = "c"\nsecrets = []\n`,
+  });
+  await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_token=${s.VAULT_TOKEN}`]);
+  await nomad([
+    "job", "run", "-detach",
+    "-var", `cli=${root}dist/cli/main.js`,
+    "-var", `node_bin=${process.execPath}`,
+    "-var", `nomad_addr=${s.NOMAD_ADDR}`,
+    "-var", `vault_addr=${s.VAULT_ADDR}`,
+    "-var", `ops_remote=${remote.remote}`,
+    `${root}jobspecs/dispatcher.nomad.hcl`,
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await nomad(["job", "stop", "-purge", "-detach", "dispatcher"]).catch(() => undefined);
+  await nomad(["var", "purge", "nomad/jobs/dispatcher"]).catch(() => undefined);
+  await remote?.cleanup();
+});
+
+describe("the dispatcher as a Nomad service job", () => {
+  it("runs, passes its checks and pushes the action's result", async () => {
+    let text: string | undefined;
+    for (let i = 0; i < 120 && !text; i++) {
+      text = await remote.read(`vault/actions/${id}.result.json`);
+      if (!text) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(text, "no result after 120 s: see `nomad alloc logs -stderr` of the dispatcher job").toBeDefined();
+    expect(JSON.parse(text!)).toMatchObject({ id, status: "succeeded", exit_code: 0, logs: "run by a dispatcher inside Nomad" });
+    const allocs = (await (await fetch(`${stackEnv().NOMAD_ADDR}/v1/job/dispatcher/allocations`)).json()) as { ClientStatus: string }[];
+    expect(allocs.map((a) => a.ClientStatus)).toEqual(["running"]);
+  });
+});

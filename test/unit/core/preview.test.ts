@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { parseAction } from "../../../dispatcher/actions/parse.js";
+import type { Catalog } from "../../../dispatcher/core/decide.js";
+import { formatPlan, previewPass } from "../../../dispatcher/core/preview.js";
+
+const settings = { runnerJob: "runner", sidecarJob: "sidecar", opsRemote: "/ops.git", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300 };
+const limits = { maxInFlight: 4, serializeBy: "formula" as const };
+const catalog: Catalog = {
+  formulas: new Set(["deploy", "triage"]),
+  secrets: new Set(["GH_TOKEN"]),
+  mounts: new Set(["ssh"]),
+  mountPaths: new Map([["ssh", "/srv/ssh"]]),
+  vaultOk: true,
+};
+const parse = (id: string, toml: string) => parseAction(toml, { path: `vault/actions/${id}.toml`, id, sha: `sha-${id}` });
+
+describe("previewPass", () => {
+  const parsed = [
+    parse("a", 'id = "a"\nformula = "deploy"\ncontext = "c"\nsecrets = ["GH_TOKEN"]\nmounts = ["ssh"]\ntimeout_minutes = 5\n'),
+    parse("b", 'id = "b"\nformula = "deploy"\ncontext = "c"\nsecrets = []\n'),
+    parse("c", 'id = "c"\nformula = "deploy"\ncontext = "c"\nsecrets = []\nmounts = ["gpg"]\n'),
+    parse("d", 'id = "d"\nformula = "triage"\ncontext = "c"\nsecrets = ["NOPE"]\n'),
+    parse("e", 'id = "e"\nformula = "triage"\ncontext = "c"\nsecrets = []\nkind = "sidecar"\nissue = 7\nproject = "p.toml"\n'),
+  ];
+
+  it("dispatches, serializes, refuses with the loop's own messages", () => {
+    const text = formatPlan(previewPass(parsed, catalog, "0123456789abcdef", settings, limits, new Date()), "0123456789abcdef");
+    expect(text).toBe(
+      [
+        "plan for 0123456789ab (nothing is dispatched):",
+        "a: dispatch job runner (task runner), timeout 5 min",
+        "  meta:",
+        "    action_id=a",
+        "    action_path=vault/actions/a.toml",
+        "    action_sha=sha-a",
+        "    attempt=1",
+        "    commit=0123456789abcdef",
+        "    formula=deploy",
+        "    kv_mount=kv",
+        "    mount_path_ssh=/srv/ssh",
+        "    mounts_csv=ssh",
+        "    ops_repo=/ops.git",
+        "    secrets_csv=GH_TOKEN",
+        "    timeout_minutes=5",
+        "  token: runner-gh_token, ttl 600s, response-wrapped",
+        "  mounts: ssh=/srv/ssh",
+        "b: waits: serialized behind another action with formula:deploy",
+        "c: invalid",
+        '  vault/actions/c.toml: mounts[0] "gpg" is not available on this cluster (available: ssh)',
+        "d: refused (secret_unknown)",
+        '  vault/actions/d.toml: secrets[0] "NOPE" is not a known secret (known: GH_TOKEN)',
+        "e: dispatch job sidecar (task sidecar), timeout 60 min",
+        "  meta:",
+        "    action_id=e",
+        "    action_path=vault/actions/e.toml",
+        "    action_sha=sha-e",
+        "    attempt=1",
+        "    commit=0123456789abcdef",
+        "    formula=triage",
+        "    issue_number=7",
+        "    kv_mount=kv",
+        "    ops_repo=/ops.git",
+        "    project_toml=p.toml",
+        "    timeout_minutes=60",
+        "  token: none (no secrets)",
+        "  mounts: none",
+        "2 to dispatch, 1 waiting, 2 refused",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("lets actions with secrets wait, not fail, while Vault is unreachable", () => {
+    const entries = previewPass(parsed.slice(0, 1), { ...catalog, secrets: new Set(), vaultOk: false }, "c0", settings, limits, new Date());
+    expect(entries).toEqual([{ id: "a", verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" }]);
+  });
+});
