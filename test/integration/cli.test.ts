@@ -24,13 +24,15 @@ describe("dispatcher CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: dispatcher <command> \[options\]/);
     for (const c of ["run", "once", "validate"]) expect(r.stdout).toMatch(new RegExp(`^  ${c} +\\S`, "m"));
-    expect(r.stdout).toContain("Exit codes: 0 ok, 1 failed/invalid, 2 usage or config error");
+    expect(r.stdout).toContain(
+      "Exit codes: 0 ok, 1 failed/invalid (logs -f: the task's exit code), 2 usage or config error, 3 engine or push failure, 70 internal error, 130 interrupted.",
+    );
   });
 
   it("exits 2 on an unknown command, naming it", async () => {
     const r = await run(["dispach"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^dispatcher: unknown command "dispach" \(commands: .*run, once, validate/);
+    expect(r.stderr).toBe('dispatcher: unknown command "dispach" (commands: run, once, plan, status, logs, doctor, validate; see dispatcher --help)\n');
   });
 
   it("validates a directory: one line per problem, exit 1 when any file is invalid", async () => {

@@ -43,7 +43,9 @@ describe("nomad port", () => {
   });
 
   it("lists the host volumes the dev client offers", async () => {
-    expect([...(await nomad.hostVolumes())].sort()).toEqual(["gpg", "sops", "ssh"]);
+    const volumes = await nomad.hostVolumes();
+    expect([...volumes.keys()].sort()).toEqual(["gpg", "sops", "ssh"]);
+    expect(volumes.get("ssh")).toBe(new URL("../../.dev/volumes/ssh", import.meta.url).pathname);
   });
 
   it("turns a dispatch the job refuses into a permanent, rejected failure naming the keys", async () => {
