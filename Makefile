@@ -45,5 +45,7 @@ test-integration: build engines
 
 test: typecheck test-unit test-integration
 
+# not part of make test; sizes come from BENCH_* (bench/README.md); writes bench/results.md
 bench: build engines
+	npx tsc -p bench/tsconfig.json
 	scripts/with-stack.sh node --enable-source-maps dist/bench/main.js
