@@ -8,25 +8,41 @@ const RESULT_EXT = ".result.json";
 const FORMULAS_DIR = "formulas";
 const FORMULA_EXT = ".sh";
 
+/** Action file contents by blob id, kept between passes: a blob id names its content. */
+export type BlobCache = Map<string, Buffer>;
+
+export interface ReadOptions {
+  /** ids the caller already holds: not read, not returned */
+  skip?: (id: string) => boolean;
+  /** filled with the pending files' contents; a file seen in the previous read is not read again */
+  cache?: BlobCache;
+}
+
 /**
  * Every `<id>.toml` directly in `dir` at `commit` without a sibling `<id>.result.json`, parsed,
  * sorted by id. Files with a bad name are parsed too, so they still get an (invalid) result.
  */
-export async function readActions(repo: OpsRepoPort, commit: string, dir: string): Promise<ParsedAction[]> {
+export async function readActions(repo: OpsRepoPort, commit: string, dir: string, opts: ReadOptions = {}): Promise<ParsedAction[]> {
+  const skip = opts.skip ?? (() => false);
   const files = await listDirectChildren(repo, commit, dir);
   const names = new Set(files.map((f) => f.name));
   const pending = files
     .filter((f) => f.name.endsWith(ACTION_EXT))
     .map((f) => ({ ...f, id: f.name.slice(0, -ACTION_EXT.length) }))
-    .filter((f) => !names.has(f.id + RESULT_EXT))
+    .filter((f) => !names.has(f.id + RESULT_EXT) && !skip(f.id))
     .sort((a, b) => compare(a.id, b.id));
   const parsed: ParsedAction[] = [];
+  const seen: BlobCache = new Map();
   // one at a time: each read may be a git process, and a pass can see many pending files
   for (const f of pending) {
-    const content = await repo.readFile(commit, f.path);
+    const content = opts.cache?.get(f.sha) ?? (await repo.readFile(commit, f.path));
     if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
+    seen.set(f.sha, content);
     parsed.push(parseAction(content, { path: f.path, id: f.id, sha: f.sha }));
   }
+  // only what is still pending stays cached: the cache never outgrows the queue
+  opts.cache?.clear();
+  for (const [sha, content] of seen) opts.cache?.set(sha, content);
   return parsed;
 }
 

@@ -1,5 +1,5 @@
 import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
-import { readActions, readFormulas } from "../actions/read.js";
+import { readActions, readFormulas, type BlobCache } from "../actions/read.js";
 import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
 import { MOUNTS } from "../actions/schema.js";
 import { backoffFor, failureClassOf, type FailureClass } from "../errors.js";
@@ -47,6 +47,7 @@ export function createLoop(deps: LoopDeps) {
   const inFlight = new Map<string, Flight>();
   const notBefore = new Map<string, Date>();
   const attempts = new Map<string, number>();
+  const pendingBlobs: BlobCache = new Map();
   const controller = new AbortController();
 
   function baseOf(p: { file: { id: string; sha: string } }, commit: string): ResultBase {
@@ -74,7 +75,9 @@ export function createLoop(deps: LoopDeps) {
   /** One pass: read pending actions at the remote's tip, refuse the bad ones, start what the plan allows. */
   async function pass(): Promise<PassSummary> {
     const commit = await deps.repo.sync();
-    const parsed = (await readActions(deps.repo, commit, s.actionsDir)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
+    // a pass runs after every completion: re-reading every queued and in-flight file each time
+    // made a batch cost quadratic in git processes
+    const parsed = await readActions(deps.repo, commit, s.actionsDir, { skip: (id) => writer.holds(id) || inFlight.has(id), cache: pendingBlobs });
     const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
     const catalog = await buildCatalog(commit, needsVault);
     const refused: string[] = [];
