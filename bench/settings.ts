@@ -37,12 +37,12 @@ function ints(name: string, fallback: number[]): number[] {
 
 export function readSettings(): Settings {
   return {
-    rounds: int("BENCH_ROUNDS", 3),
-    actions: int("BENCH_ACTIONS", 24),
+    rounds: int("BENCH_ROUNDS", 4),
+    actions: int("BENCH_ACTIONS", 30),
     concurrency: int("BENCH_CONCURRENCY", 4),
     cliPollSeconds: int("BENCH_CLI_POLL_SECONDS", 2),
     history: int("BENCH_HISTORY", 10_000),
-    inflight: ints("BENCH_INFLIGHT", [10, 95, 150]),
+    inflight: ints("BENCH_INFLIGHT", [10, 80, 150]),
     inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 300),
     holdSeconds: int("BENCH_HOLD_SECONDS", 15),
     out: process.env.BENCH_OUT ?? join(ROOT, "bench/results.md"),

@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   const fresh = await measure(() => d.loop.pass());
   const finish = await measure(() => d.loop.once());
   const after = await measure(() => d.loop.pass());
-  process.stdout.write(`${JSON.stringify({ cold, idle, fresh, finish, after })}\n`);
+  // the steady state: the clone's worktree exists now, as in a daemon that has written before
+  await commitFiles(remote, { "vault/actions/next.toml": actionToml("next", "noop") }, "bench: another new action");
+  const next = await measure(() => d.loop.once());
+  process.stdout.write(`${JSON.stringify({ cold, idle, fresh, finish, after, next })}\n`);
 }
 
 await main();

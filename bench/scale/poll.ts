@@ -17,6 +17,7 @@ export interface PollCheck {
   fresh: PassCost;
   finish: PassCost;
   after: PassCost;
+  next: PassCost;
 }
 
 export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = []): Promise<PollCheck> {
