@@ -49,5 +49,7 @@ fault: build engines
 
 test: typecheck test-unit test-integration fault
 
+# not part of make test; sizes come from BENCH_* (bench/README.md); writes bench/results.md
 bench: build engines
+	npx tsc -p bench/tsconfig.json
 	scripts/with-stack.sh node --enable-source-maps dist/bench/main.js

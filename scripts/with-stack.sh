@@ -4,7 +4,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 started=0
-if ! "$root/scripts/stack.sh" status | grep -q 'nomad: running'; then
+# not `status | grep -q`: grep exits at the first match, status can die of SIGPIPE, and pipefail
+# then reads a running stack as stopped (and stops it afterwards)
+if [[ "$("$root/scripts/stack.sh" status)" != *"nomad: running"* ]]; then
   "$root/scripts/stack.sh" up
   started=1
 fi

@@ -1,0 +1,111 @@
+// Contender 3, the dispatcher: N action files land in the ops repo in one commit, then
+// `dispatcher once` (dist/cli/main.js, in a child process under bench/usage.ts) dispatches them
+// all, tracks them and pushes every result. Timings come from its own log lines.
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tryGit } from "../../opsrepo/exec.js";
+import { actionToml, commitFiles } from "../opsrepo.js";
+import type { Stack } from "../settings.js";
+import type { BatchRun } from "./run.js";
+
+const USAGE_WRAPPER = new URL("../usage.js", import.meta.url).pathname;
+
+export interface DispatcherSetup {
+  stack: Stack;
+  remote: string;
+  /** its private clone; kept between runs like a daemon's volume */
+  workdir: string;
+  configFile: string;
+}
+
+export interface Usage {
+  selfMs: number;
+  childrenMs: number;
+  maxRssMiB: number;
+}
+
+export interface LogLine {
+  time: number;
+  level: number;
+  msg: string;
+  action?: string;
+  results?: string[];
+}
+
+export async function writeDispatcherConfig(path: string, c: { maxInFlight: number; runnerJob: string }): Promise<void> {
+  // serialize_by = "none": every contender runs `concurrency` identical children at once
+  await writeFile(
+    path,
+    `[nomad]\nrunner_job = "${c.runnerJob}"\n[limits]\nmax_in_flight = ${c.maxInFlight}\nserialize_by = "none"\n[timeouts]\nplacement_seconds = 900\n`,
+  );
+}
+
+export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NOMAD_ADDR: setup.stack.NOMAD_ADDR,
+    VAULT_ADDR: setup.stack.VAULT_ADDR,
+    VAULT_TOKEN: setup.stack.VAULT_TOKEN,
+    DISPATCHER_OPS_REMOTE: setup.remote,
+    DISPATCHER_WORKDIR: setup.workdir,
+    DISPATCHER_CONFIG: setup.configFile,
+    DISPATCHER_INSTANCE: "bench",
+    LOG_LEVEL: "info",
+  };
+}
+
+/** `dispatcher once` in a child process; resolves with its log lines and what it cost. */
+export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = []): Promise<{ lines: LogLine[]; usage: Usage }> {
+  const usageFile = join(setup.stack.dir, `usage-${process.pid}-${Date.now()}.json`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, USAGE_WRAPPER, "once"], {
+      env: { ...dispatcherEnv(setup), BENCH_USAGE_FILE: usageFile },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`dispatcher once exited ${code}: ${err.trim().slice(-1000)}`));
+      readFile(usageFile, "utf8").then((text) => resolve({ lines: parseLines(err), usage: JSON.parse(text) as Usage }), reject);
+    });
+  });
+}
+
+export function parseLines(text: string): LogLine[] {
+  return text
+    .split("\n")
+    // a killed process may leave half a line
+    .filter((l) => l.startsWith("{") && l.endsWith("}"))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+export async function runDispatcher(setup: DispatcherSetup, ids: string[], formula: string): Promise<BatchRun> {
+  const files = Object.fromEntries(ids.map((id) => [`vault/actions/${id}.toml`, actionToml(id, formula)]));
+  await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
+  const start = Date.now();
+  const { lines, usage } = await runOnce(setup);
+  const pushed = new Map<string, number>();
+  const dispatched = new Map<string, number>();
+  for (const l of lines) {
+    if (l.msg === "results pushed") for (const id of l.results ?? []) pushed.set(id, l.time);
+    if (l.msg === "dispatched" && l.action) dispatched.set(l.action, l.time);
+  }
+  const done = ids.filter((id) => pushed.has(id));
+  const statuses = await Promise.all(ids.map((id) => resultStatus(setup.remote, id)));
+  return {
+    actions: ids.length,
+    wallMs: Math.max(...done.map((id) => pushed.get(id)!)) - start,
+    batchLatencies: done.map((id) => pushed.get(id)! - start),
+    serviceLatencies: done.filter((id) => dispatched.has(id)).map((id) => pushed.get(id)! - dispatched.get(id)!),
+    failures: statuses.filter((s) => s !== "succeeded").length,
+    cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs },
+    peakRssMiB: usage.maxRssMiB,
+  };
+}
+
+async function resultStatus(remote: string, id: string): Promise<string> {
+  const run = await tryGit(remote, ["cat-file", "blob", `main:vault/actions/${id}.result.json`]);
+  return run.code === 0 ? (JSON.parse(run.stdout.toString()) as { status: string }).status : "missing";
+}

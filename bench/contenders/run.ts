@@ -1,0 +1,17 @@
+import type { CpuTimes } from "../proc.js";
+
+/** What one contender did with one batch of actions. */
+export interface BatchRun {
+  actions: number;
+  /** batch start → last result */
+  wallMs: number;
+  /** batch start (all actions submitted or committed at once) → each result */
+  batchLatencies: number[];
+  /** that child's dispatch → its result */
+  serviceLatencies: number[];
+  failures: number;
+  /** the contender's own CPU (self: its process; children: git, nomad CLI, …) */
+  cpu: CpuTimes;
+  /** the dispatcher's node process only */
+  peakRssMiB?: number;
+}

@@ -1,0 +1,99 @@
+// make bench: three contenders (raw HTTP client, CLI script, the dispatcher) on the same child,
+// alternating over rounds, then two scale checks; writes bench/results.md, prints a summary.
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { buildMeta } from "../runner/contract.js";
+import { runCli } from "./contenders/cli.js";
+import { runDispatcher, runOnce, writeDispatcherConfig, type DispatcherSetup } from "./contenders/dispatcher.js";
+import { runRaw } from "./contenders/raw.js";
+import type { BatchRun } from "./contenders/run.js";
+import { NOOP_JOB, registerBenchJobs } from "./jobs.js";
+import { describeMachine } from "./machine.js";
+import { createBenchNomad } from "./nomad.js";
+import { actionToml, blobSha, createBareRepo, NOOP_FORMULA } from "./opsrepo.js";
+import { diffCpu, readCpu } from "./proc.js";
+import { formatMarkdown, summaryTable } from "./report.js";
+import { checkInflight } from "./scale/inflight.js";
+import { checkPollCost } from "./scale/poll.js";
+import { readSettings, readStack } from "./settings.js";
+import { ratios, summarize, type Sample } from "./summary.js";
+
+const say = (text: string) => process.stderr.write(`==> ${text}\n`);
+
+async function main(): Promise<void> {
+  const began = performance.now();
+  const settings = readSettings();
+  const stack = readStack();
+  const nomad = createBenchNomad(stack.NOMAD_ADDR);
+  await rm(stack.dir, { recursive: true, force: true });
+  await mkdir(stack.dir, { recursive: true });
+  await registerBenchJobs(stack);
+
+  // the ops repo of the rounds: the noop formula, and one action file outside vault/actions
+  // that the raw and CLI children name in their meta (the dispatcher never sees it)
+  const remote = join(stack.dir, "ops.git");
+  const seed = await createBareRepo(remote, { "formulas/noop.sh": NOOP_FORMULA, "bench/noop.toml": actionToml("noop", "noop") });
+  const sha = await blobSha(remote, seed, "bench/noop.toml");
+  const runnerMeta = (id: string) =>
+    buildMeta(
+      { actionId: id, actionSha: sha, actionPath: "bench/noop.toml", commit: seed, formula: "noop", opsRepo: remote, secrets: [], mounts: [], kvMount: "kv" },
+      { attempt: "1", timeout_minutes: "60" },
+    );
+  const { action_id: _, ...cliMeta } = runnerMeta("x");
+  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml") };
+  await writeDispatcherConfig(setup.configFile, { maxInFlight: settings.concurrency, runnerJob: "runner" });
+
+  say("warm-up: the dispatcher's clone, one runner child, one trivial child");
+  await runOnce(setup);
+  await runRaw(nomad, "runner", [runnerMeta("warm-up")], 1);
+  await runRaw(nomad, NOOP_JOB, [{}], 1);
+
+  const c = settings.concurrency;
+  const contenders: { name: string; run: (ids: string[]) => Promise<BatchRun> }[] = [
+    { name: "raw", run: (ids) => runRaw(nomad, "runner", ids.map(runnerMeta), c) },
+    { name: "cli", run: (ids) => runCli(stack, "runner", cliMeta, ids, settings.cliPollSeconds, c) },
+    { name: "dispatcher", run: (ids) => runDispatcher(setup, ids, "noop") },
+    { name: "raw-trivial", run: (ids) => runRaw(nomad, NOOP_JOB, ids.map(() => ({})), c) },
+  ];
+  const samples: Sample[] = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    // rotate the order so no contender always follows the same one
+    const order = contenders.map((_, i) => contenders[(i + round - 1) % contenders.length]!);
+    for (const contender of order) {
+      const ids = Array.from({ length: settings.actions }, (_, i) => `r${round}-${contender.name}-${String(i).padStart(4, "0")}`);
+      const before = readCpu(stack.nomadPid);
+      const run = await contender.run(ids);
+      const agent = diffCpu(before, readCpu(stack.nomadPid));
+      samples.push({ ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs });
+      say(`round ${round} ${contender.name}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
+    }
+  }
+  const rows = summarize(samples);
+
+  let poll;
+  if (settings.history > 0) {
+    say(`scale: one poll with ${settings.history} historical actions`);
+    poll = await checkPollCost(stack, settings.history);
+  }
+  const inflight = [];
+  for (const n of settings.inflight) {
+    say(`scale: tracking ${n} running allocations (bound ${settings.inflightSeconds} s)`);
+    inflight.push(await checkInflight(stack, nomad, n, settings.inflightSeconds, settings.holdSeconds));
+  }
+
+  const report = {
+    machine: await describeMachine(stack, nomad),
+    settings,
+    samples,
+    rows,
+    ratios: ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial"]),
+    poll,
+    inflight,
+    totalSeconds: (performance.now() - began) / 1000,
+  };
+  const markdown = formatMarkdown(report);
+  await writeFile(settings.out, markdown);
+  process.stdout.write(`\n${summaryTable(rows)}\n\n${markdown.slice(markdown.indexOf("## Dispatcher ÷ others"))}\nwritten to ${settings.out}\n`);
+}
+
+await main();

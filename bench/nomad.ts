@@ -1,0 +1,69 @@
+// The bench's own minimal Nomad HTTP client: the "raw limit" contender and the bench's
+// bookkeeping use it; the dispatcher contender uses the project's port, never this.
+
+export interface AllocCounts {
+  pending: number;
+  running: number;
+  terminal: number;
+}
+
+interface AllocStub {
+  ClientStatus: string;
+}
+
+const TERMINAL = new Set(["complete", "failed", "lost"]);
+
+export function createBenchNomad(addr: string) {
+  async function call<T>(method: string, path: string, body?: unknown): Promise<{ body: T; index: number }> {
+    const res = await fetch(`${addr}${path}`, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`nomad ${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+    return { body: (text ? JSON.parse(text) : undefined) as T, index: Number(res.headers.get("x-nomad-index") ?? 0) };
+  }
+
+  return {
+    async dispatch(job: string, meta: Record<string, string>): Promise<string> {
+      const { body } = await call<{ DispatchedJobID: string }>("POST", `/v1/job/${encodeURIComponent(job)}/dispatch`, { Meta: meta });
+      return body.DispatchedJobID;
+    },
+
+    /** Blocking queries on the child's allocations until one is terminal; its client status. */
+    async waitTerminal(jobId: string): Promise<string> {
+      let index = 0;
+      for (;;) {
+        const { body, index: next } = await call<AllocStub[]>("GET", `/v1/job/${encodeURIComponent(jobId)}/allocations?index=${index}&wait=30s`);
+        const done = body.find((a) => TERMINAL.has(a.ClientStatus));
+        if (done) return done.ClientStatus;
+        index = next;
+      }
+    },
+
+    /** Allocations of `job`'s dispatched children by client status. */
+    async countAllocs(job: string): Promise<AllocCounts> {
+      const { body } = await call<{ JobID: string; ClientStatus: string }[]>("GET", `/v1/allocations?prefix=`);
+      const mine = body.filter((a) => a.JobID.startsWith(`${job}/dispatch-`));
+      const count = (s: string) => mine.filter((a) => a.ClientStatus === s).length;
+      return { pending: count("pending"), running: count("running"), terminal: mine.length - count("pending") - count("running") };
+    },
+
+    async listChildren(job: string): Promise<string[]> {
+      const { body } = await call<{ ID: string }[]>("GET", `/v1/jobs?prefix=${encodeURIComponent(`${job}/dispatch-`)}`);
+      return body.map((j) => j.ID);
+    },
+
+    async purge(jobId: string): Promise<void> {
+      await call("DELETE", `/v1/job/${encodeURIComponent(jobId)}?purge=true`);
+    },
+
+    async agentVersion(): Promise<string> {
+      const { body } = await call<{ config: { Version: { Version: string } } }>("GET", "/v1/agent/self");
+      return body.config.Version.Version;
+    },
+  };
+}
+
+export type BenchNomad = ReturnType<typeof createBenchNomad>;

@@ -1,0 +1,42 @@
+// Child process of the poll check: a dispatcher in this process on an ops repo with a long
+// history, measured pass by pass. Prints one JSON object: PassCost per step.
+import { createWriteStream } from "node:fs";
+import { loadConfig } from "../../config.js";
+import { createLogger } from "../../log.js";
+import { startDispatcher } from "../../start.js";
+import { actionToml, commitFiles } from "../opsrepo.js";
+import { diffCpu, readCpu } from "../proc.js";
+
+export interface PassCost {
+  wallMs: number;
+  /** the dispatcher's node process */
+  selfMs: number;
+  /** git processes it ran */
+  childrenMs: number;
+}
+
+async function measure(step: () => Promise<unknown>): Promise<PassCost> {
+  const before = readCpu("self");
+  const t = performance.now();
+  await step();
+  const wallMs = performance.now() - t;
+  return { wallMs, ...diffCpu(before, readCpu("self")) };
+}
+
+async function main(): Promise<void> {
+  const remote = process.env.DISPATCHER_OPS_REMOTE!;
+  // log lines are part of a pass's cost: written, but to nowhere
+  const d = startDispatcher(loadConfig(), { log: createLogger({ destination: createWriteStream("/dev/null"), pretty: false }) });
+  const cold = await measure(() => d.loop.pass());
+  const idle = await measure(() => d.loop.pass());
+  await commitFiles(remote, { "vault/actions/fresh.toml": actionToml("fresh", "noop") }, "bench: one new action");
+  const fresh = await measure(() => d.loop.pass());
+  const finish = await measure(() => d.loop.once());
+  const after = await measure(() => d.loop.pass());
+  // the steady state: the clone's worktree exists now, as in a daemon that has written before
+  await commitFiles(remote, { "vault/actions/next.toml": actionToml("next", "noop") }, "bench: another new action");
+  const next = await measure(() => d.loop.once());
+  process.stdout.write(`${JSON.stringify({ cold, idle, fresh, finish, after, next })}\n`);
+}
+
+await main();

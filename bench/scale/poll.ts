@@ -1,0 +1,60 @@
+// Scale check 1: the cost of one poll with a long history. The ops repo holds `history` actions
+// with results (one fast-import commit); then one new action arrives.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
+import type { Stack } from "../settings.js";
+import type { PassCost } from "./poll-pass.js";
+
+const PASS_CHILD = new URL("./poll-pass.js", import.meta.url).pathname;
+
+export interface PollCheck {
+  history: number;
+  buildMs: number;
+  cold: PassCost;
+  idle: PassCost;
+  fresh: PassCost;
+  finish: PassCost;
+  after: PassCost;
+  next: PassCost;
+}
+
+export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = []): Promise<PollCheck> {
+  const t = performance.now();
+  const remote = join(stack.dir, "history.git");
+  await createBareRepo(remote, buildHistory(history));
+  const buildMs = performance.now() - t;
+  const configFile = join(stack.dir, "history.toml");
+  await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
+  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "history-work"), configFile };
+  const out = await runChild([...nodeArgs, PASS_CHILD], dispatcherEnv(setup));
+  return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
+}
+
+/** `n` done actions: each TOML with a result shaped like the dispatcher's. */
+function buildHistory(n: number): Record<string, string> {
+  const files: Record<string, string> = { "formulas/noop.sh": NOOP_FORMULA };
+  for (let i = 0; i < n; i++) {
+    const id = `h-${String(i).padStart(6, "0")}`;
+    files[`vault/actions/${id}.toml`] = actionToml(id, "noop");
+    files[`vault/actions/${id}.result.json`] = `${JSON.stringify(
+      { id, exit_code: 0, timestamp: "2026-01-01T00:00:00.000Z", logs: "ok", status: "succeeded", attempts: 1, job_id: `runner/dispatch-${i}` },
+      null,
+      2,
+    )}\n`;
+  }
+  return files;
+}
+
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`poll check exited ${code}: ${err.trim().slice(-1000)}`))));
+  });
+}

@@ -1,0 +1,73 @@
+// Bench sizes and the dev stack it runs on; every size is an env variable so a quick run is easy.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** the repo root, seen from the compiled dist/bench/settings.js */
+export const ROOT = new URL("../..", import.meta.url).pathname;
+
+export interface Settings {
+  rounds: number;
+  /** actions per contender per round */
+  actions: number;
+  /** children in flight at once, the same for every contender */
+  concurrency: number;
+  cliPollSeconds: number;
+  history: number;
+  /** in-flight counts to try, one check each */
+  inflight: number[];
+  /** hard bound for the in-flight check (dispatch, placement, hold) */
+  inflightSeconds: number;
+  /** how long to keep sampling once every allocation runs */
+  holdSeconds: number;
+  out: string;
+}
+
+function int(name: string, fallback: number, raw = process.env[name]): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function ints(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  return raw.split(",").map((part) => int(name, Number.NaN, part.trim())).filter((n) => n > 0);
+}
+
+export function readSettings(): Settings {
+  return {
+    rounds: int("BENCH_ROUNDS", 4),
+    actions: int("BENCH_ACTIONS", 30),
+    concurrency: int("BENCH_CONCURRENCY", 4),
+    cliPollSeconds: int("BENCH_CLI_POLL_SECONDS", 2),
+    history: int("BENCH_HISTORY", 10_000),
+    inflight: ints("BENCH_INFLIGHT", [10, 80, 150]),
+    inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 300),
+    holdSeconds: int("BENCH_HOLD_SECONDS", 15),
+    out: process.env.BENCH_OUT ?? join(ROOT, "bench/results.md"),
+  };
+}
+
+export interface Stack {
+  NOMAD_ADDR: string;
+  VAULT_ADDR: string;
+  /** the dispatcher's own token (service-dispatcher policy) */
+  VAULT_TOKEN: string;
+  NOMAD_BIN: string;
+  BAO_BIN: string;
+  nomadPid: number;
+  /** scratch space of the bench, removed with the stack */
+  dir: string;
+}
+
+export function readStack(): Stack {
+  const dev = join(ROOT, ".dev");
+  const text = readFileSync(join(dev, "env"), "utf8");
+  const env = Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  return {
+    ...(env as unknown as Stack),
+    nomadPid: Number(readFileSync(join(dev, "nomad.pid"), "utf8").trim()),
+    dir: join(dev, "bench"),
+  };
+}

@@ -1,0 +1,85 @@
+// Rounds → one row per contender, and the ratios the issue asks for.
+import type { BatchRun } from "./contenders/run.js";
+import { percentile, sum } from "./stats.js";
+
+export interface Sample extends BatchRun {
+  contender: string;
+  round: number;
+  /** the Nomad agent's own CPU over the batch, and its reaped children's (executors and tasks) */
+  agentMs: number;
+  tasksMs: number;
+}
+
+export interface Row {
+  contender: string;
+  actions: number;
+  perSecond: number;
+  batchP50: number;
+  batchP99: number;
+  serviceP50: number;
+  serviceP99: number;
+  /** the contender's own CPU per action, ms (self + children) */
+  cpuPerAction: number;
+  selfPerAction: number;
+  childrenPerAction: number;
+  agentPerAction: number;
+  tasksPerAction: number;
+  peakRssMiB?: number;
+  failures: number;
+}
+
+export function summarize(samples: Sample[]): Row[] {
+  const names = [...new Set(samples.map((s) => s.contender))];
+  return names.map((contender) => {
+    const mine = samples.filter((s) => s.contender === contender);
+    const actions = sum(mine.map((s) => s.actions));
+    const batch = mine.flatMap((s) => s.batchLatencies);
+    const service = mine.flatMap((s) => s.serviceLatencies);
+    const rss = mine.map((s) => s.peakRssMiB).filter((x): x is number => x !== undefined);
+    return {
+      contender,
+      actions,
+      perSecond: actions / (sum(mine.map((s) => s.wallMs)) / 1000),
+      batchP50: percentile(batch, 50),
+      batchP99: percentile(batch, 99),
+      serviceP50: percentile(service, 50),
+      serviceP99: percentile(service, 99),
+      cpuPerAction: sum(mine.map((s) => s.cpu.selfMs + s.cpu.childrenMs)) / actions,
+      selfPerAction: sum(mine.map((s) => s.cpu.selfMs)) / actions,
+      childrenPerAction: sum(mine.map((s) => s.cpu.childrenMs)) / actions,
+      agentPerAction: sum(mine.map((s) => s.agentMs)) / actions,
+      tasksPerAction: sum(mine.map((s) => s.tasksMs)) / actions,
+      peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+      failures: sum(mine.map((s) => s.failures)),
+    };
+  });
+}
+
+export interface Ratio {
+  versus: string;
+  perSecond: number;
+  batchP50: number;
+  batchP99: number;
+  serviceP50: number;
+  serviceP99: number;
+  cpuPerAction: number;
+}
+
+/** dispatcher ÷ other, per metric (throughput below 1 and latency above 1 mean slower). */
+export function ratios(rows: Row[], subject: string, others: string[]): Ratio[] {
+  const d = rows.find((r) => r.contender === subject);
+  if (!d) return [];
+  return others.flatMap((name) => {
+    const o = rows.find((r) => r.contender === name);
+    if (!o) return [];
+    return [{
+      versus: name,
+      perSecond: d.perSecond / o.perSecond,
+      batchP50: d.batchP50 / o.batchP50,
+      batchP99: d.batchP99 / o.batchP99,
+      serviceP50: d.serviceP50 / o.serviceP50,
+      serviceP99: d.serviceP99 / o.serviceP99,
+      cpuPerAction: d.cpuPerAction / o.cpuPerAction,
+    }];
+  });
+}

@@ -1,0 +1,13 @@
+// Runs the dispatcher CLI (dist/cli/main.js) in this process and, when it exits, writes what it
+// cost to $BENCH_USAGE_FILE: its own CPU and peak RSS, and the CPU of the git processes it ran.
+import { writeFileSync } from "node:fs";
+import { readCpu } from "./proc.js";
+
+const out = process.env.BENCH_USAGE_FILE;
+if (!out) throw new Error("BENCH_USAGE_FILE is not set");
+process.on("exit", () => {
+  const u = process.resourceUsage();
+  const { childrenMs } = readCpu("self");
+  writeFileSync(out, JSON.stringify({ selfMs: (u.userCPUTime + u.systemCPUTime) / 1000, childrenMs, maxRssMiB: u.maxRSS / 1024 }));
+});
+await import(new URL("../cli/main.js", import.meta.url).href);
