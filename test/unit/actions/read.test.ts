@@ -53,23 +53,6 @@ describe("readActions", () => {
     expect(repo.reads.sort()).toEqual(["vault/actions/a-b.toml", "vault/actions/a.toml", "vault/actions/zeta.toml"]);
   });
 
-  it("does not read the ids the caller skips", async () => {
-    const repo = fakeRepo({ "vault/actions/a.toml": valid("a"), "vault/actions/held.toml": valid("held") });
-    expect((await readActions(repo, COMMIT, "vault/actions", { skip: (id) => id === "held" })).map((p) => p.file.id)).toEqual(["a"]);
-    expect(repo.reads).toEqual(["vault/actions/a.toml"]);
-  });
-
-  it("reads a file once while its blob stays pending, and forgets it when it is done", async () => {
-    const repo = fakeRepo({ "vault/actions/a.toml": valid("a"), "vault/actions/b.toml": valid("b") });
-    const cache = new Map<string, Buffer>();
-    await readActions(repo, COMMIT, "vault/actions", { cache });
-    const again = await readActions(repo, COMMIT, "vault/actions", { cache });
-    expect(again.map((p) => p.ok && p.action.id)).toEqual(["a", "b"]);
-    expect(repo.reads.sort()).toEqual(["vault/actions/a.toml", "vault/actions/b.toml"]);
-    await readActions(repo, COMMIT, "vault/actions", { cache, skip: (id) => id === "a" });
-    expect([...cache.keys()]).toEqual(["sha:vault/actions/b.toml"]);
-  });
-
   it("accepts a trailing slash on the directory", async () => {
     const repo = fakeRepo({ "vault/actions/a.toml": valid("a") });
     expect((await readActions(repo, COMMIT, "vault/actions/")).map((p) => p.file.id)).toEqual(["a"]);
