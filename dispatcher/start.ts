@@ -100,9 +100,18 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
   };
 }
 
+/** Blocking queries a dispatcher may hold under Nomad's default of 100 connections per client. */
+const CONNS_PER_CLIENT_SAFE = 80;
+
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
+  if (config.limits.maxInFlight > CONNS_PER_CLIENT_SAFE) {
+    log.warn(
+      { max_in_flight: config.limits.maxInFlight },
+      `each action in flight holds one Nomad blocking query; above ${CONNS_PER_CLIENT_SAFE} raise the agents' limits.http_max_conns_per_client (default 100) or Nomad answers 429`,
+    );
+  }
   const engines = createEngines(config, log);
   const loop = createLoop({
     nomad: overrides.nomad ?? engines.nomad,
