@@ -46,6 +46,7 @@ export function createEngines(config: Config, log: Logger, workdir = config.repo
       remote: config.repo.remote,
       branch: config.repo.branch,
       workdir,
+      shared: workdir !== config.repo.workdir,
       author: { name: config.repo.authorName, email: config.repo.authorEmail },
       log: log.child({ component: "opsrepo" }),
     }),

@@ -16,8 +16,13 @@ export interface GitOpsRepoOptions {
   author: { name: string; email: string };
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
-  /** pushes tried before a persistently rejected write fails; default: the infra retry budget */
+  /** pushes tried before a persistently rejected write fails (the results stay queued) */
   maxPushAttempts?: number;
+  /**
+   * Other processes use the same clone (the read-only commands' view): its lock files may be
+   * live, so they are waited for, never removed. A daemon's clone is its own.
+   */
+  shared?: boolean;
 }
 
 interface TreeEntry {
@@ -29,6 +34,9 @@ interface TreeEntry {
 // A competing writer won the race: plain non-fast-forward, or its update landed between our
 // ref advertisement and our ref update (the remote then fails to lock the ref).
 const PUSH_RACE = /\((fetch first|non-fast-forward)\)|cannot lock ref|failed to update ref/;
+
+const REF_LOCKED = /cannot lock ref|Unable to create '.*\.lock'/;
+const MAX_LOCK_WAITS = 8;
 
 /** Past this, the results stay queued and the next pass tries again. */
 const MAX_PUSH_ATTEMPTS = 8;
@@ -70,17 +78,29 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function cloneOrAdopt(): Promise<void> {
     if (existsSync(join(workdir, ".git"))) {
-      await removeStaleLocks(join(workdir, ".git"));
+      if (!opts.shared) await removeStaleLocks(join(workdir, ".git"));
       await git(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
       return;
     }
     await mkdir(dirname(workdir), { recursive: true });
-    await remoteOp("clone", dirname(workdir), ["clone", "--quiet", "--no-checkout", "--origin", "origin", opts.remote, workdir]);
+    try {
+      await remoteOp("clone", dirname(workdir), ["clone", "--quiet", "--no-checkout", "--origin", "origin", opts.remote, workdir]);
+    } catch (err) {
+      // another process sharing this workdir cloned first: use its clone
+      if (!existsSync(join(workdir, ".git"))) throw err;
+    }
   }
 
   async function fetchTip(): Promise<string> {
     await ensureClone();
-    await remoteOp("fetch from", workdir, ["fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    const args = ["fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
+    for (let attempt = 1; ; attempt++) {
+      const run = await tryGit(workdir, args);
+      if (run.code === 0) break;
+      // another process fetching into the same clone (status beside logs -f) holds the ref lock
+      if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw new GitError(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`);
+      await sleep(100 * attempt);
+    }
     return (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
   }
 

@@ -87,7 +87,9 @@ describe("status and logs around a run", () => {
     // started before the dispatch: logs -f waits for it, then for the task
     const following = runCli(["logs", ids.count, "-f"], env);
     while (!runningRow) {
-      const rows = JSON.parse((await runCli(["status", "--json"], env)).stdout) as Record<string, unknown>[];
+      const status = await runCli(["status", "--json"], env);
+      if (status.code !== 0) throw new Error(`status --json exited ${status.code}: ${status.stderr}`);
+      const rows = JSON.parse(status.stdout) as Record<string, unknown>[];
       runningRow = rows.find((r) => r.id === ids.count && r.state === "running");
       if (!runningRow) await new Promise((r) => setTimeout(r, 300));
     }

@@ -84,6 +84,29 @@ describe("sync", () => {
     expect(await repo.sync()).toBe(next);
   });
 
+  it("waits for another process holding the clone's ref lock, then fetches", async () => {
+    await openRepo().sync();
+    const lock = join(scratch, "clone", ".git", "refs", "remotes", "origin", "main.lock");
+    await writeFile(lock, "");
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    // the other process finishes while we wait
+    const repo = openRepo({ shared: true, sleep: async (ms) => (sleeps.push(ms), rm(lock)) });
+    expect(await repo.sync()).toBe(next);
+    expect(sleeps).toEqual([100]);
+  });
+
+  it("removes a stale lock left in its own clone by a killed predecessor", async () => {
+    await openRepo().sync();
+    await writeFile(join(scratch, "clone", ".git", "index.lock"), "");
+    await writeFile(join(scratch, "clone", ".git", "refs", "remotes", "origin", "main.lock"), "");
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    const repo = openRepo();
+    expect(await repo.sync()).toBe(next);
+    expect(sleeps).toEqual([]);
+    await repo.writeFiles([file("vault/actions/new.result.json", "{}")], "vault: result for new");
+    expect(await ops.read("vault/actions/new.result.json")).toBe("{}");
+  });
+
   it("adopts an existing clone", async () => {
     await openRepo().sync();
     const next = await ops.commit({ "vault/actions/new.toml": "x" });
