@@ -22,6 +22,9 @@ git -C "$work/ops" push -q origin main
 echo "==> dispatcher once"
 node "$root/dist/cli/main.js" once
 
+echo "==> dispatcher status"
+node "$root/dist/cli/main.js" status
+
 echo "==> results pushed back to the ops repo"
 git -C "$work/ops" pull -q
 for kind in hello release; do
