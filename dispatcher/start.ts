@@ -5,6 +5,7 @@ import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
 import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
+import { createAllocationFeed } from "./nomad/feed.js";
 import { createNomadLedger } from "./nomad/ledger.js";
 import { createNomadPort, type NomadClient } from "./nomad/port.js";
 import { remoteTip } from "./opsrepo/exec.js";
@@ -101,21 +102,18 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
   };
 }
 
-/** Blocking queries a dispatcher may hold under Nomad's default of 100 connections per client. */
-const CONNS_PER_CLIENT_SAFE = 80;
+/** The port with allocation tracking on the shared event stream. */
+function withFeed(nomad: NomadClient, log: Logger): NomadPort {
+  const feed = createAllocationFeed(nomad, log);
+  return { ...nomad, watchJob: feed.watchJob };
+}
 
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
-  if (config.limits.maxInFlight > CONNS_PER_CLIENT_SAFE) {
-    log.warn(
-      { max_in_flight: config.limits.maxInFlight },
-      `each action in flight holds one Nomad blocking query; above ${CONNS_PER_CLIENT_SAFE} raise the agents' limits.http_max_conns_per_client (default 100) or Nomad answers 429`,
-    );
-  }
   const engines = createEngines(config, log);
   const loop = createLoop({
-    nomad: overrides.nomad ?? engines.nomad,
+    nomad: overrides.nomad ?? withFeed(engines.nomad, log.child({ component: "nomad" })),
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
     ledger: overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix),

@@ -25,6 +25,8 @@ export interface NomadClient extends NomadPort {
   readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer>;
   /** the task's log from byte `offset`, following new output until `signal` aborts or Nomad closes */
   followLog(allocId: string, task: string, type: LogType, offset: number, signal: AbortSignal): AsyncIterable<Buffer>;
+  /** allocation changes from the event stream, from raft index `index` on */
+  allocationEvents(index: number, signal: AbortSignal): AsyncIterable<{ index: number; allocations: (AllocationState & { jobId: string })[] }>;
 }
 
 export type LogType = "stdout" | "stderr";
@@ -82,6 +84,27 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     return Buffer.from(res.body);
   }
 
+  /** A streaming GET: chunks until the server closes or `signal` aborts (the normal way out). */
+  async function* stream(what: string, url: string, params: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<Buffer> {
+    let res;
+    try {
+      res = await http.request<Readable>({ method: "GET", url, params, responseType: "stream", timeout: 0, signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      const code = (err as { code?: string }).code ?? String(err);
+      throw new NomadApiError(`nomad: ${what} failed: ${code} (${opts.addr} unreachable?)`, undefined, { cause: err });
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const text = (await readAll(res.data).catch(() => Buffer.alloc(0))).toString("utf8").trim();
+      throw new NomadApiError(`nomad: ${what} failed: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
+    }
+    try {
+      for await (const chunk of res.data) yield chunk as Buffer;
+    } catch (err) {
+      if (!signal.aborted) throw new NomadApiError(`nomad: ${what} broke off: ${(err as Error).message}`, undefined, { cause: err });
+    }
+  }
+
   return {
     request: call,
     get,
@@ -134,32 +157,22 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
 
     readLogBytes,
 
-    async *followLog(allocId, task, type, offset, signal) {
-      const what = `follow ${type} of alloc ${allocId} task ${task}`;
-      let res;
-      try {
-        res = await http.request<Readable>({
-          method: "GET",
-          url: logUrl(allocId),
-          params: { task, type, plain: true, follow: true, origin: "start", offset },
-          responseType: "stream",
-          timeout: 0,
-          signal,
-        });
-      } catch (err) {
-        if (signal.aborted) return;
-        const code = (err as { code?: string }).code ?? String(err);
-        throw new NomadApiError(`nomad: ${what} failed: ${code} (${opts.addr} unreachable?)`, undefined, { cause: err });
-      }
-      if (res.status < 200 || res.status >= 300) {
-        const text = (await readAll(res.data).catch(() => Buffer.alloc(0))).toString("utf8").trim();
-        throw new NomadApiError(`nomad: ${what} failed: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
-      }
-      try {
-        for await (const chunk of res.data) yield chunk as Buffer;
-      } catch (err) {
-        // aborting the request ends the stream with an error: that is the normal way out
-        if (!signal.aborted) throw new NomadApiError(`nomad: ${what} broke off: ${(err as Error).message}`, undefined, { cause: err });
+    followLog(allocId, task, type, offset, signal) {
+      return stream(`follow ${type} of alloc ${allocId} task ${task}`, logUrl(allocId), { task, type, plain: true, follow: true, origin: "start", offset }, signal);
+    },
+
+    async *allocationEvents(index, signal) {
+      let pending = "";
+      for await (const chunk of stream("event stream (Allocation)", "/v1/event/stream", { topic: "Allocation", index }, signal)) {
+        pending += chunk.toString("utf8");
+        const lines = pending.split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines.filter((l) => l.trim() && l.trim() !== "{}")) {
+          const batch = S.eventBatch.safeParse(JSON.parse(line));
+          if (!batch.success) throw new NomadApiError(`nomad: event stream: unexpected event shape: ${batch.error.message.slice(0, 300)}`, 200);
+          const allocations = batch.data.Events.flatMap((e) => (e.Payload.Allocation ? [{ jobId: e.Payload.Allocation.JobID, ...toAllocationState(e.Payload.Allocation) }] : []));
+          yield { index: batch.data.Index, allocations };
+        }
       }
     },
 

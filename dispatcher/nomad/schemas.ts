@@ -91,3 +91,14 @@ export const jobSummary = z.object({
 /** axios in Node hands `responseType: "arraybuffer"` bodies over as Buffers */
 export const logBytes = z.instanceof(Buffer);
 export const anyBody = z.unknown();
+
+/** One line of /v1/event/stream (topic Allocation); heartbeats are "{}" and skipped before. */
+export const eventBatch = z.object({
+  Index: z.number(),
+  Events: z.array(
+    z.object({
+      Topic: z.string(),
+      Payload: z.object({ Allocation: allocStub.extend({ JobID: z.string() }).optional() }),
+    }),
+  ),
+});

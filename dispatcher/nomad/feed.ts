@@ -1,0 +1,139 @@
+import type { Logger } from "../log.js";
+import type { AllocationState, JobPlacement, NomadPort } from "../core/ports.js";
+import type { NomadClient } from "./port.js";
+
+// One event stream for every job being tracked, instead of one blocking query per job: Nomad
+// limits connections per client (100 by default), and a factory runs more jobs than that at once.
+// Events can be missed (a reconnect whose index left the event buffer, or a silent stream), so a
+// job's allocations are also listed when it is first watched, after every reconnect, and whenever
+// a wait ends with no event for it.
+
+interface Tracked {
+  allocs: Map<string, AllocationState>;
+  index: number;
+  blockedReason?: string;
+  waiters: Set<() => void>;
+  askedAt: number;
+}
+
+const TERMINAL = new Set(["complete", "failed", "lost"]);
+/** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
+const FORGET_MS = 10 * 60_000;
+
+export interface AllocationFeed {
+  watchJob: NomadPort["watchJob"];
+  close(): void;
+}
+
+export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectMs = 1000): AllocationFeed {
+  const tracked = new Map<string, Tracked>();
+  let streamIndex = 0;
+  let stream: AbortController | undefined;
+
+  function wake(t: Tracked): void {
+    for (const w of t.waiters) w();
+    t.waiters.clear();
+  }
+
+  /** The list fallback: the job's allocations as Nomad has them now. */
+  async function reconcile(jobId: string, t: Tracked): Promise<void> {
+    const p = await nomad.watchJob(jobId, 0, 1000);
+    for (const a of p.allocations) t.allocs.set(a.id, a);
+    t.blockedReason = p.blockedReason;
+    if (p.index > t.index) {
+      t.index = p.index;
+      wake(t);
+    }
+  }
+
+  function ensureStream(): void {
+    if (stream) return;
+    const controller = new AbortController();
+    stream = controller;
+    void (async () => {
+      while (!controller.signal.aborted) {
+        try {
+          for await (const batch of nomad.allocationEvents(streamIndex, controller.signal)) {
+            streamIndex = batch.index;
+            for (const a of batch.allocations) {
+              const t = tracked.get(a.jobId);
+              if (!t) continue;
+              t.allocs.set(a.id, a);
+              t.index = Math.max(t.index, batch.index);
+              wake(t);
+            }
+          }
+        } catch (err) {
+          log.warn({ err }, "allocation event stream broke off; reconnecting and re-listing tracked jobs");
+        }
+        if (controller.signal.aborted) break;
+        await new Promise((r) => setTimeout(r, reconnectMs));
+        for (const [jobId, t] of tracked) await reconcile(jobId, t).catch(() => undefined);
+      }
+    })();
+  }
+
+  function stopIfIdle(): void {
+    if (tracked.size > 0 || !stream) return;
+    stream.abort();
+    stream = undefined;
+  }
+
+  function waitFor(t: Tracked, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        t.waiters.delete(done);
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => (t.waiters.delete(done), done()), ms);
+      t.waiters.add(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  function snapshot(jobId: string, t: Tracked): JobPlacement {
+    const allocations = [...t.allocs.values()];
+    const latest = allocations.sort((a, b) => b.createIndex - a.createIndex)[0];
+    if (latest && TERMINAL.has(latest.clientStatus)) {
+      tracked.delete(jobId);
+      stopIfIdle();
+    }
+    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, index: t.index };
+  }
+
+  function forgetAbandoned(now: number): void {
+    for (const [jobId, t] of tracked) if (now - t.askedAt > FORGET_MS && t.waiters.size === 0) tracked.delete(jobId);
+  }
+
+  return {
+    async watchJob(jobId, index, waitMs, signal) {
+      const now = Date.now();
+      forgetAbandoned(now);
+      let t = tracked.get(jobId);
+      if (!t) {
+        t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now };
+        tracked.set(jobId, t);
+        ensureStream();
+        await reconcile(jobId, t);
+      }
+      t.askedAt = now;
+      if (t.index <= index) {
+        await waitFor(t, waitMs, signal);
+        // no event for this job: list it, in case the stream missed one
+        if (t.index <= index) await reconcile(jobId, t);
+      }
+      return snapshot(jobId, t);
+    },
+    close() {
+      tracked.clear();
+      stopIfIdle();
+    },
+  };
+}
