@@ -113,6 +113,10 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     const placement = await deps.nomad.watchJob(jobId, index, waitMs, signal);
     index = placement.index;
     last = latestAllocation(placement.allocations) ?? last;
+    if (!last && placement.gone) {
+      const err = new AllocationLost(`job ${jobId} no longer exists in Nomad (purged or garbage-collected) and never showed an allocation`);
+      return { kind: "failed", class: err.class, message: err.message };
+    }
     if (last && TERMINAL.has(last.clientStatus)) {
       if (last.clientStatus === "lost") {
         const err = new AllocationLost(`allocation ${last.id} was lost on node ${last.node}`);

@@ -39,6 +39,9 @@ export interface PassSummary {
   inFlight: number;
 }
 
+/** waits the plan imposes (serialization, max in flight): they end when something in flight does */
+const LIMIT_WAIT = /^(serialized behind|max in flight)/;
+
 /** Raised when a check-and-set finds that another instance took the action over. */
 class ClaimLost extends Error {}
 
@@ -286,14 +289,15 @@ export function createLoop(deps: LoopDeps) {
         for (;;) {
           const summary = await pass();
           passes++;
-          if (inFlight.size > 0) {
-            await Promise.race([...inFlight.values()].map((f) => f.done));
-            continue;
-          }
-          if (summary.waiting.length === 0) break;
-          // nothing in flight: what still waits, waits for a backoff or another owner's lease
-          const due = Math.min(...summary.waiting.map((w) => notBefore.get(w.id)?.getTime() ?? now().getTime() + 1000));
-          await deps.clock.sleep(Math.max(100, due - now().getTime()));
+          // what waits on a clock (a backoff, another owner's lease, Vault) gets a pass when due;
+          // what waits on a limit gets one when something in flight ends
+          const timed = summary.waiting.filter((w) => !LIMIT_WAIT.test(w.reason));
+          const due = Math.min(...timed.map((w) => notBefore.get(w.id)?.getTime() ?? now().getTime() + 1000));
+          if (inFlight.size === 0 && !Number.isFinite(due)) break;
+          const timer = new AbortController();
+          const wakeUp = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), timer.signal).catch(() => undefined)] : [];
+          await Promise.race([...[...inFlight.values()].map((f) => f.done), ...wakeUp]);
+          timer.abort();
         }
         const { written, skipped } = await writer.flush();
         await markRecorded([...written, ...skipped]);

@@ -33,6 +33,8 @@ export interface JobPlacement {
   allocations: AllocationState[];
   /** why the scheduler could not place the job, when an evaluation says so */
   blockedReason?: string;
+  /** the job itself is gone (purged, or garbage-collected before any allocation was seen) */
+  gone?: boolean;
   /** raft index for the next blocking query */
   index: number;
 }

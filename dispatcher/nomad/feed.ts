@@ -12,6 +12,7 @@ interface Tracked {
   allocs: Map<string, AllocationState>;
   index: number;
   blockedReason?: string;
+  gone?: boolean;
   waiters: Set<() => void>;
   askedAt: number;
 }
@@ -40,6 +41,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
     const p = await nomad.watchJob(jobId, 0, 1000);
     for (const a of p.allocations) t.allocs.set(a.id, a);
     t.blockedReason = p.blockedReason;
+    t.gone = p.gone;
     if (p.index > t.index) {
       t.index = p.index;
       wake(t);
@@ -105,7 +107,8 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
       tracked.delete(jobId);
       stopIfIdle();
     }
-    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, index: t.index };
+    if (allocations.length === 0 && t.gone) tracked.delete(jobId);
+    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, gone: allocations.length === 0 && t.gone, index: t.index };
   }
 
   function forgetAbandoned(now: number): void {

@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import axios, { type AxiosInstance, type AxiosRequestConfig } from "axios";
 import type { z } from "zod";
@@ -31,11 +33,18 @@ export interface NomadClient extends NomadPort {
 
 export type LogType = "stdout" | "stderr";
 
+/** Connections one dispatcher opens to Nomad at most (streams included). */
+const MAX_SOCKETS = 48;
+
 const DISPATCH_REFUSED = /did not provide required meta|not allowed|payload|parameterized/i;
 
 /** The only module that talks HTTP to Nomad. Responses are zod-checked. */
 export function createNomadPort(opts: NomadPortOptions): NomadClient {
   const http: AxiosInstance = axios.create({
+    // a bounded pool: Nomad refuses a client past 100 concurrent connections (429), and a burst
+    // of dispatches and listings must queue here instead
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
     baseURL: opts.addr.replace(/\/$/, ""),
     timeout: 30_000,
     headers: opts.token ? { "X-Nomad-Token": opts.token } : {},
@@ -82,6 +91,15 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       S.logBytes,
     );
     return Buffer.from(res.body);
+  }
+
+  async function jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined> {
+    try {
+      return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobSummary)).body;
+    } catch (err) {
+      if (err instanceof NomadApiError && err.status === 404) return undefined;
+      throw err;
+    }
   }
 
   /** A streaming GET: chunks until the server closes or `signal` aborts (the normal way out). */
@@ -143,12 +161,10 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
         signal,
       });
       const allocations = body.map(toAllocationState);
-      let blockedReason: string | undefined;
-      if (allocations.length === 0) {
-        const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
-        blockedReason = explainBlocked(evals);
-      }
-      return { allocations, blockedReason, index: next } satisfies JobPlacement;
+      if (allocations.length > 0) return { allocations, index: next } satisfies JobPlacement;
+      if (!(await jobSummary(jobId))) return { allocations, gone: true, index: next };
+      const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
+      return { allocations, blockedReason: explainBlocked(evals), index: next } satisfies JobPlacement;
     },
 
     async readLog(allocId, task, type) {
@@ -208,14 +224,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       return body.config.Version.Version;
     },
 
-    async jobSummary(jobId) {
-      try {
-        return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobSummary)).body;
-      } catch (err) {
-        if (err instanceof NomadApiError && err.status === 404) return undefined;
-        throw err;
-      }
-    },
+    jobSummary,
   };
 }
 

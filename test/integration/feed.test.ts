@@ -67,3 +67,12 @@ describe("allocation feed", () => {
     expect(await follow(jobId)).toMatchObject({ clientStatus: "complete", exitCode: 0 });
   });
 });
+
+describe("a job that is gone", () => {
+  it("is reported gone at once instead of waited for until the placement deadline", async () => {
+    const started = Date.now();
+    const p = await feed.watchJob(`runner/dispatch-0000000000-${uniq()}`, 0, 20_000);
+    expect(p).toMatchObject({ allocations: [], gone: true });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
