@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The embedded dev stack: nomad agent -dev (raw_exec, host volumes) + bao server -dev, bootstrapped
+# The embedded dev stack: nomad agent -dev (raw_exec, host volumes) + bao server (file storage
+# under .dev/, so it survives a restart), bootstrapped
 # from vault/ and jobspecs/, with a bare ops repo seeded from examples/ops.
 #   scripts/stack.sh up     build engines if needed, start, bootstrap; writes .dev/env
 #   scripts/stack.sh down   stop exactly the processes `up` started (by pid), remove state
 #   scripts/stack.sh register  (re-)register jobspecs/ on the running stack
+#   scripts/stack.sh restart bao  restart OpenBao on its persisted state
 #   scripts/stack.sh status
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,15 +83,43 @@ start_nomad() {
   wait_for "nomad" 60 nomad_ready
 }
 
+bao_listening() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$VAULT_ADDR/v1/sys/health")" != 000 ]; }
+
+# file storage, not -dev: secrets, policies and tokens survive a restart; the one unseal key and
+# the root token stay in .dev (git-ignored, mode 600) and are used by this script only
 start_bao() {
   alive bao && { say "bao already running (pid $(cat "$dev/bao.pid"))"; return; }
-  local root_token; root_token="root-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-  printf '%s\n' "$root_token" >"$dev/root-token"; chmod 600 "$dev/root-token"
-  say "starting bao server -dev on $VAULT_ADDR"
-  "$bao" server -dev -dev-root-token-id="$root_token" -dev-listen-address="127.0.0.1:$BAO_PORT" \
-    >"$dev/bao.log" 2>&1 &
+  mkdir -p "$dev/bao-data"
+  cat >"$dev/bao.hcl" <<HCL
+storage "file" {
+  path = "$dev/bao-data"
+}
+listener "tcp" {
+  address     = "127.0.0.1:$BAO_PORT"
+  tls_disable = true
+}
+api_addr      = "$VAULT_ADDR"
+disable_mlock = true
+HCL
+  say "starting bao server on $VAULT_ADDR"
+  "$bao" server -config "$dev/bao.hcl" >>"$dev/bao.log" 2>&1 &
   echo $! >"$dev/bao.pid"
+  wait_for "bao listener" 60 bao_listening
+  if [ ! -f "$dev/unseal-key" ]; then
+    local init; init=$(BAO_ADDR=$VAULT_ADDR "$bao" operator init -key-shares=1 -key-threshold=1 -format=json)
+    (umask 077; jq -r '.unseal_keys_b64[0]' <<<"$init" >"$dev/unseal-key"; jq -r .root_token <<<"$init" >"$dev/root-token")
+  fi
+  BAO_ADDR=$VAULT_ADDR "$bao" operator unseal "$(cat "$dev/unseal-key")" >/dev/null
   wait_for "bao" 60 curl -fsS "$VAULT_ADDR/v1/sys/health"
+}
+
+# restart bao: stop it and start it on the same state (for the fault suite). Nomad stays a -dev
+# agent: restarted on a persisted data dir, Nomad 1.6's raw_exec could not re-attach to its
+# executors here and left their allocations "running" for good.
+restart() {
+  [ "${1:-}" = bao ] || die "usage: scripts/stack.sh restart bao"
+  stop_pid bao
+  start_bao
 }
 
 register_jobs() {
@@ -168,6 +198,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   register) register_jobs ;;
+  restart) restart "${2:-}" ;;
   status) status ;;
-  *) die "usage: scripts/stack.sh up|down|register|status" ;;
+  *) die "usage: scripts/stack.sh up|down|register|restart bao|status" ;;
 esac
