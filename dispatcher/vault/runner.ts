@@ -3,6 +3,30 @@ import { callVault, createVaultClient, statusOf, type VaultClient } from "./clie
 
 /** The runner's side of the handoff: unwrap once, read the granted secrets, revoke itself. */
 
+/** How long the runner waits out an unreachable or sealed Vault before it gives up. */
+const OUTAGE_MS = 120_000;
+
+function isOutage(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === undefined || status >= 500;
+}
+
+/**
+ * Vault down or sealed (no answer, 5xx) is waited out: a job that starts during a Vault restart
+ * must not mistake the outage for a forged token. Anything else is returned at once.
+ */
+async function patiently<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + OUTAGE_MS;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isOutage(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 export interface RunnerToken {
   client: VaultClient;
   token: string;
@@ -16,8 +40,9 @@ export async function unwrapRunnerToken(addr: string, wrappingToken: string, exp
   const wrapping = createVaultClient(addr, undefined);
   let lookup: { data?: { creation_path?: string } };
   try {
-    lookup = await callVault("look up wrapping token", () => wrapping.write("sys/wrapping/lookup", { token: wrappingToken }));
+    lookup = await patiently(() => callVault("look up wrapping token", () => wrapping.write("sys/wrapping/lookup", { token: wrappingToken })));
   } catch (err) {
+    if (isOutage(err)) throw err;
     throw new PermanentFailure(
       "wrapping token is invalid, expired or already used: refusing to run (possible tampering; the dispatcher will not retry)",
       "auth",
@@ -30,8 +55,9 @@ export async function unwrapRunnerToken(addr: string, wrappingToken: string, exp
   }
   let res: { auth?: { client_token?: string } };
   try {
-    res = await callVault("unwrap", () => wrapping.write("sys/wrapping/unwrap", {}, { headers: { "X-Vault-Token": wrappingToken } }));
+    res = await patiently(() => callVault("unwrap", () => wrapping.write("sys/wrapping/unwrap", {}, { headers: { "X-Vault-Token": wrappingToken } })));
   } catch (err) {
+    if (isOutage(err)) throw err;
     throw new PermanentFailure("unwrap refused: the wrapping token was already used (possible tampering)", "auth", { cause: err });
   }
   const token = res.auth?.client_token;
@@ -44,7 +70,7 @@ export async function readRunnerSecret(t: RunnerToken, mount: string, name: stri
   const path = `${mount}/data/runner/${name}`;
   let res: { data?: { data?: { value?: unknown } } };
   try {
-    res = await callVault(`read secret ${name}`, () => t.client.read(path));
+    res = await patiently(() => callVault(`read secret ${name}`, () => t.client.read(path)));
   } catch (err) {
     if (statusOf(err) === 404) throw new SecretMissing(`secret ${name} is missing: nothing at ${path}`, { cause: err });
     throw err;
@@ -57,5 +83,5 @@ export async function readRunnerSecret(t: RunnerToken, mount: string, name: stri
 }
 
 export async function revokeSelf(t: RunnerToken): Promise<void> {
-  await callVault("revoke own token", () => t.client.write("auth/token/revoke-self", {}));
+  await patiently(() => callVault("revoke own token", () => t.client.write("auth/token/revoke-self", {})));
 }
