@@ -1,7 +1,13 @@
-// Shared fixtures of the fault suite: an ops repo of N actions and the checks on its results.
+// Shared fixtures of the fault suite: an ops repo of N actions, a disturbed run over it, and the
+// checks on its results.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runGit } from "../../dispatcher/opsrepo/exec.js";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import type { OpsRemote } from "../helpers/gitrepo.js";
+import { spawnDispatcher, waitUntil } from "../helpers/process.js";
+import { childrenByAction } from "../helpers/stack.js";
 
 export const FORMULAS: Record<string, string> = {
   // short, uneven work so kills land at every stage
@@ -44,4 +50,53 @@ export async function resultWrites(remote: OpsRemote): Promise<Map<string, numbe
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
+}
+
+export interface DisturbedRun {
+  /** the dispatcher was still running when the last result landed */
+  alive: boolean;
+  allDone: boolean;
+  results: Map<string, ActionResult>;
+  /** dispatched runner children per action */
+  children: Map<string, string[]>;
+  logFile: string;
+}
+
+/**
+ * `dispatcher run` over `ids` while `disturb` breaks something, then until every result is in
+ * (or `boundMs` passes); the dispatcher is stopped before this resolves.
+ */
+export async function runDisturbed(
+  remote: OpsRemote,
+  ids: string[],
+  env: Record<string, string>,
+  disturb: () => Promise<void>,
+  boundMs = 240_000,
+): Promise<DisturbedRun> {
+  const work = await mkdtemp(join(tmpdir(), "fault-run-"));
+  const logFile = join(work, "dispatcher.log");
+  const p = spawnDispatcher(
+    ["run"],
+    {
+      DISPATCHER_OPS_REMOTE: remote.remote,
+      DISPATCHER_WORKDIR: join(work, "ops"),
+      DISPATCHER_SECRETS: "FAULT_SECRET",
+      DISPATCHER_POLL_SECONDS: "1",
+      DISPATCHER_MAX_IN_FLIGHT: "4",
+      DISPATCHER_CONFIG: "",
+      ...env,
+    },
+    logFile,
+  );
+  await disturb();
+  const allDone = await waitUntil(async () => (await readResults(remote, ids)).size === ids.length, boundMs, 2000);
+  const alive = p.child.exitCode === null;
+  p.child.kill("SIGTERM");
+  await p.exited;
+  return { alive, allDone, results: await readResults(remote, ids), children: await childrenByAction("runner"), logFile };
+}
+
+/** Results that did not succeed, one line each (the with-secret formula fails without its secret). */
+export function unsuccessful(results: Map<string, ActionResult>): string[] {
+  return [...results.values()].filter((r) => r.status !== "succeeded").map((r) => `${r.id}: ${r.status} ${r.error?.message}`);
 }
