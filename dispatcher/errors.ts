@@ -22,22 +22,6 @@ export abstract class DispatcherError extends Error {
   }
 }
 
-/** An action file that does not satisfy the contract; `problems` holds one line per fault. */
-export class ActionInvalid extends DispatcherError {
-  readonly class = "invalid";
-  constructor(
-    readonly path: string,
-    readonly problems: string[],
-    options?: { cause?: unknown },
-  ) {
-    super(problems.map((p) => `${path}: ${p}`).join("\n"), options);
-  }
-}
-
-export class SecretUnknown extends DispatcherError {
-  readonly class = "secret_unknown";
-}
-
 /** Raised inside the runner when a granted secret is absent or empty at run time. */
 export class SecretMissing extends DispatcherError {
   readonly class = "secret_missing";

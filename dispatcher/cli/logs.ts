@@ -1,14 +1,13 @@
 import { readResult, type ReadResult } from "../actions/read.js";
 import type { AllocationState } from "../core/ports.js";
 import { logPath } from "../core/result.js";
-import { latestAllocation, type LiveChild } from "../core/status.js";
+import { isTerminal, latestAllocation, type LiveChild } from "../core/status.js";
 import { stderrOfStoredLog } from "../core/writer.js";
 import { ExitError } from "../errors.js";
 import type { LogType } from "../nomad/port.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./common.js";
 import { openView, readLiveChildren, type View } from "./view.js";
 
-const TERMINAL = new Set(["complete", "failed", "lost"]);
 const POLL_MS = 2_000;
 const WATCH_MS = 10_000;
 /** logmon copies the task's output to the log file a moment after the task exits */
@@ -85,7 +84,7 @@ async function waitForStart(v: View, jobId: string, waitMs: number): Promise<All
     const placement = await v.nomad.watchJob(jobId, index, WATCH_MS);
     index = placement.index;
     const alloc = latestAllocation(placement.allocations);
-    if (alloc && (alloc.startedAt || alloc.clientStatus === "running" || TERMINAL.has(alloc.clientStatus))) return alloc;
+    if (alloc && (alloc.startedAt || alloc.clientStatus === "running" || isTerminal(alloc))) return alloc;
     if (Date.now() >= deadline) return undefined;
   }
 }
@@ -123,6 +122,6 @@ async function watchUntilTerminal(v: View, jobId: string, allocId: string): Prom
     const placement = await v.nomad.watchJob(jobId, index, WATCH_MS);
     index = placement.index;
     const alloc = placement.allocations.find((a) => a.id === allocId);
-    if (alloc && TERMINAL.has(alloc.clientStatus)) return alloc;
+    if (alloc && isTerminal(alloc)) return alloc;
   }
 }

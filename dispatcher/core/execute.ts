@@ -4,7 +4,7 @@ import { parseRunnerError } from "../runner/contract.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
 import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import type { RunOutcome } from "./result.js";
-import { latestAllocation } from "./status.js";
+import { isTerminal, latestAllocation } from "./status.js";
 
 export interface ExecuteDeps {
   nomad: NomadPort;
@@ -23,7 +23,6 @@ export interface ExecutionReport {
   stderr: string;
 }
 
-const TERMINAL = new Set(["complete", "failed", "lost"]);
 const WATCH_MS = 10_000;
 
 export interface Dispatched {
@@ -117,7 +116,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       const err = new AllocationLost(`job ${jobId} no longer exists in Nomad (purged or garbage-collected) and never showed an allocation`);
       return { kind: "failed", class: err.class, message: err.message };
     }
-    if (last && TERMINAL.has(last.clientStatus)) {
+    if (last && isTerminal(last)) {
       if (last.clientStatus === "lost") {
         const err = new AllocationLost(`allocation ${last.id} was lost on node ${last.node}`);
         return { kind: "failed", alloc: last, class: err.class, message: err.message };

@@ -40,6 +40,13 @@ export interface StatusInput {
 }
 
 /** The allocation Nomad created last (a dispatched child has one, unless it was rescheduled). */
+const TERMINAL = new Set(["complete", "failed", "lost"]);
+
+/** The allocation will not change any more: its task ended, or its node was lost. */
+export function isTerminal(alloc: AllocationState): boolean {
+  return TERMINAL.has(alloc.clientStatus);
+}
+
 export function latestAllocation(allocs: AllocationState[]): AllocationState | undefined {
   return [...allocs].sort((a, b) => b.createIndex - a.createIndex)[0];
 }

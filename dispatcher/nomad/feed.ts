@@ -1,5 +1,6 @@
 import type { Logger } from "../log.js";
 import type { AllocationState, JobPlacement, NomadPort } from "../core/ports.js";
+import { isTerminal, latestAllocation } from "../core/status.js";
 import type { NomadClient } from "./port.js";
 
 // One event stream for every job being tracked, instead of one blocking query per job: Nomad
@@ -17,7 +18,6 @@ interface Tracked {
   askedAt: number;
 }
 
-const TERMINAL = new Set(["complete", "failed", "lost"]);
 /** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
 const FORGET_MS = 10 * 60_000;
 
@@ -102,13 +102,14 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
 
   function snapshot(jobId: string, t: Tracked): JobPlacement {
     const allocations = [...t.allocs.values()];
-    const latest = allocations.sort((a, b) => b.createIndex - a.createIndex)[0];
-    if (latest && TERMINAL.has(latest.clientStatus)) {
+    const latest = latestAllocation(allocations);
+    const gone = allocations.length === 0 && t.gone === true;
+    // nothing more will happen to this job: stop following it
+    if (gone || (latest && isTerminal(latest))) {
       tracked.delete(jobId);
       stopIfIdle();
     }
-    if (allocations.length === 0 && t.gone) tracked.delete(jobId);
-    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, gone: allocations.length === 0 && t.gone, index: t.index };
+    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, gone, index: t.index };
   }
 
   function forgetAbandoned(now: number): void {

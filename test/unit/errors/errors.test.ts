@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  ActionInvalid,
   AllocationLost,
   backoffFor,
   ConfigInvalid,
@@ -12,7 +11,6 @@ import {
   PermanentFailure,
   retryTable,
   SecretMissing,
-  SecretUnknown,
   TimeoutExceeded,
   VaultApiError,
   type FailureClass,
@@ -75,7 +73,6 @@ describe("HTTP status classification", () => {
 describe("error classes", () => {
   it("each carries its failure class and its own name", () => {
     const cases: [DispatcherError, FailureClass, string][] = [
-      [new SecretUnknown("x"), "secret_unknown", "SecretUnknown"],
       [new SecretMissing("x"), "secret_missing", "SecretMissing"],
       [new ConfigInvalid("x"), "config", "ConfigInvalid"],
       [new GitError("x"), "infra", "GitError"],
@@ -88,14 +85,6 @@ describe("error classes", () => {
       expect(err.name).toBe(name);
       expect(failureClassOf(err)).toBe(cls);
     }
-  });
-
-  it("ActionInvalid prefixes each problem with the path, one per line", () => {
-    const e = new ActionInvalid("vault/actions/a.toml", ["id: required", "formula: required"]);
-    expect(e.class).toBe("invalid");
-    expect(e.path).toBe("vault/actions/a.toml");
-    expect(e.problems).toEqual(["id: required", "formula: required"]);
-    expect(e.message).toBe("vault/actions/a.toml: id: required\nvault/actions/a.toml: formula: required");
   });
 
   it("ExitError carries an exit code and is not a failure class", () => {
