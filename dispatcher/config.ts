@@ -18,6 +18,8 @@ export const configSchema = z.strictObject({
     region: z.string().optional(),
     runnerJob: z.string().min(1),
     sidecarJob: z.string().min(1),
+    /** what `dispatcher jobs pin` recorded of the runner/sidecar parents; nothing is dispatched to a parent that differs */
+    pins: z.string(),
     /** Nomad Variables prefix of the ledger: one per ops repo sharing a cluster */
     ledgerPrefix: z.string().regex(/^[a-zA-Z0-9_~-]+(\/[a-zA-Z0-9_~-]+)*$/, "must be a Nomad variable path like dispatcher or ops/dispatcher"),
   }),
@@ -31,6 +33,8 @@ export const configSchema = z.strictObject({
   }),
   repo: z.strictObject({
     remote: z.string().min(1, "is required: the ops repo's git URL or path"),
+    /** what runners fetch the action's commit from: a read-only URL (default: remote) */
+    runnerRemote: z.string(),
     branch: z.string().min(1),
     workdir: z.string().min(1),
     actionsDir: z.string().min(1),
@@ -63,10 +67,11 @@ type Layer = Record<string, unknown>;
 
 export function defaults(cwd = process.cwd()): Layer {
   return {
-    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", ledgerPrefix: "dispatcher" },
+    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher" },
     vault: { addr: "http://127.0.0.1:8200", token: "", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
+      runnerRemote: "",
       branch: "main",
       workdir: join(cwd, ".dispatcher", "ops"),
       actionsDir: "vault/actions",
@@ -91,9 +96,11 @@ const ENV: Record<string, string> = {
   NOMAD_NAMESPACE: "nomad.namespace",
   NOMAD_REGION: "nomad.region",
   DISPATCHER_LEDGER_PREFIX: "nomad.ledgerPrefix",
+  DISPATCHER_JOB_PINS: "nomad.pins",
   VAULT_ADDR: "vault.addr",
   VAULT_TOKEN: "vault.token",
   DISPATCHER_OPS_REMOTE: "repo.remote",
+  DISPATCHER_RUNNER_REMOTE: "repo.runnerRemote",
   DISPATCHER_OPS_BRANCH: "repo.branch",
   DISPATCHER_WORKDIR: "repo.workdir",
   DISPATCHER_SECRETS: "secrets",
@@ -145,6 +152,17 @@ export interface LoadOptions {
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
+  const config = parseLayers(configSchema, opts);
+  // runners fetch from the push remote unless a read-only URL is given
+  return { ...config, repo: { ...config.repo, runnerRemote: config.repo.runnerRemote || config.repo.remote } };
+}
+
+/** Only the Nomad section (`dispatcher jobs pin` needs no Vault token or ops remote). */
+export function loadNomadConfig(opts: LoadOptions = {}): Pick<Config, "nomad"> {
+  return parseLayers(z.object({ nomad: configSchema.shape.nomad }), opts);
+}
+
+function parseLayers<T extends z.ZodType>(schema: T, opts: LoadOptions): z.infer<T> {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.DISPATCHER_CONFIG;
   const layers: [Layer, Label][] = [
@@ -154,7 +172,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     [opts.flags ?? {}, (path) => `flag (${path})`],
   ];
   const merged = layers.reduce<Layer>((acc, [layer]) => mergeDeep(acc, layer), {});
-  const parsed = configSchema.safeParse(merged);
+  const parsed = schema.safeParse(merged);
   if (parsed.success) return parsed.data;
   const origin = originsOf(layers);
   const lines = parsed.error.issues.flatMap((issue) => {

@@ -12,6 +12,8 @@ export type FailureClass =
   | "infra"
   | "agent"
   | "lost"
+  | "tampered"
+  | "parent_changed"
   | "config";
 
 export abstract class DispatcherError extends Error {
@@ -69,6 +71,16 @@ export class AllocationLost extends DispatcherError {
   readonly class = "lost";
 }
 
+/** A token, job or ledger entry that is not what the dispatcher made: an incident, never acted on. */
+export class Tampered extends DispatcherError {
+  readonly class = "tampered";
+}
+
+/** A runner/sidecar parent that differs from its pin: nothing is minted for it until it matches again. */
+export class ParentChanged extends DispatcherError {
+  readonly class = "parent_changed";
+}
+
 /** Something that retrying cannot fix; carries the class of the underlying failure. */
 export class PermanentFailure extends DispatcherError {
   readonly class: FailureClass;
@@ -111,6 +123,9 @@ export const retryTable: Record<FailureClass, RetryRule> = {
   secret_missing: { retries: 0, baseMs: 0, maxMs: 0 },
   config: { retries: 0, baseMs: 0, maxMs: 0 },
   timeout: { retries: 0, baseMs: 0, maxMs: 0 },
+  tampered: { retries: 0, baseMs: 0, maxMs: 0 },
+  // waits (logged at error each time) until an operator re-registers the pinned spec or re-pins
+  parent_changed: { retries: Infinity, baseMs: 10_000, maxMs: 60_000 },
   auth: { retries: 2, baseMs: 2_000, maxMs: 30_000 },
   // an engine outage is waited out: nothing is dispatched meanwhile, nothing is dropped
   rate_limited: { retries: Infinity, baseMs: 1_000, maxMs: 60_000 },

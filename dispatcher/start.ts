@@ -12,6 +12,7 @@ import { remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
 import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultPort } from "./vault/port.js";
+import { readPinFile } from "./pinfile.js";
 import { VERSION } from "./version.js";
 
 export interface Overrides {
@@ -71,6 +72,7 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
       vaultAddr: config.vault.addr,
       runnerJob: config.nomad.runnerJob,
       sidecarJob: config.nomad.sidecarJob,
+      pins: readPinFile(config.nomad.pins),
       role: config.vault.role,
       kvMount: config.vault.kvMount,
       knownSecrets: config.secrets,
@@ -86,7 +88,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
   return {
     runnerJob: config.nomad.runnerJob,
     sidecarJob: config.nomad.sidecarJob,
-    opsRemote: config.repo.remote,
+    runnerRemote: config.repo.runnerRemote,
     actionsDir: config.repo.actionsDir,
     kvMount: config.vault.kvMount,
     defaultTimeoutMinutes: config.timeouts.defaultMinutes,
@@ -98,6 +100,8 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,
     leaseMs: config.leaseSeconds * 1000,
+    pins: readPinFile(config.nomad.pins),
+    namespace: config.nomad.namespace ?? "default",
     dispatcher: { version: VERSION, instance: config.instance },
   };
 }

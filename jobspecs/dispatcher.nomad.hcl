@@ -1,10 +1,29 @@
 # The dispatcher itself: a long-running service. It talks to Nomad and Vault over their HTTP APIs
 # and to the ops repo with git; it needs no Docker socket and no host volume.
 #
-# Before the first run (once per cluster):
-#   nomad acl policy apply -namespace default -job dispatcher dispatcher-wi dispatcher-acl.hcl
-#     (dispatch-job and read-job on the runner/sidecar jobs, node:read for host volumes)
-#   nomad var put nomad/jobs/dispatcher vault_token=<token printed by scripts/bootstrap-vault.sh>
+# It runs in its own namespace (`dispatcher`); the runner/sidecar jobs it dispatches live in
+# `dispatch`. Before the first run (once per cluster, with a management token):
+#   nomad namespace apply dispatcher; nomad namespace apply dispatch
+#   nomad acl policy apply -namespace dispatcher -job dispatcher dispatcher acl/dispatcher.hcl
+#     (the job's workload identity gets exactly that policy: dispatch and read runner jobs, its
+#      ledger variables, node:read; it cannot register, stop or re-register any job)
+#   scripts/register-jobs.sh jobs.pin.json      (registers and pins the runner/sidecar parents)
+#   nomad var put -namespace dispatcher nomad/jobs/dispatcher \
+#     vault_token=<token printed by scripts/bootstrap-vault.sh> job_pins=@jobs.pin.json
+variable "namespace" {
+  type    = string
+  default = "dispatcher"
+}
+variable "runner_namespace" {
+  description = "where the runner/sidecar parents and their children live"
+  type        = string
+  default     = "dispatch"
+}
+variable "runner_remote" {
+  description = "read-only URL runners fetch the ops repo from (default: ops_remote)"
+  type        = string
+  default     = ""
+}
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
@@ -41,6 +60,7 @@ variable "secrets" {
 }
 
 job "dispatcher" {
+  namespace   = var.namespace
   type        = "service"
   datacenters = var.datacenters
 
@@ -85,10 +105,22 @@ job "dispatcher" {
         change_mode = "restart"
       }
 
+      # the runner parents as pinned at registration: nothing is minted for one that differs
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/dispatcher" }}{{ .job_pins }}{{ end }}
+        EOT
+        destination = "secrets/jobs.pin.json"
+        change_mode = "restart"
+      }
+
       env {
-        NOMAD_ADDR            = var.nomad_addr
-        VAULT_ADDR            = var.vault_addr
-        DISPATCHER_OPS_REMOTE = var.ops_remote
+        NOMAD_ADDR               = var.nomad_addr
+        NOMAD_NAMESPACE          = var.runner_namespace
+        VAULT_ADDR               = var.vault_addr
+        DISPATCHER_JOB_PINS      = "${NOMAD_SECRETS_DIR}/jobs.pin.json"
+        DISPATCHER_OPS_REMOTE    = var.ops_remote
+        DISPATCHER_RUNNER_REMOTE = var.runner_remote
         DISPATCHER_SECRETS    = join(",", var.secrets)
         DISPATCHER_WORKDIR    = "${NOMAD_ALLOC_DIR}/data/ops"
         DISPATCHER_INSTANCE   = "${NOMAD_ALLOC_ID}"

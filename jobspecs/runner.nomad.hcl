@@ -1,34 +1,80 @@
-# The runner: one dispatched child per action attempt. The dispatcher fills the meta and passes
-# the response-wrapped Vault token as the payload (never in meta, argv or env).
+# The runner and sidecar parents: one dispatched child per action attempt. The dispatcher fills
+# the meta and passes the response-wrapped Vault token as the payload (never in meta, argv or env).
+#
+# One template for every parent: a parameterized job's volumes are fixed at registration, so
+# scripts/register-jobs.sh registers `runner`, `runner-ssh`, `runner-gpg-ssh`, …, `sidecar`, …
+# from this file (job ID = kind plus the sorted mounts), and the dispatcher picks the parent whose
+# mounts equal the action's. Nomad then places a child only on nodes offering its volumes.
+variable "kind" {
+  description = "runner, or sidecar (reproduce/triage/verify an issue: also needs issue_number)"
+  type        = string
+  default     = "runner"
+}
+variable "namespace" {
+  description = "runner/sidecar parents and children live here; only the dispatcher may read jobs in it"
+  type        = string
+  default     = "dispatch"
+}
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
 }
 variable "driver" {
-  description = "raw_exec on the dev stack; exec or docker (with an image holding node and git) in production"
+  description = "exec (isolated: chroot, nobody, no capabilities); raw_exec runs formulas as the agent's user with no isolation, for trusted formulas only"
   type        = string
-  default     = "raw_exec"
+  default     = "exec"
+}
+variable "user" {
+  type    = string
+  default = "nobody"
 }
 variable "node_bin" {
-  type    = string
-  default = "node"
-}
-variable "entrypoint" {
-  description = "path of dist/runner/main.js as seen by the task"
+  description = "node as the task sees it (inside the chroot for exec)"
   type        = string
+  default     = "/usr/bin/node"
+}
+variable "runner_dir" {
+  description = "where the runner bundle is mounted read-only (exec); its host directory for raw_exec"
+  type        = string
+  default     = "/opt/dispatcher"
+}
+variable "runner_volume" {
+  description = "host volume holding the runner bundle (runner.mjs), mounted read-only"
+  type        = string
+  default     = "dispatcher-runner"
+}
+variable "mounts" {
+  description = "mount aliases of this parent (ssh, gpg, sops), each a read-only host volume at /mnt/<alias>"
+  type        = list(string)
+  default     = []
+}
+variable "mount_sources" {
+  description = "host volume providing each mount alias"
+  type        = map(string)
+  default     = { ssh = "ssh", gpg = "gpg", sops = "sops" }
+}
+variable "mount_root" {
+  description = "where the runner finds the mounts (MOUNT_<ALIAS> = <mount_root>/<alias>); the host volumes' directory for raw_exec"
+  type        = string
+  default     = "/mnt"
 }
 variable "vault_addr" {
   type = string
 }
 
+locals {
+  isolated = var.driver != "raw_exec"
+}
+
 job "runner" {
+  namespace   = var.namespace
   type        = "batch"
   datacenters = var.datacenters
 
   parameterized {
     payload       = "optional"
-    meta_required = ["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"]
-    meta_optional = ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "attempt", "mount_path_ssh", "mount_path_gpg", "mount_path_sops"]
+    meta_required = concat(["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"], var.kind == "sidecar" ? ["issue_number"] : [])
+    meta_optional = concat(["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt"], var.kind == "sidecar" ? ["project_toml"] : [])
   }
 
   group "runner" {
@@ -41,21 +87,47 @@ job "runner" {
       attempts  = 0
       unlimited = false
     }
+    ephemeral_disk {
+      size = 300 # MB: the ops repo checkout, the formula's scratch files, the logs below
+    }
+
+    dynamic "volume" {
+      for_each = local.isolated ? concat(["runner"], var.mounts) : []
+      labels   = [volume.value]
+      content {
+        type      = "host"
+        source    = volume.value == "runner" ? var.runner_volume : var.mount_sources[volume.value]
+        read_only = true
+      }
+    }
 
     task "runner" {
       driver = var.driver
+      user   = local.isolated ? var.user : ""
       config {
-        command = var.node_bin
-        args    = [var.entrypoint]
+        command  = var.node_bin
+        args     = ["${var.runner_dir}/runner.mjs"]
+        cap_drop = local.isolated ? ["all"] : null
       }
+
+      dynamic "volume_mount" {
+        for_each = local.isolated ? concat(["runner"], var.mounts) : []
+        content {
+          volume      = volume_mount.value
+          destination = volume_mount.value == "runner" ? var.runner_dir : "${var.mount_root}/${volume_mount.value}"
+          read_only   = true
+        }
+      }
+
       dispatch_payload {
         file = "wrap.token"
       }
       env {
         VAULT_ADDR = var.vault_addr
+        MOUNT_ROOT = var.mount_root
       }
       resources {
-        cpu    = 100
+        cpu    = 200
         memory = 256
       }
       logs {

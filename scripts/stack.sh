@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The embedded dev stack: nomad agent -dev (raw_exec, host volumes) + bao server (file storage
-# under .dev/, so it survives a restart), bootstrapped
-# from vault/ and jobspecs/, with a bare ops repo seeded from examples/ops.
+# The embedded dev stack, secured as production would be: nomad agent -dev with ACLs on (the
+# anonymous policy grants nothing), runner/sidecar jobs in their own `dispatch` namespace, run by
+# the exec driver (minimal chroot, user nobody, no capabilities, read-only host volumes), the
+# dispatcher on its own least-privilege Nomad token; bao server (file storage under .dev/, so it
+# survives a restart) bootstrapped from vault/; a bare ops repo seeded from examples/ops, which the
+# dispatcher pushes to by path and runners fetch read-only from a loopback git daemon.
 #   scripts/stack.sh up     build engines if needed, start, bootstrap; writes .dev/env
 #   scripts/stack.sh down   stop exactly the processes `up` started (by pid), remove state
 #   scripts/stack.sh register  (re-)register jobspecs/ on the running stack
@@ -15,7 +18,11 @@ nomad="$ENGINE_CACHE/bin/nomad-$NOMAD_VERSION"
 bao="$ENGINE_CACHE/bin/bao-$BAO_VERSION"
 NOMAD_PORT=${DEV_NOMAD_PORT:-4646}
 BAO_PORT=${DEV_BAO_PORT:-8200}
+GIT_PORT=$((NOMAD_PORT + 3))
+# exec isolates formulas; raw_exec (no isolation) stays selectable for trusted formulas
+DRIVER=${DEV_DRIVER:-exec}
 export NOMAD_ADDR="http://127.0.0.1:$NOMAD_PORT" VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
+unset NOMAD_TOKEN NOMAD_NAMESPACE
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
@@ -32,13 +39,20 @@ wait_for() {
 
 alive() { [ -f "$dev/$1.pid" ] && kill -0 "$(cat "$dev/$1.pid")" 2>/dev/null; }
 
-nomad_ready() { curl -fsS "$NOMAD_ADDR/v1/nodes" | jq -e 'map(select(.Status=="ready" and .Drivers.raw_exec.Healthy)) | length > 0'; }
+# the management token: for this script and test setup only, never handed to the dispatcher
+mgmt() { cat "$dev/nomad-management-token"; }
+nomad_api() { curl -fsS -H "X-Nomad-Token: $(mgmt)" "$@"; }
+nomad_leader() { curl -fsS "$NOMAD_ADDR/v1/status/leader" | grep -q :; }
+nomad_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" 'map(select(.Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
 
 write_nomad_config() {
-  mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/nomad-data"
+  mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/runner" "$dev/nomad-data"
   cat > "$dev/nomad.hcl" <<HCL
 data_dir  = "$dev/nomad-data"
 bind_addr = "127.0.0.1"
+acl {
+  enabled = true
+}
 ports {
   http = $NOMAD_PORT
   rpc  = $((NOMAD_PORT + 1))
@@ -53,6 +67,15 @@ server {
 client {
   # several dev stacks (worktrees, other ports) may run side by side: one cgroup tree each
   cgroup_parent = "/nomad-dev-$NOMAD_PORT"
+  # what an exec task's root holds: scripts/chroot.sh (node, git, a shell, coreutils, CA certs)
+  chroot_env {
+    "$dev/chroot" = "/"
+  }
+  # the runner bundle, mounted read-only into every runner/sidecar task
+  host_volume "dispatcher-runner" {
+    path      = "$dev/runner"
+    read_only = true
+  }
   host_volume "ssh" {
     path      = "$dev/volumes/ssh"
     read_only = true
@@ -80,7 +103,42 @@ start_nomad() {
   say "starting nomad agent -dev on $NOMAD_ADDR"
   "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
   echo $! >"$dev/nomad.pid"
+  wait_for "nomad leader" 60 nomad_leader
+  (umask 077; "$nomad" acl bootstrap -json | jq -r .SecretID >"$dev/nomad-management-token")
   wait_for "nomad" 60 nomad_ready
+  secure_nomad
+}
+
+# namespaces, the shipped policies (acl/), and one token per role; -dev keeps ACL state in memory,
+# so this runs on every start
+secure_nomad() {
+  local token
+  export NOMAD_TOKEN; NOMAD_TOKEN=$(mgmt)
+  "$nomad" namespace apply -description "runner and sidecar parents and their dispatched children" dispatch >/dev/null
+  "$nomad" namespace apply -description "the dispatcher's own service job" dispatcher >/dev/null
+  "$nomad" acl policy apply -description "nomad-dispatcher: dispatch and follow runner jobs, its ledger" dispatcher "$root/acl/dispatcher.hcl" >/dev/null
+  "$nomad" acl policy apply -description "operators: list dispatched jobs, read their logs and the ledger" operator-readonly "$root/acl/operator-readonly.hcl" >/dev/null
+  (umask 077
+    "$nomad" acl token create -name dispatcher -type client -policy dispatcher -json | jq -r .SecretID >"$dev/nomad-dispatcher-token"
+    "$nomad" acl token create -name operator -type client -policy operator-readonly -json | jq -r .SecretID >"$dev/nomad-operator-token")
+  unset NOMAD_TOKEN
+  say "nomad ACLs on: namespaces dispatch, dispatcher; policies dispatcher, operator-readonly"
+}
+
+# runners fetch the action's commit from here: git daemon serves fetches only (no receive-pack)
+start_git_daemon() {
+  alive git-daemon && return
+  mkdir -p "$dev/git"
+  git daemon --reuseaddr --export-all --base-path="$dev/git" --listen=127.0.0.1 --port="$GIT_PORT" \
+    --pid-file="$dev/git-daemon.pid" "$dev/git" >>"$dev/git-daemon.log" 2>&1 &
+  wait_for "git daemon" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$GIT_PORT"
+  say "git daemon (read-only) on git://127.0.0.1:$GIT_PORT/"
+}
+
+# the runner bundle, root-owned and read-only, where the dispatcher-runner host volume points
+install_runner() {
+  [ -f "$root/dist/runner/runner.mjs" ] || die "dist/runner/runner.mjs is missing: run npm run build"
+  install -m 0444 "$root/dist/runner/runner.mjs" "$dev/runner/runner.mjs"
 }
 
 bao_listening() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$VAULT_ADDR/v1/sys/health")" != 000 ]; }
@@ -123,31 +181,33 @@ restart() {
 }
 
 register_jobs() {
-  local f
-  for f in "$root"/jobspecs/runner.nomad.hcl "$root"/jobspecs/sidecar.nomad.hcl; do
-    "$nomad" job run -detach -var "entrypoint=$root/dist/runner/main.js" -var "node_bin=$(command -v node)" \
-      -var "vault_addr=$VAULT_ADDR" "$f" >/dev/null || die "nomad job run $f failed"
-  done
-  say "registered jobspecs runner, sidecar"
+  local vars=(-var "driver=$DRIVER")
+  # raw_exec: no chroot, no volumes; the task reads the bundle and the mounts on the host
+  [ "$DRIVER" = raw_exec ] && vars+=(-var "node_bin=$(command -v node)" -var "runner_dir=$dev/runner" -var "mount_root=$dev/volumes")
+  install_runner
+  NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad \
+    "$root/scripts/register-jobs.sh" "$dev/jobs.pin.json" "${vars[@]}"
 }
 
 seed_ops_repo() {
-  [ -d "$dev/ops.git" ] && return
+  [ -d "$dev/git/ops.git" ] && return
   local tmp; tmp=$(mktemp -d)
-  git init -q --bare -b main "$dev/ops.git"
+  git init -q --bare -b main "$dev/git/ops.git"
   cp -r "$root/examples/ops/." "$tmp/"
   git -C "$tmp" init -q -b main
   git -C "$tmp" add -A
   git -C "$tmp" -c user.name=operator -c user.email=operator@example.com commit -qm "ops repo: examples"
-  git -C "$tmp" push -q "$dev/ops.git" main
+  git -C "$tmp" push -q "$dev/git/ops.git" main
   rm -rf "$tmp"
-  say "seeded bare ops repo $dev/ops.git"
+  say "seeded bare ops repo $dev/git/ops.git"
 }
 
 up() {
   mkdir -p "$dev"
   "$root/scripts/build-engines.sh" >&2
-  [ -f "$root/dist/runner/main.js" ] || (cd "$root" && npm run -s build)
+  [ -f "$root/dist/runner/runner.mjs" ] || (cd "$root" && npm run -s build)
+  [ -d "$dev/chroot" ] || { say "building the task chroot"; "$root/scripts/chroot.sh" "$dev/chroot"; }
+  start_git_daemon
   start_nomad
   start_bao
   local token
@@ -156,14 +216,20 @@ up() {
   seed_ops_repo
   cat >"$dev/env" <<ENV
 NOMAD_ADDR=$NOMAD_ADDR
+NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token")
+NOMAD_NAMESPACE=dispatch
 VAULT_ADDR=$VAULT_ADDR
 VAULT_TOKEN=$token
-OPS_REMOTE=$dev/ops.git
+OPS_REMOTE=$dev/git/ops.git
+DISPATCHER_RUNNER_REMOTE=git://127.0.0.1:$GIT_PORT/ops.git
+DISPATCHER_JOB_PINS=$dev/jobs.pin.json
+GIT_DAEMON_URL=git://127.0.0.1:$GIT_PORT
+GIT_SERVED_DIR=$dev/git
 NOMAD_BIN=$nomad
 BAO_BIN=$bao
 ENV
   chmod 600 "$dev/env"
-  say "dev stack up: nomad $NOMAD_ADDR, bao $VAULT_ADDR; environment in .dev/env"
+  say "dev stack up: nomad $NOMAD_ADDR (ACLs on, driver $DRIVER), bao $VAULT_ADDR; the dispatcher's environment in .dev/env"
 }
 
 stop_pid() {
@@ -182,14 +248,17 @@ stop_pid() {
 down() {
   stop_pid nomad
   stop_pid bao
-  # raw_exec tasks are children of nomad's executor; reap any left under our data dir
+  stop_pid git-daemon
+  # tasks are children of nomad's executors; reap any left under our data dir
   pkill -f "$dev/nomad-data" 2>/dev/null || true
+  # exec tasks' volume mounts live under the data dir until their executor ends
+  grep -o " $dev/nomad-data[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dev"
 }
 
 status() {
   local s
-  for s in nomad bao; do
+  for s in nomad bao git-daemon; do
     if alive "$s"; then echo "$s: running (pid $(cat "$dev/$s.pid"))"; else echo "$s: stopped"; fi
   done
 }

@@ -4,6 +4,7 @@ import { createShutdownHandler } from "./signals.js";
 import { formatChecks } from "../core/doctor.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./common.js";
 import { checkSetup, doctorCommand } from "./doctor.js";
+import { jobsCommand } from "./jobs.js";
 import { logsCommand } from "./logs.js";
 import { planCommand } from "./plan.js";
 import { statusCommand } from "./status.js";
@@ -48,6 +49,7 @@ export const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   logs: logsCommand,
   doctor: doctorCommand,
+  jobs: jobsCommand,
   validate: {
     summary: "check action files against the contract (for the ops repo's CI)",
     help: `Usage: dispatcher validate [--secrets A,B] <file.toml|dir>...\n\nParses each action file; with --secrets (or DISPATCHER_SECRETS) also checks secret names,\nand checks formulas/<formula>.sh when the file sits in <repo>/vault/actions/.\nExits 1 and prints one line per problem when any file is invalid.`,

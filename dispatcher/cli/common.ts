@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from "node:util";
-import { loadConfig, type Config } from "../config.js";
+import { loadConfig, loadNomadConfig, type Config } from "../config.js";
 
 export type Values = Record<string, string | boolean | undefined>;
 
@@ -25,6 +25,11 @@ export const CONFIG_HELP = `Config (defaults → file → env → flags):
   --max-in-flight N       global limit of running actions (DISPATCHER_MAX_IN_FLIGHT)
   --poll-seconds N        poll interval of \`run\` (DISPATCHER_POLL_SECONDS)
 Engines: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION, VAULT_ADDR, VAULT_TOKEN`;
+
+/** The Nomad section alone, for commands that talk to Nomad only. */
+export function nomadConfigFrom(values: Values): Pick<Config, "nomad"> {
+  return loadNomadConfig({ file: values.config as string | undefined });
+}
 
 export function configFrom(values: Values): Config {
   const flags: Record<string, unknown> = {};

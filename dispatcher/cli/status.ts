@@ -21,7 +21,7 @@ ${CONFIG_HELP}`,
     const pendingIds = new Set(repo.pending.map((p) => p.file.id));
     const live = await readLiveChildren(v, pendingIds);
     const rows = mergeStatus({
-      remote: v.config.repo.remote,
+      remote: v.config.repo.runnerRemote,
       kinds: v.kinds,
       pending: repo.pending.map((p) => ({ id: p.file.id, kind: p.ok ? p.action.kind : undefined })),
       results: repo.results,

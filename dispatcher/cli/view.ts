@@ -1,3 +1,4 @@
+import { parentJobsOf } from "../core/request.js";
 import { readActions, readResults, type ReadResult } from "../actions/read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
@@ -20,7 +21,11 @@ export function openView(config: Config): View {
     ...createEngines(config, log, viewWorkdir(config)),
     config,
     log,
-    kinds: { [config.nomad.runnerJob]: "runner", [config.nomad.sidecarJob]: "sidecar" },
+    // every parent, one per mount set: runner, runner-ssh, …
+    kinds: Object.fromEntries([
+      ...parentJobsOf(config.nomad.runnerJob).map((p) => [p, "runner"] as const),
+      ...parentJobsOf(config.nomad.sidecarJob).map((p) => [p, "sidecar"] as const),
+    ]),
   };
 }
 
@@ -42,7 +47,7 @@ export async function readRepoState(v: View): Promise<RepoState> {
 /** The latest dispatched child of each pending action, with its latest allocation. */
 export async function readLiveChildren(v: View, pendingIds: ReadonlySet<string>): Promise<Map<string, LiveChild>> {
   const children = (await Promise.all(Object.keys(v.kinds).map((parent) => v.nomad.listChildren(parent)))).flat();
-  const latest = latestChildren(children, pendingIds, v.config.repo.remote);
+  const latest = latestChildren(children, pendingIds, v.config.repo.runnerRemote);
   const live = new Map<string, LiveChild>();
   for (const [id, child] of latest) live.set(id, { ...child, alloc: latestAllocation(await v.nomad.jobAllocations(child.jobId)) });
   return live;

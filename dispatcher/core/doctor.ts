@@ -1,5 +1,7 @@
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import { policyFor } from "./decide.js";
+import { pinProblem, type PinFile } from "./pins.js";
+import { parentJobsOf } from "./request.js";
 
 // `dispatcher doctor` and the pre-flight of `dispatcher run`: each check says ok or what is wrong
 // and how to fix it. Fatal checks stop `run`; the others only limit which actions can run.
@@ -16,7 +18,7 @@ export interface Check {
 export interface DoctorDeps {
   nomad: {
     agentVersion(): Promise<string>;
-    jobSummary(jobId: string): Promise<{ ParameterizedJob?: unknown } | undefined>;
+    parentSpec(jobId: string): Promise<Record<string, unknown> | undefined>;
     hostVolumes(): Promise<Map<string, string>>;
   };
   vault: {
@@ -30,6 +32,8 @@ export interface DoctorDeps {
     vaultAddr: string;
     runnerJob: string;
     sidecarJob: string;
+    /** the parents as pinned after registration (undefined: no pin file configured) */
+    pins: PinFile | undefined;
     role: string;
     kvMount: string;
     knownSecrets: string[];
@@ -58,13 +62,16 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
     add("nomad", true, false, failure(err), "start Nomad or set NOMAD_ADDR (and NOMAD_TOKEN) to a reachable agent");
   }
   if (nomadUp) {
-    for (const [job, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
-      const summary = await deps.nomad.jobSummary(job).catch((err: unknown) => new Error(failure(err)));
-      const register = `register it: nomad job run -var entrypoint=... -var vault_addr=... jobspecs/${job}.nomad.hcl`;
-      if (summary instanceof Error) add(`jobspec ${job}`, fatal, false, summary.message, register);
-      else if (!summary) add(`jobspec ${job}`, fatal, false, `job "${job}" is not registered`, register);
-      else if (!summary.ParameterizedJob) add(`jobspec ${job}`, fatal, false, `job "${job}" is registered but not parameterized`, `re-register it from jobspecs/${job}.nomad.hcl`);
-      else add(`jobspec ${job}`, fatal, true, "registered, parameterized");
+    for (const [base, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
+      const parents = parentJobsOf(base);
+      const problems: string[] = [];
+      for (const job of parents) {
+        const problem = await deps.nomad.parentSpec(job).then((live) => pinProblem(s.pins, job, live), failure);
+        if (problem) problems.push(problem);
+      }
+      const fix = "register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run `dispatcher jobs pin` if the change is intended";
+      if (problems.length === 0) add(`jobspec ${base}`, fatal, true, `${parents.length} parents (one per mount set) registered as pinned`);
+      else add(`jobspec ${base}`, fatal, false, `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more parents)` : ""}`, fix);
     }
     try {
       const volumes = await deps.nomad.hostVolumes();

@@ -1,6 +1,7 @@
-import { AllocationLost, TimeoutExceeded, type FailureClass } from "../errors.js";
+import { AllocationLost, ParentChanged, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { parseRunnerError } from "../runner/contract.js";
+import { RUNNER_TASK, parseRunnerError } from "../runner/contract.js";
+import { pinProblem, type PinFile } from "./pins.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
 import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import type { RunOutcome } from "./result.js";
@@ -14,6 +15,8 @@ export interface ExecuteDeps {
   settings: RequestSettings & {
     actionsDir: string;
     placementSeconds: number;
+    /** the runner/sidecar parents as pinned after registration */
+    pins?: PinFile;
   };
 }
 
@@ -24,6 +27,13 @@ export interface ExecutionReport {
 }
 
 const WATCH_MS = 10_000;
+
+/**
+ * The runner enforces the action's deadline itself (it kills the formula and exits with its
+ * timeout code). The dispatcher's own stop is a backup this much later, and only where its
+ * Nomad policy allows stopping (submit-job, not granted by acl/dispatcher.hcl).
+ */
+export const BACKUP_STOP_GRACE_MS = 60_000;
 
 export interface Dispatched {
   jobId: string;
@@ -38,6 +48,9 @@ export interface Dispatched {
  */
 export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted: (token: WrappedToken) => Promise<void>): Promise<Dispatched> {
   const spec = buildDispatchSpec(ex, deps.settings);
+  // whoever re-registered the parent would receive the token: check it right before minting
+  const changed = pinProblem(deps.settings.pins, spec.job, await deps.nomad.parentSpec(spec.job));
+  if (changed) throw new ParentChanged(changed);
   let token: WrappedToken | undefined;
   if (spec.policies.length > 0) {
     token = await deps.vault.mintWrapped({
@@ -51,14 +64,14 @@ export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted
     const dispatched = await deps.nomad.dispatch({ job: spec.job, meta: spec.meta, payload: token?.wrappingToken, idempotencyToken: spec.idempotencyToken });
     return { jobId: dispatched.jobId, token, duplicate: dispatched.evalId === "" };
   } catch (err) {
-    if (token) await deps.vault.revokeAccessor(token.accessor).catch(() => undefined);
+    if (token) await deps.vault.revokeAccessor(token.accessor, ex.action.id).catch(() => undefined);
     throw err;
   }
 }
 
 export interface Follow {
+  actionId: string;
   jobId: string;
-  kind: "runner" | "sidecar";
   timeoutMinutes: number;
   /** deadlines count from here (the dispatch, possibly by a predecessor) */
   since: Date;
@@ -82,7 +95,10 @@ export async function followJob(f: Follow, deps: ExecuteDeps, signal?: AbortSign
     throw err;
   } finally {
     if (f.accessor && !aborted) {
-      await deps.vault.revokeAccessor(f.accessor).catch((err: unknown) => log.warn({ err }, "could not revoke runner token; it expires with its TTL"));
+      await deps.vault.revokeAccessor(f.accessor, f.actionId).catch((err: unknown) => {
+        if (failureClassOf(err) === "tampered") log.error({ err }, "the ledger's token accessor is not this action's runner token: left alone");
+        else log.warn({ err }, "could not revoke runner token; it expires with its TTL");
+      });
     }
   }
 }
@@ -96,7 +112,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
   const { jobId, timeoutMinutes } = f;
   const start = f.since.getTime();
   const placementDeadline = start + deps.settings.placementSeconds * 1000;
-  const runDeadline = start + timeoutMinutes * 60_000;
+  const runDeadline = start + timeoutMinutes * 60_000 + BACKUP_STOP_GRACE_MS;
   let index = 0;
   let last: AllocationState | undefined;
   for (;;) {
@@ -104,7 +120,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     const now = deps.clock.now().getTime();
     const alloc = latestAllocation(last ? [last] : []);
     if (now >= runDeadline) {
-      await deps.nomad.stopJob(jobId);
+      await stopSafely(deps, jobId, log);
       const err = new TimeoutExceeded(`job ${jobId} ran past its timeout of ${timeoutMinutes} min and was stopped`);
       return { kind: "failed", alloc, class: err.class, message: err.message };
     }
@@ -125,7 +141,7 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     }
     const running = last?.clientStatus === "running" || last?.startedAt;
     if (!running && deps.clock.now().getTime() >= placementDeadline) {
-      await deps.nomad.stopJob(jobId);
+      await stopSafely(deps, jobId, log);
       const why = placement.blockedReason ?? last?.failureMessage ?? "no allocation started";
       const err = new AllocationLost(`job ${jobId} did not start within ${deps.settings.placementSeconds}s: ${why}`);
       return { kind: "failed", alloc: last, class: err.class, message: err.message };
@@ -134,9 +150,18 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
   }
 }
 
+/** A refused stop (no submit-job) is logged: the runner's own deadline and the token's TTL still bound the job. */
+async function stopSafely(deps: ExecuteDeps, jobId: string, log: Logger): Promise<void> {
+  try {
+    await deps.nomad.stopJob(jobId);
+  } catch (err) {
+    log.warn({ err, job_id: jobId }, "could not stop the job (the dispatcher's Nomad policy has no submit-job); the runner's own deadline ends it");
+  }
+}
+
 async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger): Promise<ExecutionReport> {
   const alloc = run.alloc;
-  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, f.kind, "stdout", log), readLogSafe(deps, alloc.id, f.kind, "stderr", log)]) : ["", ""];
+  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, RUNNER_TASK, "stdout", log), readLogSafe(deps, alloc.id, RUNNER_TASK, "stderr", log)]) : ["", ""];
   const base = {
     jobId: f.jobId,
     allocId: alloc?.id,

@@ -5,6 +5,8 @@ import type { Logger } from "../log.js";
 import { buildCatalog, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
 import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
 import { decide } from "./ledger.js";
+import { parentJobsOf } from "./request.js";
+import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
 import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
 import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
@@ -26,6 +28,8 @@ export interface LoopDeps {
     maxLogBytes: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
+    /** the namespace runner jobs live in (ledger entries must point there) */
+    namespace: string;
     dispatcher: { version: string; instance: string };
   };
 }
@@ -61,6 +65,7 @@ export function createLoop(deps: LoopDeps) {
   /** pending files already parsed, by path and blob id */
   const parsedCache = new Map<string, ParsedAction>();
   let lastBeat = 0;
+  const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob), ...parentJobsOf(s.sidecarJob)]), namespace: s.namespace };
 
   const now = () => deps.clock.now();
   const stamp = () => now().toISOString();
@@ -111,7 +116,7 @@ export function createLoop(deps: LoopDeps) {
     }
     const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
-    for (const c of plan.dispatch) start(c, commit, catalog.mountPaths, candidates.find((x) => x.action.id === c.action.id)?.entry);
+    for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
     await flushSafely();
@@ -121,6 +126,8 @@ export function createLoop(deps: LoopDeps) {
 
   /** A result a dead owner finished but never pushed. Its full log was not kept, only the tail. */
   function pushFromLedger(entry: LedgerEntry): void {
+    const forged = storedResultProblem(entry);
+    if (forged) return void log.error({ action: entry.id, problem: forged }, "ledger entry does not hold this action's result: not pushing it");
     const { log_file: _dropped, ...result } = JSON.parse(entry.result ?? "{}") as ActionResult;
     writer.add({ result, fullLog: "" });
     toRecord.set(entry.id, entry);
@@ -139,7 +146,7 @@ export function createLoop(deps: LoopDeps) {
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
 
-  function start(c: Candidate, commit: string, mountPaths: ReadonlyMap<string, string>, previous?: LedgerEntry): void {
+  function start(c: Candidate, commit: string, previous?: LedgerEntry): void {
     const id = c.action.id;
     const attempt = previous?.attempt ?? 1;
     const actionLog = log.child({ action: id, attempt });
@@ -152,13 +159,13 @@ export function createLoop(deps: LoopDeps) {
           : await deps.ledger.create(id, { state: "claimed", owner: me, attempt, actionSha: c.file.sha, commit, updatedAt: stamp() });
         if (!entry) return actionLog.debug("claimed by another instance");
         const earlier = entry.accessor;
-        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt, mountPaths }, d, async (token) => {
+        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt }, d, async (token) => {
           entry = await mustUpdate(entry!, { accessor: token.accessor });
         });
         let accessor = dispatched.token?.accessor;
         if (dispatched.duplicate) {
           // the child already holds the token minted before our predecessor died; ours is spare
-          if (dispatched.token) await deps.vault.revokeAccessor(dispatched.token.accessor).catch(() => undefined);
+          if (dispatched.token) await deps.vault.revokeAccessor(dispatched.token.accessor, id).catch(() => undefined);
           accessor = earlier;
           actionLog.warn({ job_id: dispatched.jobId }, "dispatch was a duplicate: re-attached to the existing child");
         }
@@ -177,6 +184,9 @@ export function createLoop(deps: LoopDeps) {
     track(c, async () => {
       let entry: LedgerEntry | undefined;
       try {
+        const forged = entryProblem(previous, await deps.nomad.childJob(previous.jobId!), fence);
+        // a forged entry is an incident: its job is not stopped, its token not revoked, no result written
+        if (forged) return void actionLog.error({ problem: forged, owner: previous.owner }, "ledger entry does not match its job: not acting on it");
         entry = await mustUpdate(previous, { owner: me });
         actionLog.info({ from: previous.owner }, "re-attached to a running job");
         await follow(c, entry, { ...deps, log: actionLog });
@@ -189,8 +199,8 @@ export function createLoop(deps: LoopDeps) {
   async function follow(c: Candidate, entry: LedgerEntry, d: LoopDeps): Promise<void> {
     const report = await followJob(
       {
+        actionId: c.action.id,
         jobId: entry.jobId!,
-        kind: c.action.kind,
         timeoutMinutes: c.action.timeout_minutes ?? s.defaultTimeoutMinutes,
         since: new Date(entry.dispatchedAt ?? stamp()),
         policies: policiesFor(c.action.secrets),
@@ -234,10 +244,14 @@ export function createLoop(deps: LoopDeps) {
     const tries = (failures.get(c.action.id) ?? 0) + 1;
     failures.set(c.action.id, tries);
     const delay = backoffFor(cls, tries);
+    if (cls === "parent_changed") {
+      // an incident, not an outage: whoever re-registered the parent would receive the token
+      actionLog.error({ class: cls, problem: (err as Error).message, retry_in_ms: delay }, "the runner parent differs from its pin: nothing minted or dispatched");
+    }
     if (delay !== undefined || !entry) {
       // not dispatched (or not claimed): the same attempt, with the same idempotency token, goes again
       notBefore.set(c.action.id, new Date(now().getTime() + (delay ?? backoffFor("infra", 1)!)));
-      actionLog.warn({ err, class: cls, retry_in_ms: delay }, "dispatch failed; will retry");
+      if (cls !== "parent_changed") actionLog.warn({ err, class: cls, retry_in_ms: delay }, "dispatch failed; will retry");
       return;
     }
     const message = err instanceof Error ? err.message : String(err);

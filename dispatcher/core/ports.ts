@@ -47,6 +47,18 @@ export interface NomadPort {
   stopJob(jobId: string): Promise<void>;
   /** host volumes offered by ready client nodes: name → host path (the first node's, by node id) */
   hostVolumes(): Promise<Map<string, string>>;
+  /** what decides a parent's children (command, user, driver, volumes, …), as pinning compares it; undefined when absent */
+  parentSpec(jobId: string): Promise<Record<string, unknown> | undefined>;
+  /** a job's identity for ledger verification; undefined when Nomad does not know it */
+  childJob(jobId: string): Promise<ChildIdentity | undefined>;
+}
+
+export interface ChildIdentity {
+  jobId: string;
+  /** ParentID: empty for a job that was not dispatched */
+  parent: string;
+  namespace: string;
+  meta: Record<string, string>;
 }
 
 /** A dispatched child of a parameterized job, as Nomad lists it. */
@@ -74,7 +86,11 @@ export interface VaultPort {
     ttlSeconds: number;
     meta: Record<string, string>;
   }): Promise<WrappedToken>;
-  revokeAccessor(accessor: string): Promise<void>;
+  /**
+   * revoke the runner token behind `accessor`, only if it was made on the runner role for
+   * `actionId`; a foreign accessor throws ForeignToken and is left alone
+   */
+  revokeAccessor(accessor: string, actionId: string): Promise<void>;
 }
 
 export interface RepoFile {

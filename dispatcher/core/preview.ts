@@ -23,7 +23,7 @@ export function previewPass(parsed: ParsedAction[], catalog: Catalog, commit: st
   // a plan sees no dispatcher's in-flight set: it shows what a fresh pass would start
   const plan = planDispatches(candidates, { inFlight: new Map(), notBefore: new Map() }, limits, now);
   for (const c of plan.dispatch) {
-    const spec = buildDispatchSpec({ ...c, commit, attempt: 1, mountPaths: catalog.mountPaths }, settings);
+    const spec = buildDispatchSpec({ ...c, commit, attempt: 1 }, settings);
     const mounts = Object.fromEntries(c.action.mounts.map((m) => [m, catalog.mountPaths.get(m)!]));
     entries.push({ id: c.action.id, verdict: "dispatch", spec, mounts });
   }
@@ -44,7 +44,7 @@ export function formatPlan(entries: PlanEntry[], commit: string): string {
       lines.push(`${e.id}: dispatch job ${spec.job} (task ${spec.task}), timeout ${spec.timeoutMinutes} min`);
       lines.push("  meta:", ...Object.keys(spec.meta).sort().map((k) => `    ${k}=${spec.meta[k]}`));
       lines.push(`  token: ${spec.policies.length === 0 ? "none (no secrets)" : `${spec.policies.join(", ")}, ttl ${spec.tokenTtlSeconds}s, response-wrapped`}`);
-      const mounts = Object.entries(e.mounts).map(([m, path]) => `${m}=${path}`);
+      const mounts = Object.entries(e.mounts).map(([m, path]) => `${m}=${path} (read-only at /mnt/${m})`);
       lines.push(`  mounts: ${mounts.length === 0 ? "none" : mounts.join(", ")}`);
     }
   }

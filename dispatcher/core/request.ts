@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import type { Action, ActionFile } from "../actions/schema.js";
-import { buildMeta } from "../runner/contract.js";
+import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
+import { RUNNER_TASK, buildMeta } from "../runner/contract.js";
 import { policiesFor } from "./decide.js";
 
 export interface Execution {
@@ -8,14 +8,13 @@ export interface Execution {
   action: Action;
   commit: string;
   attempt: number;
-  /** host path of each mount alias the cluster offers (the runner exposes the requested ones) */
-  mountPaths: ReadonlyMap<string, string>;
 }
 
 export interface RequestSettings {
   runnerJob: string;
   sidecarJob: string;
-  opsRemote: string;
+  /** where the runner fetches the action's commit (read-only; never the push credential) */
+  runnerRemote: string;
   kvMount: string;
   defaultTimeoutMinutes: number;
   tokenGraceSeconds: number;
@@ -23,10 +22,10 @@ export interface RequestSettings {
 
 /** Everything about one dispatch that is decided before it happens; `plan` prints it, `execute` does it. */
 export interface DispatchSpec {
-  /** parameterized parent job */
+  /** parameterized parent job: the kind's base job for the action's mount set */
   job: string;
   /** the task inside it, whose logs are the action's output */
-  task: "runner" | "sidecar";
+  task: string;
   meta: Record<string, string>;
   /** runner-<name> policies of the wrapped token; empty: no token at all */
   policies: string[];
@@ -40,15 +39,26 @@ export function idempotencyToken(id: string, sha: string, attempt: number): stri
   return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
 }
 
+/** The parent for a mount set: its volumes are fixed at registration, so one parent per set (runner, runner-gpg-ssh, …). */
+export function parentJobFor(base: string, mounts: readonly Mount[]): string {
+  const set = [...new Set(mounts)].sort();
+  return set.length === 0 ? base : `${base}-${set.join("-")}`;
+}
+
+/** Every parent of a kind, one per mount set (what scripts/register-jobs.sh registers). */
+export function parentJobsOf(base: string): string[] {
+  const sets = [...Array(2 ** MOUNTS.length).keys()].map((bits) => MOUNTS.filter((_, i) => bits & (1 << i)));
+  return sets.map((set) => parentJobFor(base, set));
+}
+
 /** Pure: the dispatch an execution makes (job, meta, token scope) from the action and settings. */
 export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSpec {
   const { action } = ex;
   const timeoutMinutes = action.timeout_minutes ?? s.defaultTimeoutMinutes;
   const sidecar = action.kind === "sidecar";
-  const mountMeta = Object.fromEntries(action.mounts.map((m) => [`mount_path_${m}`, ex.mountPaths.get(m)]));
   return {
-    job: sidecar ? s.sidecarJob : s.runnerJob,
-    task: sidecar ? "sidecar" : "runner",
+    job: parentJobFor(sidecar ? s.sidecarJob : s.runnerJob, action.mounts),
+    task: RUNNER_TASK,
     meta: buildMeta(
       {
         actionId: action.id,
@@ -56,7 +66,7 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
         actionPath: ex.file.path,
         commit: ex.commit,
         formula: action.formula,
-        opsRepo: s.opsRemote,
+        opsRepo: s.runnerRemote,
         secrets: action.secrets,
         mounts: action.mounts,
         kvMount: s.kvMount,
@@ -70,7 +80,6 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
         timeout_minutes: String(timeoutMinutes),
         issue_number: action.issue === undefined ? undefined : String(action.issue),
         project_toml: action.project,
-        ...mountMeta,
       },
     ),
     policies: policiesFor(action.secrets),

@@ -29,7 +29,7 @@ export interface LiveChild extends ChildJob {
 }
 
 export interface StatusInput {
-  /** the remote this dispatcher serves: children dispatched for another ops repo are not ours */
+  /** what this dispatcher's children carry as ops_repo (the runner remote): children of another ops repo are not ours */
   remote: string;
   /** parent job name → kind, e.g. runner → runner */
   kinds: Readonly<Record<string, Kind>>;

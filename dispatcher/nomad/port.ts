@@ -18,6 +18,7 @@ export interface NomadClient extends NomadPort {
   /** the one request path every call takes: errors become NomadApiError, bodies are zod-checked */
   request<T extends z.ZodType>(what: string, config: AxiosRequestConfig, schema: T): Promise<{ body: z.infer<T>; index: number }>;
   get<T extends z.ZodType>(path: string, schema: T, config?: AxiosRequestConfig): Promise<{ body: z.infer<T>; index: number }>;
+  /** the Nomad version of the first ready node (needs only node:read) */
   agentVersion(): Promise<string>;
   jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
   /** dispatched children of a parameterized job, with their meta */
@@ -36,7 +37,43 @@ export type LogType = "stdout" | "stderr";
 /** Connections one dispatcher opens to Nomad at most (streams included). */
 const MAX_SOCKETS = 48;
 
-const DISPATCH_REFUSED = /did not provide required meta|not allowed|payload|parameterized/i;
+/**
+ * Nomad 1.6 answers a dispatch that does not fit its parent with HTTP 500 and a text, no code
+ * (nomad/job_endpoint.go: validateDispatchRequest and Dispatch). These texts are permanent:
+ * retrying the same dispatch cannot succeed. Any other 500 is an outage and is waited out.
+ */
+const DISPATCH_REFUSED = [
+  /did not provide required meta keys/,
+  /included unpermitted metadata keys/,
+  /Duplicate key .* in passed metadata/,
+  /Payload is not provided but required/,
+  /Payload provided but forbidden/,
+  /Payload exceeds maximum size/,
+  /is not a parameterized job/,
+  /Specified job .* is stopped/,
+  /parameterized job not found/,
+];
+
+/** The fields of a parent job, its groups and its tasks that decide what its children run, as whom, where and with what. */
+const PINNED = {
+  job: ["ID", "Namespace", "Type", "ParameterizedJob", "Datacenters", "NodePool", "Constraints", "Meta", "Payload"],
+  group: ["Name", "Constraints", "Volumes", "Networks", "Services"],
+  task: ["Name", "Driver", "User", "Config", "Env", "Templates", "Artifacts", "VolumeMounts", "DispatchPayload", "Vault", "Identity", "Identities", "Lifecycle", "Leader", "Constraints"],
+};
+
+function pick(from: unknown, keys: string[]): Record<string, unknown> {
+  const obj = (from ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(keys.map((k) => [k, obj[k] ?? null]));
+}
+
+/** A parent's pinned spec: every group and task is kept (an added task would run beside the runner). */
+function pinnedSpecOf(job: z.infer<typeof S.jobDetail>): Record<string, unknown> {
+  const groups = (job.TaskGroups ?? []) as { Tasks?: unknown[] }[];
+  return {
+    ...pick(job, PINNED.job),
+    TaskGroups: groups.map((g) => ({ ...pick(g, PINNED.group), Tasks: (g.Tasks ?? []).map((t) => pick(t, PINNED.task)) })),
+  };
+}
 
 /** The only module that talks HTTP to Nomad. Responses are zod-checked. */
 export function createNomadPort(opts: NomadPortOptions): NomadClient {
@@ -93,6 +130,15 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     return Buffer.from(res.body);
   }
 
+  async function readJob(jobId: string): Promise<z.infer<typeof S.jobDetail> | undefined> {
+    try {
+      return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobDetail)).body;
+    } catch (err) {
+      if (err instanceof NomadApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
   async function jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined> {
     try {
       return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobSummary)).body;
@@ -145,7 +191,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
         return { jobId: body.DispatchedJobID, evalId: body.EvalID };
       } catch (err) {
         // Nomad answers a dispatch that does not fit the parameterized job with a 500
-        if (err instanceof NomadApiError && err.status === 500 && DISPATCH_REFUSED.test(err.message)) {
+        if (err instanceof NomadApiError && err.status === 500 && DISPATCH_REFUSED.some((re) => re.test(err.message))) {
           throw new PermanentFailure(`${err.message} (does the registered ${req.job} job match jobspecs/?)`, "rejected", { cause: err });
         }
         throw err;
@@ -220,8 +266,21 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     },
 
     async agentVersion() {
-      const { body } = await get("/v1/agent/self", S.agentSelf);
-      return body.config.Version.Version;
+      const { body: nodes } = await get("/v1/nodes", S.nodeList);
+      const node = nodes.find((n) => n.Status === "ready") ?? nodes[0];
+      if (!node) throw new NomadApiError(`nomad: ${opts.addr} has no client node`, 200);
+      const { body } = await get(`/v1/node/${node.ID}`, S.nodeAttributes);
+      return body.Attributes?.["nomad.version"] ?? "unknown";
+    },
+
+    async parentSpec(jobId) {
+      const job = await readJob(jobId);
+      return job && pinnedSpecOf(job);
+    },
+
+    async childJob(jobId) {
+      const job = await readJob(jobId);
+      return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {} };
     },
 
     jobSummary,

@@ -77,11 +77,23 @@ export const variable = z.object({
   ModifyIndex: z.number(),
 });
 
-export const agentSelf = z.object({
-  config: z.object({ Version: z.object({ Version: z.string() }).passthrough() }).passthrough(),
-});
+/** /v1/node/:id attributes: the node's Nomad version (readable with node:read, unlike /v1/agent/self) */
+export const nodeAttributes = z.object({ Attributes: z.record(z.string(), z.string()).nullish() });
+
+/** a whole job: the fields of a parent that pinning compares are picked from it */
+export const jobDetail = z
+  .object({
+    ID: z.string(),
+    Namespace: z.string(),
+    ParentID: z.string().nullish(),
+    Dispatched: z.boolean().optional(),
+    Meta: z.record(z.string(), z.string()).nullish(),
+    TaskGroups: z.array(z.unknown()).nullish(),
+  })
+  .passthrough();
 
 export const jobSummary = z.object({
+  Namespace: z.string().optional(),
   ID: z.string(),
   Status: z.string(),
   ParameterizedJob: z.unknown().nullish(),

@@ -5,6 +5,9 @@ const FAILURE_CLASSES = Object.keys(retryTable) as FailureClass[];
 // What the dispatcher and the runner agree on: the job meta, the payload, and how the runner
 // reports a failure of its own (as opposed to the formula's exit code).
 
+/** The task of every runner/sidecar parent (jobspecs/runner.nomad.hcl): its logs are the action's output. */
+export const RUNNER_TASK = "runner";
+
 /** The runner exits with this code when it fails before or around the formula. */
 export const RUNNER_ERROR_EXIT = 90;
 const ERROR_LINE = /^\[runner\] error ([a-z_]+): (.*)$/m;
@@ -18,7 +21,7 @@ export interface RunnerMeta {
   opsRepo: string;
   secrets: string[];
   mounts: string[];
-  /** host path of each requested mount (meta mount_path_<alias>) */
+  /** where each requested mount is: <MOUNT_ROOT>/<alias> (read-only volume mounts under exec) */
   mountPaths: Record<string, string>;
   kvMount: string;
   vaultAddr: string;
@@ -60,7 +63,7 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     opsRepo: get("ops_repo"),
     secrets: list("secrets_csv"),
     mounts: list("mounts_csv"),
-    mountPaths: Object.fromEntries(list("mounts_csv").map((m) => [m, get(`mount_path_${m}`)])),
+    mountPaths: Object.fromEntries(list("mounts_csv").map((m) => [m, `${env.MOUNT_ROOT || "/mnt"}/${m}`])),
     kvMount: env.NOMAD_META_kv_mount || "kv",
     vaultAddr: vaultAddr ?? "",
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,

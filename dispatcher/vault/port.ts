@@ -1,4 +1,5 @@
 import type { VaultPort, WrappedToken } from "../core/ports.js";
+import { Tampered } from "../errors.js";
 import { callVault, createVaultClient, statusOf } from "./client.js";
 
 export interface VaultPortOptions {
@@ -43,7 +44,24 @@ export function createVaultPort(opts: VaultPortOptions): VaultPort {
       return { wrappingToken: info.token, accessor: info.wrapped_accessor, policies };
     },
 
-    async revokeAccessor(accessor) {
+    async revokeAccessor(accessor, actionId) {
+      // the accessor comes from the ledger: revoke only a token this role made for this action
+      const expected = `auth/token/create/${opts.role}`;
+      let info: { data?: { path?: string; meta?: Record<string, string> | null } };
+      try {
+        info = await callVault("look up token by accessor", () => client.write("auth/token/lookup-accessor", { accessor }));
+      } catch (err) {
+        // already expired or revoked (by the runner itself): the goal is reached
+        if (statusOf(err) === 400 || statusOf(err) === 404) return;
+        throw err;
+      }
+      const path = info.data?.path;
+      const action = info.data?.meta?.action;
+      if (path !== expected || action !== actionId) {
+        throw new Tampered(
+          `refusing to revoke token accessor ${accessor}: it was made at "${path ?? "unknown"}" for action "${action ?? "none"}", expected "${expected}" for "${actionId}"`,
+        );
+      }
       try {
         await callVault("revoke token by accessor", () => client.write("auth/token/revoke-accessor", { accessor }));
       } catch (err) {

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stackEnv } from "./stack.js";
+import { dispatcherEnv } from "./stack.js";
 
 const cliPath = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 
@@ -19,15 +19,11 @@ export interface CliRun {
 
 /** Env for the CLI on the dev stack and `remote`, with its own workdir; `extra` overrides. */
 export async function cliEnv(remote: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  const stack = stackEnv();
   const workdir = join(await mkdtemp(join(tmpdir(), "dispatcher-cli-")), "ops");
   return {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
-    NOMAD_ADDR: stack.NOMAD_ADDR,
-    VAULT_ADDR: stack.VAULT_ADDR,
-    VAULT_TOKEN: stack.VAULT_TOKEN,
-    DISPATCHER_OPS_REMOTE: remote,
+    ...dispatcherEnv(remote),
     DISPATCHER_WORKDIR: workdir,
     ...extra,
   };

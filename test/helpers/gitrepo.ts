@@ -1,6 +1,7 @@
 // A real bare ops repo (branch main) in a temp dir, seeded from a map of files, plus an
 // "another writer" clone that can push more commits to it.
 
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -22,8 +23,14 @@ export interface OpsRemote {
 
 const WRITER = ["-c", "user.name=Other Writer", "-c", "user.email=other@example.test", "-c", "commit.gpgsign=false"];
 
+/** Where remotes go: the dev stack's git daemon serves .dev/git to runners (read-only); else a temp dir. */
+function remotesDir(): string {
+  const served = new URL("../../.dev/git", import.meta.url).pathname;
+  return existsSync(served) ? served : tmpdir();
+}
+
 export async function createOpsRemote(files: Record<string, string | Buffer>): Promise<OpsRemote> {
-  const dir = await mkdtemp(join(tmpdir(), "ops-remote-"));
+  const dir = await mkdtemp(join(remotesDir(), "ops-remote-"));
   const remote = join(dir, "ops.git");
   const work = join(dir, "writer");
   await runGit(dir, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);

@@ -1,7 +1,7 @@
 // The dispatcher CLI as a real child process (for kill -9 and replica tests).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { stackEnv } from "./stack.js";
+import { dispatcherEnv } from "./stack.js";
 
 const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
 
@@ -12,10 +12,9 @@ export interface CliProcess {
 
 /** `dispatcher <args>` against the dev stack; stdout and stderr appended to `logFile`. */
 export function spawnDispatcher(args: string[], env: Record<string, string>, logFile: string): CliProcess {
-  const stack = stackEnv();
   const out = createWriteStream(logFile, { flags: "a" });
   const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, NOMAD_ADDR: stack.NOMAD_ADDR, VAULT_ADDR: stack.VAULT_ADDR, VAULT_TOKEN: stack.VAULT_TOKEN, LOG_LEVEL: "info", ...env },
+    env: { ...process.env, ...dispatcherEnv(env.DISPATCHER_OPS_REMOTE ?? ""), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.pipe(out, { end: false });

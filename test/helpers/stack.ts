@@ -12,17 +12,30 @@ import { policyFor } from "../../dispatcher/core/decide.js";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createLogger } from "../../dispatcher/log.js";
 import { createVaultPort } from "../../dispatcher/vault/port.js";
+import { createNomadPort, type NomadClient } from "../../dispatcher/nomad/port.js";
 import { startDispatcher, type Dispatcher } from "../../dispatcher/start.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 
 export interface StackEnv {
   NOMAD_ADDR: string;
+  /** the dispatcher's Nomad token (policy acl/dispatcher.hcl) */
+  NOMAD_TOKEN: string;
+  /** where runner/sidecar jobs live */
+  NOMAD_NAMESPACE: string;
   VAULT_ADDR: string;
   VAULT_TOKEN: string;
+  DISPATCHER_JOB_PINS: string;
+  /** git://… base of the stack's read-only git daemon, serving GIT_SERVED_DIR */
+  GIT_DAEMON_URL: string;
+  GIT_SERVED_DIR: string;
   NOMAD_BIN: string;
   BAO_BIN: string;
   rootToken: string;
+  /** Nomad's management token: fixtures and attacks' victims only, never a dispatcher's */
+  managementToken: string;
+  /** a token with acl/operator-readonly.hcl */
+  operatorToken: string;
 }
 
 export function stackEnv(): StackEnv {
@@ -33,7 +46,57 @@ export function stackEnv(): StackEnv {
     throw new Error("the dev stack is not up: .dev/env is missing (run `make up`, or `make test` which starts it)");
   }
   const env = Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
-  return { ...(env as unknown as StackEnv), rootToken: readFileSync(join(root, ".dev/root-token"), "utf8").trim() };
+  const secret = (file: string) => readFileSync(join(root, ".dev", file), "utf8").trim();
+  return {
+    ...(env as unknown as StackEnv),
+    rootToken: secret("root-token"),
+    managementToken: secret("nomad-management-token"),
+    operatorToken: secret("nomad-operator-token"),
+  };
+}
+
+/** What runners fetch for `remote`: its git:// URL when the stack's git daemon serves it. */
+export function runnerRemoteFor(remote: string): string {
+  const env = stackEnv();
+  return remote.startsWith(`${env.GIT_SERVED_DIR}/`) ? `${env.GIT_DAEMON_URL}/${remote.slice(env.GIT_SERVED_DIR.length + 1)}` : remote;
+}
+
+/** The environment of a dispatcher on the dev stack for `remote`: its own tokens, never management. */
+export function dispatcherEnv(remote: string): Record<string, string> {
+  const s = stackEnv();
+  return {
+    NOMAD_ADDR: s.NOMAD_ADDR,
+    NOMAD_TOKEN: s.NOMAD_TOKEN,
+    NOMAD_NAMESPACE: s.NOMAD_NAMESPACE,
+    VAULT_ADDR: s.VAULT_ADDR,
+    VAULT_TOKEN: s.VAULT_TOKEN,
+    DISPATCHER_JOB_PINS: s.DISPATCHER_JOB_PINS,
+    DISPATCHER_OPS_REMOTE: remote,
+    DISPATCHER_RUNNER_REMOTE: runnerRemoteFor(remote),
+  };
+}
+
+/** Nomad as the stack's administrator sees it (management token, runner namespace): for fixtures. */
+export function adminNomad(): NomadClient {
+  const s = stackEnv();
+  return createNomadPort({ addr: s.NOMAD_ADDR, token: s.managementToken, namespace: s.NOMAD_NAMESPACE });
+}
+
+/** Nomad with the dispatcher's own token, as a dispatcher on the dev stack calls it. */
+export function dispatcherNomad(): NomadClient {
+  const s = stackEnv();
+  return createNomadPort({ addr: s.NOMAD_ADDR, token: s.NOMAD_TOKEN, namespace: s.NOMAD_NAMESPACE });
+}
+
+/** A raw Nomad HTTP call with `token` (management by default; "" for an anonymous request). */
+export async function nomadHttp(method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<Response> {
+  const s = stackEnv();
+  const token = opts.token ?? s.managementToken;
+  return fetch(`${s.NOMAD_ADDR}${path}`, {
+    method,
+    headers: { ...(token ? { "X-Nomad-Token": token } : {}), "Content-Type": "application/json" },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
 }
 
 /** A short random suffix: action ids, secret names and job meta stay unique per test. */
@@ -79,14 +142,10 @@ export async function createTestDispatcher(
   env: Record<string, string> = {},
   wrapVault: (vault: VaultPort) => VaultPort = (v) => v,
 ): Promise<TestDispatcher> {
-  const stack = stackEnv();
   const workdir = join(await mkdtemp(join(tmpdir(), "dispatcher-work-")), "ops");
   const config: Config = loadConfig({
     env: {
-      NOMAD_ADDR: stack.NOMAD_ADDR,
-      VAULT_ADDR: stack.VAULT_ADDR,
-      VAULT_TOKEN: stack.VAULT_TOKEN,
-      DISPATCHER_OPS_REMOTE: remote,
+      ...dispatcherEnv(remote),
       DISPATCHER_WORKDIR: workdir,
       DISPATCHER_INSTANCE: `test-${uniq()}`,
       ...env,
@@ -118,13 +177,10 @@ export async function createTestDispatcher(
 
 /** Dispatched children of a parameterized job, grouped by the action their meta names. */
 export async function childrenByAction(parent: string): Promise<Map<string, string[]>> {
-  const env = stackEnv();
-  const jobs = (await (await fetch(`${env.NOMAD_ADDR}/v1/jobs?prefix=${encodeURIComponent(`${parent}/dispatch-`)}`)).json()) as { ID: string }[];
   const byAction = new Map<string, string[]>();
-  for (const j of jobs) {
-    const job = (await (await fetch(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(j.ID)}`)).json()) as { Meta?: Record<string, string> };
-    const id = job.Meta?.action_id;
-    if (id) byAction.set(id, [...(byAction.get(id) ?? []), j.ID]);
+  for (const child of await adminNomad().listChildren(parent)) {
+    const id = child.meta.action_id;
+    if (id) byAction.set(id, [...(byAction.get(id) ?? []), child.jobId]);
   }
   return byAction;
 }

@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { stackEnv, uniq } from "../helpers/stack.js";
+import { nomadHttp, runnerRemoteFor, stackEnv, uniq } from "../helpers/stack.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const u = uniq();
@@ -13,7 +13,8 @@ let remote: OpsRemote;
 function nomad(args: string[]): Promise<string> {
   const s = stackEnv();
   return new Promise((resolve, reject) =>
-    execFile(s.NOMAD_BIN, args, { env: { ...process.env, NOMAD_ADDR: s.NOMAD_ADDR } }, (err, stdout, stderr) =>
+    // the operator who installs the dispatcher holds a management token; the job itself never does
+    execFile(s.NOMAD_BIN, args, { env: { ...process.env, NOMAD_ADDR: s.NOMAD_ADDR, NOMAD_TOKEN: s.managementToken, NOMAD_NAMESPACE: "dispatcher" } }, (err, stdout, stderr) =>
       err ? reject(new Error(`nomad ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout),
     ),
   );
@@ -25,7 +26,9 @@ beforeAll(async () => {
     "formulas/hosted.sh": '#!/usr/bin/env bash\necho "run by a dispatcher inside Nomad"\n',
     [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "hosted"\ncontext = "c"\nsecrets = []\n`,
   });
-  await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_token=${s.VAULT_TOKEN}`]);
+  // the job's workload identity gets the shipped dispatcher policy, and nothing else
+  await nomad(["acl", "policy", "apply", "-namespace", "dispatcher", "-job", "dispatcher", "dispatcher-job", `${root}acl/dispatcher.hcl`]);
+  await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_token=${s.VAULT_TOKEN}`, `job_pins=@${s.DISPATCHER_JOB_PINS}`]);
   await nomad([
     "job", "run", "-detach",
     "-var", `cli=${root}dist/cli/main.js`,
@@ -33,6 +36,7 @@ beforeAll(async () => {
     "-var", `nomad_addr=${s.NOMAD_ADDR}`,
     "-var", `vault_addr=${s.VAULT_ADDR}`,
     "-var", `ops_remote=${remote.remote}`,
+    "-var", `runner_remote=${runnerRemoteFor(remote.remote)}`,
     `${root}jobspecs/dispatcher.nomad.hcl`,
   ]);
 }, 60_000);
@@ -40,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await nomad(["job", "stop", "-purge", "-detach", "dispatcher"]).catch(() => undefined);
   await nomad(["var", "purge", "nomad/jobs/dispatcher"]).catch(() => undefined);
+  await nomad(["acl", "policy", "delete", "dispatcher-job"]).catch(() => undefined);
   await remote?.cleanup();
 });
 
@@ -52,7 +57,7 @@ describe("the dispatcher as a Nomad service job", () => {
     }
     expect(text, "no result after 120 s: see `nomad alloc logs -stderr` of the dispatcher job").toBeDefined();
     expect(JSON.parse(text!)).toMatchObject({ id, status: "succeeded", exit_code: 0, logs: "run by a dispatcher inside Nomad" });
-    const allocs = (await (await fetch(`${stackEnv().NOMAD_ADDR}/v1/job/dispatcher/allocations`)).json()) as { ClientStatus: string }[];
+    const allocs = (await (await nomadHttp("GET", "/v1/job/dispatcher/allocations?namespace=dispatcher")).json()) as { ClientStatus: string }[];
     expect(allocs.map((a) => a.ClientStatus)).toEqual(["running"]);
   });
 });

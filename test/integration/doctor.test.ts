@@ -48,8 +48,8 @@ describe("dispatcher doctor", () => {
     expect(run.stdout).toBe(
       [
         `ok nomad: ${s.NOMAD_ADDR} reachable, version ${engines.NOMAD_VERSION}`,
-        "ok jobspec runner: registered, parameterized",
-        "ok jobspec sidecar: registered, parameterized",
+        "ok jobspec runner: 8 parents (one per mount set) registered as pinned",
+        "ok jobspec sidecar: 8 parents (one per mount set) registered as pinned",
         "ok host volumes: ssh, gpg, sops offered",
         `ok openbao: ${s.VAULT_ADDR} reachable, version ${engines.BAO_VERSION}`,
         "ok token role: the dispatcher's token can create tokens on auth/token/create/dispatcher-runner",

@@ -4,12 +4,11 @@ import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../dispatcher/log.js";
 import { createAllocationFeed } from "../../dispatcher/nomad/feed.js";
-import { createNomadPort } from "../../dispatcher/nomad/port.js";
 import type { AllocationState } from "../../dispatcher/core/ports.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { stackEnv, uniq } from "../helpers/stack.js";
+import { dispatcherNomad, runnerRemoteFor, uniq } from "../helpers/stack.js";
 
-const nomad = createNomadPort({ addr: stackEnv().NOMAD_ADDR });
+const nomad = dispatcherNomad();
 const feed = createAllocationFeed(nomad, createLogger({ level: "silent", pretty: false }));
 let remote: OpsRemote;
 let commit: string;
@@ -29,7 +28,7 @@ async function dispatch(code: number): Promise<string> {
   const u = uniq();
   const { jobId } = await nomad.dispatch({
     job: "runner",
-    meta: { action_id: `feed-${u}-${code}`, action_sha: "0".repeat(40), action_path: "vault/actions/x.toml", commit, formula: "code", ops_repo: remote.remote },
+    meta: { action_id: `feed-${u}-${code}`, action_sha: "0".repeat(40), action_path: "vault/actions/x.toml", commit, formula: "code", ops_repo: runnerRemoteFor(remote.remote) },
     idempotencyToken: `feed-${u}`,
   });
   return jobId;

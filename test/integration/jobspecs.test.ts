@@ -8,8 +8,7 @@ const dir = new URL("../../jobspecs/", import.meta.url).pathname;
 
 /** Values for each jobspec's required variables (those without a default). */
 const REQUIRED: Record<string, Record<string, string>> = {
-  "runner.nomad.hcl": { entrypoint: "/opt/dispatcher/dist/runner/main.js", vault_addr: "http://127.0.0.1:8200" },
-  "sidecar.nomad.hcl": { entrypoint: "/opt/dispatcher/dist/runner/main.js", vault_addr: "http://127.0.0.1:8200" },
+  "runner.nomad.hcl": { vault_addr: "http://127.0.0.1:8200" },
   "dispatcher.nomad.hcl": { cli: "/opt/dispatcher/dist/cli/main.js", vault_addr: "http://127.0.0.1:8200", ops_remote: "git@example.test:ops.git" },
 };
 
@@ -17,7 +16,7 @@ function validate(file: string, vars: Record<string, string>): Promise<{ code: n
   const s = stackEnv();
   const args = ["job", "validate", ...Object.entries(vars).flatMap(([k, v]) => ["-var", `${k}=${v}`]), `${dir}${file}`];
   return new Promise((resolve) => {
-    execFile(s.NOMAD_BIN, args, { env: { ...process.env, NOMAD_ADDR: s.NOMAD_ADDR } }, (err, stdout, stderr) =>
+    execFile(s.NOMAD_BIN, args, { env: { ...process.env, NOMAD_ADDR: s.NOMAD_ADDR, NOMAD_TOKEN: s.managementToken } }, (err, stdout, stderr) =>
       resolve({ code: err ? Number(err.code ?? 1) : 0, out: `${stdout}${stderr}` }),
     );
   });
@@ -26,7 +25,7 @@ function validate(file: string, vars: Record<string, string>): Promise<{ code: n
 describe("jobspecs", () => {
   const files = readdirSync(dir).filter((f) => f.endsWith(".nomad.hcl")).sort();
 
-  it("are the three the dispatcher ships", () => {
+  it("are the ones the dispatcher ships", () => {
     expect(files).toEqual(Object.keys(REQUIRED).sort());
   });
 

@@ -1,13 +1,12 @@
 // The ledger on real Nomad Variables: check-and-set decides who claims, and stale writes lose.
 import { describe, expect, it } from "vitest";
 import { createNomadLedger } from "../../dispatcher/nomad/ledger.js";
-import { createNomadPort } from "../../dispatcher/nomad/port.js";
-import { stackEnv, uniq } from "../helpers/stack.js";
+import { dispatcherNomad, uniq } from "../helpers/stack.js";
 
 const fields = (owner: string) => ({ state: "claimed" as const, owner, attempt: 1, actionSha: "abc", commit: "def", updatedAt: new Date().toISOString() });
 
 describe("nomad ledger", () => {
-  const ledger = createNomadLedger(createNomadPort({ addr: stackEnv().NOMAD_ADDR }), `test-${uniq()}`);
+  const ledger = createNomadLedger(dispatcherNomad(), `dispatcher/test-${uniq()}`);
 
   it("lets exactly one of two racing claims win", async () => {
     const id = `race.${uniq()}`;

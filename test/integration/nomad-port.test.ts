@@ -2,12 +2,11 @@
 // queries to the end, exit code and output through the HTTP API, host volumes, stop.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { createNomadPort } from "../../dispatcher/nomad/port.js";
 import { createOpsRemote } from "../helpers/gitrepo.js";
-import { stackEnv, uniq } from "../helpers/stack.js";
+import { dispatcherNomad, runnerRemoteFor, uniq } from "../helpers/stack.js";
 import type { AllocationState } from "../../dispatcher/core/ports.js";
 
-const nomad = createNomadPort({ addr: stackEnv().NOMAD_ADDR });
+const nomad = dispatcherNomad();
 
 async function waitTerminal(jobId: string): Promise<AllocationState> {
   let p = await nomad.watchJob(jobId, 0, 1000);
@@ -28,7 +27,7 @@ describe("nomad port", () => {
     const commit = execFileSync("git", ["--git-dir", remote.remote, "rev-parse", "main"]).toString().trim();
     const req = {
       job: "runner",
-      meta: { action_id: `smoke-${u}`, action_sha: "0".repeat(40), action_path: `vault/actions/smoke-${u}.toml`, commit, formula: "smoke", ops_repo: remote.remote },
+      meta: { action_id: `smoke-${u}`, action_sha: "0".repeat(40), action_path: `vault/actions/smoke-${u}.toml`, commit, formula: "smoke", ops_repo: runnerRemoteFor(remote.remote) },
       idempotencyToken: `smoke-${u}`,
     };
     const first = await nomad.dispatch(req);
@@ -44,7 +43,7 @@ describe("nomad port", () => {
 
   it("lists the host volumes the dev client offers", async () => {
     const volumes = await nomad.hostVolumes();
-    expect([...volumes.keys()].sort()).toEqual(["gpg", "sops", "ssh"]);
+    expect([...volumes.keys()].sort()).toEqual(["dispatcher-runner", "gpg", "sops", "ssh"]);
     expect(volumes.get("ssh")).toBe(new URL("../../.dev/volumes/ssh", import.meta.url).pathname);
   });
 

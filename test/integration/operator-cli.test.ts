@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runGit } from "../../dispatcher/opsrepo/exec.js";
 import { cliEnv, runCli, type CliRun } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { childrenOf, createTestDispatcher, stackEnv, uniq } from "../helpers/stack.js";
+import { childrenOf, createTestDispatcher, nomadHttp, runnerRemoteFor, stackEnv, uniq } from "../helpers/stack.js";
 
 const u = uniq();
 const ids = { count: `count-${u}`, noop: `noop-${u}`, bad: `bad-${u}`, secret: `secret-${u}` };
@@ -50,7 +50,7 @@ describe("dispatcher plan", () => {
       `    commit=${tip}`,
       `    formula=${formula}`,
       "    kv_mount=kv",
-      `    ops_repo=${remote.remote}`,
+      `    ops_repo=${runnerRemoteFor(remote.remote)}`,
       `    timeout_minutes=${timeout}`,
       "  token: none (no secrets)",
       "  mounts: none",
@@ -128,8 +128,7 @@ describe("status and logs around a run", () => {
 
   it("logs of a finished action come from the ops repo, also after Nomad purged the job", async () => {
     const result = JSON.parse((await remote.read(`vault/actions/${ids.count}.result.json`))!) as { job_id: string };
-    const stack = stackEnv();
-    const purge = await fetch(`${stack.NOMAD_ADDR}/v1/job/${encodeURIComponent(result.job_id)}?purge=true`, { method: "DELETE" });
+    const purge = await nomadHttp("DELETE", `/v1/job/${encodeURIComponent(result.job_id)}?purge=true&namespace=dispatch`);
     expect(purge.status).toBe(200);
     const all = await runCli(["logs", ids.count], env);
     expect(all).toMatchObject({ code: 0, stdout: "line 1\nline 2\nline 3\nline 4\nline 5\n[stderr]\ncounted to 5\n", stderr: "" });

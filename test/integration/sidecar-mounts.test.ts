@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
-import { createNomadPort } from "../../dispatcher/nomad/port.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { childrenOf, createTestDispatcher, stackEnv, uniq } from "../helpers/stack.js";
+import { childrenOf, createTestDispatcher, dispatcherNomad, uniq } from "../helpers/stack.js";
 
 const u = uniq();
 const ids = { sidecar: `triage-${u}`, ssh: `ssh-${u}`, sops: `sops-${u}` };
@@ -26,8 +25,7 @@ async function result(id: string): Promise<ActionResult> {
 }
 
 beforeAll(async () => {
-  const env = stackEnv();
-  sshPath = (await createNomadPort({ addr: env.NOMAD_ADDR }).hostVolumes()).get("ssh")!;
+  sshPath = (await dispatcherNomad().hostVolumes()).get("ssh")!;
   await writeFile(join(sshPath, probe), `${probeText}\n`);
   // sops maps to a host volume no node declares: the cluster does not offer it
   configDir = await mkdtemp(join(tmpdir(), "dispatcher-config-"));
@@ -55,15 +53,16 @@ describe("sidecar", () => {
     const r = await result(ids.sidecar);
     expect(r).toMatchObject({ status: "succeeded", exit_code: 0, policies: [] });
     expect(r.job_id).toMatch(/^sidecar\/dispatch-/);
-    expect(r.logs).toBe(`issue=42 project=projects/demo.toml action=${ids.sidecar} task=sidecar`);
+    expect(r.logs).toBe(`issue=42 project=projects/demo.toml action=${ids.sidecar} task=runner`);
   });
 });
 
 describe("mounts", () => {
-  it("exposes a requested mount's host path as MOUNT_<ALIAS>: the formula reads a file placed there", async () => {
+  it("mounts a requested host volume read-only at /mnt/<alias>, as MOUNT_<ALIAS>: the formula reads a file placed there", async () => {
     const r = await result(ids.ssh);
     expect(r).toMatchObject({ status: "succeeded", exit_code: 0 });
-    expect(r.logs).toBe(`MOUNT_SSH=${sshPath}\n${probeText}`);
+    expect(r.job_id).toMatch(/^runner-ssh\/dispatch-/);
+    expect(r.logs).toBe(`MOUNT_SSH=/mnt/ssh\n${probeText}`);
   });
 
   it("refuses a mount the cluster does not offer before any dispatch: invalid result, no child", async () => {

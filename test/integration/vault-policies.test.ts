@@ -34,7 +34,7 @@ describe("vault policies", () => {
     expect(auth.policies).toEqual(["default", `runner-${A.toLowerCase()}`]);
     expect(await readSecret(auth.client_token, A)).toBe(200);
     expect(await readSecret(auth.client_token, B)).toBe(403);
-    await vault.revokeAccessor(wrapped.accessor);
+    await vault.revokeAccessor(wrapped.accessor, "policy-test");
     expect(await readSecret(auth.client_token, A)).toBe(403);
   });
 

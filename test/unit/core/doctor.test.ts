@@ -1,12 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { formatChecks, runChecks, type DoctorDeps } from "../../../dispatcher/core/doctor.js";
+import { buildPinFile } from "../../../dispatcher/core/pins.js";
+import { parentJobsOf } from "../../../dispatcher/core/request.js";
+
+// every runner parent registered as pinned; no sidecar parent registered at all
+const specOf = (job: string) => ({ ID: job, Namespace: "dispatch", TaskGroups: [{ Name: "runner", Tasks: [{ Name: "runner", Driver: "exec", User: "nobody" }] }] });
+const pins = buildPinFile(new Map(parentJobsOf("runner").map((j) => [j, specOf(j)])), new Date("2026-01-01T00:00:00Z"));
 
 // Engine answers as plain functions: what each check concludes from them, and which are fatal.
 function deps(over: { nomad?: Partial<DoctorDeps["nomad"]>; vault?: Partial<DoctorDeps["vault"]>; remoteTip?: DoctorDeps["remoteTip"] } = {}): DoctorDeps {
   return {
     nomad: {
       agentVersion: async () => "1.6.3",
-      jobSummary: async (id) => (id === "runner" ? { ParameterizedJob: {} } : undefined),
+      parentSpec: async (id) => (id.startsWith("runner") ? specOf(id) : undefined),
       hostVolumes: async () => new Map([["ssh", "/srv/ssh"]]),
       ...over.nomad,
     },
@@ -22,6 +28,7 @@ function deps(over: { nomad?: Partial<DoctorDeps["nomad"]>; vault?: Partial<Doct
       vaultAddr: "http://v:8200",
       runnerJob: "runner",
       sidecarJob: "sidecar",
+      pins,
       role: "dispatcher-runner",
       kvMount: "kv",
       knownSecrets: ["A", "B"],
@@ -38,8 +45,8 @@ describe("runChecks", () => {
     expect(formatChecks(checks)).toBe(
       [
         "ok nomad: http://n:4646 reachable, version 1.6.3",
-        "ok jobspec runner: registered, parameterized",
-        'fail jobspec sidecar: job "sidecar" is not registered; fix: register it: nomad job run -var entrypoint=... -var vault_addr=... jobspecs/sidecar.nomad.hcl',
+        "ok jobspec runner: 8 parents (one per mount set) registered as pinned",
+        'fail jobspec sidecar: job "sidecar" is not pinned (pinned: runner, runner-gpg, runner-gpg-sops, runner-gpg-sops-ssh, runner-gpg-ssh, runner-sops, runner-sops-ssh, runner-ssh); re-run `dispatcher jobs pin` (and 7 more parents); fix: register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run `dispatcher jobs pin` if the change is intended',
         'fail host volumes: gpg, sops (host volume deploy-sops) not offered by any ready node (offered: ssh); actions asking for them are refused; fix: declare host_volume "gpg" in the Nomad client config',
         "ok openbao: http://v:8200 reachable, version 2.4.0",
         "ok token role: the dispatcher's token can create tokens on auth/token/create/dispatcher-runner",

@@ -3,7 +3,7 @@ import { parseAction } from "../../../dispatcher/actions/parse.js";
 import type { Catalog } from "../../../dispatcher/core/decide.js";
 import { formatPlan, previewPass } from "../../../dispatcher/core/preview.js";
 
-const settings = { runnerJob: "runner", sidecarJob: "sidecar", opsRemote: "/ops.git", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300 };
+const settings = { runnerJob: "runner", sidecarJob: "sidecar", runnerRemote: "/ops.git", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300 };
 const limits = { maxInFlight: 4, serializeBy: "formula" as const };
 const catalog: Catalog = {
   formulas: new Set(["deploy", "triage"]),
@@ -28,7 +28,7 @@ describe("previewPass", () => {
     expect(text).toBe(
       [
         "plan for 0123456789ab (nothing is dispatched):",
-        "a: dispatch job runner (task runner), timeout 5 min",
+        "a: dispatch job runner-ssh (task runner), timeout 5 min",
         "  meta:",
         "    action_id=a",
         "    action_path=vault/actions/a.toml",
@@ -37,19 +37,18 @@ describe("previewPass", () => {
         "    commit=0123456789abcdef",
         "    formula=deploy",
         "    kv_mount=kv",
-        "    mount_path_ssh=/srv/ssh",
         "    mounts_csv=ssh",
         "    ops_repo=/ops.git",
         "    secrets_csv=GH_TOKEN",
         "    timeout_minutes=5",
         "  token: runner-gh_token, ttl 600s, response-wrapped",
-        "  mounts: ssh=/srv/ssh",
+        "  mounts: ssh=/srv/ssh (read-only at /mnt/ssh)",
         "b: waits: serialized behind another action with formula:deploy",
         "c: invalid",
         '  vault/actions/c.toml: mounts[0] "gpg" is not available on this cluster (available: ssh)',
         "d: refused (secret_unknown)",
         '  vault/actions/d.toml: secrets[0] "NOPE" is not a known secret (known: GH_TOKEN)',
-        "e: dispatch job sidecar (task sidecar), timeout 60 min",
+        "e: dispatch job sidecar (task runner), timeout 60 min",
         "  meta:",
         "    action_id=e",
         "    action_path=vault/actions/e.toml",

@@ -27,6 +27,8 @@ const ALL_CLASSES: FailureClass[] = [
   "infra",
   "agent",
   "lost",
+  "tampered",
+  "parent_changed",
   "config",
 ];
 

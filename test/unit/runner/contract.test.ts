@@ -20,12 +20,9 @@ const META: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths"> = {
   kvMount: "kv",
 };
 
-/** host paths the dispatcher passes for the requested mounts */
-const MOUNT_PATHS = { mount_path_ssh: "/srv/volumes/ssh", mount_path_gpg: "/srv/volumes/gpg" };
-
-/** the env Nomad gives the task for a dispatch with `meta` (and the mounts' paths) */
+/** the env Nomad gives the task for a dispatch with `meta` */
 function envFor(meta: Record<string, string>, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries({ ...MOUNT_PATHS, ...meta }).map(([k, v]) => [`NOMAD_META_${k}`, v])), ...extra };
+  return { ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [`NOMAD_META_${k}`, v])), ...extra };
 }
 
 describe("buildMeta", () => {
@@ -69,8 +66,13 @@ describe("readRunnerMeta", () => {
       ...META,
       vaultAddr: "http://127.0.0.1:8200",
       rolePath: "auth/token/create/dispatcher-runner",
-      mountPaths: { ssh: "/srv/volumes/ssh", gpg: "/srv/volumes/gpg" },
+      mountPaths: { ssh: "/mnt/ssh", gpg: "/mnt/gpg" },
     });
+  });
+
+  it("finds the mounts under the jobspec's MOUNT_ROOT (the host volumes' directory under raw_exec)", () => {
+    const env = envFor(buildMeta(META, {}), { VAULT_ADDR: "http://127.0.0.1:8200", MOUNT_ROOT: "/srv/volumes" });
+    expect(readRunnerMeta(env).mountPaths).toEqual({ ssh: "/srv/volumes/ssh", gpg: "/srv/volumes/gpg" });
   });
 
   it("names a missing required key and its variable", () => {
