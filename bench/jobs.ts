@@ -1,65 +1,76 @@
-// Parameterized jobs the bench registers next to the stack's `runner`. Both name their task
-// "runner" so the dispatcher can read their logs like the real runner's.
+// Parameterized jobs the bench registers next to the stack's runner parents, in the runner
+// namespace with the management token (the dispatcher's own token cannot register jobs). All name
+// their task "runner" so the dispatcher can read their logs like the real runner's; the bench pins
+// them beside the stack's parents so a dispatcher contender may dispatch them.
 import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import type { Stack } from "./settings.js";
+import { buildPinFile, type PinFile } from "../core/pins.js";
+import { createNomadPort } from "../nomad/port.js";
+import { writePinFile } from "../pinfile.js";
+import type { BenchNomad } from "./nomad.js";
+import { ROOT, type Stack } from "./settings.js";
 
 /** `/bin/true`: the floor of a raw_exec child on this agent. */
 export const NOOP_JOB = "bench-noop";
 /** Accepts the runner's meta and sleeps: allocations to track, at 10 MHz / 10 MB each. */
 export const SLEEP_JOB = "bench-sleep";
+/** The real runner from jobspecs/runner.nomad.hcl under raw_exec (no isolation): exec's start cost. */
+export const RAW_EXEC_RUNNER = "bench-runner-raw-exec";
 
 // same meta contract as jobspecs/runner.nomad.hcl, so the dispatcher can dispatch it as its runner
-const RUNNER_META = `meta_required = ["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"]
-    meta_optional = ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "attempt"]`;
+const RUNNER_META = {
+  MetaRequired: ["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"],
+  MetaOptional: ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt"],
+};
 
-function jobspec(name: string, parameterized: string, command: string, args: string[]): string {
-  return `job "${name}" {
-  type        = "batch"
-  datacenters = ["*"]
-  parameterized {
-    payload = "optional"
-    ${parameterized}
-  }
-  group "runner" {
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
-    ephemeral_disk {
-      size = 10
-    }
-    task "runner" {
-      driver = "raw_exec"
-      config {
-        command = "${command}"
-        args    = ${JSON.stringify(args)}
-      }
-      resources {
-        cpu    = 10
-        memory = 10
-      }
-      logs {
-        max_files     = 1
-        max_file_size = 1
-      }
-    }
-  }
-}
-`;
+function trivialJob(id: string, namespace: string, meta: object, command: string, args: string[]): Record<string, unknown> {
+  return {
+    ID: id,
+    Name: id,
+    Namespace: namespace,
+    Type: "batch",
+    Datacenters: ["*"],
+    ParameterizedJob: { Payload: "optional", ...meta },
+    TaskGroups: [
+      {
+        Name: "runner",
+        Count: 1,
+        RestartPolicy: { Attempts: 0, Mode: "fail" },
+        ReschedulePolicy: { Attempts: 0, Unlimited: false },
+        EphemeralDisk: { SizeMB: 10 },
+        Tasks: [
+          {
+            Name: "runner",
+            Driver: "raw_exec",
+            Config: { command, args },
+            Resources: { CPU: 10, MemoryMB: 10 },
+            LogConfig: { MaxFiles: 1, MaxFileSizeMB: 1 },
+          },
+        ],
+      },
+    ],
+  };
 }
 
-export async function registerBenchJobs(stack: Stack): Promise<void> {
-  const specs = { [NOOP_JOB]: jobspec(NOOP_JOB, "", "/bin/true", []), [SLEEP_JOB]: jobspec(SLEEP_JOB, RUNNER_META, "/bin/sleep", ["3600"]) };
-  for (const [name, hcl] of Object.entries(specs)) {
-    const file = join(stack.dir, `${name}.nomad.hcl`);
-    await writeFile(file, hcl);
-    await promisify(execFile)(stack.NOMAD_BIN, ["job", "run", "-detach", file], { env: { ...process.env, NOMAD_ADDR: stack.NOMAD_ADDR } });
-  }
+/** jobspecs/runner.nomad.hcl rendered for raw_exec, as scripts/register-jobs.sh renders it. */
+async function rawExecRunner(stack: Stack): Promise<Record<string, unknown>> {
+  const vars = { driver: "raw_exec", node_bin: process.execPath, runner_dir: `${ROOT}.dev/runner`, mount_root: `${ROOT}.dev/volumes`, vault_addr: stack.VAULT_ADDR };
+  const args = ["job", "run", "-output", ...Object.entries(vars).flatMap(([k, v]) => ["-var", `${k}=${v}`]), `${ROOT}jobspecs/runner.nomad.hcl`];
+  const { stdout } = await promisify(execFile)(stack.NOMAD_BIN, args, { maxBuffer: 16 * 1024 * 1024 });
+  const job = (JSON.parse(stdout) as { Job: Record<string, unknown> }).Job;
+  return { ...job, ID: RAW_EXEC_RUNNER, Name: RAW_EXEC_RUNNER };
+}
+
+/** Registers the bench's parents (admin: management token) and writes stack.pins. */
+export async function registerBenchJobs(stack: Stack, admin: BenchNomad): Promise<void> {
+  const ns = stack.NOMAD_NAMESPACE;
+  await admin.register(trivialJob(NOOP_JOB, ns, {}, "/bin/true", []));
+  await admin.register(trivialJob(SLEEP_JOB, ns, RUNNER_META, "/bin/sleep", ["3600"]));
+  await admin.register(await rawExecRunner(stack));
+  const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: ns });
+  const stackPins = JSON.parse(await readFile(stack.DISPATCHER_JOB_PINS, "utf8")) as PinFile;
+  const specs = new Map(Object.entries(stackPins.jobs).map(([id, p]) => [id, p.spec]));
+  for (const job of [SLEEP_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
+  writePinFile(stack.pins, buildPinFile(specs, new Date()));
 }

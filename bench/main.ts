@@ -4,10 +4,10 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildMeta } from "../runner/contract.js";
 import { runCli } from "./contenders/cli.js";
-import { runDispatcher, runOnce, writeDispatcherConfig, type DispatcherSetup } from "./contenders/dispatcher.js";
+import { runDispatcher, runnerRemoteOf, runOnce, writeDispatcherConfig, type DispatcherSetup } from "./contenders/dispatcher.js";
 import { runRaw } from "./contenders/raw.js";
 import type { BatchRun } from "./contenders/run.js";
-import { NOOP_JOB, registerBenchJobs } from "./jobs.js";
+import { NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
 import { actionToml, blobSha, createBareRepo, NOOP_FORMULA } from "./opsrepo.js";
@@ -24,29 +24,34 @@ async function main(): Promise<void> {
   const began = performance.now();
   const settings = readSettings();
   const stack = readStack();
-  const nomad = createBenchNomad(stack.NOMAD_ADDR);
-  await rm(stack.dir, { recursive: true, force: true });
-  await mkdir(stack.dir, { recursive: true });
-  await registerBenchJobs(stack);
+  // contenders call Nomad with the dispatcher's token; the bench's bookkeeping with management
+  const nomad = createBenchNomad(stack.NOMAD_ADDR, stack.NOMAD_TOKEN, stack.NOMAD_NAMESPACE);
+  const admin = createBenchNomad(stack.NOMAD_ADDR, stack.managementToken, stack.NOMAD_NAMESPACE);
+  for (const dir of [stack.dir, stack.repos]) {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+  }
+  await registerBenchJobs(stack, admin);
 
   // the ops repo of the rounds: the noop formula, and one action file outside vault/actions
   // that the raw and CLI children name in their meta (the dispatcher never sees it)
-  const remote = join(stack.dir, "ops.git");
+  const remote = join(stack.repos, "ops.git");
   const seed = await createBareRepo(remote, { "formulas/noop.sh": NOOP_FORMULA, "bench/noop.toml": actionToml("noop", "noop") });
   const sha = await blobSha(remote, seed, "bench/noop.toml");
   const runnerMeta = (id: string) =>
     buildMeta(
-      { actionId: id, actionSha: sha, actionPath: "bench/noop.toml", commit: seed, formula: "noop", opsRepo: remote, secrets: [], mounts: [], kvMount: "kv" },
+      { actionId: id, actionSha: sha, actionPath: "bench/noop.toml", commit: seed, formula: "noop", opsRepo: runnerRemoteOf(stack, remote), secrets: [], mounts: [], kvMount: "kv" },
       { attempt: "1", timeout_minutes: "60" },
     );
   const { action_id: _, ...cliMeta } = runnerMeta("x");
-  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml") };
+  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml"), pins: stack.pins };
   await writeDispatcherConfig(setup.configFile, { maxInFlight: settings.concurrency, runnerJob: "runner" });
 
   say("warm-up: the dispatcher's clone, one runner child, one trivial child");
   await runOnce(setup);
   await runRaw(nomad, "runner", [runnerMeta("warm-up")], 1);
   await runRaw(nomad, NOOP_JOB, [{}], 1);
+  await runRaw(nomad, RAW_EXEC_RUNNER, [runnerMeta("warm-up-raw-exec")], 1);
 
   const c = settings.concurrency;
   const contenders: { name: string; run: (ids: string[]) => Promise<BatchRun> }[] = [
@@ -54,6 +59,8 @@ async function main(): Promise<void> {
     { name: "cli", run: (ids) => runCli(stack, "runner", cliMeta, ids, settings.cliPollSeconds, c) },
     { name: "dispatcher", run: (ids) => runDispatcher(setup, ids, "noop") },
     { name: "raw-trivial", run: (ids) => runRaw(nomad, NOOP_JOB, ids.map(() => ({})), c) },
+    // the same runner and formula without isolation: what exec (chroot, nobody, volumes) costs
+    { name: "raw-raw-exec", run: (ids) => runRaw(nomad, RAW_EXEC_RUNNER, ids.map(runnerMeta), c) },
   ];
   const samples: Sample[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
@@ -78,15 +85,15 @@ async function main(): Promise<void> {
   const inflight = [];
   for (const n of settings.inflight) {
     say(`scale: tracking ${n} running allocations (bound ${settings.inflightSeconds} s)`);
-    inflight.push(await checkInflight(stack, nomad, n, settings.inflightSeconds, settings.holdSeconds));
+    inflight.push(await checkInflight(stack, admin, n, settings.inflightSeconds, settings.holdSeconds));
   }
 
   const report = {
-    machine: await describeMachine(stack, nomad),
+    machine: await describeMachine(stack, admin),
     settings,
     samples,
     rows,
-    ratios: ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial"]),
+    ratios: ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]),
     poll,
     inflight,
     totalSeconds: (performance.now() - began) / 1000,

@@ -13,11 +13,13 @@ interface AllocStub {
 
 const TERMINAL = new Set(["complete", "failed", "lost"]);
 
-export function createBenchNomad(addr: string) {
+export function createBenchNomad(addr: string, token: string, namespace: string) {
   async function call<T>(method: string, path: string, body?: unknown): Promise<{ body: T; index: number }> {
-    const res = await fetch(`${addr}${path}`, {
+    const url = new URL(`${addr}${path}`);
+    url.searchParams.set("namespace", namespace);
+    const res = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: { "X-Nomad-Token": token, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -57,6 +59,11 @@ export function createBenchNomad(addr: string) {
 
     async purge(jobId: string): Promise<void> {
       await call("DELETE", `/v1/job/${encodeURIComponent(jobId)}?purge=true`);
+    },
+
+    /** registers a job as given (a management token's call) */
+    async register(job: Record<string, unknown>): Promise<void> {
+      await call("PUT", "/v1/jobs", { Job: job });
     },
 
     async agentVersion(): Promise<string> {

@@ -51,6 +51,15 @@ export function readSettings(): Settings {
 
 export interface Stack {
   NOMAD_ADDR: string;
+  /** the dispatcher's Nomad token (acl/dispatcher.hcl): the dispatcher and the raw client use it */
+  NOMAD_TOKEN: string;
+  NOMAD_NAMESPACE: string;
+  /** the bench's own bookkeeping (register, purge, agent version): never a contender's */
+  managementToken: string;
+  DISPATCHER_JOB_PINS: string;
+  /** served read-only to runners as GIT_DAEMON_URL/<path> */
+  GIT_SERVED_DIR: string;
+  GIT_DAEMON_URL: string;
   VAULT_ADDR: string;
   /** the dispatcher's own token (service-dispatcher policy) */
   VAULT_TOKEN: string;
@@ -59,6 +68,10 @@ export interface Stack {
   nomadPid: number;
   /** scratch space of the bench, removed with the stack */
   dir: string;
+  /** the bench's ops repos: under the git daemon's directory, so runners can fetch them */
+  repos: string;
+  /** pin file of the dispatcher contenders: the stack's parents and the bench's */
+  pins: string;
 }
 
 export function readStack(): Stack {
@@ -68,6 +81,9 @@ export function readStack(): Stack {
   return {
     ...(env as unknown as Stack),
     nomadPid: Number(readFileSync(join(dev, "nomad.pid"), "utf8").trim()),
+    managementToken: readFileSync(join(dev, "nomad-management-token"), "utf8").trim(),
     dir: join(dev, "bench"),
+    repos: join(env.GIT_SERVED_DIR!, "bench"),
+    pins: join(dev, "bench", "pins.json"),
   };
 }

@@ -23,6 +23,8 @@ function runScript(stack: Stack, args: string[], meta: Record<string, string>, i
   const env = {
     ...process.env,
     NOMAD_ADDR: stack.NOMAD_ADDR,
+    NOMAD_TOKEN: stack.NOMAD_TOKEN,
+    NOMAD_NAMESPACE: stack.NOMAD_NAMESPACE,
     NOMAD_BIN: stack.NOMAD_BIN,
     BENCH_META: Object.entries(meta).map(([k, v]) => `${k}=${v}`).join(" "),
   };

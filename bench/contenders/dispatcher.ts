@@ -17,6 +17,14 @@ export interface DispatcherSetup {
   /** its private clone; kept between runs like a daemon's volume */
   workdir: string;
   configFile: string;
+  /** the stack's pins plus the bench's own parents */
+  pins: string;
+}
+
+/** What runners fetch: the bench's repos live under the stack's git daemon. */
+export function runnerRemoteOf(stack: Stack, remote: string): string {
+  if (!remote.startsWith(`${stack.GIT_SERVED_DIR}/`)) throw new Error(`bench repo ${remote} is not under ${stack.GIT_SERVED_DIR}: runners could not fetch it`);
+  return `${stack.GIT_DAEMON_URL}/${remote.slice(stack.GIT_SERVED_DIR.length + 1)}`;
 }
 
 export interface Usage {
@@ -45,9 +53,13 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
   return {
     ...process.env,
     NOMAD_ADDR: setup.stack.NOMAD_ADDR,
+    NOMAD_TOKEN: setup.stack.NOMAD_TOKEN,
+    NOMAD_NAMESPACE: setup.stack.NOMAD_NAMESPACE,
     VAULT_ADDR: setup.stack.VAULT_ADDR,
     VAULT_TOKEN: setup.stack.VAULT_TOKEN,
+    DISPATCHER_JOB_PINS: setup.pins,
     DISPATCHER_OPS_REMOTE: setup.remote,
+    DISPATCHER_RUNNER_REMOTE: runnerRemoteOf(setup.stack, setup.remote),
     DISPATCHER_WORKDIR: setup.workdir,
     DISPATCHER_CONFIG: setup.configFile,
     DISPATCHER_INSTANCE: "bench",

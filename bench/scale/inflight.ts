@@ -40,9 +40,10 @@ export async function checkInflight(stack: Stack, nomad: BenchNomad, n: number, 
     const id = `s${n}-${String(i).padStart(4, "0")}`;
     files[`vault/actions/${id}.toml`] = actionToml(id, "sleep");
   }
-  await createBareRepo(`${name}.git`, files);
+  const remote = join(stack.repos, `inflight-${n}.git`);
+  await createBareRepo(remote, files);
   await writeDispatcherConfig(`${name}.toml`, { maxInFlight: n, runnerJob: SLEEP_JOB });
-  const setup: DispatcherSetup = { stack, remote: `${name}.git`, workdir: `${name}-work`, configFile: `${name}.toml` };
+  const setup: DispatcherSetup = { stack, remote, workdir: `${name}-work`, configFile: `${name}.toml`, pins: stack.pins };
 
   const start = Date.now();
   const child = spawn(process.execPath, [CLI, "once"], { env: dispatcherEnv(setup), stdio: ["ignore", "ignore", "pipe"] });

@@ -183,7 +183,8 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
     message: code === undefined ? `task did not run: ${run.alloc.failureMessage ?? "no exit code"}` : `formula exited with code ${code}`,
   };
   log.info({ alloc_id: run.alloc.id, exit_code: code, class: error.class }, "allocation finished");
-  return { outcome: { ...base, exitCode: code, status: "failed", error }, stdout, stderr };
+  // the runner enforces the deadline itself: its timeout is the action's timeout
+  return { outcome: { ...base, exitCode: code, status: error.class === "timeout" ? "timeout" : "failed", error }, stdout, stderr };
 }
 
 async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, type: "stdout" | "stderr", log: Logger): Promise<string> {

@@ -227,7 +227,10 @@ export function createLoop(deps: LoopDeps) {
     const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
     const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt), now(), outcome, tailed, logFile);
     await record(entry, result, full);
-    actionLog.info({ job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode }, "action finished");
+    const fields = { job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode, class: outcome.error?.class };
+    // someone else unwrapped this action's token first: an incident, with the secrets to rotate
+    if (outcome.error?.class === "tampered") actionLog.error({ ...fields, problem: outcome.error.message }, "action finished: its wrapping token was tampered with");
+    else actionLog.info(fields, "action finished");
   }
 
   /** Into the ledger first (it survives a crash and a remote outage), then the push queue. */

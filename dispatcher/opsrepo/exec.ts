@@ -23,10 +23,13 @@ const REPO_LOCATING_ENV = [
   "GIT_PREFIX",
 ];
 
-function buildEnv(): NodeJS.ProcessEnv {
+/** The engines' credentials and addresses: git and its hooks never need them. */
+const ENGINE_ENV = /^(NOMAD_|VAULT_|BAO_)|_TOKEN$/;
+
+export function buildEnv(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   // no credential prompt can hang a daemon; C locale keeps messages stable for matching
-  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
-  for (const name of REPO_LOCATING_ENV) delete env[name];
+  const env: NodeJS.ProcessEnv = { ...from, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
+  for (const name of Object.keys(env)) if (REPO_LOCATING_ENV.includes(name) || ENGINE_ENV.test(name)) delete env[name];
   return env;
 }
 

@@ -10,6 +10,8 @@ export const RUNNER_TASK = "runner";
 
 /** The runner exits with this code when it fails before or around the formula. */
 export const RUNNER_ERROR_EXIT = 90;
+/** … and with this one when it killed the formula at the action's deadline (as timeout(1) does). */
+export const RUNNER_TIMEOUT_EXIT = 124;
 const ERROR_LINE = /^\[runner\] error ([a-z_]+): (.*)$/m;
 
 export interface RunnerMeta {
@@ -26,10 +28,12 @@ export interface RunnerMeta {
   kvMount: string;
   vaultAddr: string;
   rolePath: string;
+  /** the formula is killed this long after the runner starts it (meta timeout_minutes) */
+  timeoutMs: number;
 }
 
 /** The meta the dispatcher sets on a dispatch (values are strings; lists are CSV). */
-export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths">, extra: Record<string, string | undefined>): Record<string, string> {
+export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths" | "timeoutMs">, extra: Record<string, string | undefined>): Record<string, string> {
   const meta: Record<string, string | undefined> = {
     action_id: m.actionId,
     action_sha: m.actionSha,
@@ -67,7 +71,16 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     kvMount: env.NOMAD_META_kv_mount || "kv",
     vaultAddr: vaultAddr ?? "",
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,
+    timeoutMs: timeoutMinutesOf(env.NOMAD_META_timeout_minutes) * 60_000,
   };
+}
+
+/** The dispatcher always sends timeout_minutes; a child dispatched without it gets a day. */
+function timeoutMinutesOf(text: string | undefined): number {
+  if (text === undefined || text === "") return 24 * 60;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`job meta timeout_minutes must be a positive whole number of minutes, got "${text}"`);
+  return n;
 }
 
 /** One line, always: the dispatcher reads the last line of stderr. */
@@ -77,7 +90,7 @@ export function formatRunnerError(cls: FailureClass, message: string): string {
 
 /** The runner's own failure, if the task's stderr ends with one. */
 export function parseRunnerError(exitCode: number, stderr: string): { class: FailureClass; message: string } | undefined {
-  if (exitCode !== RUNNER_ERROR_EXIT) return undefined;
+  if (exitCode !== RUNNER_ERROR_EXIT && exitCode !== RUNNER_TIMEOUT_EXIT) return undefined;
   const lines = stderr.trimEnd().split("\n");
   const m = ERROR_LINE.exec(lines.at(-1) ?? "");
   if (!m || !FAILURE_CLASSES.includes(m[1] as FailureClass)) return undefined;

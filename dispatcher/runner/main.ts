@@ -1,16 +1,14 @@
 #!/usr/bin/env node
 // Runs inside the allocation: unwrap the token, read exactly the granted secrets, run the
 // formula from the ops repo at the action's commit, revoke the token, exit with the formula's code.
-import { spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
-import { createMasker } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt } from "../opsrepo/checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, formatRunnerError, readRunnerMeta, type RunnerMeta } from "./contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta } from "./contract.js";
+import { formulaEnv, runFormula } from "./formula.js";
 
 async function main(): Promise<number> {
   const meta = readRunnerMeta(process.env);
@@ -19,7 +17,7 @@ async function main(): Promise<number> {
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
-    token = await unwrapRunnerToken(meta.vaultAddr, wrappingToken, meta.rolePath);
+    token = await unwrapRunnerToken(meta.vaultAddr, wrappingToken, meta.rolePath, meta.secrets);
   }
   try {
     const secrets: Record<string, string> = {};
@@ -27,7 +25,16 @@ async function main(): Promise<number> {
     await checkMounts(meta.mountPaths);
     const checkout = join(taskDir, "ops");
     await checkoutAt(meta.opsRepo, meta.commit, checkout);
-    return await runFormula(meta, checkout, secrets, token?.token);
+    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
+    return await runFormula({
+      script: join(checkout, "formulas", `${meta.formula}.sh`),
+      cwd: checkout,
+      env,
+      secretValues: [...Object.values(secrets), ...(token ? [token.token] : [])],
+      timeoutMs: meta.timeoutMs,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
@@ -49,47 +56,11 @@ async function takeWrappingToken(path: string): Promise<string | undefined> {
   return text?.trim() || undefined;
 }
 
-function runFormula(meta: RunnerMeta, checkout: string, secrets: Record<string, string>, token?: string): Promise<number> {
-  const script = join(checkout, "formulas", `${meta.formula}.sh`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...secrets,
-    VAULT_ACTION_TOML: join(checkout, meta.actionPath),
-    ACTION_ID: meta.actionId,
-    OPS_REPO_DIR: checkout,
-    // raw_exec cannot bind-mount: the formula reads the node's host volume path directly
-    ...Object.fromEntries(Object.entries(meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase()}`, path])),
-  };
-  // the formula may use the token for its own secrets' paths; it can read nothing else
-  if (token) env.VAULT_TOKEN = token;
-  else delete env.VAULT_TOKEN;
-  const values = [...Object.values(secrets), ...(token ? [token] : [])];
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [script], { cwd: checkout, env, stdio: ["ignore", "pipe", "pipe"] });
-    const done = [pipeMasked(child.stdout, process.stdout, values), pipeMasked(child.stderr, process.stderr, values)];
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      void Promise.all(done).then(() => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
-    });
-  });
-}
-
-/** Copies a formula stream to ours with every secret value masked (Nomad stores what we print). */
-function pipeMasked(from: Readable, to: Writable, values: string[]): Promise<void> {
-  const masker = createMasker(values);
-  from.setEncoding("utf8");
-  from.on("data", (chunk: string) => to.write(masker.push(chunk)));
-  return new Promise((resolve) => from.on("end", () => to.write(masker.end(), () => resolve())));
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  return ({ SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[signal] ?? 0;
-}
-
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(formatRunnerError(failureClassOf(err), err instanceof Error ? err.message : String(err)));
-    process.exit(RUNNER_ERROR_EXIT);
+    const cls = failureClassOf(err);
+    console.error(formatRunnerError(cls, err instanceof Error ? err.message : String(err)));
+    process.exit(cls === "timeout" ? RUNNER_TIMEOUT_EXIT : RUNNER_ERROR_EXIT);
   },
 );

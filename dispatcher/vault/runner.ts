@@ -1,4 +1,4 @@
-import { PermanentFailure, SecretMissing } from "../errors.js";
+import { PermanentFailure, SecretMissing, Tampered } from "../errors.js";
 import { callVault, createVaultClient, statusOf, type VaultClient } from "./client.js";
 
 /** The runner's side of the handoff: unwrap once, read the granted secrets, revoke itself. */
@@ -36,29 +36,27 @@ export interface RunnerToken {
  * Checks where the wrapping token came from, then unwraps it. Single use: a second unwrap
  * (a replay, or someone who read it first) is refused by Vault and reported as tampering.
  */
-export async function unwrapRunnerToken(addr: string, wrappingToken: string, expectedPath: string): Promise<RunnerToken> {
+export async function unwrapRunnerToken(addr: string, wrappingToken: string, expectedPath: string, secrets: string[]): Promise<RunnerToken> {
+  // whoever unwrapped it first holds a token for these secrets: they must be rotated
+  const rotate = `rotate: ${secrets.join(", ")}`;
   const wrapping = createVaultClient(addr, undefined);
   let lookup: { data?: { creation_path?: string } };
   try {
     lookup = await patiently(() => callVault("look up wrapping token", () => wrapping.write("sys/wrapping/lookup", { token: wrappingToken })));
   } catch (err) {
     if (isOutage(err)) throw err;
-    throw new PermanentFailure(
-      "wrapping token is invalid, expired or already used: refusing to run (possible tampering; the dispatcher will not retry)",
-      "auth",
-      { cause: err },
-    );
+    throw new Tampered(`wrapping token is invalid, expired or already used: refusing to run (possible tampering; ${rotate})`, { cause: err });
   }
   const path = lookup.data?.creation_path;
   if (path !== expectedPath) {
-    throw new PermanentFailure(`wrapping token was created at "${path}", expected "${expectedPath}": refusing to run`, "auth");
+    throw new Tampered(`wrapping token was created at "${path}", expected "${expectedPath}": refusing to run (${rotate})`);
   }
   let res: { auth?: { client_token?: string } };
   try {
     res = await patiently(() => callVault("unwrap", () => wrapping.write("sys/wrapping/unwrap", {}, { headers: { "X-Vault-Token": wrappingToken } })));
   } catch (err) {
     if (isOutage(err)) throw err;
-    throw new PermanentFailure("unwrap refused: the wrapping token was already used (possible tampering)", "auth", { cause: err });
+    throw new Tampered(`unwrap refused: the wrapping token was already used (possible tampering; ${rotate})`, { cause: err });
   }
   const token = res.auth?.client_token;
   if (!token) throw new PermanentFailure("unwrapped response holds no token", "auth");

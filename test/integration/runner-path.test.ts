@@ -128,11 +128,11 @@ describe("runner path", () => {
 
   it("ends a job that runs past its timeout (the runner kills the formula itself): status timeout", async () => {
     const r = await result(ids.timeout);
-    expect(r.status).toBe("timeout");
-    expect(r.error?.class).toBe("timeout");
-    // the dispatcher's token cannot stop jobs (no submit-job): the allocation ended by itself
+    expect(r).toMatchObject({ status: "timeout", exit_code: 124, error: { class: "timeout", message: "formula ran past its timeout of 1 min and was killed by the runner" } });
+    expect(r.logs).toBe("started\n[stderr]\n[runner] error timeout: formula ran past its timeout of 1 min and was killed by the runner");
+    // the dispatcher's token cannot stop jobs (no submit-job): the runner ended it
     const allocs = await dispatcherNomad().jobAllocations(r.job_id!);
-    expect(allocs.map((a) => a.clientStatus)).toEqual(["complete"]);
+    expect(allocs.map((a) => a.clientStatus)).toEqual(["failed"]);
   });
 
   it("writes invalid results naming file and field for malformed TOML and an unknown key; the next action still runs", async () => {
@@ -190,7 +190,7 @@ describe("wrapping token replay", () => {
     const alloc = placement.allocations[0]!;
     expect(alloc.exitCode).toBe(90);
     expect(await nomad.readLog(alloc.id, "runner", "stderr")).toContain(
-      "[runner] error auth: wrapping token is invalid, expired or already used: refusing to run (possible tampering; the dispatcher will not retry)",
+      `[runner] error tampered: wrapping token is invalid, expired or already used: refusing to run (possible tampering; rotate: ${A})`,
     );
     expect(await nomad.readLog(alloc.id, "runner", "stdout")).not.toContain("A is present");
   });

@@ -32,7 +32,7 @@ beforeAll(async () => {
   await writeFile(join(configDir, "dispatcher.toml"), `[host_volumes]\nsops = "${absentVolume}"\n`);
   remote = await createOpsRemote({
     "formulas/triage.sh":
-      '#!/usr/bin/env bash\necho "issue=$NOMAD_META_issue_number project=$NOMAD_META_project_toml action=$NOMAD_META_action_id task=$NOMAD_TASK_NAME"\n',
+      '#!/usr/bin/env bash\necho "issue=$ISSUE_NUMBER project=$PROJECT_TOML action=$ACTION_ID"\n',
     "formulas/read-ssh.sh": `#!/usr/bin/env bash\nset -eu\necho "MOUNT_SSH=$MOUNT_SSH"\ncat "$MOUNT_SSH/${probe}"\n`,
     [`vault/actions/${ids.sidecar}.toml`]: `id = "${ids.sidecar}"\nformula = "triage"\ncontext = "triage an issue"\nsecrets = []\nkind = "sidecar"\nissue = 42\nproject = "projects/demo.toml"\n`,
     [`vault/actions/${ids.ssh}.toml`]: `id = "${ids.ssh}"\nformula = "read-ssh"\ncontext = "read a mounted file"\nsecrets = []\nmounts = ["ssh"]\n`,
@@ -53,7 +53,7 @@ describe("sidecar", () => {
     const r = await result(ids.sidecar);
     expect(r).toMatchObject({ status: "succeeded", exit_code: 0, policies: [] });
     expect(r.job_id).toMatch(/^sidecar\/dispatch-/);
-    expect(r.logs).toBe(`issue=42 project=projects/demo.toml action=${ids.sidecar} task=runner`);
+    expect(r.logs).toBe(`issue=42 project=projects/demo.toml action=${ids.sidecar}`);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   type RunnerMeta,
 } from "../../../dispatcher/runner/contract.js";
 
-const META: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths"> = {
+const META: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths" | "timeoutMs"> = {
   actionId: "release",
   actionSha: "0123abcd",
   actionPath: "vault/actions/release.toml",
@@ -67,7 +67,16 @@ describe("readRunnerMeta", () => {
       vaultAddr: "http://127.0.0.1:8200",
       rolePath: "auth/token/create/dispatcher-runner",
       mountPaths: { ssh: "/mnt/ssh", gpg: "/mnt/gpg" },
+      timeoutMs: 24 * 60 * 60_000,
     });
+  });
+
+  it("takes the formula's deadline from timeout_minutes, and refuses a malformed one", () => {
+    const vault = { VAULT_ADDR: "http://127.0.0.1:8200" };
+    expect(readRunnerMeta(envFor(buildMeta(META, { timeout_minutes: "15" }), vault)).timeoutMs).toBe(15 * 60_000);
+    expect(() => readRunnerMeta(envFor(buildMeta(META, { timeout_minutes: "1.5" }), vault))).toThrow(
+      new Error('job meta timeout_minutes must be a positive whole number of minutes, got "1.5"'),
+    );
   });
 
   it("finds the mounts under the jobspec's MOUNT_ROOT (the host volumes' directory under raw_exec)", () => {
