@@ -3,12 +3,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import TOML from "@iarna/toml";
 import { z } from "zod";
+import type { FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
 
 // Config is one zod pipeline: defaults → file (TOML) → environment → flags. Each layer is a
 // partial tree; the merged tree is validated once, and every error names where the value came from.
 
 const positiveInt = z.coerce.number().int().positive();
+const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be UPPER_SNAKE_CASE like GITHUB_TOKEN");
 
 export const configSchema = z.strictObject({
   nomad: z.strictObject({
@@ -42,7 +44,12 @@ export const configSchema = z.strictObject({
     authorEmail: z.string().min(1),
   }),
   /** secret names actions may ask for; each also needs a runner-<NAME> policy */
-  secrets: z.array(z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be UPPER_SNAKE_CASE like GITHUB_TOKEN")),
+  secrets: z.array(secretName),
+  /**
+   * formula → the secrets it may be granted ([formula_secrets] in the config file). Absent: any
+   * formula may ask for any known secret (`doctor` says so); present: a formula not listed gets none.
+   */
+  formulaSecrets: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(secretName)).optional(),
   limits: z.strictObject({
     maxInFlight: positiveInt,
     /** actions with the same value of this field run one at a time */
@@ -62,7 +69,8 @@ export const configSchema = z.strictObject({
   instance: z.string().min(1),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** The validated tree, and the config file it was read from (for messages that say where a setting lives). */
+export type Config = z.infer<typeof configSchema> & { file?: string };
 type Layer = Record<string, unknown>;
 
 export function defaults(cwd = process.cwd()): Layer {
@@ -134,14 +142,28 @@ export function fromFile(path: string): Layer {
   }
 }
 
-/** File keys are snake_case (TOML habit); the tree is camelCase. */
+/** File keys are snake_case (TOML habit); the tree is camelCase. Formula names stay as written. */
 function tomlToConfig(value: Layer): Layer {
   const out: Layer = {};
   for (const [k, v] of Object.entries(value)) {
     const key = k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    out[key] = v && typeof v === "object" && !Array.isArray(v) ? tomlToConfig(v as Layer) : v;
+    out[key] = v && typeof v === "object" && !Array.isArray(v) && key !== "formulaSecrets" ? tomlToConfig(v as Layer) : v;
   }
   return out;
+}
+
+/** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
+export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
+  return formulaSecretsOf({ ...parseLayers(z.object({ formulaSecrets: configSchema.shape.formulaSecrets }), { file, env: {} }), file });
+}
+
+/** The allowlist as the catalog takes it; `file` names where it lives in messages. */
+export function formulaSecretsOf(config: Pick<Config, "formulaSecrets" | "file">): FormulaSecrets | undefined {
+  if (!config.formulaSecrets) return undefined;
+  return {
+    allowed: new Map(Object.entries(config.formulaSecrets).map(([f, list]) => [f, new Set(list)])),
+    source: `[formula_secrets] in ${config.file ?? "the config"}`,
+  };
 }
 
 export interface LoadOptions {
@@ -153,8 +175,9 @@ export interface LoadOptions {
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const config = parseLayers(configSchema, opts);
+  const file = opts.file ?? (opts.env ?? process.env).DISPATCHER_CONFIG;
   // runners fetch from the push remote unless a read-only URL is given
-  return { ...config, repo: { ...config.repo, runnerRemote: config.repo.runnerRemote || config.repo.remote } };
+  return { ...config, repo: { ...config.repo, runnerRemote: config.repo.runnerRemote || config.repo.remote }, ...(file ? { file } : {}) };
 }
 
 /** Only the Nomad section (`dispatcher jobs pin` needs no Vault token or ops remote). */

@@ -1,5 +1,5 @@
 import { tmpdir } from "node:os";
-import type { Config } from "./config.js";
+import { formulaSecretsOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
@@ -95,6 +95,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     tokenGraceSeconds: config.vault.tokenGraceSeconds,
     placementSeconds: config.timeouts.placementSeconds,
     knownSecrets: config.secrets,
+    formulaSecrets: formulaSecretsOf(config),
     hostVolumes: config.hostVolumes,
     limits: config.limits,
     tailBytes: config.logs.tailBytes,

@@ -20,11 +20,15 @@ write_runner_secret() {
   "$bao" kv put -mount="$mount" "runner/$1" value="$2" >/dev/null
 }
 
+policies=()
 while IFS='=' read -r name value; do
   case "$name" in ''|\#*) continue ;; esac
   write_runner_secret "$name" "$value"
+  policies+=("runner-$(tr "[:upper:]" "[:lower:]" <<<"$name")")
 done < "${DEV_SECRETS:-$root/vault/dev-secrets.env}"
 
 "$bao" policy write service-dispatcher "$root/vault/policies/service-dispatcher.hcl" >&2
-"$bao" write auth/token/roles/dispatcher-runner @"$root/vault/roles/dispatcher-runner.json" >&2
+# the role mints exactly the runner policies that exist (no glob: a name without a policy is refused)
+jq --argjson p "$(printf '%s\n' "${policies[@]}" | jq -R . | jq -s .)" '.allowed_policies = $p' "$root/vault/roles/dispatcher-runner.json" \
+  | "$bao" write auth/token/roles/dispatcher-runner - >&2
 "$bao" token create -policy=service-dispatcher -orphan -period=24h -display-name=dispatcher -field=token

@@ -1,5 +1,5 @@
 import { show } from "./parse.js";
-import type { Action, ActionCatalog } from "./schema.js";
+import type { Action, ActionCatalog, FormulaSecrets } from "./schema.js";
 
 export { formatProblems } from "./parse.js";
 
@@ -22,6 +22,18 @@ export function checkAction(action: Action, catalog: ActionCatalog): CheckResult
   });
   const unknownSecrets = action.secrets.filter((s) => !catalog.secrets.has(s));
   return { problems, unknownSecrets };
+}
+
+/**
+ * One line per secret the action's formula may not have under the allowlist; none without one.
+ * Checked before any token is minted: a commit cannot widen what a formula gets.
+ */
+export function notAllowedSecretProblems(action: Action, allowlist: FormulaSecrets | undefined): string[] {
+  if (!allowlist) return [];
+  const allowed = allowlist.allowed.get(action.formula) ?? new Set<string>();
+  return action.secrets.flatMap((s, i) =>
+    allowed.has(s) ? [] : [`secrets[${i}] ${show(s)} is not allowed for formula ${show(action.formula)} (allowed: ${listNames(allowed)}; allowlist: ${allowlist.source})`],
+  );
 }
 
 /** One line per secret of the action the dispatcher may not grant. */

@@ -32,7 +32,7 @@ const RULES: Record<keyof Action, Rule> = {
     expected: 'an array of tool names like ["git"]',
     item: { expected: "a string", mustBe: "non-empty" },
   },
-  timeout_minutes: { expected: "a positive integer" },
+  timeout_minutes: { expected: "a positive integer of at most 1440 (24 h)" },
   dispatch_mode: { expected: "a string", mustBe: "one of pr, direct" },
   blast_radius: { expected: "a string", mustBe: "one of low, medium, high" },
   kind: { expected: "a string", mustBe: "one of runner, sidecar" },

@@ -4,6 +4,8 @@ import { z } from "zod";
 export const ACTION_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
 export const MOUNTS = ["ssh", "gpg", "sops"] as const;
+/** 24 h: no action runs longer, and no runner token lives longer (plus the grace). */
+export const MAX_TIMEOUT_MINUTES = 1440;
 export const SIDECAR_FORMULAS = ["reproduce", "triage", "verify"] as const;
 
 export const actionSchema = z
@@ -15,7 +17,8 @@ export const actionSchema = z
     mounts: z.array(z.enum(MOUNTS)).default([]),
     model: z.string().min(1).optional(),
     tools: z.array(z.string().min(1)).optional(),
-    timeout_minutes: z.number().int().positive().optional(),
+    // bounded: the runner role's token_explicit_max_ttl (vault/roles) is this plus the token grace
+    timeout_minutes: z.number().int().positive().max(MAX_TIMEOUT_MINUTES).optional(),
     dispatch_mode: z.enum(["pr", "direct"]).optional(),
     blast_radius: z.enum(["low", "medium", "high"]).optional(),
     kind: z.enum(["runner", "sidecar"]).default("runner"),
@@ -44,6 +47,15 @@ export interface ActionCatalog {
   formulas: ReadonlySet<string>;
   /** mount aliases the cluster offers */
   mounts: ReadonlySet<string>;
+  /** which secrets each formula may be granted, when the dispatcher's config says (absent: any known secret) */
+  formulaSecrets?: FormulaSecrets;
+}
+
+/** The formula → secrets allowlist of the dispatcher's config, outside the ops repo. */
+export interface FormulaSecrets {
+  allowed: ReadonlyMap<string, ReadonlySet<string>>;
+  /** where it lives, for messages: e.g. "[formula_secrets] in /etc/dispatcher.toml" */
+  source: string;
 }
 
 export type ParsedAction =

@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
+import { checkAction, formatProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
 import { parseAction } from "../actions/parse.js";
-import { MOUNTS } from "../actions/schema.js";
+import { MOUNTS, type FormulaSecrets } from "../actions/schema.js";
 
 export interface ValidateReport {
   valid: number;
@@ -33,7 +33,7 @@ async function formulasNear(file: string): Promise<Set<string> | undefined> {
  * Offline validation for the ops repo's CI: the contract always; formulas when the repo's
  * formulas/ is beside; secret names when the allowlist is given. Mounts are checked by name only.
  */
-export async function validateFiles(paths: string[], secrets?: string[]): Promise<ValidateReport> {
+export async function validateFiles(paths: string[], secrets?: string[], allowlist?: FormulaSecrets): Promise<ValidateReport> {
   const report: ValidateReport = { valid: 0, invalid: 0, lines: [] };
   for (const path of await expand(paths)) {
     const content = await readFile(path);
@@ -47,7 +47,11 @@ export async function validateFiles(paths: string[], secrets?: string[]): Promis
         secrets: new Set(secrets ?? parsed.action.secrets),
       };
       const check = checkAction(parsed.action, catalog);
-      problems = [...check.problems, ...(check.unknownSecrets.length > 0 ? unknownSecretProblems(parsed.action, catalog) : [])];
+      problems = [
+        ...check.problems,
+        ...notAllowedSecretProblems(parsed.action, allowlist),
+        ...(check.unknownSecrets.length > 0 ? unknownSecretProblems(parsed.action, catalog) : []),
+      ];
     }
     if (problems.length === 0) {
       report.valid++;

@@ -1,6 +1,6 @@
-import { checkAction, formatProblems, unknownSecretProblems } from "../actions/check.js";
+import { checkAction, formatProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
 import { readFormulas } from "../actions/read.js";
-import type { ActionCatalog, ParsedAction } from "../actions/schema.js";
+import type { ActionCatalog, FormulaSecrets, ParsedAction } from "../actions/schema.js";
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import type { FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -8,7 +8,7 @@ import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 
 /** Why an action is refused without running: recorded as its result. */
 export interface Refusal {
-  status: "invalid" | "failed";
+  status: "invalid" | "rejected" | "failed";
   class: FailureClass;
   message: string;
 }
@@ -41,6 +41,7 @@ export interface CatalogSettings {
   knownSecrets: string[];
   /** mount alias → the host volume that provides it */
   hostVolumes: Readonly<Record<Mount, string>>;
+  formulaSecrets?: FormulaSecrets;
 }
 
 /** Reads formulas at `commit`, mounts from Nomad and (when needed) secret policies from Vault. */
@@ -60,7 +61,7 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
       deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
     }
   }
-  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, secrets, vaultOk };
+  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, secrets, vaultOk, formulaSecrets: s.formulaSecrets };
 }
 
 /**
@@ -71,6 +72,9 @@ export function refusalOf(p: ParsedAction, catalog: Catalog): Refusal | undefine
   if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
   const check = checkAction(p.action, catalog);
   if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
+  // before Vault is asked anything: a formula never gets a secret the allowlist does not give it
+  const notAllowed = notAllowedSecretProblems(p.action, catalog.formulaSecrets);
+  if (notAllowed.length > 0) return { status: "rejected", class: "not_allowed", message: formatProblems(p.file.path, notAllowed) };
   if (catalog.vaultOk && check.unknownSecrets.length > 0) {
     return { status: "failed", class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
   }

@@ -22,6 +22,7 @@ export interface LoopDeps {
   log: Logger;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
+    formulaSecrets?: CatalogSettings["formulaSecrets"];
     hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;

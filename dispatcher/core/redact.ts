@@ -9,9 +9,27 @@ function escape(v: string): string {
   return v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Short values would mask ordinary words; a secret that short is not worth the name. */
+/** Shorter values would mask ordinary words: the runner refuses a secret this short instead. */
+export const MIN_SECRET_LENGTH = 4;
+
+/** A value as stored without its trailing newline (what `echo "$S"` and a file read add back). */
+export function trimSecret(value: string): string {
+  return value.replace(/\r?\n$/, "");
+}
+
+/**
+ * What to look for of one value: the value, the same printed with CRLF line ends, and each of
+ * its lines alone (a formula that prints a key file line by line, or one line of it).
+ */
+function formsOf(value: string): string[] {
+  const v = trimSecret(value);
+  const lines = v.split(/\r?\n/);
+  return lines.length === 1 ? [v] : [v, lines.join("\n"), lines.join("\r\n"), ...lines];
+}
+
 function maskable(values: Iterable<string>): string[] {
-  return [...new Set(values)].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length);
+  // longest first: the whole value is replaced before any of its lines
+  return [...new Set([...values].flatMap(formsOf))].filter((x) => x.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
 export function redact(text: string, values: Iterable<string>): string {

@@ -1,3 +1,4 @@
+import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, SecretMissing, Tampered } from "../errors.js";
 import { callVault, createVaultClient, statusOf, type VaultClient } from "./client.js";
 
@@ -76,6 +77,11 @@ export async function readRunnerSecret(t: RunnerToken, mount: string, name: stri
   const value = res.data?.data?.value;
   if (typeof value !== "string" || value.length === 0) {
     throw new SecretMissing(`secret ${name} is missing or empty at ${path} (expected a non-empty string field "value")`);
+  }
+  // a value this short could not be masked in the formula's output: refuse rather than leak it
+  const length = trimSecret(value).length;
+  if (length < MIN_SECRET_LENGTH) {
+    throw new SecretMissing(`secret ${name} at ${path} is ${length} characters long: values shorter than ${MIN_SECRET_LENGTH} cannot be masked in the formula's output; store a longer value`);
   }
   return value;
 }

@@ -115,12 +115,26 @@ async function vaultRoot(method: string, path: string, body?: unknown): Promise<
   return res;
 }
 
-/** What the bootstrap does for a secret: its value and its one-path runner policy. */
+/** What the bootstrap does for a secret: its value, its one-path runner policy, and the role allowing it. */
 export async function grantSecret(name: string, value: string): Promise<void> {
-  await vaultRoot("PUT", `sys/policies/acl/${policyFor(name)}`, {
-    policy: `path "kv/data/runner/${name}" { capabilities = ["read"] }`,
-  });
+  const policy = readFileSync(join(root, "vault/policies/runner.hcl.tmpl"), "utf8").replaceAll("@NAME@", name).replaceAll("@MOUNT@", "kv");
+  await vaultRoot("PUT", `sys/policies/acl/${policyFor(name)}`, { policy });
   await vaultRoot("POST", `kv/data/runner/${name}`, { data: { value } });
+  await allowOnRunnerRole(policyFor(name));
+}
+
+/**
+ * Adds a policy to the runner role's allowed_policies. Test files grant secrets concurrently
+ * and Vault has no check-and-set on roles, so the write is checked and repeated until it holds.
+ */
+async function allowOnRunnerRole(policy: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const role = (await (await vaultRoot("GET", "auth/token/roles/dispatcher-runner")).json()) as { data: { allowed_policies: string[] } };
+    if (role.data.allowed_policies.includes(policy)) return;
+    await vaultRoot("POST", "auth/token/roles/dispatcher-runner", { allowed_policies: [...role.data.allowed_policies, policy] });
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+  }
+  throw new Error(`could not add ${policy} to the runner role's allowed_policies`);
 }
 
 export async function deleteSecret(name: string): Promise<void> {

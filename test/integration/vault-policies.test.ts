@@ -13,10 +13,10 @@ async function readSecret(token: string, name: string): Promise<number> {
   return (await fetch(`${env.VAULT_ADDR}/v1/kv/data/runner/${name}`, { headers: { "X-Vault-Token": token } })).status;
 }
 
-async function unwrap(wrappingToken: string): Promise<{ client_token: string; policies: string[] }> {
+async function unwrap(wrappingToken: string): Promise<{ client_token: string; policies: string[]; lease_duration: number }> {
   const env = stackEnv();
   const res = await fetch(`${env.VAULT_ADDR}/v1/sys/wrapping/unwrap`, { method: "POST", headers: { "X-Vault-Token": wrappingToken } });
-  return ((await res.json()) as { auth: { client_token: string; policies: string[] } }).auth;
+  return ((await res.json()) as { auth: { client_token: string; policies: string[]; lease_duration: number } }).auth;
 }
 
 describe("vault policies", () => {
@@ -31,7 +31,8 @@ describe("vault policies", () => {
   it("gives a runner-A token read on A and 403 on B", async () => {
     const wrapped = await vault.mintWrapped({ policies: [`runner-${A.toLowerCase()}`], ttlSeconds: 60, meta: { action: "policy-test" } });
     const auth = await unwrap(wrapped.wrappingToken);
-    expect(auth.policies).toEqual(["default", `runner-${A.toLowerCase()}`]);
+    // no default policy: the token can read A and revoke itself, nothing else
+    expect(auth.policies).toEqual([`runner-${A.toLowerCase()}`]);
     expect(await readSecret(auth.client_token, A)).toBe(200);
     expect(await readSecret(auth.client_token, B)).toBe(403);
     await vault.revokeAccessor(wrapped.accessor, "policy-test");
@@ -42,10 +43,17 @@ describe("vault policies", () => {
     for (const name of [A, B, "DEMO_TOKEN", "DEPLOY_KEY"]) expect(await readSecret(env.VAULT_TOKEN, name)).toBe(403);
   });
 
-  it("refuses a policy outside the role's runner-* glob", async () => {
-    await expect(vault.mintWrapped({ policies: ["service-dispatcher"], ttlSeconds: 60, meta: {} })).rejects.toThrow(
-      /vault: create token on role dispatcher-runner failed \(HTTP 400: /,
-    );
+  it("refuses a policy the role does not allow: another service's, default, and a runner policy that was never made", async () => {
+    for (const policy of ["service-dispatcher", "default", "runner-never_made"]) {
+      await expect(vault.mintWrapped({ policies: [policy], ttlSeconds: 60, meta: {} }), policy).rejects.toThrow(/vault: create token on role dispatcher-runner failed \(HTTP 400: /);
+    }
+  });
+
+  it("refuses a TTL past the role's explicit maximum (24 h plus grace)", async () => {
+    const wrapped = await vault.mintWrapped({ policies: [`runner-${A.toLowerCase()}`], ttlSeconds: 3 * 24 * 3600, meta: { action: "ttl-test" } });
+    const auth = await unwrap(wrapped.wrappingToken);
+    expect(auth.lease_duration).toBeLessThanOrEqual(24 * 3600 + 600);
+    await vault.revokeAccessor(wrapped.accessor, "ttl-test");
   });
 
   it("reports which runner policies are missing", async () => {

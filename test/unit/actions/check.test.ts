@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkAction, unknownSecretProblems } from "../../../dispatcher/actions/check.js";
+import { checkAction, notAllowedSecretProblems, unknownSecretProblems } from "../../../dispatcher/actions/check.js";
 import type { Action, ActionCatalog } from "../../../dispatcher/actions/schema.js";
 
 const action = (over: Partial<Action> = {}): Action => ({
@@ -61,5 +61,23 @@ describe("unknownSecretProblems", () => {
       'secrets[2] "AWS_KEY" is not a known secret (known: GITHUB_TOKEN, NPM_TOKEN)',
     ]);
     expect(unknownSecretProblems(a, { ...catalog, secrets: new Set() })[0]).toBe('secrets[0] "GITHUB_TOKEN" is not a known secret (known: none)');
+  });
+});
+
+describe("notAllowedSecretProblems", () => {
+  const allowlist = { allowed: new Map([["deploy", new Set(["GITHUB_TOKEN"])]]), source: "[formula_secrets] in /etc/dispatcher.toml" };
+
+  it("lets a formula have what the allowlist gives it, and everything without an allowlist", () => {
+    expect(notAllowedSecretProblems(action({ secrets: ["GITHUB_TOKEN"] }), allowlist)).toEqual([]);
+    expect(notAllowedSecretProblems(action({ secrets: ["NPM_TOKEN"] }), undefined)).toEqual([]);
+  });
+
+  it("names the formula, the secret and where the allowlist lives", () => {
+    expect(notAllowedSecretProblems(action({ secrets: ["GITHUB_TOKEN", "NPM_TOKEN"] }), allowlist)).toEqual([
+      'secrets[1] "NPM_TOKEN" is not allowed for formula "deploy" (allowed: GITHUB_TOKEN; allowlist: [formula_secrets] in /etc/dispatcher.toml)',
+    ]);
+    expect(notAllowedSecretProblems(action({ formula: "backup", secrets: ["NPM_TOKEN"] }), allowlist)).toEqual([
+      'secrets[0] "NPM_TOKEN" is not allowed for formula "backup" (allowed: none; allowlist: [formula_secrets] in /etc/dispatcher.toml)',
+    ]);
   });
 });

@@ -131,7 +131,7 @@ describe("parseAction", () => {
       'secrets: expected an array of secret names like ["GITHUB_TOKEN"] (may be []), got "GITHUB_TOKEN"',
       "mounts[0]: expected a string, got a table",
       "tools[1]: expected a string, got an array",
-      'timeout_minutes: expected a positive integer, got "ten"',
+      'timeout_minutes: expected a positive integer of at most 1440 (24 h), got "ten"',
       "issue: expected a positive integer like 42, got 9007199254740993 (out of range)",
       'issue: only allowed with kind = "sidecar"',
     ]);
@@ -139,8 +139,10 @@ describe("parseAction", () => {
 
   it("accepts an integer timeout and refuses a fractional or non-positive one", () => {
     expect(parseAction(toml("timeout_minutes = 90"), file())).toMatchObject({ ok: true, action: { timeout_minutes: 90 } });
-    expect(problemsOf(toml("timeout_minutes = 1.5"))).toEqual(["timeout_minutes: expected a positive integer, got 1.5"]);
-    expect(problemsOf(toml("timeout_minutes = 0"))).toEqual(["timeout_minutes: expected a positive integer, got 0"]);
+    expect(problemsOf(toml("timeout_minutes = 1.5"))).toEqual(["timeout_minutes: expected a positive integer of at most 1440 (24 h), got 1.5"]);
+    expect(problemsOf(toml("timeout_minutes = 0"))).toEqual(["timeout_minutes: expected a positive integer of at most 1440 (24 h), got 0"]);
+    expect(problemsOf(toml("timeout_minutes = 1441"))).toEqual(["timeout_minutes: expected a positive integer of at most 1440 (24 h), got 1441"]);
+    expect(problemsOf(toml("timeout_minutes = 9007199254740991"))).toEqual(["timeout_minutes: expected a positive integer of at most 1440 (24 h), got 9007199254740991"]);
   });
 
   it("reports strings that break a field's rule, with the array index", () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, fromEnv, fromFile, loadConfig } from "../../../dispatcher/config.js";
+import { defaults, formulaSecretsOf, fromEnv, fromFile, loadConfig } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -118,6 +118,21 @@ describe("file layer", () => {
   it("fromFile converts nested keys", () => {
     writeFileSync(file, "[timeouts]\ndefault_minutes = 10\nplacement_seconds = 20\n");
     expect(fromFile(file)).toEqual({ timeouts: { defaultMinutes: 10, placementSeconds: 20 } });
+  });
+
+  it("keeps formula names of [formula_secrets] as written and says where the allowlist lives", () => {
+    writeFileSync(file, '[formula_secrets]\nrotate_keys = ["DEPLOY_KEY"]\nrelease = []\n');
+    const c = loadConfig({ file, env: REQUIRED });
+    expect(c.formulaSecrets).toEqual({ rotate_keys: ["DEPLOY_KEY"], release: [] });
+    const allowlist = formulaSecretsOf(c)!;
+    expect([...allowlist.allowed.get("rotate_keys")!]).toEqual(["DEPLOY_KEY"]);
+    expect(allowlist.source).toBe(`[formula_secrets] in ${file}`);
+    expect(formulaSecretsOf(loadConfig({ env: REQUIRED }))).toBeUndefined();
+  });
+
+  it("names the file and formula of a bad secret in [formula_secrets]", () => {
+    writeFileSync(file, '[formula_secrets]\nrelease = ["lower"]\n');
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(`${file} (formula_secrets.release.0): must be UPPER_SNAKE_CASE like GITHUB_TOKEN`);
   });
 
   it("is taken from DISPATCHER_CONFIG when no file option is given", () => {

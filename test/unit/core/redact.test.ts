@@ -53,6 +53,29 @@ describe("redact", () => {
 });
 
 describe("createMasker", () => {
+  const pem = "-----BEGIN KEY-----\nline-one-abc\nline-two-def\n-----END KEY-----\n";
+
+  it("masks each line of a multi-line secret as well as the whole value", () => {
+    const m = createMasker([pem]);
+    const out = m.push("whole:\n" + pem + "one line: line-two-def\nfooter: -----END KEY-----\n") + m.end();
+    expect(out).toBe("whole:\n[redacted]\none line: [redacted]\nfooter: [redacted]\n");
+  });
+
+  it("masks a multi-line secret printed with CRLF line ends", () => {
+    const m = createMasker([pem]);
+    expect(m.push(`crlf:\r\n${pem.trimEnd().replaceAll("\n", "\r\n")}\r\nafter\r\n`) + m.end()).toBe("crlf:\r\n[redacted]\r\nafter\r\n");
+  });
+
+  it("matches a value stored with a trailing newline wherever it is printed without one", () => {
+    const m = createMasker(["hunter2-pass\n"]);
+    expect(m.push("pw=hunter2-pass; done\n") + m.end()).toBe("pw=[redacted]; done\n");
+  });
+
+  it("leaves lines of a multi-line secret shorter than the minimum alone (the whole value is still masked)", () => {
+    const m = createMasker(["{\nkey: long-value\n}"]);
+    expect(m.push("{\nkey: long-value\n}\nbrace: }\n") + m.end()).toBe("[redacted]\nbrace: }\n");
+  });
+
   it("masks a value inside a line and emits everything that cannot start a value", () => {
     const m = createMasker(["hunter2"]);
     expect(m.push("pw=hunter2\nnext ")).toBe("pw=[redacted]\nnext ");
@@ -78,12 +101,12 @@ describe("createMasker", () => {
     expect(m.end()).toBe("");
   });
 
-  it("masks a multi-line value (a key file) split at its newline", () => {
+  it("masks a multi-line value (a key file) split at its newline: line by line, nothing of it shown", () => {
     const key = "-----BEGIN KEY-----\nabcdef\n-----END KEY-----";
     const m = createMasker([key]);
     const first = m.push("key:\n-----BEGIN KEY-----\nab");
-    expect(first).toBe("key:\n");
-    expect(first + m.push("cdef\n-----END KEY-----\ndone\n") + m.end()).toBe("key:\n[redacted]\ndone\n");
+    expect(first).toBe("key:\n[redacted]\n");
+    expect(first + m.push("cdef\n-----END KEY-----\ndone\n") + m.end()).toBe("key:\n[redacted]\n[redacted]\n[redacted]\ndone\n");
   });
 
   it("masks a value split across chunks with the newline in the first chunk", () => {

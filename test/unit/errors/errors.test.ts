@@ -28,6 +28,7 @@ const ALL_CLASSES: FailureClass[] = [
   "agent",
   "lost",
   "tampered",
+  "not_allowed",
   "parent_changed",
   "config",
 ];
