@@ -61,8 +61,9 @@ export interface Stack {
   GIT_SERVED_DIR: string;
   GIT_DAEMON_URL: string;
   VAULT_ADDR: string;
-  /** the dispatcher's own token (service-dispatcher policy) */
-  VAULT_TOKEN: string;
+  /** the dispatcher's AppRole (it logs in and renews itself) */
+  DISPATCHER_VAULT_ROLE_ID_FILE: string;
+  DISPATCHER_VAULT_SECRET_ID_FILE: string;
   NOMAD_BIN: string;
   BAO_BIN: string;
   nomadPid: number;

@@ -5,6 +5,7 @@ import TOML from "@iarna/toml";
 import { z } from "zod";
 import type { FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
+import type { VaultAuthMethod } from "./vault/login.js";
 
 // Config is one zod pipeline: defaults → file (TOML) → environment → flags. Each layer is a
 // partial tree; the merged tree is validated once, and every error names where the value came from.
@@ -25,14 +26,25 @@ export const configSchema = z.strictObject({
     /** Nomad Variables prefix of the ledger: one per ops repo sharing a cluster */
     ledgerPrefix: z.string().regex(/^[a-zA-Z0-9_~-]+(\/[a-zA-Z0-9_~-]+)*$/, "must be a Nomad variable path like dispatcher or ops/dispatcher"),
   }),
-  vault: z.strictObject({
+  vault: z
+    .strictObject({
     addr: z.url(),
-    token: z.string().min(1, "is required: the dispatcher's own token (policy service-dispatcher), never the root token"),
+    /** the dispatcher's own login, one of: a token, a token file (re-read on change), an AppRole */
+    token: z.string(),
+    tokenFile: z.string(),
+    roleIdFile: z.string(),
+    secretIdFile: z.string(),
+    approleMount: z.string().min(1),
     role: z.string().min(1),
     kvMount: z.string().min(1),
     wrapTtlSeconds: positiveInt,
     tokenGraceSeconds: positiveInt,
-  }),
+  })
+    .refine((v) => v.token || v.tokenFile || (v.roleIdFile && v.secretIdFile), {
+      path: ["token"],
+      message:
+        "is required: the dispatcher's own Vault login (policy service-dispatcher, never root): DISPATCHER_VAULT_ROLE_ID_FILE and DISPATCHER_VAULT_SECRET_ID_FILE (AppRole), DISPATCHER_VAULT_TOKEN_FILE, or VAULT_TOKEN",
+    }),
   repo: z.strictObject({
     remote: z.string().min(1, "is required: the ops repo's git URL or path"),
     /** what runners fetch the action's commit from: a read-only URL (default: remote) */
@@ -76,7 +88,7 @@ type Layer = Record<string, unknown>;
 export function defaults(cwd = process.cwd()): Layer {
   return {
     nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher" },
-    vault: { addr: "http://127.0.0.1:8200", token: "", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
+    vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
       runnerRemote: "",
@@ -107,6 +119,9 @@ const ENV: Record<string, string> = {
   DISPATCHER_JOB_PINS: "nomad.pins",
   VAULT_ADDR: "vault.addr",
   VAULT_TOKEN: "vault.token",
+  DISPATCHER_VAULT_TOKEN_FILE: "vault.tokenFile",
+  DISPATCHER_VAULT_ROLE_ID_FILE: "vault.roleIdFile",
+  DISPATCHER_VAULT_SECRET_ID_FILE: "vault.secretIdFile",
   DISPATCHER_OPS_REMOTE: "repo.remote",
   DISPATCHER_RUNNER_REMOTE: "repo.runnerRemote",
   DISPATCHER_OPS_BRANCH: "repo.branch",
@@ -155,6 +170,13 @@ function tomlToConfig(value: Layer): Layer {
 /** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
 export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
   return formulaSecretsOf({ ...parseLayers(z.object({ formulaSecrets: configSchema.shape.formulaSecrets }), { file, env: {} }), file });
+}
+
+/** The dispatcher's Vault login: an explicit VAULT_TOKEN wins, then a token file, then AppRole. */
+export function vaultAuthOf(v: Config["vault"]): VaultAuthMethod {
+  if (v.token) return { kind: "token", token: v.token };
+  if (v.tokenFile) return { kind: "token_file", path: v.tokenFile };
+  return { kind: "approle", roleIdFile: v.roleIdFile, secretIdFile: v.secretIdFile, mount: v.approleMount };
 }
 
 /** The allowlist as the catalog takes it; `file` names where it lives in messages. */

@@ -1,5 +1,5 @@
 import { tmpdir } from "node:os";
-import { formulaSecretsOf, type Config } from "./config.js";
+import { formulaSecretsOf, vaultAuthOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
@@ -11,6 +11,7 @@ import { createNomadPort, type NomadClient } from "./nomad/port.js";
 import { remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
 import { createVaultInspector } from "./vault/inspect.js";
+import { createVaultSession, type VaultSession } from "./vault/login.js";
 import { createVaultPort } from "./vault/port.js";
 import { readPinFile } from "./pinfile.js";
 import { VERSION } from "./version.js";
@@ -28,11 +29,15 @@ export interface Dispatcher {
   loop: Loop;
   config: Config;
   log: Logger;
+  /** renews the dispatcher's own Vault token at half TTL (a fresh login when that fails) until `signal` */
+  keepVaultAlive(signal: AbortSignal): Promise<void>;
 }
 
 export interface Engines {
   nomad: NomadClient;
   vault: VaultPort;
+  /** the dispatcher's own Vault login, kept alive by `run` and `once` */
+  vaultSession: VaultSession;
   repo: OpsRepoPort;
 }
 
@@ -41,9 +46,11 @@ export interface Engines {
  * plan) pass their own so they never share a clone with a running daemon.
  */
 export function createEngines(config: Config, log: Logger, workdir = config.repo.workdir): Engines {
+  const vaultSession = createVaultSession(config.vault.addr, vaultAuthOf(config.vault), log.child({ component: "vault" }), systemClock);
   return {
     nomad: createNomadPort(config.nomad),
-    vault: createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }),
+    vault: createVaultPort({ addr: config.vault.addr, session: vaultSession, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }),
+    vaultSession,
     repo: createGitOpsRepo({
       remote: config.repo.remote,
       branch: config.repo.branch,
@@ -61,8 +68,8 @@ export function viewWorkdir(config: Config): string {
 }
 
 /** What `doctor` (and `run` before it starts) asks the engines. */
-export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vault">): DoctorDeps {
-  const inspector = createVaultInspector(config.vault.addr, config.vault.token);
+export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vault" | "vaultSession">): DoctorDeps {
+  const inspector = createVaultInspector(config.vault.addr, engines.vaultSession);
   return {
     nomad: engines.nomad,
     vault: { ...inspector, missingPolicies: (p) => engines.vault.missingPolicies(p) },
@@ -126,5 +133,5 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     log: log.child({ component: "loop" }),
     settings: loopSettings(config),
   });
-  return { loop, config, log };
+  return { loop, config, log, keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal) };
 }

@@ -8,8 +8,8 @@
 #     (the job's workload identity gets exactly that policy: dispatch and read runner jobs, its
 #      ledger variables, node:read; it cannot register, stop or re-register any job)
 #   scripts/register-jobs.sh jobs.pin.json      (registers and pins the runner/sidecar parents)
-#   nomad var put -namespace dispatcher nomad/jobs/dispatcher \
-#     vault_token=<token printed by scripts/bootstrap-vault.sh> job_pins=@jobs.pin.json
+#   nomad var put -namespace dispatcher nomad/jobs/dispatcher job_pins=@jobs.pin.json \
+#     vault_role_id=@vault-role-id vault_secret_id=@vault-secret-id   (written by scripts/bootstrap-vault.sh)
 variable "namespace" {
   type    = string
   default = "dispatcher"
@@ -94,14 +94,20 @@ job "dispatcher" {
         env = true
       }
 
-      # the dispatcher's own Vault token (policy service-dispatcher), from a Nomad variable only
-      # this job can read; never in the jobspec
+      # the dispatcher's own Vault login (AppRole: it renews its token itself), from a Nomad
+      # variable only this job can read; never in the jobspec or the environment
       template {
         data        = <<-EOT
-          {{ with nomadVar "nomad/jobs/dispatcher" }}VAULT_TOKEN={{ .vault_token }}{{ end }}
+          {{ with nomadVar "nomad/jobs/dispatcher" }}{{ .vault_role_id }}{{ end }}
         EOT
-        destination = "secrets/vault.env"
-        env         = true
+        destination = "secrets/vault-role-id"
+        change_mode = "restart"
+      }
+      template {
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/dispatcher" }}{{ .vault_secret_id }}{{ end }}
+        EOT
+        destination = "secrets/vault-secret-id"
         change_mode = "restart"
       }
 
@@ -115,15 +121,17 @@ job "dispatcher" {
       }
 
       env {
-        NOMAD_ADDR               = var.nomad_addr
-        NOMAD_NAMESPACE          = var.runner_namespace
-        VAULT_ADDR               = var.vault_addr
-        DISPATCHER_JOB_PINS      = "${NOMAD_SECRETS_DIR}/jobs.pin.json"
-        DISPATCHER_OPS_REMOTE    = var.ops_remote
-        DISPATCHER_RUNNER_REMOTE = var.runner_remote
-        DISPATCHER_SECRETS    = join(",", var.secrets)
-        DISPATCHER_WORKDIR    = "${NOMAD_ALLOC_DIR}/data/ops"
-        DISPATCHER_INSTANCE   = "${NOMAD_ALLOC_ID}"
+        NOMAD_ADDR                      = var.nomad_addr
+        NOMAD_NAMESPACE                 = var.runner_namespace
+        VAULT_ADDR                      = var.vault_addr
+        DISPATCHER_JOB_PINS             = "${NOMAD_SECRETS_DIR}/jobs.pin.json"
+        DISPATCHER_VAULT_ROLE_ID_FILE   = "${NOMAD_SECRETS_DIR}/vault-role-id"
+        DISPATCHER_VAULT_SECRET_ID_FILE = "${NOMAD_SECRETS_DIR}/vault-secret-id"
+        DISPATCHER_OPS_REMOTE           = var.ops_remote
+        DISPATCHER_RUNNER_REMOTE        = var.runner_remote
+        DISPATCHER_SECRETS              = join(",", var.secrets)
+        DISPATCHER_WORKDIR              = "${NOMAD_ALLOC_DIR}/data/ops"
+        DISPATCHER_INSTANCE             = "${NOMAD_ALLOC_ID}"
       }
 
       # `run` drains on SIGTERM: no new dispatches, finish and push the results in hand

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Applies vault/ to an OpenBao (or Vault) server: KV v2 mount, runner-<NAME> policies and values
-# for the dev secrets, the service-dispatcher policy, the dispatcher-runner token role, and a
-# token for the dispatcher. Needs VAULT_ADDR and a root-capable VAULT_TOKEN. Prints the
-# dispatcher's token on stdout.
+# for the dev secrets, the service-dispatcher policy, the dispatcher-runner token role, and the
+# dispatcher's own login: an AppRole `dispatcher` (service-dispatcher only, 1 h tokens renewable
+# up to 24 h) whose role_id and secret_id go to $APPROLE_DIR/vault-role-id and vault-secret-id
+# (mode 600). No periodic token is minted. Needs VAULT_ADDR and a root-capable VAULT_TOKEN.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bao=${BAO_BIN:-bao}
@@ -28,7 +29,17 @@ while IFS='=' read -r name value; do
 done < "${DEV_SECRETS:-$root/vault/dev-secrets.env}"
 
 "$bao" policy write service-dispatcher "$root/vault/policies/service-dispatcher.hcl" >&2
+# the dispatcher logs in with an AppRole and renews its token itself
+if ! "$bao" auth list -format=json | jq -e 'has("approle/")' >/dev/null; then
+  "$bao" auth enable approle >&2
+fi
+"$bao" write auth/approle/role/dispatcher token_policies=service-dispatcher token_no_default_policy=true \
+  token_type=service token_ttl="${DISPATCHER_TOKEN_TTL:-1h}" token_max_ttl=24h secret_id_ttl=0 >&2
+out=${APPROLE_DIR:?APPROLE_DIR: where to write the dispatcher AppRole role_id and secret_id}
+(umask 077
+  "$bao" read -field=role_id auth/approle/role/dispatcher/role-id >"$out/vault-role-id"
+  "$bao" write -f -field=secret_id auth/approle/role/dispatcher/secret-id >"$out/vault-secret-id")
+
 # the role mints exactly the runner policies that exist (no glob: a name without a policy is refused)
 jq --argjson p "$(printf '%s\n' "${policies[@]}" | jq -R . | jq -s .)" '.allowed_policies = $p' "$root/vault/roles/dispatcher-runner.json" \
   | "$bao" write auth/token/roles/dispatcher-runner - >&2
-"$bao" token create -policy=service-dispatcher -orphan -period=24h -display-name=dispatcher -field=token

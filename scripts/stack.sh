@@ -210,8 +210,7 @@ up() {
   start_git_daemon
   start_nomad
   start_bao
-  local token
-  token=$(VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" "$root/scripts/bootstrap-vault.sh")
+  VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" APPROLE_DIR="$dev" "$root/scripts/bootstrap-vault.sh"
   register_jobs
   seed_ops_repo
   cat >"$dev/env" <<ENV
@@ -219,7 +218,8 @@ NOMAD_ADDR=$NOMAD_ADDR
 NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token")
 NOMAD_NAMESPACE=dispatch
 VAULT_ADDR=$VAULT_ADDR
-VAULT_TOKEN=$token
+DISPATCHER_VAULT_ROLE_ID_FILE=$dev/vault-role-id
+DISPATCHER_VAULT_SECRET_ID_FILE=$dev/vault-secret-id
 OPS_REMOTE=$dev/git/ops.git
 DISPATCHER_RUNNER_REMOTE=git://127.0.0.1:$GIT_PORT/ops.git
 DISPATCHER_JOB_PINS=$dev/jobs.pin.json

@@ -53,7 +53,7 @@ export function parseAction(content: string | Buffer, file: ActionFile): ParsedA
   try {
     raw = TOML.parse(text);
   } catch (err) {
-    return fail([describeTomlError(err)]);
+    return fail([describeTomlError(err, text)]);
   }
   const problems = [...checkFileName(file.id)];
   const result = actionSchema.safeParse(raw);
@@ -83,13 +83,23 @@ function decodeUtf8(content: string | Buffer): string | undefined {
   return text.startsWith("\uFEFF") ? text.slice(1) : text;
 }
 
-function describeTomlError(err: unknown): string {
+function describeTomlError(err: unknown, text: string): string {
   const e = err as { message?: unknown; line?: unknown; col?: unknown };
   // @iarna/toml appends " at row R, col C, pos P:" and a code excerpt; keep the reason only
-  let reason = String(e.message ?? err).split("\n")[0]!.replace(/ at row \d+, col \d+, pos \d+:$/, "");
-  if (/^Can't redefine (an )?existing key/.test(reason)) reason = "duplicate key (each key may be set only once)";
-  const at = typeof e.line === "number" && typeof e.col === "number" ? ` at line ${e.line + 1}, column ${e.col + 1}` : "";
+  const reason = String(e.message ?? err).split("\n")[0]!.replace(/ at row \d+, col \d+, pos \d+:$/, "");
+  const line = typeof e.line === "number" ? e.line : undefined;
+  if (/^Can't redefine (an )?existing key/.test(reason) && line !== undefined) return duplicateKey(text.split("\n")[line] ?? "", line + 1);
+  const at = line !== undefined && typeof e.col === "number" ? ` at line ${line + 1}, column ${e.col + 1}` : "";
   return `invalid TOML${at}: ${reason}`;
+}
+
+/** The key (or table) a duplicate-key error is about, read from the offending line. */
+function duplicateKey(lineText: string, lineNumber: number): string {
+  const table = /^\s*\[+\s*([^\]]+?)\s*\]+/.exec(lineText);
+  if (table) return `table ${show(table[1]!)} defined twice (line ${lineNumber})`;
+  const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^=\s]+))\s*=/.exec(lineText);
+  const name = key && (key[1] ?? key[2] ?? key[3]);
+  return name === undefined || name === null ? `a key set twice (line ${lineNumber})` : `key ${show(name)} set twice (line ${lineNumber})`;
 }
 
 function checkFileName(id: string): string[] {

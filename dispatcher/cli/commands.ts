@@ -1,5 +1,6 @@
 import { loadFormulaSecrets } from "../config.js";
 import { ExitError } from "../errors.js";
+import { redactUrls } from "../opsrepo/exec.js";
 import { startDispatcher } from "../start.js";
 import { createShutdownHandler } from "./signals.js";
 import { formatChecks } from "../core/doctor.js";
@@ -27,8 +28,10 @@ export const COMMANDS: Record<string, Command> = {
       const onSignal = createShutdownHandler(d.log, stop, (code) => process.exit(code));
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
-      d.log.info({ remote: d.config.repo.remote, nomad: d.config.nomad.addr, vault: d.config.vault.addr }, "dispatcher running");
+      d.log.info({ remote: redactUrls(d.config.repo.remote), nomad: d.config.nomad.addr, vault: d.config.vault.addr }, "dispatcher running");
+      const alive = d.keepVaultAlive(stop.signal);
       await d.loop.run(stop.signal, d.config.pollSeconds * 1000);
+      await alive;
       return 0;
     },
   },
@@ -38,10 +41,15 @@ export const COMMANDS: Record<string, Command> = {
     options: configOptions,
     async run(values) {
       const d = startDispatcher(configFrom(values));
+      const stop = new AbortController();
+      const alive = d.keepVaultAlive(stop.signal);
       try {
         await d.loop.once();
       } catch (err) {
         throw new ExitError(`results could not be recorded: ${(err as Error).message}`, 3);
+      } finally {
+        stop.abort();
+        await alive.catch(() => undefined);
       }
       return 0;
     },

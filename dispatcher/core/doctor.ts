@@ -23,6 +23,7 @@ export interface DoctorDeps {
   };
   vault: {
     version(): Promise<string>;
+    login(): Promise<{ method: string; ttlSeconds: number }>;
     capabilities(paths: string[]): Promise<Record<string, string[]>>;
     missingPolicies(policies: string[]): Promise<string[]>;
   };
@@ -95,6 +96,15 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
     add("openbao", true, true, `${s.vaultAddr} reachable, version ${version}`);
   } catch (err) {
     add("openbao", true, false, failure(err), "start OpenBao (or Vault) or set VAULT_ADDR to a reachable, unsealed server");
+  }
+  if (vaultUp) {
+    try {
+      const { method, ttlSeconds } = await deps.vault.login();
+      add("vault login", true, true, `${method}: token TTL ${ttlSeconds === 0 ? "unlimited" : `${ttlSeconds} s, renewed at half`}`);
+    } catch (err) {
+      add("vault login", true, false, failure(err), "give the dispatcher an AppRole (DISPATCHER_VAULT_ROLE_ID_FILE, DISPATCHER_VAULT_SECRET_ID_FILE; scripts/bootstrap-vault.sh makes one), a token file or VAULT_TOKEN");
+      vaultUp = false;
+    }
   }
   if (vaultUp) {
     const rolePath = `auth/token/create/${s.role}`;

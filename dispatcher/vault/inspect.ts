@@ -1,4 +1,5 @@
-import { callVault, createVaultClient } from "./client.js";
+import { callVault, type VaultClient } from "./client.js";
+import type { VaultSession } from "./login.js";
 
 /** Read-only questions `dispatcher doctor` asks Vault about the dispatcher's own token. */
 export interface VaultInspector {
@@ -6,11 +7,16 @@ export interface VaultInspector {
   version(): Promise<string>;
   /** the token's capabilities on each path (sys/capabilities-self), e.g. ["deny"] */
   capabilities(paths: string[]): Promise<Record<string, string[]>>;
+  /** how the dispatcher logs in, and the seconds its token has left (0: no expiry) */
+  login(): Promise<{ method: string; ttlSeconds: number }>;
 }
 
-export function createVaultInspector(addr: string, token: string): VaultInspector {
-  const client = createVaultClient(addr, token);
+export function createVaultInspector(addr: string, session: VaultSession): VaultInspector {
+  const client: VaultClient = session.client;
   return {
+    async login() {
+      return { method: session.describe(), ttlSeconds: await session.remainingSeconds() };
+    },
     async version() {
       const res = (await callVault(`read health of ${addr}`, () => client.health())) as { version?: string; sealed?: boolean; initialized?: boolean };
       if (res.initialized === false) throw new Error(`${addr} is not initialized`);
@@ -19,6 +25,7 @@ export function createVaultInspector(addr: string, token: string): VaultInspecto
     },
 
     async capabilities(paths) {
+      await session.ready();
       const res = (await callVault("look up own capabilities", () => client.write("sys/capabilities-self", { paths }))) as Record<string, unknown>;
       // the answer keys each path at the top level (and again under data)
       return Object.fromEntries(paths.map((p) => [p, Array.isArray(res[p]) ? (res[p] as string[]) : []]));

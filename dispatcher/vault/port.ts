@@ -1,11 +1,14 @@
 import type { VaultPort, WrappedToken } from "../core/ports.js";
 import { Tampered } from "../errors.js";
-import { callVault, createVaultClient, statusOf } from "./client.js";
+import type { VaultSession } from "./login.js";
+import { callVault as callAsIs, createVaultClient, statusOf } from "./client.js";
 
 export interface VaultPortOptions {
   addr: string;
-  /** the dispatcher's own token (policy service-dispatcher): mints, revokes, reads policy names */
-  token: string;
+  /** the dispatcher's own login (policy service-dispatcher): mints, revokes, reads policy names */
+  session?: VaultSession;
+  /** or a fixed token (tests, tools) */
+  token?: string;
   /** token role the runner tokens are created on */
   role: string;
   /** how long the wrapping token may wait for the job to start */
@@ -14,7 +17,19 @@ export interface VaultPortOptions {
 
 /** The dispatcher's side of the secret handoff: check policies, mint wrapped tokens, revoke. */
 export function createVaultPort(opts: VaultPortOptions): VaultPort {
-  const client = createVaultClient(opts.addr, opts.token);
+  const session = opts.session;
+  const client = session?.client ?? createVaultClient(opts.addr, opts.token);
+  /** every call waits for the login; a 403 (token revoked under us) logs in again and retries once */
+  async function callVault<T>(what: string, call: () => Promise<T>): Promise<T> {
+    await session?.ready();
+    try {
+      return await callAsIs(what, call);
+    } catch (err) {
+      if (!session || statusOf(err) !== 403) throw err;
+      await session.relogin();
+      return callAsIs(what, call);
+    }
+  }
   return {
     async missingPolicies(policies) {
       const missing: string[] = [];

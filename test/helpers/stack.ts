@@ -7,10 +7,12 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { loadConfig, type Config } from "../../dispatcher/config.js";
+import { systemClock } from "../../dispatcher/clock.js";
+import { loadConfig, vaultAuthOf, type Config } from "../../dispatcher/config.js";
 import { policyFor } from "../../dispatcher/core/decide.js";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createLogger } from "../../dispatcher/log.js";
+import { createVaultSession, type VaultSession } from "../../dispatcher/vault/login.js";
 import { createVaultPort } from "../../dispatcher/vault/port.js";
 import { createNomadPort, type NomadClient } from "../../dispatcher/nomad/port.js";
 import { startDispatcher, type Dispatcher } from "../../dispatcher/start.js";
@@ -24,7 +26,9 @@ export interface StackEnv {
   /** where runner/sidecar jobs live */
   NOMAD_NAMESPACE: string;
   VAULT_ADDR: string;
-  VAULT_TOKEN: string;
+  /** the dispatcher's AppRole: it logs in itself (serviceToken() for a test's own use) */
+  DISPATCHER_VAULT_ROLE_ID_FILE: string;
+  DISPATCHER_VAULT_SECRET_ID_FILE: string;
   DISPATCHER_JOB_PINS: string;
   /** git://… base of the stack's read-only git daemon, serving GIT_SERVED_DIR */
   GIT_DAEMON_URL: string;
@@ -69,11 +73,28 @@ export function dispatcherEnv(remote: string): Record<string, string> {
     NOMAD_TOKEN: s.NOMAD_TOKEN,
     NOMAD_NAMESPACE: s.NOMAD_NAMESPACE,
     VAULT_ADDR: s.VAULT_ADDR,
-    VAULT_TOKEN: s.VAULT_TOKEN,
+    DISPATCHER_VAULT_ROLE_ID_FILE: s.DISPATCHER_VAULT_ROLE_ID_FILE,
+    DISPATCHER_VAULT_SECRET_ID_FILE: s.DISPATCHER_VAULT_SECRET_ID_FILE,
     DISPATCHER_JOB_PINS: s.DISPATCHER_JOB_PINS,
     DISPATCHER_OPS_REMOTE: remote,
     DISPATCHER_RUNNER_REMOTE: runnerRemoteFor(remote),
   };
+}
+
+let service: Promise<string> | undefined;
+
+/** A token of the dispatcher's own (service-dispatcher), from an AppRole login as the dispatcher makes it. */
+export function serviceToken(): Promise<string> {
+  service ??= (async () => {
+    const s = stackEnv();
+    const res = await fetch(`${s.VAULT_ADDR}/v1/auth/approle/login`, {
+      method: "POST",
+      body: JSON.stringify({ role_id: readFileSync(s.DISPATCHER_VAULT_ROLE_ID_FILE, "utf8").trim(), secret_id: readFileSync(s.DISPATCHER_VAULT_SECRET_ID_FILE, "utf8").trim() }),
+    });
+    if (!res.ok) throw new Error(`AppRole login failed: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { auth: { client_token: string } }).auth.client_token;
+  })();
+  return service;
 }
 
 /** Nomad as the stack's administrator sees it (management token, runner namespace): for fixtures. */
@@ -148,6 +169,8 @@ export interface CapturedLog {
 
 export interface TestDispatcher extends Dispatcher {
   captured: CapturedLog;
+  /** the Vault login its port uses (keepVaultAlive renews this one) */
+  vaultSession: VaultSession;
 }
 
 /** A dispatcher on the dev stack for `remote`, with its JSON log lines kept in memory. */
@@ -174,12 +197,13 @@ export async function createTestDispatcher(
     },
   });
   const log = createLogger({ level: "debug", destination: sink, pretty: false });
-  const vault = wrapVault(
-    createVaultPort({ addr: config.vault.addr, token: config.vault.token, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }),
-  );
+  const session = createVaultSession(config.vault.addr, vaultAuthOf(config.vault), log.child({ component: "vault" }), systemClock);
+  const vault = wrapVault(createVaultPort({ addr: config.vault.addr, session, role: config.vault.role, wrapTtlSeconds: config.vault.wrapTtlSeconds }));
   const d = startDispatcher(config, { log, vault });
   return {
     ...d,
+    vaultSession: session,
+    keepVaultAlive: (signal) => session.keepAlive(signal),
     captured: {
       get lines() {
         return raw.map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -5,7 +5,7 @@ import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createVaultPort } from "../../dispatcher/vault/port.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { adminNomad, childrenOf, createTestDispatcher, dispatcherNomad, nomadHttp, stackEnv, uniq } from "../helpers/stack.js";
+import { adminNomad, childrenOf, createTestDispatcher, dispatcherNomad, nomadHttp, serviceToken, stackEnv, uniq } from "../helpers/stack.js";
 
 const u = uniq();
 const s = stackEnv();
@@ -215,7 +215,7 @@ describe("a forged ledger entry", () => {
   });
 
   it("the dispatcher's Vault port refuses to revoke an accessor not made on its role for that action", async () => {
-    const port = createVaultPort({ addr: s.VAULT_ADDR, token: s.VAULT_TOKEN, role: "dispatcher-runner", wrapTtlSeconds: 60 });
+    const port = createVaultPort({ addr: s.VAULT_ADDR, token: await serviceToken(), role: "dispatcher-runner", wrapTtlSeconds: 60 });
     await expect(port.revokeAccessor(accessor, id)).rejects.toThrow(
       `refusing to revoke token accessor ${accessor}: it was made at "auth/token/create" for action "${id}", expected "auth/token/create/dispatcher-runner" for "${id}"`,
     );

@@ -60,7 +60,7 @@ describe("dispatcher CLI", () => {
     const r = await run(["once"], { DISPATCHER_OPS_REMOTE: "/nowhere" });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      "dispatcher: VAULT_TOKEN (not set): is required: the dispatcher's own token (policy service-dispatcher), never the root token\n",
+      "dispatcher: VAULT_TOKEN (not set): is required: the dispatcher's own Vault login (policy service-dispatcher, never root): DISPATCHER_VAULT_ROLE_ID_FILE and DISPATCHER_VAULT_SECRET_ID_FILE (AppRole), DISPATCHER_VAULT_TOKEN_FILE, or VAULT_TOKEN\n",
     );
   });
 

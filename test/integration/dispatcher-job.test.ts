@@ -28,7 +28,7 @@ beforeAll(async () => {
   });
   // the job's workload identity gets the shipped dispatcher policy, and nothing else
   await nomad(["acl", "policy", "apply", "-namespace", "dispatcher", "-job", "dispatcher", "dispatcher-job", `${root}acl/dispatcher.hcl`]);
-  await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_token=${s.VAULT_TOKEN}`, `job_pins=@${s.DISPATCHER_JOB_PINS}`]);
+  await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_role_id=@${s.DISPATCHER_VAULT_ROLE_ID_FILE}`, `vault_secret_id=@${s.DISPATCHER_VAULT_SECRET_ID_FILE}`, `job_pins=@${s.DISPATCHER_JOB_PINS}`]);
   await nomad([
     "job", "run", "-detach",
     "-var", `cli=${root}dist/cli/main.js`,

@@ -45,6 +45,9 @@ describe("dispatcher doctor", () => {
   it("passes on the dev stack, one ok line per check", async () => {
     const s = stackEnv();
     const run = await runCli(["doctor"], env);
+    // a fresh AppRole login: 3600 s, or a second less by the time it is looked up
+    const ttl = /token TTL (\d+) s, renewed at half/.exec(run.stdout)?.[1];
+    expect(Number(ttl)).toBeGreaterThanOrEqual(3598);
     expect(run.stdout).toBe(
       [
         `ok nomad: ${s.NOMAD_ADDR} reachable, version ${engines.NOMAD_VERSION}`,
@@ -52,6 +55,7 @@ describe("dispatcher doctor", () => {
         "ok jobspec sidecar: 8 parents (one per mount set) registered as pinned",
         "ok host volumes: ssh, gpg, sops offered",
         `ok openbao: ${s.VAULT_ADDR} reachable, version ${engines.BAO_VERSION}`,
+        `ok vault login: AppRole at auth/approle (role_id ${s.DISPATCHER_VAULT_ROLE_ID_FILE}, secret_id ${s.DISPATCHER_VAULT_SECRET_ID_FILE}): token TTL ${ttl} s, renewed at half`,
         "ok token role: the dispatcher's token can create tokens on auth/token/create/dispatcher-runner",
         "ok secret isolation: the dispatcher's token cannot read any of the 2 known secrets under kv/data/runner/",
         `ok runner policies: runner-demo_token, runner-${SECRET.toLowerCase()} present`,

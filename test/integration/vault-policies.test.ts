@@ -1,8 +1,9 @@
 // The policies the bootstrap applies, checked on OpenBao: a runner token reads only its secret,
 // and the dispatcher's own token reads none.
 import { beforeAll, describe, expect, it } from "vitest";
+import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createVaultPort } from "../../dispatcher/vault/port.js";
-import { grantSecret, stackEnv, uniq } from "../helpers/stack.js";
+import { grantSecret, serviceToken, stackEnv, uniq } from "../helpers/stack.js";
 
 const u = uniq().toUpperCase();
 const A = `POL_A_${u}`;
@@ -21,9 +22,10 @@ async function unwrap(wrappingToken: string): Promise<{ client_token: string; po
 
 describe("vault policies", () => {
   const env = stackEnv();
-  const vault = createVaultPort({ addr: env.VAULT_ADDR, token: env.VAULT_TOKEN, role: "dispatcher-runner", wrapTtlSeconds: 60 });
+  let vault: VaultPort;
 
   beforeAll(async () => {
+    vault = createVaultPort({ addr: env.VAULT_ADDR, token: await serviceToken(), role: "dispatcher-runner", wrapTtlSeconds: 60 });
     await grantSecret(A, "value-a");
     await grantSecret(B, "value-b");
   });
@@ -40,7 +42,7 @@ describe("vault policies", () => {
   });
 
   it("refuses the dispatcher's own token on every secret path", async () => {
-    for (const name of [A, B, "DEMO_TOKEN", "DEPLOY_KEY"]) expect(await readSecret(env.VAULT_TOKEN, name)).toBe(403);
+    for (const name of [A, B, "DEMO_TOKEN", "DEPLOY_KEY"]) expect(await readSecret(await serviceToken(), name)).toBe(403);
   });
 
   it("refuses a policy the role does not allow: another service's, default, and a runner policy that was never made", async () => {

@@ -13,7 +13,11 @@ path "auth/token/lookup-accessor" {
 path "auth/token/revoke-accessor" {
   capabilities = ["update"]
 }
-# doctor: the token's own TTL and policies
+# doctor: what this token may do on the runner role and the secret paths (it must be deny there)
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+# its own remaining TTL (renewal schedule, doctor)
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }

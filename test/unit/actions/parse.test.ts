@@ -93,8 +93,16 @@ describe("parseAction", () => {
     ]);
   });
 
-  it("refuses duplicate keys", () => {
-    expect(problemsOf(toml('id = "other"'))).toEqual(["invalid TOML at line 5, column 13: duplicate key (each key may be set only once)"]);
+  it("names a key set twice and its line", () => {
+    expect(problemsOf(toml('id = "other"'))).toEqual(['key "id" set twice (line 5)']);
+    expect(problemsOf('id = "x"\nformula = "a"\nformula = "b"\n')).toEqual(['key "formula" set twice (line 3)']);
+    expect(problemsOf('id = "x"\n"context" = "a"\ncontext = "b"\n')).toEqual(['key "context" set twice (line 3)']);
+    expect(problemsOf('id = "x"\n[t]\na = 1\n[t]\n')).toEqual(['table "t" defined twice (line 4)']);
+  });
+
+  it("says which file and key, as a result message would", () => {
+    const parsed = parseAction('id = "x"\nformula = "a"\nformula = "b"\n', { path: "vault/actions/x.toml", id: "x", sha: "s" });
+    expect(!parsed.ok && formatProblems(parsed.file.path, parsed.problems)).toBe('vault/actions/x.toml: key "formula" set twice (line 3)');
   });
 
   it("names each unknown key", () => {

@@ -62,7 +62,7 @@ describe("defaults", () => {
   it("names both missing required values, one line each", () => {
     const err = configError(() => loadConfig({ env: {} }));
     expect(err.message).toBe(
-      "VAULT_TOKEN (not set): is required: the dispatcher's own token (policy service-dispatcher), never the root token\n" +
+      "VAULT_TOKEN (not set): is required: the dispatcher's own Vault login (policy service-dispatcher, never root): DISPATCHER_VAULT_ROLE_ID_FILE and DISPATCHER_VAULT_SECRET_ID_FILE (AppRole), DISPATCHER_VAULT_TOKEN_FILE, or VAULT_TOKEN\n" +
         "DISPATCHER_OPS_REMOTE (not set): is required: the ops repo's git URL or path",
     );
   });

@@ -18,6 +18,7 @@ function deps(over: { nomad?: Partial<DoctorDeps["nomad"]>; vault?: Partial<Doct
     },
     vault: {
       version: async () => "2.4.0",
+      login: async () => ({ method: "AppRole at auth/approle (role_id /r, secret_id /s)", ttlSeconds: 3600 }),
       capabilities: async (paths) => Object.fromEntries(paths.map((p) => [p, p.startsWith("auth/") ? ["create", "update"] : ["deny"]])),
       missingPolicies: async (p) => p.filter((x) => x === "runner-b"),
       ...over.vault,
@@ -49,6 +50,7 @@ describe("runChecks", () => {
         'fail jobspec sidecar: job "sidecar" is not pinned (pinned: runner, runner-gpg, runner-gpg-sops, runner-gpg-sops-ssh, runner-gpg-ssh, runner-sops, runner-sops-ssh, runner-ssh); re-run `dispatcher jobs pin` (and 7 more parents); fix: register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run `dispatcher jobs pin` if the change is intended',
         'fail host volumes: gpg, sops (host volume deploy-sops) not offered by any ready node (offered: ssh); actions asking for them are refused; fix: declare host_volume "gpg" in the Nomad client config',
         "ok openbao: http://v:8200 reachable, version 2.4.0",
+        "ok vault login: AppRole at auth/approle (role_id /r, secret_id /s): token TTL 3600 s, renewed at half",
         "ok token role: the dispatcher's token can create tokens on auth/token/create/dispatcher-runner",
         "ok secret isolation: the dispatcher's token cannot read any of the 2 known secrets under kv/data/runner/",
         "fail runner policies: missing runner-b (secret B); actions asking for them fail as secret_unknown; fix: run scripts/bootstrap-vault.sh with B in its secrets file",
@@ -69,6 +71,7 @@ describe("runChecks", () => {
     expect(checks.map((c) => `${c.ok ? "ok" : "fail"} ${c.name}${c.fatal ? " (fatal)" : ""}`)).toEqual([
       "fail nomad (fatal)",
       "ok openbao (fatal)",
+      "ok vault login (fatal)",
       "ok token role (fatal)",
       "ok secret isolation (fatal)",
       "fail runner policies",
