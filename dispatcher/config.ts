@@ -74,6 +74,15 @@ export const configSchema = z.strictObject({
   }),
   /** mount alias → name of the Nomad host volume that provides it on client nodes */
   hostVolumes: z.strictObject({ ssh: z.string().min(1), gpg: z.string().min(1), sops: z.string().min(1) }),
+  /** who may trigger what: signed commits by allowed keys, and how many distinct signers */
+  approvals: z
+    .strictObject({
+      requireSigned: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()),
+      /** gpg.ssh.allowedSignersFile format: `principal namespaces="git" ssh-ed25519 AAAA…` */
+      allowedSigners: z.string(),
+      count: positiveInt,
+    })
+    .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" }),
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
@@ -102,6 +111,7 @@ export function defaults(cwd = process.cwd()): Layer {
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300 },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
+    approvals: { requireSigned: false, allowedSigners: "", count: 1 },
     pollSeconds: 30,
     leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
@@ -129,6 +139,9 @@ const ENV: Record<string, string> = {
   DISPATCHER_SECRETS: "secrets",
   DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
   DISPATCHER_POLL_SECONDS: "pollSeconds",
+  DISPATCHER_REQUIRE_SIGNED: "approvals.requireSigned",
+  DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
+  DISPATCHER_APPROVALS: "approvals.count",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
 };

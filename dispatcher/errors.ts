@@ -14,6 +14,7 @@ export type FailureClass =
   | "lost"
   | "tampered"
   | "not_allowed"
+  | "unapproved"
   | "parent_changed"
   | "config";
 
@@ -126,6 +127,7 @@ export const retryTable: Record<FailureClass, RetryRule> = {
   timeout: { retries: 0, baseMs: 0, maxMs: 0 },
   tampered: { retries: 0, baseMs: 0, maxMs: 0 },
   not_allowed: { retries: 0, baseMs: 0, maxMs: 0 },
+  unapproved: { retries: 0, baseMs: 0, maxMs: 0 },
   // waits (logged at error each time) until an operator re-registers the pinned spec or re-pins
   parent_changed: { retries: Infinity, baseMs: 10_000, maxMs: 60_000 },
   auth: { retries: 2, baseMs: 2_000, maxMs: 30_000 },

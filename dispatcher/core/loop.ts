@@ -4,6 +4,7 @@ import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildCatalog, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
 import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
+import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
 import { decide } from "./ledger.js";
 import { parentJobsOf } from "./request.js";
 import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
@@ -31,6 +32,8 @@ export interface LoopDeps {
     leaseMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
     namespace: string;
+    /** require signed commits (and N approvals); undefined: any commit on the branch may trigger */
+    approvals?: ApprovalRule;
     dispatcher: { version: string; instance: string };
   };
 }
@@ -77,8 +80,26 @@ export function createLoop(deps: LoopDeps) {
     lastBeat = now().getTime();
   }
 
-  function baseOf(id: string, sha: string, commit: string, attempt: number): ResultBase {
-    return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher };
+  function baseOf(id: string, sha: string, commit: string, attempt: number, approvedBy?: string[]): ResultBase {
+    return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher, ...(approvedBy ? { approvedBy } : {}) };
+  }
+
+  /** verdicts by commit and action blob: the signatures of a commit's history never change */
+  const verdicts = new Map<string, ApprovalVerdict>();
+
+  async function approvalFor(rule: ApprovalRule, commit: string, file: { path: string; sha: string }, formula: string): Promise<ApprovalVerdict> {
+    const key = `${commit}\0${file.path}\0${file.sha}`;
+    let verdict = verdicts.get(key);
+    if (!verdict) {
+      const [action, formulaProv] = await Promise.all([
+        deps.repo.provenance(commit, file.path, rule.allowedSigners),
+        deps.repo.provenance(commit, `formulas/${formula}.sh`, rule.allowedSigners),
+      ]);
+      verdict = approvalOf(action, file.sha, formulaProv, rule);
+      if (verdicts.size > 10_000) verdicts.clear();
+      verdicts.set(key, verdict);
+    }
+    return verdict;
   }
 
   /** One pass: read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
@@ -92,7 +113,14 @@ export function createLoop(deps: LoopDeps) {
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: 0 };
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
-      const refusal = refusalOf(p, catalog);
+      let refusal = refusalOf(p, catalog);
+      let approvedBy: string[] | undefined;
+      if (!refusal && p.ok && s.approvals) {
+        // before any token: an unsigned commit, even a formula's own push, triggers nothing
+        const verdict = await approvalFor(s.approvals, commit, p.file, p.action.formula);
+        if (verdict.ok) approvedBy = verdict.signers;
+        else refusal = { status: "rejected", class: "unapproved", message: `${p.file.path}: ${verdict.problem}` };
+      }
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
         log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
@@ -111,9 +139,9 @@ export function createLoop(deps: LoopDeps) {
       if (d.kind === "skip") summary.waiting.push({ id: p.action.id, reason: d.reason });
       else if (d.kind === "push") pushFromLedger(d.entry);
       else if (d.kind === "reattach") {
-        reattach({ file: p.file, action: p.action }, d.entry);
+        reattach({ file: p.file, action: p.action, approvedBy }, d.entry);
         summary.reattached.push(p.action.id);
-      } else candidates.push({ file: p.file, action: p.action, entry: d.kind === "resume" ? d.entry : undefined });
+      } else candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
     }
     const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
@@ -226,7 +254,7 @@ export function createLoop(deps: LoopDeps) {
     const full = combineLogs(report.stdout, report.stderr, []);
     const tailed = tail(full, s.tailBytes);
     const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
-    const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt), now(), outcome, tailed, logFile);
+    const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt, c.approvedBy), now(), outcome, tailed, logFile);
     await record(entry, result, full);
     const fields = { job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode, class: outcome.error?.class };
     // someone else unwrapped this action's token first: an incident, with the secrets to rotate

@@ -3,6 +3,8 @@ import type { Action, ActionFile } from "../actions/schema.js";
 export interface Candidate {
   file: ActionFile;
   action: Action;
+  /** who approved its content, when approvals are required */
+  approvedBy?: string[];
 }
 
 /** What the dispatcher already holds: actions in flight, and when a retry is due. */

@@ -98,7 +98,31 @@ export interface RepoFile {
   content: Buffer;
 }
 
+export type SignatureStatus = "good" | "unknown_key" | "unsigned" | "bad" | "unverifiable";
+
+export interface CommitSignature {
+  commit: string;
+  /** good: signed by a key of the allowed-signers file; unknown_key: a valid signature by another key */
+  status: SignatureStatus;
+  /** the allowed signer's principal (good signatures only) */
+  signer?: string;
+  /** the signing key's fingerprint */
+  key?: string;
+  /** values of its "Approves:" trailers, e.g. vault/actions/x.toml@<blob> */
+  approves: string[];
+}
+
+/** Who changed a path last, and the commits after that one (approvals) up to the commit read. */
+export interface Provenance {
+  path: string;
+  /** undefined when no commit changed the path */
+  last?: CommitSignature;
+  later: CommitSignature[];
+}
+
 export interface OpsRepoPort {
+  /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
+  provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
   /** fetch the remote; returns the commit at the tip of the tracked branch */
   sync(): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */

@@ -22,6 +22,8 @@ export interface ActionResult {
   policies: string[];
   token_accessor?: string;
   log_file?: string;
+  /** the allowed signers who approved the action's content (with require_signed) */
+  approved_by?: string[];
   dispatcher: { version: string; instance: string };
 }
 
@@ -30,6 +32,7 @@ export interface ResultBase {
   actionSha: string;
   commit: string;
   attempts: number;
+  approvedBy?: string[];
   dispatcher: { version: string; instance: string };
 }
 
@@ -87,6 +90,7 @@ export function buildRunResult(base: ResultBase, now: Date, run: RunOutcome, log
     policies: run.policies,
     token_accessor: run.tokenAccessor,
     ...(logFile ? { log_file: logFile } : {}),
+    ...(base.approvedBy ? { approved_by: base.approvedBy } : {}),
     dispatcher: base.dispatcher,
   };
 }

@@ -7,6 +7,7 @@ import type { OpsRepoPort, RepoFile } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { redactUrls, runGit, tryGit } from "./exec.js";
+import { readProvenance } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
   remote: string;
@@ -155,6 +156,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const out = await git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=AM", from, to, "--", dir]);
       return splitNul(out);
     },
+
+    provenance: (commit, path, allowedSignersFile) => readProvenance(workdir, commit, path, allowedSignersFile),
 
     async readFile(commit, path) {
       // look the path up first so "absent" is an answer and a bad commit stays an error

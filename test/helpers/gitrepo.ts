@@ -13,8 +13,11 @@ export interface OpsRemote {
   /** temp dir holding the bare repo and the other writer's clone */
   dir: string;
   cleanup(): Promise<void>;
-  /** commits and pushes `files` as another writer (null deletes a path); returns the new tip */
-  commit(files: Record<string, string | Buffer | null>, message?: string): Promise<string>;
+  /**
+   * commits and pushes `files` as another writer (null deletes a path); returns the new tip.
+   * With `signingKey` (an ssh private key file) the commit is SSH-signed; `trailers` are added.
+   */
+  commit(files: Record<string, string | Buffer | null>, message?: string, opts?: CommitOptions): Promise<string>;
   /** content of `path` at the tip of main, undefined when absent */
   read(path: string): Promise<string | undefined>;
   /** commit subjects on main, newest first */
@@ -22,6 +25,11 @@ export interface OpsRemote {
 }
 
 const WRITER = ["-c", "user.name=Other Writer", "-c", "user.email=other@example.test", "-c", "commit.gpgsign=false"];
+
+export interface CommitOptions {
+  signingKey?: string;
+  trailers?: string[];
+}
 
 /** Where remotes go: the dev stack's git daemon serves .dev/git to runners (read-only); else a temp dir. */
 function remotesDir(): string {
@@ -37,7 +45,7 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
   await runGit(dir, ["init", "--quiet", "--initial-branch=main", work]);
   await runGit(work, ["remote", "add", "origin", remote]);
 
-  async function commit(more: Record<string, string | Buffer | null>, message = "another writer"): Promise<string> {
+  async function commit(more: Record<string, string | Buffer | null>, message = "another writer", opts: CommitOptions = {}): Promise<string> {
     // the first commit has no tip to start from
     if ((await tryGit(work, ["fetch", "--quiet", "origin", "main"])).code === 0) {
       await runGit(work, ["reset", "--quiet", "--hard", "FETCH_HEAD"]);
@@ -51,7 +59,9 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
       await writeFile(join(work, path), content);
     }
     await runGit(work, ["add", "--all", "--force"]);
-    await runGit(work, [...WRITER, "commit", "--quiet", "--allow-empty", "-m", message]);
+    const sign = opts.signingKey ? ["-c", "gpg.format=ssh", "-c", `user.signingkey=${opts.signingKey}`] : [];
+    const trailers = (opts.trailers ?? []).flatMap((t) => ["--trailer", t]);
+    await runGit(work, [...WRITER, ...sign, "commit", "--quiet", "--allow-empty", ...(opts.signingKey ? ["-S"] : []), "-m", message, ...trailers]);
     await runGit(work, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
     return (await runGit(work, ["rev-parse", "HEAD"])).toString("utf8").trim();
   }

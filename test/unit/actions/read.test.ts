@@ -21,6 +21,8 @@ function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[
     listFiles: async (commit, dir) =>
       [...at(commit).keys()].filter((p) => p.startsWith(`${dir}/`)).map((path) => ({ path, sha: `sha:${path}` })),
     changedFiles: async () => [],
+    // no history in memory: no commit ever changed a path
+    provenance: async (_commit, path) => ({ path, later: [] }),
     readFile: async (commit, path) => {
       reads.push(path);
       const content = at(commit).get(path);

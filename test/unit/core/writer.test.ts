@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { OpsRepoPort, RepoFile } from "../../../dispatcher/core/ports.js";
+import type { Provenance, OpsRepoPort, RepoFile } from "../../../dispatcher/core/ports.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 import { combineLogs, createResultWriter, type PendingResult } from "../../../dispatcher/core/writer.js";
 import { createLogger } from "../../../dispatcher/log.js";
@@ -20,6 +20,9 @@ class MemoryRepo implements OpsRepoPort {
   }
   async listFiles(): Promise<{ path: string; sha: string }[]> {
     return [];
+  }
+  async provenance(_commit: string, path: string): Promise<Provenance> {
+    return { path, later: [] };
   }
   async changedFiles(): Promise<string[]> {
     return [];
