@@ -5,12 +5,25 @@ import TOML from "@iarna/toml";
 import { z } from "zod";
 import type { FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
+import type { SshCredential } from "./opsrepo/exec.js";
 import type { VaultAuthMethod } from "./vault/login.js";
 
 // Config is one zod pipeline: defaults → file (TOML) → environment → flags. Each layer is a
 // partial tree; the merged tree is validated once, and every error names where the value came from.
 
 const positiveInt = z.coerce.number().int().positive();
+/**
+ * Credentials never travel in URLs (they would reach job meta, logs and `doctor`): an http(s)
+ * URL has no user info at all, and no URL carries a password. ssh://git@host names a user only.
+ */
+function noCredential(url: string): boolean {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^@/]*)@/i.exec(url);
+  if (!m) return true;
+  return !/^https?$/i.test(m[1]!) && !m[2]!.includes(":");
+}
+const CREDENTIAL_IN_URL = {
+  message: "must not carry a credential: use an SSH deploy key (DISPATCHER_GIT_SSH_KEY, DISPATCHER_GIT_KNOWN_HOSTS) or a git credential helper, e.g. ssh://git@git.example.org/ops.git",
+};
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be UPPER_SNAKE_CASE like GITHUB_TOKEN");
 
 export const configSchema = z.strictObject({
@@ -45,16 +58,21 @@ export const configSchema = z.strictObject({
       message:
         "is required: the dispatcher's own Vault login (policy service-dispatcher, never root): DISPATCHER_VAULT_ROLE_ID_FILE and DISPATCHER_VAULT_SECRET_ID_FILE (AppRole), DISPATCHER_VAULT_TOKEN_FILE, or VAULT_TOKEN",
     }),
-  repo: z.strictObject({
-    remote: z.string().min(1, "is required: the ops repo's git URL or path"),
-    /** what runners fetch the action's commit from: a read-only URL (default: remote) */
-    runnerRemote: z.string(),
+  repo: z
+    .strictObject({
+    remote: z.string().min(1, "is required: the ops repo's git URL or path").refine(noCredential, CREDENTIAL_IN_URL),
+    /** what runners fetch the action's commit from: a read-only URL (default: remote); it travels in job meta */
+    runnerRemote: z.string().refine(noCredential, CREDENTIAL_IN_URL),
+    /** an SSH remote's deploy key (private key file) and the known_hosts file pinning its host key */
+    sshKey: z.string(),
+    knownHosts: z.string(),
     branch: z.string().min(1),
     workdir: z.string().min(1),
     actionsDir: z.string().min(1),
     authorName: z.string().min(1),
     authorEmail: z.string().min(1),
-  }),
+  })
+    .refine((r) => !r.sshKey || r.knownHosts, { path: ["knownHosts"], message: "is required with a deploy key: a known_hosts file pinning the remote's host key" }),
   /** secret names actions may ask for; each also needs a runner-<NAME> policy */
   secrets: z.array(secretName),
   /**
@@ -101,6 +119,8 @@ export function defaults(cwd = process.cwd()): Layer {
     repo: {
       remote: "",
       runnerRemote: "",
+      sshKey: "",
+      knownHosts: "",
       branch: "main",
       workdir: join(cwd, ".dispatcher", "ops"),
       actionsDir: "vault/actions",
@@ -134,6 +154,8 @@ const ENV: Record<string, string> = {
   DISPATCHER_VAULT_SECRET_ID_FILE: "vault.secretIdFile",
   DISPATCHER_OPS_REMOTE: "repo.remote",
   DISPATCHER_RUNNER_REMOTE: "repo.runnerRemote",
+  DISPATCHER_GIT_SSH_KEY: "repo.sshKey",
+  DISPATCHER_GIT_KNOWN_HOSTS: "repo.knownHosts",
   DISPATCHER_OPS_BRANCH: "repo.branch",
   DISPATCHER_WORKDIR: "repo.workdir",
   DISPATCHER_SECRETS: "secrets",
@@ -183,6 +205,11 @@ function tomlToConfig(value: Layer): Layer {
 /** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
 export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
   return formulaSecretsOf({ ...parseLayers(z.object({ formulaSecrets: configSchema.shape.formulaSecrets }), { file, env: {} }), file });
+}
+
+/** The deploy key of an SSH ops remote, when one is configured. */
+export function sshCredentialOf(r: Config["repo"]): SshCredential | undefined {
+  return r.sshKey ? { key: r.sshKey, knownHosts: r.knownHosts } : undefined;
 }
 
 /** The dispatcher's Vault login: an explicit VAULT_TOKEN wins, then a token file, then AppRole. */

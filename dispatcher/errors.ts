@@ -60,7 +60,11 @@ export class VaultApiError extends DispatcherError {
 }
 
 export class GitError extends DispatcherError {
-  readonly class = "infra";
+  readonly class: FailureClass;
+  constructor(message: string, options?: { cause?: unknown }, cls: FailureClass = "infra") {
+    super(message, options);
+    this.class = cls;
+  }
 }
 
 /** The job ran past its deadline and was stopped. */

@@ -1,5 +1,5 @@
 import { tmpdir } from "node:os";
-import { formulaSecretsOf, vaultAuthOf, type Config } from "./config.js";
+import { formulaSecretsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
@@ -8,7 +8,7 @@ import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createNomadLedger } from "./nomad/ledger.js";
 import { createNomadPort, type NomadClient } from "./nomad/port.js";
-import { remoteTip } from "./opsrepo/exec.js";
+import { redactUrls, remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
 import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultSession, type VaultSession } from "./vault/login.js";
@@ -53,6 +53,7 @@ export function createEngines(config: Config, log: Logger, workdir = config.repo
     vaultSession,
     repo: createGitOpsRepo({
       remote: config.repo.remote,
+      ssh: sshCredentialOf(config.repo),
       branch: config.repo.branch,
       workdir,
       shared: workdir !== config.repo.workdir,
@@ -73,7 +74,7 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
   return {
     nomad: engines.nomad,
     vault: { ...inspector, missingPolicies: (p) => engines.vault.missingPolicies(p) },
-    remoteTip: () => remoteTip(config.repo.remote, config.repo.branch, tmpdir()),
+    remoteTip: () => remoteTip(config.repo.remote, config.repo.branch, tmpdir(), sshCredentialOf(config.repo)),
     settings: {
       nomadAddr: config.nomad.addr,
       vaultAddr: config.vault.addr,
@@ -84,7 +85,8 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
       kvMount: config.vault.kvMount,
       knownSecrets: config.secrets,
       hostVolumes: config.hostVolumes,
-      remote: config.repo.remote,
+      // doctor prints it: a credential in a URL never reaches its output
+      remote: redactUrls(config.repo.remote),
       branch: config.repo.branch,
     },
   };

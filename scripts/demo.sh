@@ -4,7 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 set -a; . "$root/.dev/env"; set +a
-export DISPATCHER_OPS_REMOTE="$OPS_REMOTE" DISPATCHER_SECRETS=DEMO_TOKEN,DEPLOY_KEY
+# the operator pushes to the repo directly; the dispatcher over SSH with its deploy key
+export DISPATCHER_OPS_REMOTE="$OPS_SSH_REMOTE" DISPATCHER_SECRETS=DEMO_TOKEN,DEPLOY_KEY
 export DISPATCHER_WORKDIR="$root/.dev/dispatcher-work"
 stamp=$(date -u +%Y%m%d-%H%M%S)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -18,6 +19,9 @@ done
 git -C "$work/ops" add -A
 git -C "$work/ops" -c user.name=operator -c user.email=operator@example.com commit -qm "actions: demo $stamp"
 git -C "$work/ops" push -q origin main
+
+echo "==> dispatcher doctor"
+node "$root/dist/cli/main.js" doctor
 
 echo "==> dispatcher once"
 node "$root/dist/cli/main.js" once

@@ -19,6 +19,7 @@ bao="$ENGINE_CACHE/bin/bao-$BAO_VERSION"
 NOMAD_PORT=${DEV_NOMAD_PORT:-4646}
 BAO_PORT=${DEV_BAO_PORT:-8200}
 GIT_PORT=$((NOMAD_PORT + 3))
+SSH_PORT=$((NOMAD_PORT + 4))
 # exec isolates formulas; raw_exec (no isolation) stays selectable for trusted formulas
 DRIVER=${DEV_DRIVER:-exec}
 export NOMAD_ADDR="http://127.0.0.1:$NOMAD_PORT" VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
@@ -208,6 +209,8 @@ up() {
   [ -f "$root/dist/runner/runner.mjs" ] || (cd "$root" && npm run -s build)
   [ -d "$dev/chroot" ] || { say "building the task chroot"; "$root/scripts/chroot.sh" "$dev/chroot"; }
   start_git_daemon
+  "$root/scripts/ssh-remote.sh" up "$dev" "$SSH_PORT"
+  say "ssh remote (deploy key only, git-shell) on ssh://root@127.0.0.1:$SSH_PORT"
   start_nomad
   start_bao
   VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" APPROLE_DIR="$dev" "$root/scripts/bootstrap-vault.sh"
@@ -221,6 +224,10 @@ VAULT_ADDR=$VAULT_ADDR
 DISPATCHER_VAULT_ROLE_ID_FILE=$dev/vault-role-id
 DISPATCHER_VAULT_SECRET_ID_FILE=$dev/vault-secret-id
 OPS_REMOTE=$dev/git/ops.git
+OPS_SSH_REMOTE=ssh://root@127.0.0.1:$SSH_PORT$dev/git/ops.git
+SSH_REMOTE_BASE=ssh://root@127.0.0.1:$SSH_PORT
+DISPATCHER_GIT_SSH_KEY=$dev/ssh/deploy-key
+DISPATCHER_GIT_KNOWN_HOSTS=$dev/ssh/known_hosts
 DISPATCHER_RUNNER_REMOTE=git://127.0.0.1:$GIT_PORT/ops.git
 DISPATCHER_JOB_PINS=$dev/jobs.pin.json
 GIT_DAEMON_URL=git://127.0.0.1:$GIT_PORT
@@ -249,6 +256,7 @@ down() {
   stop_pid nomad
   stop_pid bao
   stop_pid git-daemon
+  "$root/scripts/ssh-remote.sh" down "$dev"
   # tasks are children of nomad's executors; reap any left under our data dir
   pkill -f "$dev/nomad-data" 2>/dev/null || true
   # exec tasks' volume mounts live under the data dir until their executor ends

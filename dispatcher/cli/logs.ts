@@ -1,3 +1,4 @@
+import { redactUrls } from "../opsrepo/exec.js";
 import { readResult, type ReadResult } from "../actions/read.js";
 import type { AllocationState } from "../core/ports.js";
 import { logPath } from "../core/result.js";
@@ -42,7 +43,7 @@ ${CONFIG_HELP}`,
       const result = await readResult(v.repo, commit, dir, id);
       if (result) return printStored(v, commit, result, type, follow);
       if (!(await v.repo.readFile(commit, `${dir}/${id}.toml`))) {
-        throw new ExitError(`no action "${id}": neither ${dir}/${id}.toml nor its result is in ${v.config.repo.remote} at ${commit.slice(0, 12)}`, EXIT.failed);
+        throw new ExitError(`no action "${id}": neither ${dir}/${id}.toml nor its result is in ${redactUrls(v.config.repo.remote)} at ${commit.slice(0, 12)}`, EXIT.failed);
       }
       const child = (await readLiveChildren(v, new Set([id]))).get(id);
       if (child) return showLive(v, child, type, follow);

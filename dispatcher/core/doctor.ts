@@ -1,4 +1,5 @@
 import { MOUNTS, type Mount } from "../actions/schema.js";
+import { failureClassOf } from "../errors.js";
 import { policyFor } from "./decide.js";
 import { pinProblem, type PinFile } from "./pins.js";
 import { parentJobsOf } from "./request.js";
@@ -139,7 +140,11 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
     if (tip) add("ops repo", true, true, `${s.remote} reachable, ${s.branch} at ${tip.slice(0, 12)}`);
     else add("ops repo", true, false, `${s.remote} has no branch ${s.branch}`, "push the branch or set DISPATCHER_OPS_BRANCH");
   } catch (err) {
-    add("ops repo", true, false, failure(err), "check DISPATCHER_OPS_REMOTE and the dispatcher's git credentials");
+    const fix =
+      failureClassOf(err) === "auth"
+        ? "the remote refused the dispatcher's credential: DISPATCHER_GIT_SSH_KEY must be a deploy key with write access there, DISPATCHER_GIT_KNOWN_HOSTS must pin the remote's current host key"
+        : "check DISPATCHER_OPS_REMOTE is reachable";
+    add("ops repo", true, false, failure(err), fix);
   }
   return checks;
 }

@@ -38,6 +38,32 @@ export function redactUrls(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]+@/gi, "$1***@");
 }
 
+/** git's words for a refused credential (it has no exit code for it): what `auth` means for a remote */
+const AUTH_REFUSED = /Permission denied \(publickey|Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Authentication failed|could not read Username|The requested URL returned error: 40[13]/;
+
+/** A failed remote operation: `auth` when the remote refused the credential, else an outage. */
+export function remoteFailure(message: string, stderr: string): GitError {
+  return new GitError(message, undefined, AUTH_REFUSED.test(stderr) ? "auth" : "infra");
+}
+
+export interface SshCredential {
+  /** private key file of the deploy key */
+  key: string;
+  /** known_hosts file pinning the remote's host key */
+  knownHosts: string;
+}
+
+/** core.sshCommand for a deploy key: only that key, no agent, the host key pinned, never a prompt. */
+export function sshCommandFor(c: SshCredential): string {
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  return `ssh -i ${q(c.key)} -o IdentitiesOnly=yes -o IdentityAgent=none -o UserKnownHostsFile=${q(c.knownHosts)} -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+}
+
+/** `-c core.sshCommand=…` for git commands that talk to the remote outside the clone. */
+export function sshConfigArgs(ssh: SshCredential | undefined): string[] {
+  return ssh ? ["-c", `core.sshCommand=${sshCommandFor(ssh)}`] : [];
+}
+
 /** Runs git; a non-zero exit resolves with its code, only a failure to run at all rejects. */
 export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
   return new Promise((resolve, reject) => {
@@ -66,8 +92,8 @@ export async function runGit(cwd: string, args: string[]): Promise<Buffer> {
 }
 
 /** The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is absent. */
-export async function remoteTip(remote: string, branch: string, cwd: string): Promise<string | undefined> {
-  const run = await tryGit(cwd, ["ls-remote", "--", remote, `refs/heads/${branch}`]);
-  if (run.code !== 0) throw new GitError(`cannot reach ${redactUrls(remote)}: ${run.stderr.trim()}`);
+export async function remoteTip(remote: string, branch: string, cwd: string, ssh?: SshCredential): Promise<string | undefined> {
+  const run = await tryGit(cwd, [...sshConfigArgs(ssh), "ls-remote", "--", remote, `refs/heads/${branch}`]);
+  if (run.code !== 0) throw remoteFailure(`cannot reach ${redactUrls(remote)}: ${run.stderr.trim()}`, run.stderr);
   return run.stdout.toString("utf8").split("\t")[0]?.trim() || undefined;
 }

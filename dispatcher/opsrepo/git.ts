@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { OpsRepoPort, RepoFile } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { redactUrls, runGit, tryGit } from "./exec.js";
+import { redactUrls, remoteFailure, runGit, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
 import { readProvenance } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -19,6 +19,8 @@ export interface GitOpsRepoOptions {
   sleep?: (ms: number) => Promise<void>;
   /** pushes tried before a persistently rejected write fails (the results stay queued) */
   maxPushAttempts?: number;
+  /** deploy key and pinned host key for an SSH remote (never in the URL) */
+  ssh?: SshCredential;
   /**
    * Other processes use the same clone (the read-only commands' view): its lock files may be
    * live, so they are waited for, never removed. A daemon's clone is its own.
@@ -66,7 +68,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
     const run = await tryGit(cwd, args);
-    if (run.code !== 0) throw new GitError(`cannot ${what} ${shownRemote}: ${run.stderr.trim()}`);
+    if (run.code !== 0) throw remoteFailure(`cannot ${what} ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
   }
 
   function ensureClone(): Promise<void> {
@@ -81,11 +83,15 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (existsSync(join(workdir, ".git"))) {
       if (!opts.shared) await removeStaleLocks(join(workdir, ".git"));
       await git(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
+      // the credential may have moved too: every command in the clone uses the configured one
+      if (opts.ssh) await git(["config", "core.sshCommand", sshCommandFor(opts.ssh)]);
+      else await tryGit(workdir, ["config", "--unset", "core.sshCommand"]);
       return;
     }
     await mkdir(dirname(workdir), { recursive: true });
     try {
-      await remoteOp("clone", dirname(workdir), ["clone", "--quiet", "--no-checkout", "--origin", "origin", opts.remote, workdir]);
+      const ssh = opts.ssh ? ["-c", `core.sshCommand=${sshCommandFor(opts.ssh)}`] : [];
+      await remoteOp("clone", dirname(workdir), ["clone", "--quiet", "--no-checkout", ...ssh, "--origin", "origin", opts.remote, workdir]);
     } catch (err) {
       // another process sharing this workdir cloned first: use its clone
       if (!existsSync(join(workdir, ".git"))) throw err;
@@ -99,7 +105,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const run = await tryGit(workdir, args);
       if (run.code === 0) break;
       // another process fetching into the same clone (status beside logs -f) holds the ref lock
-      if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw new GitError(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`);
+      if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw remoteFailure(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
       await sleep(100 * attempt);
     }
     return (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();

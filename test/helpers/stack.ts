@@ -33,6 +33,10 @@ export interface StackEnv {
   /** git://… base of the stack's read-only git daemon, serving GIT_SERVED_DIR */
   GIT_DAEMON_URL: string;
   GIT_SERVED_DIR: string;
+  /** ssh://root@127.0.0.1:<port>: the stack's SSH remote (deploy key only, git-shell) */
+  SSH_REMOTE_BASE: string;
+  DISPATCHER_GIT_SSH_KEY: string;
+  DISPATCHER_GIT_KNOWN_HOSTS: string;
   NOMAD_BIN: string;
   BAO_BIN: string;
   rootToken: string;
@@ -78,7 +82,14 @@ export function dispatcherEnv(remote: string): Record<string, string> {
     DISPATCHER_JOB_PINS: s.DISPATCHER_JOB_PINS,
     DISPATCHER_OPS_REMOTE: remote,
     DISPATCHER_RUNNER_REMOTE: runnerRemoteFor(remote),
+    DISPATCHER_GIT_SSH_KEY: s.DISPATCHER_GIT_SSH_KEY,
+    DISPATCHER_GIT_KNOWN_HOSTS: s.DISPATCHER_GIT_KNOWN_HOSTS,
   };
+}
+
+/** The stack's SSH URL of a served bare repo (a path under GIT_SERVED_DIR). */
+export function sshRemoteFor(remote: string): string {
+  return `${stackEnv().SSH_REMOTE_BASE}${remote}`;
 }
 
 let service: Promise<string> | undefined;

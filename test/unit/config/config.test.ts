@@ -313,3 +313,28 @@ describe("flags layer", () => {
     expect(configError(() => loadConfig({ env: REQUIRED, flags: { limits: { maxJobs: 2 } } })).message).toBe("flag (limits.maxJobs): unknown key");
   });
 });
+
+describe("credentials in URLs", () => {
+  it("refuses a token or password in the ops remote or the runner remote, naming the variable", () => {
+    const message =
+      "must not carry a credential: use an SSH deploy key (DISPATCHER_GIT_SSH_KEY, DISPATCHER_GIT_KNOWN_HOSTS) or a git credential helper, e.g. ssh://git@git.example.org/ops.git";
+    const err = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env: { VAULT_TOKEN: "t", DISPATCHER_OPS_REMOTE: "/srv/ops.git", ...env } });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "no error";
+    };
+    expect(err({ DISPATCHER_OPS_REMOTE: "https://ghp_secret@github.example/ops.git" })).toBe(`DISPATCHER_OPS_REMOTE: ${message}`);
+    expect(err({ DISPATCHER_RUNNER_REMOTE: "https://user:pw@git.example/ops.git" })).toBe(`DISPATCHER_RUNNER_REMOTE: ${message}`);
+    expect(err({ DISPATCHER_OPS_REMOTE: "ssh://git:pw@git.example/ops.git" })).toBe(`DISPATCHER_OPS_REMOTE: ${message}`);
+    expect(err({ DISPATCHER_OPS_REMOTE: "ssh://git@git.example/ops.git", DISPATCHER_GIT_SSH_KEY: "/k", DISPATCHER_GIT_KNOWN_HOSTS: "/kh" })).toBe("no error");
+  });
+
+  it("requires a pinned host key with a deploy key", () => {
+    expect(() => loadConfig({ env: { VAULT_TOKEN: "t", DISPATCHER_OPS_REMOTE: "ssh://git@h/ops.git", DISPATCHER_GIT_SSH_KEY: "/k" } })).toThrow(
+      "DISPATCHER_GIT_KNOWN_HOSTS (not set): is required with a deploy key: a known_hosts file pinning the remote's host key",
+    );
+  });
+});

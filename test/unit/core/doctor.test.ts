@@ -78,7 +78,7 @@ describe("runChecks", () => {
       "fail ops repo (fatal)",
     ]);
     expect(formatChecks(checks).split("\n").at(-2)).toBe(
-      "fail ops repo: cannot reach /ops.git: fatal: nope fatal: Could not read; fix: check DISPATCHER_OPS_REMOTE and the dispatcher's git credentials",
+      "fail ops repo: cannot reach /ops.git: fatal: nope fatal: Could not read; fix: check DISPATCHER_OPS_REMOTE is reachable",
     );
   });
 

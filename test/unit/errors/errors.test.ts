@@ -29,6 +29,7 @@ const ALL_CLASSES: FailureClass[] = [
   "lost",
   "tampered",
   "not_allowed",
+  "unapproved",
   "parent_changed",
   "config",
 ];
