@@ -42,11 +42,17 @@ const RULES: Record<keyof Action, Rule> = {
 
 const ALLOWED_KEYS = Object.keys(actionSchema.shape).join(", ");
 
+/** An action file too large to read at all (its size from the tree listing): invalid, unread. */
+export function oversizeAction(file: ActionFile, size: number): ParsedAction | undefined {
+  return size > MAX_ACTION_BYTES ? { ok: false, file, problems: [`file is ${size} bytes; at most ${MAX_ACTION_BYTES} (64 KiB) allowed`] } : undefined;
+}
+
 /** Parses and validates one action file; every fault becomes a one-line problem, nothing throws. */
 export function parseAction(content: string | Buffer, file: ActionFile): ParsedAction {
   const fail = (problems: string[]): ParsedAction => ({ ok: false, file, problems });
   const size = typeof content === "string" ? Buffer.byteLength(content) : content.length;
-  if (size > MAX_ACTION_BYTES) return fail([`file is ${size} bytes; at most ${MAX_ACTION_BYTES} (64 KiB) allowed`]);
+  const oversize = oversizeAction(file, size);
+  if (oversize) return oversize;
   const text = decodeUtf8(content);
   if (text === undefined) return fail(["file is not valid UTF-8 text"]);
   let raw: Record<string, unknown>;

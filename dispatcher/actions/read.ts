@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { OpsRepoPort } from "../core/ports.js";
 import type { StoredResult } from "../core/status.js";
 import { GitError, PermanentFailure } from "../errors.js";
-import { parseAction } from "./parse.js";
+import { oversizeAction, parseAction } from "./parse.js";
 import type { ParsedAction } from "./schema.js";
 
 const ACTION_EXT = ".toml";
@@ -29,11 +29,13 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
   const seen = new Map<string, ParsedAction>();
   for (const f of pending) {
     const key = `${f.path}\0${f.sha}`;
-    let p = cache?.get(key);
+    const file = { path: f.path, id: f.id, sha: f.sha };
+    // sizes before contents: a huge blob is refused from the listing, never read into memory
+    let p = cache?.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size));
     if (!p) {
       const content = await repo.readFile(commit, f.path);
       if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
-      p = parseAction(content, { path: f.path, id: f.id, sha: f.sha });
+      p = parseAction(content, file);
     }
     seen.set(key, p);
     parsed.push(p);

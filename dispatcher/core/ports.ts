@@ -126,7 +126,8 @@ export interface OpsRepoPort {
   /** fetch the remote; returns the commit at the tip of the tracked branch */
   sync(): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
-  listFiles(commit: string, dir: string): Promise<{ path: string; sha: string }[]>;
+  /** with each blob's size in bytes, so a huge file can be refused before it is read */
+  listFiles(commit: string, dir: string): Promise<{ path: string; sha: string; size?: number }[]>;
   /** paths changed (added or modified) under `dir` between two commits */
   changedFiles(from: string, to: string, dir: string): Promise<string[]>;
   readFile(commit: string, path: string): Promise<Buffer | undefined>;

@@ -32,6 +32,8 @@ interface TreeEntry {
   type: string;
   sha: string;
   path: string;
+  /** bytes of a blob (ls-tree -l); undefined for trees */
+  size?: number;
 }
 
 // A competing writer won the race: plain non-fast-forward, or its update landed between our
@@ -112,7 +114,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   }
 
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
-    const out = await git(["ls-tree", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
+    const out = await git(["ls-tree", "-l", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
     return parseTree(out);
   }
 
@@ -154,7 +156,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
     async listFiles(commit, dir) {
       const entries = await readTree(commit, [dir], true);
-      return entries.filter((e) => e.type === "blob").map(({ path, sha }) => ({ path, sha }));
+      return entries.filter((e) => e.type === "blob").map(({ path, sha, size }) => ({ path, sha, size }));
     },
 
     async changedFiles(from, to, dir) {
@@ -194,8 +196,9 @@ function splitNul(out: Buffer): string[] {
 function parseTree(out: Buffer): TreeEntry[] {
   return splitNul(out).map((line) => {
     const tab = line.indexOf("\t");
-    const [, type = "", sha = ""] = line.slice(0, tab).split(" ");
-    return { type, sha, path: line.slice(tab + 1) };
+    // "<mode> <type> <sha> <size, padded>\t<path>"
+    const [, type = "", sha = "", size = "-"] = line.slice(0, tab).split(/ +/);
+    return { type, sha, path: line.slice(tab + 1), ...(size === "-" ? {} : { size: Number(size) }) };
   });
 }
 

@@ -19,7 +19,7 @@ function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[
     sync: async () => COMMIT,
     // recursive, like git ls-tree -r
     listFiles: async (commit, dir) =>
-      [...at(commit).keys()].filter((p) => p.startsWith(`${dir}/`)).map((path) => ({ path, sha: `sha:${path}` })),
+      [...at(commit).entries()].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, content]) => ({ path, sha: `sha:${path}`, size: Buffer.byteLength(content) })),
     changedFiles: async () => [],
     // no history in memory: no commit ever changed a path
     provenance: async (_commit, path) => ({ path, later: [] }),
@@ -53,6 +53,13 @@ describe("readActions", () => {
       [true, { path: "vault/actions/zeta.toml", id: "zeta", sha: "sha:vault/actions/zeta.toml" }],
     ]);
     expect(repo.reads.sort()).toEqual(["vault/actions/a-b.toml", "vault/actions/a.toml", "vault/actions/zeta.toml"]);
+  });
+
+  it("refuses an oversize file from its listed size without reading it, and reads the next one", async () => {
+    const repo = fakeRepo({ "vault/actions/huge.toml": "x".repeat(70_000), "vault/actions/ok.toml": valid("ok") });
+    const parsed = await readActions(repo, COMMIT, "vault/actions");
+    expect(parsed.map((p) => (p.ok ? "ok" : p.problems))).toEqual([["file is 70000 bytes; at most 65536 (64 KiB) allowed"], "ok"]);
+    expect(repo.reads).toEqual(["vault/actions/ok.toml"]);
   });
 
   it("accepts a trailing slash on the directory", async () => {

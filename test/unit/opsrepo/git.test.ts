@@ -115,14 +115,15 @@ describe("sync", () => {
 });
 
 describe("reading", () => {
-  it("lists the files under a directory with their blob ids", async () => {
+  it("lists the files under a directory with their blob ids and sizes", async () => {
     const repo = openRepo();
     const tip = await repo.sync();
     const files = await repo.listFiles(tip, "vault/actions");
     const blobOf = async (p: string) => (await runGit(ops.remote, ["rev-parse", `main:${p}`])).toString().trim();
+    const sizeOf = async (p: string) => Number((await runGit(ops.remote, ["cat-file", "-s", `main:${p}`])).toString().trim());
     expect(files).toEqual([
-      { path: "vault/actions/backup.toml", sha: await blobOf("vault/actions/backup.toml") },
-      { path: "vault/actions/deploy.toml", sha: await blobOf("vault/actions/deploy.toml") },
+      { path: "vault/actions/backup.toml", sha: await blobOf("vault/actions/backup.toml"), size: await sizeOf("vault/actions/backup.toml") },
+      { path: "vault/actions/deploy.toml", sha: await blobOf("vault/actions/deploy.toml"), size: await sizeOf("vault/actions/deploy.toml") },
     ]);
   });
 
