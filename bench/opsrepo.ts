@@ -7,7 +7,7 @@ export const NOOP_FORMULA = "#!/usr/bin/env bash\necho ok\n";
 
 // in every action: a rerun on the same stack must not match the idempotency token (id, blob,
 // attempt) of an earlier run's child, or the dispatcher would re-attach to it instead of running
-const RUN = Date.now().toString(36);
+export const RUN = Date.now().toString(36);
 
 export function actionToml(id: string, formula: string): string {
   return `id = "${id}"\nformula = "${formula}"\ncontext = "bench run ${RUN}"\nsecrets = []\n`;

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
-import { actionToml, commitFiles } from "../opsrepo.js";
+import { actionToml, commitFiles, RUN } from "../opsrepo.js";
 import type { Stack } from "../settings.js";
 import type { BatchRun } from "./run.js";
 
@@ -64,6 +64,8 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
     DISPATCHER_WORKDIR: setup.workdir,
     DISPATCHER_CONFIG: setup.configFile,
     DISPATCHER_INSTANCE: "bench",
+    // the ledger of this run only: a rerun on the same stack reuses action ids
+    DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}`,
     LOG_LEVEL: "info",
   };
 }
