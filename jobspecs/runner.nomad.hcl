@@ -5,6 +5,11 @@
 # scripts/register-jobs.sh registers `runner`, `runner-ssh`, `runner-gpg-ssh`, …, `sidecar`, …
 # from this file (job ID = kind plus the sorted mounts), and the dispatcher picks the parent whose
 # mounts equal the action's. Nomad then places a child only on nodes offering its volumes.
+#
+# Drivers: exec (tested: chroot, nobody, no capabilities, the runner bundle and mounts as read-only
+# volumes); docker (production variant, same hardening plus no-new-privileges, a pids limit and a
+# read-only root filesystem; the image holds node, git and the runner bundle at /opt/dispatcher);
+# raw_exec (no isolation at all, for trusted formulas only).
 variable "kind" {
   description = "runner, or sidecar (reproduce/triage/verify an issue: also needs issue_number)"
   type        = string
@@ -20,9 +25,14 @@ variable "datacenters" {
   default = ["*"]
 }
 variable "driver" {
-  description = "exec (isolated: chroot, nobody, no capabilities); raw_exec runs formulas as the agent's user with no isolation, for trusted formulas only"
+  description = "exec (isolated: chroot, nobody, no capabilities); docker (the same, from var.image); raw_exec runs formulas as the agent's user with no isolation, for trusted formulas only"
   type        = string
   default     = "exec"
+}
+variable "image" {
+  description = "docker only: an image with node, git and the runner bundle at /opt/dispatcher, pinned by digest"
+  type        = string
+  default     = "registry.example/dispatcher-runner:0.1.0"
 }
 variable "user" {
   type    = string
@@ -64,6 +74,9 @@ variable "vault_addr" {
 
 locals {
   isolated = var.driver != "raw_exec"
+  docker   = var.driver == "docker"
+  # exec gets the runner bundle from the host (read-only volume); a docker image carries its own
+  volumes = local.isolated ? concat(local.docker ? [] : ["runner"], var.mounts) : []
 }
 
 job "runner" {
@@ -92,7 +105,7 @@ job "runner" {
     }
 
     dynamic "volume" {
-      for_each = local.isolated ? concat(["runner"], var.mounts) : []
+      for_each = local.volumes
       labels   = [volume.value]
       content {
         type      = "host"
@@ -108,10 +121,15 @@ job "runner" {
         command  = var.node_bin
         args     = ["${var.runner_dir}/runner.mjs"]
         cap_drop = local.isolated ? ["all"] : null
+        # docker only (a null setting is left out of the task's config)
+        image           = local.docker ? var.image : null
+        security_opt    = local.docker ? ["no-new-privileges"] : null
+        readonly_rootfs = local.docker ? true : null
+        pids_limit      = local.docker ? 256 : null
       }
 
       dynamic "volume_mount" {
-        for_each = local.isolated ? concat(["runner"], var.mounts) : []
+        for_each = local.volumes
         content {
           volume      = volume_mount.value
           destination = volume_mount.value == "runner" ? var.runner_dir : "${var.mount_root}/${volume_mount.value}"

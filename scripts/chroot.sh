@@ -51,6 +51,9 @@ for f in "$dest"/usr/lib/git-core/*; do
   [ -f "$f" ] && [ ! -L "$f" ] && copy_libs "/usr/lib/git-core/$(basename "$f")"
 done
 
+# git init/clone warn on every run without its templates
+[ -d /usr/share/git-core/templates ] && mkdir -p "$dest/usr/share/git-core" && cp -a /usr/share/git-core/templates "$dest/usr/share/git-core/"
+
 cp -L /etc/ssl/certs/ca-certificates.crt "$dest/etc/ssl/certs/" 2>/dev/null || true
 cat >"$dest/etc/passwd" <<PASSWD
 root:x:0:0:root:/nonexistent:/usr/sbin/nologin

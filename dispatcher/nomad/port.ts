@@ -20,7 +20,6 @@ export interface NomadClient extends NomadPort {
   get<T extends z.ZodType>(path: string, schema: T, config?: AxiosRequestConfig): Promise<{ body: z.infer<T>; index: number }>;
   /** the Nomad version of the first ready node (needs only node:read) */
   agentVersion(): Promise<string>;
-  jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined>;
   /** dispatched children of a parameterized job, with their meta */
   listChildren(parent: string): Promise<ChildJob[]>;
   jobAllocations(jobId: string): Promise<AllocationState[]>;
@@ -139,14 +138,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     }
   }
 
-  async function jobSummary(jobId: string): Promise<z.infer<typeof S.jobSummary> | undefined> {
-    try {
-      return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobSummary)).body;
-    } catch (err) {
-      if (err instanceof NomadApiError && err.status === 404) return undefined;
-      throw err;
-    }
-  }
+
 
   /** A streaming GET: chunks until the server closes or `signal` aborts (the normal way out). */
   async function* stream(what: string, url: string, params: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<Buffer> {
@@ -208,7 +200,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       });
       const allocations = body.map(toAllocationState);
       if (allocations.length > 0) return { allocations, index: next } satisfies JobPlacement;
-      if (!(await jobSummary(jobId))) return { allocations, gone: true, index: next };
+      if (!(await readJob(jobId))) return { allocations, gone: true, index: next };
       const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
       return { allocations, blockedReason: explainBlocked(evals), index: next } satisfies JobPlacement;
     },
@@ -283,7 +275,6 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {} };
     },
 
-    jobSummary,
   };
 }
 

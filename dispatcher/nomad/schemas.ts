@@ -92,13 +92,6 @@ export const jobDetail = z
   })
   .passthrough();
 
-export const jobSummary = z.object({
-  Namespace: z.string().optional(),
-  ID: z.string(),
-  Status: z.string(),
-  ParameterizedJob: z.unknown().nullish(),
-  Meta: z.record(z.string(), z.string()).nullish(),
-});
 
 /** axios in Node hands `responseType: "arraybuffer"` bodies over as Buffers */
 export const logBytes = z.instanceof(Buffer);

@@ -63,10 +63,11 @@ export function stackEnv(): StackEnv {
   };
 }
 
-/** What runners fetch for `remote`: its git:// URL when the stack's git daemon serves it. */
+/** What runners fetch for `remote` (a served path, or its ssh:// URL): its read-only git:// URL. */
 export function runnerRemoteFor(remote: string): string {
   const env = stackEnv();
-  return remote.startsWith(`${env.GIT_SERVED_DIR}/`) ? `${env.GIT_DAEMON_URL}/${remote.slice(env.GIT_SERVED_DIR.length + 1)}` : remote;
+  const path = remote.startsWith(env.SSH_REMOTE_BASE) ? remote.slice(env.SSH_REMOTE_BASE.length) : remote;
+  return path.startsWith(`${env.GIT_SERVED_DIR}/`) ? `${env.GIT_DAEMON_URL}/${path.slice(env.GIT_SERVED_DIR.length + 1)}` : remote;
 }
 
 /** The environment of a dispatcher on the dev stack for `remote`: its own tokens, never management. */

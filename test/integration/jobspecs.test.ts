@@ -9,7 +9,6 @@ const dir = new URL("../../jobspecs/", import.meta.url).pathname;
 /** Values for each jobspec's required variables (those without a default). */
 const REQUIRED: Record<string, Record<string, string>> = {
   "runner.nomad.hcl": { vault_addr: "http://127.0.0.1:8200" },
-  "runner.docker.nomad.hcl": { vault_addr: "http://127.0.0.1:8200" },
   "dispatcher.nomad.hcl": { cli: "/opt/dispatcher/dist/cli/main.js", vault_addr: "http://127.0.0.1:8200", ops_remote: "git@example.test:ops.git" },
 };
 
@@ -32,6 +31,12 @@ describe("jobspecs", () => {
 
   it.each(files)("%s passes nomad job validate", async (file) => {
     const run = await validate(file, REQUIRED[file]!);
+    expect(run.out.trim()).toBe("Job validation successful");
+    expect(run.code).toBe(0);
+  });
+
+  it.each(["exec", "docker", "raw_exec"])("runner.nomad.hcl passes nomad job validate for driver %s, with mounts", async (driver) => {
+    const run = await validate("runner.nomad.hcl", { ...REQUIRED["runner.nomad.hcl"], driver, mounts: '["gpg", "ssh"]' });
     expect(run.out.trim()).toBe("Job validation successful");
     expect(run.code).toBe(0);
   });

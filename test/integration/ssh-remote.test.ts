@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
+import { redactUrls } from "../../dispatcher/opsrepo/exec.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { adminNomad, createTestDispatcher, sshRemoteFor, stackEnv, uniq } from "../helpers/stack.js";
@@ -38,12 +39,12 @@ describe("an SSH ops remote", () => {
     const d = await createTestDispatcher(ssh, { DISPATCHER_GIT_SSH_KEY: join(wrongKeyDir, "key") });
     const err = (await d.loop.pass().catch((e: unknown) => e)) as { class?: string; message?: string };
     expect(err.class).toBe("auth");
-    // its first sync clones the remote
-    expect(err.message).toContain(`cannot clone ${ssh}: `);
+    // its first sync clones the remote; a remote is printed with its user info masked
+    expect(err.message).toContain(`cannot clone ${redactUrls(ssh)}: `);
     expect(err.message).toContain("Permission denied (publickey)");
     const doctor = await runCli(["doctor"], await cliEnv(ssh, { DISPATCHER_GIT_SSH_KEY: join(wrongKeyDir, "key") }));
     expect(doctor.stdout).toMatch(
-      /^fail ops repo: cannot reach ssh:\/\/\S+: .*Permission denied \(publickey\).*; fix: the remote refused the dispatcher's credential: DISPATCHER_GIT_SSH_KEY must be a deploy key with write access there, DISPATCHER_GIT_KNOWN_HOSTS must pin the remote's current host key$/m,
+      /^fail ops repo: cannot reach ssh:\/\/\*\*\*@\S+: .*Permission denied \(publickey\).*; fix: the remote refused the dispatcher's credential: DISPATCHER_GIT_SSH_KEY must be a deploy key with write access there, DISPATCHER_GIT_KNOWN_HOSTS must pin the remote's current host key$/m,
     );
     expect(await remote.read(`vault/actions/${id}.result.json`)).toBeUndefined();
   });
@@ -59,7 +60,7 @@ describe("an SSH ops remote", () => {
     const child = await adminNomad().childJob(r.job_id!);
     expect(child?.meta.ops_repo).toMatch(/^git:\/\//);
     const doctor = await runCli(["doctor"], await cliEnv(ssh));
-    expect(doctor.stdout).toContain(`ok ops repo: ${ssh} reachable, main at `);
+    expect(doctor.stdout).toContain(`ok ops repo: ${redactUrls(ssh)} reachable, main at `);
     for (const text of [d.captured.text(), JSON.stringify(r), JSON.stringify(child?.meta), doctor.stdout, doctor.stderr]) {
       expect(text).not.toContain(keyBody);
     }
