@@ -93,6 +93,19 @@ export interface VaultPort {
   revokeAccessor(accessor: string, actionId: string): Promise<void>;
 }
 
+/** What a write did: the new tip, paths that already existed (never overwritten), paths that cannot be written. */
+export interface WriteOutcome {
+  commit: string;
+  skipped: string[];
+  /** a result under a symlink or a file in the repo: isolated, the others landed */
+  failed?: WriteFailure[];
+}
+
+export interface WriteFailure {
+  path: string;
+  reason: string;
+}
+
 export interface RepoFile {
   path: string;
   content: Buffer;
@@ -135,7 +148,7 @@ export interface OpsRepoPort {
    * commit the files and push, rebasing on a rejected push; a path that already exists
    * upstream is never overwritten and is returned in `skipped`.
    */
-  writeFiles(files: RepoFile[], message: string): Promise<{ commit: string; skipped: string[] }>;
+  writeFiles(files: RepoFile[], message: string): Promise<WriteOutcome>;
 }
 
 export interface Clock {

@@ -38,19 +38,27 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
     size(): number {
       return queue.size;
     },
-    async flush(): Promise<{ written: string[]; skipped: string[] }> {
-      if (queue.size === 0) return { written: [], skipped: [] };
+    /**
+     * One commit for every queued result. `skipped`: a result already existed upstream (never
+     * overwritten); `failed`: the repo's layout refuses the path (a symlink or a file where a
+     * directory should be): reported, kept in the ledger, not dispatched again by this process.
+     */
+    async flush(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
+      if (queue.size === 0) return { written: [], skipped: [], failed: [] };
       const batch = [...queue.values()];
       const ids = batch.map((p) => p.result.id);
       const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
-      const { skipped } = await repo.writeFiles(batch.flatMap(toFiles), message);
+      const outcome = await repo.writeFiles(batch.flatMap(toFiles), message);
       for (const id of ids) {
         queue.delete(id);
         recorded.add(id);
       }
-      const skippedIds = ids.filter((id) => skipped.includes(resultPath(opts.actionsDir, id)));
+      const failedPaths = new Map((outcome.failed ?? []).map((f) => [f.path, f.reason]));
+      const failed = ids.filter((id) => failedPaths.has(resultPath(opts.actionsDir, id)));
+      for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
+      const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
       for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
-      return { written: ids.filter((id) => !skippedIds.includes(id)), skipped: skippedIds };
+      return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed };
     },
   };
 }

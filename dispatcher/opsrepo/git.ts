@@ -1,12 +1,12 @@
 // OpsRepoPort on a private clone of the ops repo, driven through the git CLI.
 
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import type { OpsRepoPort, RepoFile } from "../core/ports.js";
+import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { redactUrls, remoteFailure, runGit, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
+import { redactUrls, remoteFailure, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
 import { readProvenance } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -29,6 +29,7 @@ export interface GitOpsRepoOptions {
 }
 
 interface TreeEntry {
+  mode: string;
   type: string;
   sha: string;
   path: string;
@@ -118,30 +119,58 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return parseTree(out);
   }
 
-  async function writeOnce(files: RepoFile[], message: string): Promise<{ commit: string; skipped: string[] }> {
+  /**
+   * Which files can be added at `tip`: a path that exists there (file, link, directory) is
+   * skipped, never overwritten; a path under a symlink or a file cannot be written and fails
+   * alone. Symlinks in the repo are data: nothing here ever follows one.
+   */
+  async function placeable(tip: string, files: RepoFile[]): Promise<{ fresh: RepoFile[]; skipped: string[]; failed: WriteFailure[] }> {
+    const parents = [...new Set(files.flatMap((f) => parentsOf(f.path)))];
+    const entries = new Map((await readTree(tip, [...files.map((f) => f.path), ...parents], false)).map((e) => [e.path, e]));
+    const result = { fresh: [] as RepoFile[], skipped: [] as string[], failed: [] as WriteFailure[] };
+    for (const f of files) {
+      const blocker = parentsOf(f.path)
+        .map((p) => entries.get(p))
+        .find((e) => e && e.type !== "tree");
+      if (entries.has(f.path)) result.skipped.push(f.path);
+      else if (blocker) result.failed.push({ path: f.path, reason: `${blocker.path} is ${blocker.mode === "120000" ? "a symlink" : `a ${blocker.type}`} in the repo, not a directory` });
+      else result.fresh.push(f);
+    }
+    return result;
+  }
+
+  /** A commit of `files` on top of `tip`, built with plumbing in a private index: no working tree is touched. */
+  async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<string> {
+    const index = join(workdir, ".git", `dispatcher-index-${process.pid}`);
+    const env = { GIT_INDEX_FILE: index };
+    try {
+      await runGitWith(workdir, ["read-tree", tip], { env });
+      const lines: string[] = [];
+      for (const f of files) {
+        const blob = (await runGitWith(workdir, ["hash-object", "-w", "--stdin"], { input: f.content })).toString("utf8").trim();
+        lines.push(`100644 ${blob}\t${f.path}`);
+      }
+      await runGitWith(workdir, ["update-index", "--add", "--index-info"], { env, input: `${lines.join("\n")}\n` });
+      const tree = (await runGitWith(workdir, ["write-tree"], { env })).toString("utf8").trim();
+      return (await runGitWith(workdir, [...identity, "commit-tree", tree, "-p", tip, "-F", "-"], { input: message })).toString("utf8").trim();
+    } finally {
+      await rm(index, { force: true });
+    }
+  }
+
+  async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {
     files.forEach((f) => assertRepoPath(f.path));
     for (let attempt = 1; ; attempt++) {
+      // every attempt starts from the remote tip: building our commit there again is the rebase
       const tip = await fetchTip();
-      // start every attempt from the remote tip: re-creating our commit there is the rebase
-      await git(["checkout", "--quiet", "--force", "-B", branch, tip]);
-      await git(["clean", "--quiet", "--force", "-d", "-x"]);
-      const existing = new Set((await readTree(tip, files.map((f) => f.path), true)).map((e) => e.path));
-      const skipped = files.filter((f) => existing.has(f.path)).map((f) => f.path);
-      const fresh = files.filter((f) => !existing.has(f.path));
-      if (fresh.length === 0) return { commit: tip, skipped };
-
-      for (const file of fresh) {
-        const target = join(workdir, file.path);
-        await mkdir(dirname(target), { recursive: true });
-        await writeFile(target, file.content);
-      }
-      // --force: the ops repo's .gitignore (e.g. *.log) must not drop a result
-      await git(["add", "--force", "--", ...fresh.map((f) => f.path)]);
-      await git([...identity, "commit", "--quiet", "-m", message]);
-
-      const push = await tryGit(workdir, ["push", "--quiet", "origin", `HEAD:refs/heads/${branch}`]);
-      if (push.code === 0) return { commit: (await git(["rev-parse", "HEAD"])).toString("utf8").trim(), skipped };
-      if (!PUSH_RACE.test(push.stderr)) throw new GitError(`cannot push to ${shownRemote}: ${push.stderr.trim()}`);
+      const { fresh, skipped, failed } = await placeable(tip, files);
+      for (const f of failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
+      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}) });
+      if (fresh.length === 0) return outcome(tip);
+      const commit = await commitOnto(tip, fresh, message);
+      const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
+      if (push.code === 0) return outcome(commit);
+      if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);
       if (attempt >= maxPushAttempts) {
         throw new GitError(`push to ${shownRemote} still rejected after ${attempt} attempts: ${push.stderr.trim()}`);
       }
@@ -197,12 +226,18 @@ function parseTree(out: Buffer): TreeEntry[] {
   return splitNul(out).map((line) => {
     const tab = line.indexOf("\t");
     // "<mode> <type> <sha> <size, padded>\t<path>"
-    const [, type = "", sha = "", size = "-"] = line.slice(0, tab).split(/ +/);
-    return { type, sha, path: line.slice(tab + 1), ...(size === "-" ? {} : { size: Number(size) }) };
+    const [mode = "", type = "", sha = "", size = "-"] = line.slice(0, tab).split(/ +/);
+    return { mode, type, sha, path: line.slice(tab + 1), ...(size === "-" ? {} : { size: Number(size) }) };
   });
 }
 
-/** Files are written into the clone's worktree: a path must stay inside it. */
+/** "a/b/c.json" → ["a", "a/b"]: the directories a path needs. */
+function parentsOf(path: string): string[] {
+  const parts = path.split("/").slice(0, -1);
+  return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+}
+
+/** A path of the repo's tree: never absolute, never out of it, never into .git. */
 function assertRepoPath(path: string): void {
   const norm = normalize(path);
   if (path === "" || isAbsolute(path) || norm === ".." || norm.startsWith(`..${sep}`) || norm.split(sep).includes(".git")) {

@@ -1,6 +1,6 @@
-import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
@@ -61,7 +61,7 @@ async function remoteTip(): Promise<string> {
 }
 
 /** Installs a hook in the private clone that pushes a commit as another writer (once, or every time). */
-async function installRivalHook(hook: "post-commit" | "pre-push", mode: "once" | "always"): Promise<void> {
+async function installRivalHook(hook: "pre-push", mode: "once" | "always"): Promise<void> {
   const script = `#!/bin/sh
 unset $(git rev-parse --local-env-vars)
 ${mode === "once" ? `[ -e "${ops.dir}/rival-done" ] && exit 0; touch "${ops.dir}/rival-done"` : ""}
@@ -194,7 +194,8 @@ describe("writeFiles", () => {
     expect(await remoteTip()).toBe(tip);
   });
 
-  it.each(["post-commit", "pre-push"] as const)(
+  // commit-tree runs no post-commit hook: the race is a rival push right before ours
+  it.each(["pre-push"] as const)(
     "re-creates the commit on the new tip when another writer pushes first (%s)",
     async (hook) => {
       const repo = openRepo();
@@ -212,7 +213,7 @@ describe("writeFiles", () => {
   it("gives up with a GitError after maxPushAttempts rejected pushes", async () => {
     const repo = openRepo({ maxPushAttempts: 3 });
     await repo.sync();
-    await installRivalHook("post-commit", "always");
+    await installRivalHook("pre-push", "always");
     const write = repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
     await expect(write).rejects.toThrow(GitError);
     await expect(write).rejects.toThrow(/still rejected after 3 attempts/);
@@ -274,5 +275,73 @@ describe("remote failures", () => {
     const sync = openRepo({ remote: "http://bot:s3cret@127.0.0.1:9/ops.git" }).sync();
     await expect(sync).rejects.toThrow(/cannot clone http:\/\/\*\*\*@127\.0\.0\.1:9\/ops\.git/);
     await expect(sync).rejects.not.toThrow(/s3cret/);
+  });
+});
+
+describe("writeFiles on a hostile repo layout", () => {
+  let target: string;
+
+  /** Commits symlinks (path → target) and files to `ops` as another writer would. */
+  async function pushLinks(links: Record<string, string>, files: Record<string, string> = {}): Promise<void> {
+    const work = await mkdtemp(join(tmpdir(), "hostile-"));
+    await runGit(work, ["clone", "--quiet", ops.remote, "w"]);
+    const w = join(work, "w");
+    for (const [path, to] of Object.entries(links)) {
+      await rm(join(w, path), { recursive: true, force: true });
+      await mkdir(dirname(join(w, path)), { recursive: true });
+      await symlink(to, join(w, path));
+    }
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(dirname(join(w, path)), { recursive: true });
+      await writeFile(join(w, path), content);
+    }
+    await runGit(w, ["add", "--all", "--force"]);
+    await runGit(w, ["-c", "user.name=Mallory", "-c", "user.email=m@example.test", "commit", "--quiet", "-m", "hostile layout"]);
+    await runGit(w, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
+    await rm(work, { recursive: true, force: true });
+  }
+
+  beforeEach(async () => {
+    target = await mkdtemp(join(tmpdir(), "link-target-"));
+  });
+
+  afterEach(async () => {
+    await rm(target, { recursive: true, force: true });
+  });
+
+  it("writes with plumbing only: nothing appears in the clone's working tree", async () => {
+    const repo = openRepo();
+    await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe("ours");
+    expect(await readdir(join(scratch, "clone"))).toEqual([".git"]);
+  });
+
+  it("isolates a result under a symlinked directory: nothing written through the link, the others land", async () => {
+    await pushLinks({ "vault/actions": target });
+    const repo = openRepo();
+    const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours"), file("results/backup.result.json", "theirs")], "vault: results");
+    expect(outcome.failed).toEqual([{ path: "vault/actions/deploy.result.json", reason: "vault/actions is a symlink in the repo, not a directory" }]);
+    expect(outcome.skipped).toEqual([]);
+    expect(await ops.read("results/backup.result.json")).toBe("theirs");
+    expect(await readdir(target)).toEqual([]);
+    expect(logLines.find((l) => l.level === 50)).toMatchObject({ path: "vault/actions/deploy.result.json", msg: "result cannot be written at its path; the others still land" });
+  });
+
+  it("skips a result path that is a symlink in the repo, leaving its target alone", async () => {
+    await pushLinks({ "vault/actions/deploy.result.json": join(target, "owned.json") });
+    const repo = openRepo();
+    const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    expect(outcome).toMatchObject({ skipped: ["vault/actions/deploy.result.json"] });
+    expect(outcome.failed).toBeUndefined();
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it("skips a result path that is a directory in the repo, and fails one under a file", async () => {
+    await pushLinks({}, { "vault/actions/deploy.result.json/inner.txt": "a directory\n", "vault/blocker": "a file\n" });
+    const repo = openRepo();
+    const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours"), file("vault/blocker/x.result.json", "x")], "vault: results");
+    expect(outcome.skipped).toEqual(["vault/actions/deploy.result.json"]);
+    expect(outcome.failed).toEqual([{ path: "vault/blocker/x.result.json", reason: "vault/blocker is a file in the repo, not a directory" }]);
+    expect(await ops.read("vault/actions/deploy.result.json/inner.txt")).toBe("a directory\n");
   });
 });
