@@ -133,7 +133,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         .map((p) => entries.get(p))
         .find((e) => e && e.type !== "tree");
       if (entries.has(f.path)) result.skipped.push(f.path);
-      else if (blocker) result.failed.push({ path: f.path, reason: `${blocker.path} is ${blocker.mode === "120000" ? "a symlink" : `a ${blocker.type}`} in the repo, not a directory` });
+      else if (blocker) result.failed.push({ path: f.path, reason: `${blocker.path} is ${kindOf(blocker)} in the repo, not a directory` });
       else result.fresh.push(f);
     }
     return result;
@@ -229,6 +229,12 @@ function parseTree(out: Buffer): TreeEntry[] {
     const [mode = "", type = "", sha = "", size = "-"] = line.slice(0, tab).split(/ +/);
     return { mode, type, sha, path: line.slice(tab + 1), ...(size === "-" ? {} : { size: Number(size) }) };
   });
+}
+
+/** How a tree entry reads in a message. */
+function kindOf(e: TreeEntry): string {
+  if (e.mode === "120000") return "a symlink";
+  return e.type === "blob" ? "a file" : `a ${e.type}`;
 }
 
 /** "a/b/c.json" → ["a", "a/b"]: the directories a path needs. */
