@@ -10,6 +10,9 @@ if [[ "$("$root/scripts/stack.sh" status)" != *"nomad: running"* ]]; then
   "$root/scripts/stack.sh" up
   started=1
 fi
-cleanup() { [ "$started" = 1 ] && "$root/scripts/stack.sh" down; }
+# an `&&` list as the trap's last command would turn a stack we did not start into exit 1
+cleanup() {
+  if [ "$started" = 1 ]; then "$root/scripts/stack.sh" down; fi
+}
 trap cleanup EXIT
 "$@"
