@@ -39,6 +39,9 @@ ListenAddress 127.0.0.1
 HostKey $dir/host_key
 PidFile $dir/sshd.pid
 AuthorizedKeysFile $dir/authorized_keys
+# the stack may live under a world-writable directory (a CI checkout in /tmp), which StrictModes
+# refuses; the key files are this script's own (mode 600 in a 700 directory)
+StrictModes no
 PermitRootLogin forced-commands-only
 PubkeyAuthentication yes
 PasswordAuthentication no
