@@ -109,6 +109,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     limits: config.limits,
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,
+    commitWindowMs: config.repo.commitWindowMs,
     leaseMs: config.leaseSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",

@@ -1,5 +1,5 @@
 import { readActions } from "../actions/read.js";
-import { buildCatalog } from "../core/decide.js";
+import { buildCatalog, catalogNeeds } from "../core/decide.js";
 import { formatPlan, previewPass } from "../core/preview.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
@@ -21,8 +21,7 @@ ${CONFIG_HELP}`,
     const settings = loopSettings(config);
     const commit = await v.repo.sync();
     const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
-    const needsVault = parsed.some((p) => p.ok && p.action.secrets.length > 0);
-    const catalog = await buildCatalog(v, commit, settings, needsVault);
+    const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date()), commit));
     return 0;
   },

@@ -44,11 +44,18 @@ export interface CatalogSettings {
   formulaSecrets?: FormulaSecrets;
 }
 
-/** Reads formulas at `commit`, mounts from Nomad and (when needed) secret policies from Vault. */
-export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needsVault: boolean): Promise<Catalog> {
+/** What the pending actions ask the engines about: none asks Nomad or Vault needlessly. */
+export function catalogNeeds(parsed: ParsedAction[]): { vault: boolean; volumes: boolean } {
+  const ok = parsed.flatMap((p) => (p.ok ? [p.action] : []));
+  return { vault: ok.some((a) => a.secrets.length > 0), volumes: ok.some((a) => a.mounts.length > 0) };
+}
+
+/** Reads formulas at `commit`, and when needed mounts from Nomad and secret policies from Vault. */
+export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needs: { vault: boolean; volumes: boolean }): Promise<Catalog> {
   const { knownSecrets } = s;
+  const needsVault = needs.vault;
   const formulas = await readFormulas(deps.repo, commit);
-  const volumes = await deps.nomad.hostVolumes();
+  const volumes = needs.volumes ? await deps.nomad.hostVolumes() : new Map<string, string>();
   const mountPaths = new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
   let secrets = new Set<string>();
   let vaultOk = true;

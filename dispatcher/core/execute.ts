@@ -15,6 +15,8 @@ export interface ExecuteDeps {
   settings: RequestSettings & {
     actionsDir: string;
     placementSeconds: number;
+    /** a task log is read up to its last this many bytes */
+    maxLogBytes: number;
     /** the runner/sidecar parents as pinned after registration */
     pins?: PinFile;
   };
@@ -189,7 +191,7 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
 
 async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, type: "stdout" | "stderr", log: Logger): Promise<string> {
   try {
-    return await deps.nomad.readLog(allocId, task, type);
+    return await deps.nomad.readLog(allocId, task, type, deps.settings.maxLogBytes);
   } catch (err) {
     log.warn({ err, alloc_id: allocId, type }, "could not read task log");
     return "";

@@ -2,7 +2,7 @@ import { readActions } from "../actions/read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildCatalog, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
+import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
 import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
 import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
 import { decide } from "./ledger.js";
@@ -27,7 +27,8 @@ export interface LoopDeps {
     hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;
-    maxLogBytes: number;
+    /** results finished within this window share one commit and one push */
+    commitWindowMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
@@ -69,6 +70,10 @@ export function createLoop(deps: LoopDeps) {
   /** pending files already parsed, by path and blob id */
   const parsedCache = new Map<string, ParsedAction>();
   let lastBeat = 0;
+  /** a tip at which nothing was pending: the same tip again means a pass has nothing to do */
+  let quietAt: string | undefined;
+  /** the coalescing window's flush, while one is scheduled or running */
+  let flushing: Promise<void> | undefined;
   const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob), ...parentJobsOf(s.sidecarJob)]), namespace: s.namespace };
 
   const now = () => deps.clock.now();
@@ -106,11 +111,16 @@ export function createLoop(deps: LoopDeps) {
   async function pass(): Promise<PassSummary> {
     await beat();
     const commit = await deps.repo.sync();
+    const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
+    if (commit === quietAt) return summary;
     const parsed = (await readActions(deps.repo, commit, s.actionsDir, parsedCache)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
-    const catalog = await buildCatalog(deps, commit, s, parsed.some((p) => p.ok && p.action.secrets.length > 0));
+    if (parsed.length === 0) {
+      quietAt = commit;
+      return summary;
+    }
+    const catalog = await buildCatalog(deps, commit, s, catalogNeeds(parsed));
     const known = await deps.ledger.list();
     const seen = new Map<string, Date | undefined>();
-    const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: 0 };
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
       let refusal = refusalOf(p, catalog);
@@ -148,7 +158,7 @@ export function createLoop(deps: LoopDeps) {
     for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
-    await flushSafely();
+    scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
   }
@@ -171,7 +181,11 @@ export function createLoop(deps: LoopDeps) {
 
   function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
-    const done = work().finally(() => inFlight.delete(id));
+    const done = work().finally(() => {
+      inFlight.delete(id);
+      // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip
+      quietAt = undefined;
+    });
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
 
@@ -267,6 +281,18 @@ export function createLoop(deps: LoopDeps) {
     const finished = await mustUpdate(entry, { state: "finished", result: JSON.stringify(result) });
     toRecord.set(entry.id, finished);
     writer.add({ result, fullLog });
+    scheduleFlush();
+  }
+
+  /** Results that finish within the window share one commit and one push. */
+  function scheduleFlush(): void {
+    if (flushing || writer.size() === 0) return;
+    flushing = deps.clock
+      .sleep(s.commitWindowMs)
+      .then(() => {
+        flushing = undefined; // results recorded from here on get the next window
+        return flushSafely();
+      });
   }
 
   async function onFailure(c: Candidate, entry: LedgerEntry | undefined, attempt: number, err: unknown, actionLog: Logger): Promise<void> {
@@ -345,6 +371,7 @@ export function createLoop(deps: LoopDeps) {
           await Promise.race([...[...inFlight.values()].map((f) => f.done), ...wakeUp]);
           timer.abort();
         }
+        await flushing;
         const { written, skipped } = await writer.flush();
         await markRecorded([...written, ...skipped]);
         return { passes };
@@ -365,6 +392,7 @@ export function createLoop(deps: LoopDeps) {
       }
       controller.abort(new Error("dispatcher stopping"));
       await Promise.all([...inFlight.values()].map((f) => f.done));
+      await flushing;
       await flushSafely();
       stopBeat();
     },

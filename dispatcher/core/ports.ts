@@ -43,7 +43,8 @@ export interface NomadPort {
   dispatch(req: DispatchRequest): Promise<DispatchedJob>;
   /** blocking query on the job's allocations: returns when something changed past `index` or after `waitMs` */
   watchJob(jobId: string, index: number, waitMs: number, signal?: AbortSignal): Promise<JobPlacement>;
-  readLog(allocId: string, task: string, type: "stdout" | "stderr"): Promise<string>;
+  /** a task's log; with `maxBytes`, only its last maxBytes, never more held in memory */
+  readLog(allocId: string, task: string, type: "stdout" | "stderr", maxBytes?: number): Promise<string>;
   stopJob(jobId: string): Promise<void>;
   /** host volumes offered by ready client nodes: name → host path (the first node's, by node id) */
   hostVolumes(): Promise<Map<string, string>>;

@@ -16,6 +16,8 @@ export interface PendingResult {
 export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string; maxLogBytes: number; log: Logger }) {
   const queue = new Map<string, PendingResult>();
   const recorded = new Set<string>();
+  // one flush at a time: a second one would take the first one's batch again
+  let flushing: Promise<unknown> = Promise.resolve();
 
   function toFiles(p: PendingResult): RepoFile[] {
     const files: RepoFile[] = [];
@@ -43,24 +45,30 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
      * overwritten); `failed`: the repo's layout refuses the path (a symlink or a file where a
      * directory should be): reported, kept in the ledger, not dispatched again by this process.
      */
-    async flush(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
-      if (queue.size === 0) return { written: [], skipped: [], failed: [] };
-      const batch = [...queue.values()];
-      const ids = batch.map((p) => p.result.id);
-      const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
-      const outcome = await repo.writeFiles(batch.flatMap(toFiles), message);
-      for (const id of ids) {
-        queue.delete(id);
-        recorded.add(id);
-      }
-      const failedPaths = new Map((outcome.failed ?? []).map((f) => [f.path, f.reason]));
-      const failed = ids.filter((id) => failedPaths.has(resultPath(opts.actionsDir, id)));
-      for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
-      const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
-      for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
-      return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed };
+    flush(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
+      const run = flushing.then(flushNow, flushNow);
+      flushing = run.catch(() => undefined);
+      return run;
     },
   };
+
+  async function flushNow(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
+    if (queue.size === 0) return { written: [], skipped: [], failed: [] };
+    const batch = [...queue.values()];
+    const ids = batch.map((p) => p.result.id);
+    const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
+    const outcome = await repo.writeFiles(batch.flatMap(toFiles), message);
+    for (const id of ids) {
+      queue.delete(id);
+      recorded.add(id);
+    }
+    const failedPaths = new Map((outcome.failed ?? []).map((f) => [f.path, f.reason]));
+    const failed = ids.filter((id) => failedPaths.has(resultPath(opts.actionsDir, id)));
+    for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
+    const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
+    for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
+    return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed };
+  }
 }
 
 export type ResultWriter = ReturnType<typeof createResultWriter>;

@@ -205,8 +205,18 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       return { allocations, blockedReason: explainBlocked(evals), index: next } satisfies JobPlacement;
     },
 
-    async readLog(allocId, task, type) {
-      return (await readLogBytes(allocId, task, type, 0)).toString("utf8");
+    async readLog(allocId, task, type, maxBytes) {
+      if (maxBytes === undefined) return (await readLogBytes(allocId, task, type, 0)).toString("utf8");
+      // from the end: Nomad starts maxBytes back (across rotated files), so a huge log is never sent whole
+      const params = { task, type, plain: true, origin: "end", offset: maxBytes };
+      const stop = new AbortController();
+      let kept: Buffer = Buffer.alloc(0);
+      for await (const chunk of stream(`read ${type} of alloc ${allocId} task ${task}`, logUrl(allocId), params, stop.signal)) {
+        kept = Buffer.concat([kept, chunk]);
+        // a log still growing sends more than asked: keep the tail, never the whole
+        if (kept.length > maxBytes) kept = kept.subarray(kept.length - maxBytes);
+      }
+      return kept.toString("utf8");
     },
 
     readLogBytes,

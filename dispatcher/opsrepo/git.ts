@@ -7,6 +7,7 @@ import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { redactUrls, remoteFailure, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
+import { createCatFile } from "./catfile.js";
 import { readProvenance } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -67,7 +68,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const identity = ["-c", `user.name=${opts.author.name}`, "-c", `user.email=${opts.author.email}`, "-c", "commit.gpgsign=false"];
   const git = (args: string[]) => runGit(workdir, args);
   const serialize = createQueue();
+  const objects = createCatFile(workdir);
   let cloned: Promise<void> | undefined;
+  /** the remote's tip as last fetched or pushed by this process */
+  let knownTip: string | undefined;
 
   async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
     const run = await tryGit(cwd, args);
@@ -111,7 +115,18 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw remoteFailure(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
       await sleep(100 * attempt);
     }
-    return (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
+    knownTip = (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
+    return knownTip;
+  }
+
+  /** An unchanged remote costs one ls-remote: no fetch, no object negotiation. */
+  async function syncTip(): Promise<string> {
+    if (knownTip) {
+      const run = await tryGit(workdir, ["ls-remote", "origin", `refs/heads/${branch}`]);
+      if (run.code !== 0) throw remoteFailure(`cannot reach ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
+      if (run.stdout.toString("utf8").split("\t")[0]?.trim() === knownTip) return knownTip;
+    }
+    return fetchTip();
   }
 
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
@@ -169,7 +184,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       if (fresh.length === 0) return outcome(tip);
       const commit = await commitOnto(tip, fresh, message);
       const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
-      if (push.code === 0) return outcome(commit);
+      if (push.code === 0) {
+        knownTip = commit; // the push moved the remote-tracking ref too
+        return outcome(commit);
+      }
       if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);
       if (attempt >= maxPushAttempts) {
         throw new GitError(`push to ${shownRemote} still rejected after ${attempt} attempts: ${push.stderr.trim()}`);
@@ -181,7 +199,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   return {
     // fetches and pushes share one clone, so they take turns; reads only need the objects
-    sync: () => serialize(fetchTip),
+    sync: () => serialize(syncTip),
 
     async listFiles(commit, dir) {
       const entries = await readTree(commit, [dir], true);
@@ -197,10 +215,14 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     provenance: (commit, path, allowedSignersFile) => readProvenance(workdir, commit, path, allowedSignersFile),
 
     async readFile(commit, path) {
-      // look the path up first so "absent" is an answer and a bad commit stays an error
-      const entry = (await readTree(commit, [path], false)).find((e) => e.path === path);
-      if (entry?.type !== "blob") return undefined;
-      return git(["cat-file", "blob", entry.sha]);
+      if (path.includes("\n")) {
+        const entry = (await readTree(commit, [path], false)).find((e) => e.path === path);
+        return entry?.type === "blob" ? git(["cat-file", "blob", entry.sha]) : undefined;
+      }
+      const found = await objects.read(`${commit}:${path}`);
+      // "absent" is an answer; a commit we do not have stays an error
+      if (!found && !(await objects.read(`${commit}^{commit}`))) throw new GitError(`git: commit ${commit} is not in the clone ${workdir}`);
+      return found?.type === "blob" ? found.content : undefined;
     },
 
     writeFiles: (files, message) => serialize(() => writeOnce(files, message)),

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
@@ -61,19 +61,19 @@ async function remoteTip(): Promise<string> {
 }
 
 /** Installs a hook in the private clone that pushes a commit as another writer (once, or every time). */
-async function installRivalHook(hook: "pre-push", mode: "once" | "always"): Promise<void> {
+async function installRivalHook(hook: "pre-push", mode: "once" | "always", path = "notes.txt"): Promise<void> {
   const script = `#!/bin/sh
 unset $(git rev-parse --local-env-vars)
 ${mode === "once" ? `[ -e "${ops.dir}/rival-done" ] && exit 0; touch "${ops.dir}/rival-done"` : ""}
 rival="${ops.dir}/rival-$$"
 git clone -q "${ops.remote}" "$rival" && cd "$rival" &&
-  echo "$$" >> notes.txt && git add notes.txt &&
+  mkdir -p "$(dirname "${path}")" && echo "$$" >> "${path}" && git add "${path}" &&
   git -c user.name=Rival -c user.email=rival@example.test commit -qm "other writer" &&
   git push -q origin HEAD:refs/heads/main
 `;
-  const path = join(scratch, "clone", ".git", "hooks", hook);
-  await writeFile(path, script);
-  await chmod(path, 0o755);
+  const hookPath = join(scratch, "clone", ".git", "hooks", hook);
+  await writeFile(hookPath, script);
+  await chmod(hookPath, 0o755);
 }
 
 describe("sync", () => {
@@ -105,6 +105,29 @@ describe("sync", () => {
     expect(sleeps).toEqual([]);
     await repo.writeFiles([file("vault/actions/new.result.json", "{}")], "vault: result for new");
     expect(await ops.read("vault/actions/new.result.json")).toBe("{}");
+  });
+
+  it("costs one ls-remote and no fetch while the remote's tip is unchanged", async () => {
+    const repo = openRepo();
+    const tip = await repo.sync();
+    const fetchHead = join(scratch, "clone", ".git", "FETCH_HEAD");
+    const fetched = (await stat(fetchHead)).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await repo.sync()).toBe(tip);
+    expect((await stat(fetchHead)).mtimeMs).toBe(fetched);
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    expect(await repo.sync()).toBe(next);
+    expect((await stat(fetchHead)).mtimeMs).toBeGreaterThan(fetched);
+  });
+
+  it("knows its own pushed commit as the tip: no fetch after a result commit", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    const { commit } = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    const fetchHead = join(scratch, "clone", ".git", "FETCH_HEAD");
+    const fetched = (await stat(fetchHead)).mtimeMs;
+    expect(await repo.sync()).toBe(commit);
+    expect((await stat(fetchHead)).mtimeMs).toBe(fetched);
   });
 
   it("adopts an existing clone", async () => {
@@ -209,6 +232,20 @@ describe("writeFiles", () => {
       expect(logLines.filter((l) => l.level === 40)).toMatchObject([{ attempt: 1, remote: ops.remote }]);
     },
   );
+
+  it("lands a batch racing a human commit that wrote one of its results: the others land, theirs is kept", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    await installRivalHook("pre-push", "once", "vault/actions/backup.result.json");
+    const outcome = await repo.writeFiles(
+      [file("vault/actions/deploy.result.json", "ours"), file("vault/actions/backup.result.json", "ours too")],
+      "vault: results for deploy, backup",
+    );
+    expect(outcome.skipped).toEqual(["vault/actions/backup.result.json"]);
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe("ours");
+    expect(await ops.read("vault/actions/backup.result.json")).toMatch(/^\d+\n$/);
+    expect((await ops.log()).slice(0, 2)).toEqual(["vault: results for deploy, backup", "other writer"]);
+  });
 
   it("gives up with a GitError after maxPushAttempts rejected pushes", async () => {
     const repo = openRepo({ maxPushAttempts: 3 });

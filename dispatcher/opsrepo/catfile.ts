@@ -1,0 +1,89 @@
+// One long-lived `git cat-file --batch` per clone: a blob read is a line on its stdin, not a process.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { GitError } from "../errors.js";
+import { buildEnv } from "./exec.js";
+
+export interface CatFile {
+  /** the object named `name` (`<sha>` or `<commit>:<path>`): its type and bytes, undefined when missing */
+  read(name: string): Promise<{ type: string; content: Buffer } | undefined>;
+}
+
+interface Pending {
+  resolve(v: { type: string; content: Buffer } | undefined): void;
+  reject(e: Error): void;
+}
+
+export function createCatFile(cwd: string): CatFile {
+  let child: ChildProcess | undefined;
+  let buffered: Buffer = Buffer.alloc(0);
+  const waiting: Pending[] = [];
+
+  function fail(err: Error): void {
+    child = undefined;
+    buffered = Buffer.alloc(0);
+    for (const p of waiting.splice(0)) p.reject(err);
+  }
+
+  /** Answers in request order: "<sha> <type> <size>\n<bytes>\n" or "<name> missing\n". */
+  function drain(): void {
+    while (waiting.length > 0) {
+      const eol = buffered.indexOf(10);
+      if (eol < 0) return;
+      const header = buffered.subarray(0, eol).toString("utf8");
+      if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
+        buffered = buffered.subarray(eol + 1);
+        waiting.shift()!.resolve(undefined);
+        continue;
+      }
+      const [, type = "", size = ""] = header.split(" ");
+      const length = Number(size);
+      if (!Number.isSafeInteger(length)) return fail(new GitError(`git cat-file --batch in ${cwd}: unexpected answer ${JSON.stringify(header.slice(0, 200))}`));
+      if (buffered.length < eol + 1 + length + 1) return;
+      const content = Buffer.from(buffered.subarray(eol + 1, eol + 1 + length));
+      buffered = buffered.subarray(eol + 1 + length + 1);
+      waiting.shift()!.resolve({ type, content });
+    }
+    idle();
+  }
+
+  // the process must not keep a finished CLI alive, but must while an answer is awaited
+  function idle(): void {
+    if (waiting.length === 0) for (const s of [child?.stdin, child?.stdout]) (s as unknown as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  function busy(c: ChildProcess): void {
+    for (const s of [c.stdin, c.stdout]) (s as unknown as { ref?: () => void } | undefined)?.ref?.();
+  }
+
+  function start(): ChildProcess {
+    const c = spawn("git", ["cat-file", "--batch"], { cwd, env: buildEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    c.stdout!.on("data", (d: Buffer) => {
+      buffered = buffered.length === 0 ? d : Buffer.concat([buffered, d]);
+      drain();
+    });
+    c.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    c.stdin!.on("error", () => undefined); // the exit below reports it
+    c.on("error", (e) => fail(new GitError(`cannot run git cat-file --batch in ${cwd}: ${e.message}`, { cause: e })));
+    c.on("close", (code) => {
+      if (child === c) fail(new GitError(`git cat-file --batch in ${cwd} exited (${code}): ${stderr.trim()}`));
+    });
+    c.unref();
+    return c;
+  }
+
+  return {
+    read(name) {
+      // the protocol is line-based: a name with a newline cannot be asked this way
+      if (name.includes("\n")) return Promise.reject(new GitError(`cannot look up ${JSON.stringify(name)}: a newline in an object name`));
+      child ??= start();
+      busy(child);
+      const c = child;
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        c.stdin!.write(`${name}\n`);
+      });
+    },
+  };
+}
