@@ -13,8 +13,10 @@ import { ROOT, type Stack } from "./settings.js";
 
 /** `/bin/true`: the floor of a raw_exec child on this agent. */
 export const NOOP_JOB = "bench-noop";
-/** Accepts the runner's meta and sleeps: allocations to track, at 10 MHz / 10 MB each. */
-export const SLEEP_JOB = "bench-sleep";
+/** mock_driver (our non-release Nomad build): no process at all, exits 0 at once; scale benches only. */
+export const MOCK_JOB = "bench-mock";
+/** mock_driver that "runs" for an hour: in-flight allocations without processes. */
+export const MOCK_HOLD_JOB = "bench-mock-hold";
 /** The real runner from jobspecs/runner.nomad.hcl under raw_exec (no isolation): exec's start cost. */
 export const RAW_EXEC_RUNNER = "bench-runner-raw-exec";
 
@@ -24,7 +26,17 @@ const RUNNER_META = {
   MetaOptional: ["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt"],
 };
 
-function trivialJob(id: string, namespace: string, meta: object, command: string, args: string[]): Record<string, unknown> {
+interface Task {
+  driver: string;
+  config: Record<string, unknown>;
+  /** MHz reserved: a mock allocation needs next to none, so thousands fit the dev client */
+  cpu: number;
+}
+
+const rawExec = (command: string, args: string[]): Task => ({ driver: "raw_exec", config: { command, args }, cpu: 10 });
+const mock = (runFor: string): Task => ({ driver: "mock_driver", config: { run_for: runFor, exit_code: 0, stdout_string: "ok\n" }, cpu: 1 });
+
+function trivialJob(id: string, namespace: string, meta: object, task: Task): Record<string, unknown> {
   return {
     ID: id,
     Name: id,
@@ -42,9 +54,9 @@ function trivialJob(id: string, namespace: string, meta: object, command: string
         Tasks: [
           {
             Name: "runner",
-            Driver: "raw_exec",
-            Config: { command, args },
-            Resources: { CPU: 10, MemoryMB: 10 },
+            Driver: task.driver,
+            Config: task.config,
+            Resources: { CPU: task.cpu, MemoryMB: 10 },
             LogConfig: { MaxFiles: 1, MaxFileSizeMB: 1 },
           },
         ],
@@ -65,12 +77,13 @@ async function rawExecRunner(stack: Stack): Promise<Record<string, unknown>> {
 /** Registers the bench's parents (admin: management token) and writes stack.pins. */
 export async function registerBenchJobs(stack: Stack, admin: BenchNomad): Promise<void> {
   const ns = stack.NOMAD_NAMESPACE;
-  await admin.register(trivialJob(NOOP_JOB, ns, {}, "/bin/true", []));
-  await admin.register(trivialJob(SLEEP_JOB, ns, RUNNER_META, "/bin/sleep", ["3600"]));
+  await admin.register(trivialJob(NOOP_JOB, ns, {}, rawExec("/bin/true", [])));
+  await admin.register(trivialJob(MOCK_JOB, ns, RUNNER_META, mock("0s")));
+  await admin.register(trivialJob(MOCK_HOLD_JOB, ns, RUNNER_META, mock("1h")));
   await admin.register(await rawExecRunner(stack));
   const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: ns });
   const stackPins = JSON.parse(await readFile(stack.DISPATCHER_JOB_PINS, "utf8")) as PinFile;
   const specs = new Map(Object.entries(stackPins.jobs).map(([id, p]) => [id, p.spec]));
-  for (const job of [SLEEP_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
+  for (const job of [MOCK_JOB, MOCK_HOLD_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
   writePinFile(stack.pins, buildPinFile(specs, new Date()));
 }

@@ -7,12 +7,15 @@ import { runCli } from "./contenders/cli.js";
 import { runDispatcher, runnerRemoteOf, runOnce, writeDispatcherConfig, type DispatcherSetup } from "./contenders/dispatcher.js";
 import { runRaw } from "./contenders/raw.js";
 import type { BatchRun } from "./contenders/run.js";
-import { NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
+import { createGitCounter } from "./gitcount.js";
+import { evaluateGoals } from "./goals.js";
+import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
 import { actionToml, blobSha, createBareRepo, NOOP_FORMULA } from "./opsrepo.js";
 import { diffCpu, readCpu } from "./proc.js";
-import { formatMarkdown, summaryTable } from "./report.js";
+import { plotSvg } from "./plot.js";
+import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
 import { checkInflight } from "./scale/inflight.js";
 import { checkPollCost } from "./scale/poll.js";
 import { readSettings, readStack } from "./settings.js";
@@ -44,7 +47,8 @@ async function main(): Promise<void> {
       { attempt: "1", timeout_minutes: "60" },
     );
   const { action_id: _, ...cliMeta } = runnerMeta("x");
-  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml"), pins: stack.pins };
+  const git = createGitCounter(join(stack.dir, "gitshim"));
+  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml"), pins: stack.pins, git };
   await writeDispatcherConfig(setup.configFile, { maxInFlight: settings.concurrency, runnerJob: "runner" });
 
   say("warm-up: the dispatcher's clone, one runner child, one trivial child");
@@ -75,12 +79,32 @@ async function main(): Promise<void> {
       say(`round ${round} ${contender.name}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
     }
   }
+
+  // high rate: children that cost Nomad next to nothing, so the orchestration is all that differs
+  const mockSetup: DispatcherSetup = { ...setup, configFile: join(stack.dir, "dispatcher-mock.toml") };
+  await writeDispatcherConfig(mockSetup.configFile, { maxInFlight: settings.mockConcurrency, runnerJob: MOCK_JOB });
+  const m = settings.mockConcurrency;
+  const mockContenders: typeof contenders = [
+    { name: "mock-raw", run: (ids) => runRaw(nomad, MOCK_JOB, ids.map(runnerMeta), m) },
+    { name: "mock-dispatcher", run: (ids) => runDispatcher(mockSetup, ids, "noop") },
+  ];
+  for (const contender of settings.mockActions > 0 ? mockContenders : []) {
+    say(`high rate: ${contender.name}, ${settings.mockActions} actions at concurrency ${m}`);
+    const ids = Array.from({ length: settings.mockActions }, (_, i) => `m-${contender.name}-${String(i).padStart(5, "0")}`);
+    const before = readCpu(stack.nomadPid);
+    const run = await contender.run(ids);
+    const agent = diffCpu(before, readCpu(stack.nomadPid));
+    samples.push({ ...run, contender: contender.name, round: 1, agentMs: agent.selfMs, tasksMs: agent.childrenMs });
+    say(`${contender.name}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
+  }
   const rows = summarize(samples);
 
   let poll;
+  let smallPoll;
   if (settings.history > 0) {
-    say(`scale: one poll with ${settings.history} historical actions`);
+    say(`scale: one poll with ${settings.history} historical actions, and with ${settings.smallHistory}`);
     poll = await checkPollCost(stack, settings.history);
+    smallPoll = await checkPollCost(stack, settings.smallHistory);
   }
   const inflight = [];
   for (const n of settings.inflight) {
@@ -93,14 +117,18 @@ async function main(): Promise<void> {
     settings,
     samples,
     rows,
-    ratios: ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]),
+    ratios: [...ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]), ...ratios(rows, "mock-dispatcher", ["mock-raw"])],
     poll,
+    smallPoll,
     inflight,
+    goals: evaluateGoals({ rows, poll, smallPoll, inflight }),
     totalSeconds: (performance.now() - began) / 1000,
   };
   const markdown = formatMarkdown(report);
   await writeFile(settings.out, markdown);
-  process.stdout.write(`\n${summaryTable(rows)}\n\n${markdown.slice(markdown.indexOf("## Dispatcher ÷ others"))}\nwritten to ${settings.out}\n`);
+  const plot = settings.out.replace(/\.md$/, "") + ".svg";
+  await writeFile(plot, plotSvg(rows, `make bench, ${report.machine.date}: ${report.machine.nproc} CPUs, Nomad ${report.machine.nomad}`));
+  process.stdout.write(`\n${summaryTable(rows)}\n\n${goalsTable(report.goals)}\n\nwritten to ${settings.out} and ${plot}\n`);
 }
 
 await main();

@@ -1,4 +1,5 @@
 // bench/results.md and the console table.
+import { isMet, type Goal } from "./goals.js";
 import type { Machine } from "./machine.js";
 import type { InflightCheck } from "./scale/inflight.js";
 import type { PollCheck } from "./scale/poll.js";
@@ -13,7 +14,9 @@ export interface Report {
   rows: Row[];
   ratios: Ratio[];
   poll?: PollCheck;
+  smallPoll?: PollCheck;
   inflight: InflightCheck[];
+  goals: Goal[];
   totalSeconds: number;
 }
 
@@ -32,7 +35,21 @@ export const CONTENDERS: Record<string, string> = {
     "the dispatcher: N action TOMLs pushed in one commit, then `dispatcher once` (dist/cli/main.js, child process): reads the repo, dispatches `runner`, tracks with blocking queries, reads the logs, commits and pushes every result",
   "raw-trivial": "reference floor: the raw client on `bench-noop`, a parameterized raw_exec job running /bin/true",
   "raw-raw-exec": "the raw client on the same runner and formula under raw_exec (no isolation): the difference to `raw` is what exec's isolation costs per start",
+  "mock-raw": "high rate: the raw client on `bench-mock` (mock_driver, `run_for = \"0s\"`: no process, exits 0 at once), at the mock concurrency",
+  "mock-dispatcher": "high rate: the dispatcher on `bench-mock`, the same batch in one commit, max_in_flight = the mock concurrency",
 };
+
+export function goalsTable(goals: Goal[]): string {
+  const show = (v: number | undefined, unit: string) => (v === undefined || !Number.isFinite(v) ? "–" : `${v < 10 ? v.toFixed(2) : v.toFixed(0)}${unit && unit !== "×" ? ` ${unit}` : unit}`);
+  return table(
+    ["goal", "target", "this run", "met"],
+    goals.map((g) => {
+      const met = isMet(g);
+      const target = "max" in g.limit ? `≤ ${show(g.limit.max, g.unit)}` : `≥ ${show(g.limit.min, g.unit)}`;
+      return [g.goal, target, show(g.figure, g.unit), met === undefined ? "not measured" : met ? "yes" : "**no**"];
+    }),
+  );
+}
 
 export function formatMarkdown(r: Report): string {
   const m = r.machine;
@@ -44,9 +61,10 @@ export function formatMarkdown(r: Report): string {
   out.push(`- versions: Nomad ${m.nomad}, ${m.bao}, Node ${m.node}, ${m.git}`);
   out.push(
     `- sizes: ${s.rounds} rounds × ${s.actions} actions per contender, concurrency ${s.concurrency} for all, CLI poll every ${s.cliPollSeconds} s; ` +
-      `history ${s.history}; in flight ${s.inflight.join(", ")} (bound ${s.inflightSeconds} s)`,
+      `history ${s.history} (small: ${s.smallHistory}); mock_driver ${s.mockActions} actions at concurrency ${s.mockConcurrency}; in flight ${s.inflight.join(", ")} (bound ${s.inflightSeconds} s)`,
     "",
   );
+  out.push("## Goals", "", goalsTable(r.goals), "", "![throughput and service latency per contender](results.svg)", "");
   out.push("## What each contender runs", "");
   out.push(
     "The first three run the same child: the stack's `runner` job (raw_exec: node dist/runner/main.js, which clones the ops repo at the commit and runs `formulas/noop.sh`, `echo ok`), " +
@@ -60,7 +78,7 @@ export function formatMarkdown(r: Report): string {
     "(git for the dispatcher, nomad CLIs for the baseline); *agent* is the Nomad agent's own CPU, *tasks* its reaped executors and tasks.", "");
   out.push("## Summary", "");
   out.push(summaryTable(r.rows), "");
-  out.push("## Dispatcher ÷ others", "");
+  out.push("## Dispatcher ÷ others (mock-dispatcher ÷ mock-raw in the last row)", "");
   out.push(
     table(
       ["versus", "actions/s", "batch p50", "batch p99", "service p50", "service p99", "CPU/action"],
@@ -86,13 +104,14 @@ export function formatMarkdown(r: Report): string {
     "",
   );
   if (r.poll) out.push(...pollSection(r.poll));
+  if (r.smallPoll) out.push(...pollSection(r.smallPoll));
   if (r.inflight.length > 0) out.push(...inflightSection(r.inflight));
   return `${out.join("\n")}\n`;
 }
 
 export function summaryTable(rows: Row[]): string {
   return table(
-    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "agent ms/action", "tasks ms/action", "peak RSS MiB", "failures"],
+    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "agent ms/action", "tasks ms/action", "peak RSS MiB", "git/action", "failures"],
     rows.map((x) => [
       x.contender,
       String(x.actions),
@@ -105,6 +124,7 @@ export function summaryTable(rows: Row[]): string {
       f1(x.agentPerAction),
       f1(x.tasksPerAction),
       x.peakRssMiB === undefined ? "" : f1(x.peakRssMiB),
+      x.gitPerAction === undefined ? "" : f2(x.gitPerAction),
       String(x.failures),
     ]),
   );
@@ -113,7 +133,7 @@ export function summaryTable(rows: Row[]): string {
 function pollSection(p: PollCheck): string[] {
   const row = (name: string, c: { wallMs: number; selfMs: number; childrenMs: number }) => [name, ms(c.wallMs), ms(c.selfMs), ms(c.childrenMs), ms(c.selfMs + c.childrenMs)];
   return [
-    "## Scale: one poll with a long history",
+    `## Scale: one poll with ${p.history} done actions`,
     "",
     `${p.history} actions with results (${2 * p.history} files, one fast-import commit built in ${ms(p.buildMs)} ms), then one new action. ` +
       "One dispatcher in one process, pass by pass (CPU: node process, git children).",
@@ -133,10 +153,10 @@ function pollSection(p: PollCheck): string[] {
 function inflightSection(checks: InflightCheck[]): string[] {
   const secs = (x?: number) => (x === undefined ? "–" : (x / 1000).toFixed(0));
   return [
-    "## Scale: tracking many running allocations",
+    "## Scale: tracking many allocations in flight",
     "",
-    "N actions on `bench-sleep` (raw_exec /bin/sleep 3600, 10 MHz / 10 MB each, the runner's meta contract), max_in_flight N, `dispatcher once` in a child process. " +
-      "Sampled every 2 s until every allocation runs, then held; then the dispatcher is killed and the children purged.",
+    "N actions on `bench-mock-hold` (mock_driver, `run_for = \"1h\"`: an allocation without a process; 1 MHz / 10 MB reserved each, the runner's meta contract), max_in_flight N, " +
+      "`dispatcher once` in a child process. Sampled every 2 s until every allocation runs, then held; then the dispatcher is killed and the children purged.",
     "",
     table(
       ["N", "dispatched", "max running", "last dispatch s", "all running s", "peak RSS MiB", "RSS at end MiB", "node CPU ms", "git CPU ms", "elapsed s", "outcome"],

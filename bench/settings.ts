@@ -13,7 +13,12 @@ export interface Settings {
   concurrency: number;
   cliPollSeconds: number;
   history: number;
-  /** in-flight counts to try, one check each */
+  /** mock_driver contenders: actions in one batch, and children in flight at once */
+  mockActions: number;
+  mockConcurrency: number;
+  /** the small repo whose first result commit the long history's is compared with */
+  smallHistory: number;
+  /** in-flight counts to try, one check each (mock_driver children that hold for an hour) */
   inflight: number[];
   /** hard bound for the in-flight check (dispatch, placement, hold) */
   inflightSeconds: number;
@@ -42,8 +47,11 @@ export function readSettings(): Settings {
     concurrency: int("BENCH_CONCURRENCY", 4),
     cliPollSeconds: int("BENCH_CLI_POLL_SECONDS", 2),
     history: int("BENCH_HISTORY", 10_000),
-    inflight: ints("BENCH_INFLIGHT", [10, 80, 150]),
-    inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 300),
+    mockActions: int("BENCH_MOCK_ACTIONS", 2000),
+    mockConcurrency: int("BENCH_MOCK_CONCURRENCY", 64),
+    smallHistory: int("BENCH_SMALL_HISTORY", 10),
+    inflight: ints("BENCH_INFLIGHT", [150, 5000]),
+    inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 600),
     holdSeconds: int("BENCH_HOLD_SECONDS", 15),
     out: process.env.BENCH_OUT ?? join(ROOT, "bench/results.md"),
   };

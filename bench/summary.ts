@@ -25,6 +25,8 @@ export interface Row {
   agentPerAction: number;
   tasksPerAction: number;
   peakRssMiB?: number;
+  /** git processes started per action (the dispatcher only) */
+  gitPerAction?: number;
   failures: number;
 }
 
@@ -36,6 +38,7 @@ export function summarize(samples: Sample[]): Row[] {
     const batch = mine.flatMap((s) => s.batchLatencies);
     const service = mine.flatMap((s) => s.serviceLatencies);
     const rss = mine.map((s) => s.peakRssMiB).filter((x): x is number => x !== undefined);
+    const git = mine.map((s) => s.gitProcesses).filter((x): x is number => x !== undefined);
     return {
       contender,
       actions,
@@ -50,6 +53,7 @@ export function summarize(samples: Sample[]): Row[] {
       agentPerAction: sum(mine.map((s) => s.agentMs)) / actions,
       tasksPerAction: sum(mine.map((s) => s.tasksMs)) / actions,
       peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+      gitPerAction: git.length > 0 ? sum(git) / actions : undefined,
       failures: sum(mine.map((s) => s.failures)),
     };
   });

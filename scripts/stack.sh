@@ -68,6 +68,10 @@ server {
 client {
   # several dev stacks (worktrees, other ports) may run side by side: one cgroup tree each
   cgroup_parent = "/nomad-dev-$NOMAD_PORT"
+  # room for the bench's 5,000 in-flight mock_driver allocations (10 MB, 1 MHz reserved each):
+  # a dev client's reservations only, nothing is allocated
+  memory_total_mb   = ${DEV_NOMAD_MEMORY_MB:-65536}
+  cpu_total_compute = ${DEV_NOMAD_CPU_MHZ:-20000}
   # what an exec task's root holds: scripts/chroot.sh (node, git, a shell, coreutils, CA certs)
   chroot_env {
     "$dev/chroot" = "/"

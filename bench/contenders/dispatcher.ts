@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
+import type { GitCounter } from "../gitcount.js";
 import { actionToml, commitFiles, RUN } from "../opsrepo.js";
 import type { Stack } from "../settings.js";
 import type { BatchRun } from "./run.js";
@@ -19,6 +20,8 @@ export interface DispatcherSetup {
   configFile: string;
   /** the stack's pins plus the bench's own parents */
   pins: string;
+  /** notes every git process the dispatcher starts */
+  git?: GitCounter;
 }
 
 /** What runners fetch: the bench's repos live under the stack's git daemon. */
@@ -31,6 +34,8 @@ export interface Usage {
   selfMs: number;
   childrenMs: number;
   maxRssMiB: number;
+  /** git processes the dispatcher started (when counted) */
+  gitProcesses?: number;
 }
 
 export interface LogLine {
@@ -73,9 +78,10 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
 /** `dispatcher once` in a child process; resolves with its log lines and what it cost. */
 export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = []): Promise<{ lines: LogLine[]; usage: Usage }> {
   const usageFile = join(setup.stack.dir, `usage-${process.pid}-${Date.now()}.json`);
+  const gitFile = `${usageFile}.git`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgs, USAGE_WRAPPER, "once"], {
-      env: { ...dispatcherEnv(setup), BENCH_USAGE_FILE: usageFile },
+      env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), BENCH_USAGE_FILE: usageFile },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -83,7 +89,10 @@ export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = []): Promis
     child.on("error", reject);
     child.on("close", (code) => {
       if (code !== 0) return reject(new Error(`dispatcher once exited ${code}: ${err.trim().slice(-1000)}`));
-      readFile(usageFile, "utf8").then((text) => resolve({ lines: parseLines(err), usage: JSON.parse(text) as Usage }), reject);
+      readFile(usageFile, "utf8").then(
+        (text) => resolve({ lines: parseLines(err), usage: { ...(JSON.parse(text) as Omit<Usage, "gitProcesses">), gitProcesses: setup.git?.count(gitFile) } }),
+        reject,
+      );
     });
   });
 }
@@ -117,6 +126,7 @@ export async function runDispatcher(setup: DispatcherSetup, ids: string[], formu
     failures: statuses.filter((s) => s !== "succeeded").length,
     cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs },
     peakRssMiB: usage.maxRssMiB,
+    gitProcesses: usage.gitProcesses,
   };
 }
 

@@ -14,4 +14,6 @@ export interface BatchRun {
   cpu: CpuTimes;
   /** the dispatcher's node process only */
   peakRssMiB?: number;
+  /** git processes the dispatcher started */
+  gitProcesses?: number;
 }

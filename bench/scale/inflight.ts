@@ -1,10 +1,10 @@
-// Scale check 2: the dispatcher's memory while it tracks many running allocations. `n` actions
-// are dispatched as bench-sleep children (they sleep); once all run (or the deadline passes)
-// the samples stop, the dispatcher is killed and the children purged.
+// Scale check 2: the dispatcher's memory while it tracks many allocations. `n` actions are
+// dispatched as bench-mock-hold children (mock_driver, "running" for an hour, no process); once all
+// run (or the deadline passes) the samples stop, the dispatcher is killed and the children purged.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { dispatcherEnv, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
-import { SLEEP_JOB } from "../jobs.js";
+import { MOCK_HOLD_JOB } from "../jobs.js";
 import type { BenchNomad } from "../nomad.js";
 import { actionToml, createBareRepo } from "../opsrepo.js";
 import { readCpu, readRss } from "../proc.js";
@@ -42,7 +42,7 @@ export async function checkInflight(stack: Stack, nomad: BenchNomad, n: number, 
   }
   const remote = join(stack.repos, `inflight-${n}.git`);
   await createBareRepo(remote, files);
-  await writeDispatcherConfig(`${name}.toml`, { maxInFlight: n, runnerJob: SLEEP_JOB });
+  await writeDispatcherConfig(`${name}.toml`, { maxInFlight: n, runnerJob: MOCK_HOLD_JOB });
   const setup: DispatcherSetup = { stack, remote, workdir: `${name}-work`, configFile: `${name}.toml`, pins: stack.pins };
 
   const start = Date.now();
@@ -61,7 +61,7 @@ export async function checkInflight(stack: Stack, nomad: BenchNomad, n: number, 
       const rss = readRss(pid);
       const cpu = readCpu(pid);
       // the agent may refuse us too when the dispatcher holds its connections
-      const counts = await nomad.countAllocs(SLEEP_JOB).catch(() => ({ pending: 0, running: 0, terminal: 0 }));
+      const counts = await nomad.countAllocs(MOCK_HOLD_JOB).catch(() => ({ pending: 0, running: 0, terminal: 0 }));
       Object.assign(result, { peakRssMiB: rss.peakMiB, endRssMiB: rss.rssMiB, selfMs: cpu.selfMs, childrenMs: cpu.childrenMs, elapsedMs: Date.now() - start });
       result.maxRunning = Math.max(result.maxRunning, counts.running);
       if (counts.running >= n && holdUntil === undefined) {
@@ -93,10 +93,10 @@ function lastError(log: string): string {
 /** Until none is left: requests the agent still counts against our connection limit may fail. */
 async function purgeChildren(nomad: BenchNomad): Promise<void> {
   for (let i = 0; i < 30; i++) {
-    const ids = await nomad.listChildren(SLEEP_JOB).catch(() => undefined);
+    const ids = await nomad.listChildren(MOCK_HOLD_JOB).catch(() => undefined);
     if (ids?.length === 0) return;
     await runPool(ids ?? [], 8, (id) => nomad.purge(id).catch(() => undefined));
     await new Promise((r) => setTimeout(r, 1000));
   }
-  throw new Error(`could not purge the ${SLEEP_JOB} children; stop the stack to clean up`);
+  throw new Error(`could not purge the ${MOCK_HOLD_JOB} children; stop the stack to clean up`);
 }

@@ -22,12 +22,12 @@ export interface PollCheck {
 
 export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = []): Promise<PollCheck> {
   const t = performance.now();
-  const remote = join(stack.repos, "history.git");
+  const remote = join(stack.repos, `history-${history}.git`);
   await createBareRepo(remote, buildHistory(history));
   const buildMs = performance.now() - t;
-  const configFile = join(stack.dir, "history.toml");
+  const configFile = join(stack.dir, `history-${history}.toml`);
   await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
-  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "history-work"), configFile, pins: stack.pins };
+  const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
   const out = await runChild([...nodeArgs, PASS_CHILD], dispatcherEnv(setup));
   return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
 }

@@ -4,6 +4,7 @@ import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
 import { createLogger, type Logger } from "../log.js";
+import { createNomadLedger } from "../nomad/ledger.js";
 import { createEngines, viewWorkdir, type Engines } from "../start.js";
 
 /** What the read-only commands (status, logs, plan) work on: engines on their own clone. */
@@ -42,6 +43,25 @@ export async function readRepoState(v: View): Promise<RepoState> {
   const pending = await readActions(v.repo, commit, v.config.repo.actionsDir);
   const { results, problems } = await readResults(v.repo, commit, v.config.repo.actionsDir);
   return { commit, pending, results, problems };
+}
+
+/**
+ * Pending actions whose result waits in the ledger (state finished): when each ended. The ledger
+ * is read with the caller's token; one it may not read leaves the map empty, with a warning.
+ */
+export async function readUnpushed(v: View, pendingIds: ReadonlySet<string>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const ledger = createNomadLedger(v.nomad, v.config.nomad.ledgerPrefix);
+  try {
+    const known = await ledger.list();
+    for (const id of [...pendingIds].filter((i) => known.has(i))) {
+      const entry = await ledger.get(id);
+      if (entry?.state === "finished") out.set(id, entry.updatedAt);
+    }
+  } catch (err) {
+    v.log.warn({ err }, "cannot read the ledger: results held there are shown as finishing");
+  }
+  return out;
 }
 
 /** The latest dispatched child of each pending action, with its latest allocation. */

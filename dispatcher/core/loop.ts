@@ -322,11 +322,16 @@ export function createLoop(deps: LoopDeps) {
     }
   }
 
+  /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */
+  async function flushAndMark(): Promise<void> {
+    const { written, skipped } = await writer.flush();
+    if (written.length > 0) log.info({ results: written }, "results pushed");
+    await markRecorded([...written, ...skipped]);
+  }
+
   async function flushSafely(): Promise<void> {
     try {
-      const { written, skipped } = await writer.flush();
-      if (written.length > 0) log.info({ results: written }, "results pushed");
-      await markRecorded([...written, ...skipped]);
+      await flushAndMark();
     } catch (err) {
       log.error({ err, waiting: writer.size() }, "could not push results; they are kept and retried on the next pass");
     }
@@ -372,8 +377,7 @@ export function createLoop(deps: LoopDeps) {
           timer.abort();
         }
         await flushing;
-        const { written, skipped } = await writer.flush();
-        await markRecorded([...written, ...skipped]);
+        await flushAndMark();
         return { passes };
       } finally {
         stopBeat();

@@ -6,8 +6,12 @@ import type { ActionResult, ResultStatus } from "./result.js";
 
 export type Kind = "runner" | "sidecar";
 
-/** Before a result exists: pending (not dispatched), queued (no allocation yet), starting, running, finishing (ended, result not pushed yet). */
-export type LiveState = "pending" | "queued" | "starting" | "running" | "finishing";
+/**
+ * Before a result exists: pending (not dispatched), queued (no allocation yet), starting, running,
+ * finishing (ended, result not pushed yet), unpushed (its result is in the ledger but did not
+ * reach the repo: a push keeps failing, or the repo's layout refuses its path).
+ */
+export type LiveState = "pending" | "queued" | "starting" | "running" | "finishing" | "unpushed";
 
 export interface StatusRow {
   id: string;
@@ -37,6 +41,8 @@ export interface StatusInput {
   pending: { id: string; kind?: Kind }[];
   results: StoredResult[];
   children: LiveChild[];
+  /** pending actions whose ledger entry holds a finished result: when it ended */
+  unpushed?: ReadonlyMap<string, string>;
 }
 
 /** The allocation Nomad created last (a dispatched child has one, unless it was rescheduled). */
@@ -67,7 +73,11 @@ export function latestChildren<T extends ChildJob>(children: T[], pendingIds: Re
 export function mergeStatus(input: StatusInput): StatusRow[] {
   const pendingIds = new Set(input.pending.map((p) => p.id));
   const live = latestChildren(input.children, pendingIds, input.remote);
-  const rows: StatusRow[] = input.pending.map((p) => liveRow(p.id, p.kind, live.get(p.id)));
+  const rows: StatusRow[] = input.pending.map((p) => {
+    const row = liveRow(p.id, p.kind, live.get(p.id));
+    const ended = input.unpushed?.get(p.id);
+    return ended === undefined || (row.state !== "finishing" && row.state !== "pending") ? row : { ...row, state: "unpushed", since: ended };
+  });
   for (const r of input.results) {
     if (pendingIds.has(r.id)) continue;
     rows.push({

@@ -42,6 +42,27 @@ describe("mergeStatus", () => {
     expect(rows.find((r) => r.id === "r")).toMatchObject({ kind: "sidecar", job: "sidecar/dispatch-1-r000", node: "node-1" });
   });
 
+  it("shows an ended action whose result is held in the ledger as unpushed, since it ended; a running one stays running", () => {
+    const rows = mergeStatus({
+      ...base,
+      pending: [{ id: "f", kind: "runner" }, { id: "g", kind: "runner" }, { id: "r", kind: "runner" }],
+      children: [
+        child("f", "runner/dispatch-1-f000", "2026-03-01T11:00:00Z", { clientStatus: "complete", finishedAt: "2026-03-01T11:10:00Z", exitCode: 0 }),
+        child("r", "runner/dispatch-1-r000", "2026-03-01T11:00:00Z", { clientStatus: "running" }),
+      ],
+      unpushed: new Map([
+        ["f", "2026-03-01T11:10:01Z"],
+        ["g", "2026-03-01T10:00:00Z"],
+        ["r", "2026-03-01T11:20:00Z"],
+      ]),
+    });
+    expect(rows.map((r) => [r.id, r.state, r.since, r.exitCode])).toEqual([
+      ["f", "unpushed", "2026-03-01T11:10:01Z", 0],
+      ["g", "unpushed", "2026-03-01T10:00:00Z", undefined],
+      ["r", "running", "2026-03-01T11:00:00.000Z", undefined],
+    ]);
+  });
+
   it("takes the latest child of a retried action, and ignores children of other ops repos and other actions", () => {
     const rows = mergeStatus({
       ...base,
