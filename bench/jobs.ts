@@ -31,10 +31,12 @@ interface Task {
   config: Record<string, unknown>;
   /** MHz reserved: a mock allocation needs next to none, so thousands fit the dev client */
   cpu: number;
+  /** no log collection: no logmon process per allocation on the agent */
+  noLogs?: boolean;
 }
 
 const rawExec = (command: string, args: string[]): Task => ({ driver: "raw_exec", config: { command, args }, cpu: 10 });
-const mock = (runFor: string): Task => ({ driver: "mock_driver", config: { run_for: runFor, exit_code: 0, stdout_string: "ok\n" }, cpu: 1 });
+const mock = (runFor: string, noLogs = false): Task => ({ driver: "mock_driver", config: { run_for: runFor, exit_code: 0, stdout_string: "ok\n" }, cpu: 1, noLogs });
 
 function trivialJob(id: string, namespace: string, meta: object, task: Task): Record<string, unknown> {
   return {
@@ -57,7 +59,7 @@ function trivialJob(id: string, namespace: string, meta: object, task: Task): Re
             Driver: task.driver,
             Config: task.config,
             Resources: { CPU: task.cpu, MemoryMB: 10 },
-            LogConfig: { MaxFiles: 1, MaxFileSizeMB: 1 },
+            LogConfig: { MaxFiles: 1, MaxFileSizeMB: 1, Disabled: task.noLogs ?? false },
           },
         ],
       },
@@ -79,7 +81,7 @@ export async function registerBenchJobs(stack: Stack, admin: BenchNomad): Promis
   const ns = stack.NOMAD_NAMESPACE;
   await admin.register(trivialJob(NOOP_JOB, ns, {}, rawExec("/bin/true", [])));
   await admin.register(trivialJob(MOCK_JOB, ns, RUNNER_META, mock("0s")));
-  await admin.register(trivialJob(MOCK_HOLD_JOB, ns, RUNNER_META, mock("1h")));
+  await admin.register(trivialJob(MOCK_HOLD_JOB, ns, RUNNER_META, mock("1h", true)));
   await admin.register(await rawExecRunner(stack));
   const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: ns });
   const stackPins = JSON.parse(await readFile(stack.DISPATCHER_JOB_PINS, "utf8")) as PinFile;

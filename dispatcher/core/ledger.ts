@@ -1,9 +1,10 @@
+import type { Wait } from "./plan.js";
 import type { LedgerEntry } from "./ports.js";
 
 /** What this instance does with a pending action, given its ledger entry. */
 export type LedgerDecision =
   | { kind: "new" }
-  | { kind: "skip"; reason: string }
+  | { kind: "skip"; wait: Omit<Wait, "id"> }
   /** claimed but maybe not dispatched: dispatch the same attempt again (Nomad dedups it) */
   | { kind: "resume"; entry: LedgerEntry }
   /** dispatched: follow the existing job instead of dispatching again */
@@ -17,9 +18,9 @@ export type LedgerDecision =
  */
 export function decide(entry: LedgerEntry | undefined, me: string, ownerSeen: Date | undefined, now: Date, leaseMs: number): LedgerDecision {
   if (!entry) return { kind: "new" };
-  if (entry.state === "recorded") return { kind: "skip", reason: "result recorded; waiting for it to appear at the tip" };
+  if (entry.state === "recorded") return { kind: "skip", wait: { kind: "recorded", reason: "result recorded; waiting for it to appear at the tip" } };
   const ownerAlive = entry.owner !== me && ownerSeen !== undefined && now.getTime() - ownerSeen.getTime() < leaseMs;
-  if (ownerAlive) return { kind: "skip", reason: `held by ${entry.owner}` };
+  if (ownerAlive) return { kind: "skip", wait: { kind: "lease", until: new Date(ownerSeen.getTime() + leaseMs), reason: `held by ${entry.owner}` } };
   if (entry.state === "finished") return { kind: "push", entry };
   if (entry.state === "dispatched") return { kind: "reattach", entry };
   return { kind: "resume", entry };

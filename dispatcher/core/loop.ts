@@ -8,7 +8,7 @@ import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.
 import { decide } from "./ledger.js";
 import { parentJobsOf } from "./request.js";
 import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
-import { planDispatches, serializationKey, type Candidate, type Limits } from "./plan.js";
+import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./plan.js";
 import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
 import { buildRefusal, buildRunResult, logPath, type ActionResult, type ResultBase } from "./result.js";
@@ -44,12 +44,12 @@ export interface PassSummary {
   started: string[];
   reattached: string[];
   refused: string[];
-  waiting: { id: string; reason: string }[];
+  waiting: Wait[];
   inFlight: number;
 }
 
-/** waits the plan imposes (serialization, max in flight): they end when something in flight does */
-const LIMIT_WAIT = /^(serialized behind|max in flight)/;
+/** a wait without its own end (Vault, a result not yet at the tip) is looked at again after this */
+const RECHECK_MS = 1000;
 
 /** Raised when a check-and-set finds that another instance took the action over. */
 class ClaimLost extends Error {}
@@ -140,13 +140,13 @@ export function createLoop(deps: LoopDeps) {
       if (!p.ok) continue;
       if (waitsForVault(p, catalog)) {
         // its secrets cannot be checked now: wait for Vault, never refuse on an outage
-        summary.waiting.push({ id: p.action.id, reason: "vault unreachable" });
+        summary.waiting.push({ id: p.action.id, kind: "vault", reason: "vault unreachable" });
         continue;
       }
       const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
       const d = decide(entry, me, entry && seen.get(entry.owner), now(), s.leaseMs);
-      if (d.kind === "skip") summary.waiting.push({ id: p.action.id, reason: d.reason });
+      if (d.kind === "skip") summary.waiting.push({ id: p.action.id, ...d.wait });
       else if (d.kind === "push") pushFromLedger(d.entry);
       else if (d.kind === "reattach") {
         reattach({ file: p.file, action: p.action, approvedBy }, d.entry);
@@ -368,8 +368,8 @@ export function createLoop(deps: LoopDeps) {
           passes++;
           // what waits on a clock (a backoff, another owner's lease, Vault) gets a pass when due;
           // what waits on a limit gets one when something in flight ends
-          const timed = summary.waiting.filter((w) => !LIMIT_WAIT.test(w.reason));
-          const due = Math.min(...timed.map((w) => notBefore.get(w.id)?.getTime() ?? now().getTime() + 1000));
+          const timed = summary.waiting.filter((w) => w.kind !== "limit");
+          const due = Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
           if (inFlight.size === 0 && !Number.isFinite(due)) break;
           const timer = new AbortController();
           const wakeUp = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), timer.signal).catch(() => undefined)] : [];

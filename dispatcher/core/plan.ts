@@ -19,9 +19,21 @@ export interface Limits {
   serializeBy: "formula" | "id" | "none";
 }
 
+/**
+ * Why a pending action does not start now. `limit` ends when something in flight ends; the
+ * others at `until` (or, without one, after a short poll: Vault may come back any time).
+ */
+export interface Wait {
+  id: string;
+  kind: "limit" | "backoff" | "lease" | "vault" | "recorded";
+  until?: Date;
+  /** for people: logs and `dispatcher plan` */
+  reason: string;
+}
+
 export interface Plan {
   dispatch: Candidate[];
-  waiting: { id: string; reason: string }[];
+  waiting: Wait[];
 }
 
 export function serializationKey(action: Action, by: Limits["serializeBy"]): string {
@@ -43,16 +55,16 @@ export function planDispatches(candidates: Candidate[], ledger: LedgerView, limi
     if (ledger.inFlight.has(id)) continue;
     const due = ledger.notBefore.get(id);
     if (due && due > now) {
-      plan.waiting.push({ id, reason: `retry backoff until ${due.toISOString()}` });
+      plan.waiting.push({ id, kind: "backoff", until: due, reason: `retry backoff until ${due.toISOString()}` });
       continue;
     }
     const key = serializationKey(c.action, limits.serializeBy);
     if (busyKeys.has(key)) {
-      plan.waiting.push({ id, reason: `serialized behind another action with ${key}` });
+      plan.waiting.push({ id, kind: "limit", reason: `serialized behind another action with ${key}` });
       continue;
     }
     if (slots <= 0) {
-      plan.waiting.push({ id, reason: `max in flight (${limits.maxInFlight}) reached` });
+      plan.waiting.push({ id, kind: "limit", reason: `max in flight (${limits.maxInFlight}) reached` });
       continue;
     }
     plan.dispatch.push(c);

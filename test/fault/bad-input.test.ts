@@ -114,3 +114,31 @@ it("gives every file of a 50+ hostile corpus an invalid result naming it, and st
   // a second pass finds nothing left and does not fail
   await expect(d.loop.pass()).resolves.toMatchObject({ started: [], refused: [] });
 }, 300_000);
+
+it("gives a 280 MB action file (a few MB on the wire) an invalid result without reading it, and runs the next action", async () => {
+  const huge = `huge-${u}`;
+  const next = `after-huge-${u}`;
+  const big = await createOpsRemote({
+    "formulas/noop.sh": "#!/usr/bin/env bash\necho noop ok\n",
+    [`vault/actions/${huge}.toml`]: Buffer.alloc(280 * 1024 * 1024, "A"),
+    [`vault/actions/${next}.toml`]: ok(next),
+  });
+  try {
+    const d = await createTestDispatcher(big.remote);
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      await d.loop.once();
+    } finally {
+      clearInterval(sampler);
+    }
+    const r = JSON.parse((await big.read(`vault/actions/${huge}.result.json`))!) as ActionResult;
+    expect(r).toMatchObject({ status: "invalid", error: { class: "invalid", message: `vault/actions/${huge}.toml: file is 293601280 bytes; at most 65536 (64 KiB) allowed` } });
+    expect(JSON.parse((await big.read(`vault/actions/${next}.result.json`))!)).toMatchObject({ status: "succeeded", exit_code: 0 });
+    // reading the file would hold its 280 MiB at least once
+    expect((peak - baseline) / 2 ** 20).toBeLessThan(100);
+  } finally {
+    await big.cleanup();
+  }
+}, 300_000);

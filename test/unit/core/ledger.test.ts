@@ -23,7 +23,10 @@ describe("decide", () => {
 
   it("leaves an action to a live other owner, whatever its state", () => {
     for (const state of ["claimed", "dispatched", "finished"] as const) {
-      expect(decide(entry(state, "other"), "me", ago(1_000), now, LEASE)).toEqual({ kind: "skip", reason: "held by other" });
+      expect(decide(entry(state, "other"), "me", ago(1_000), now, LEASE)).toEqual({
+        kind: "skip",
+        wait: { kind: "lease", until: new Date(ago(1_000).getTime() + LEASE), reason: "held by other" },
+      });
     }
   });
 
@@ -48,7 +51,7 @@ describe("decide", () => {
   it("waits for a recorded result to show up at the tip instead of running again", () => {
     expect(decide(entry("recorded", "other"), "me", undefined, now, LEASE)).toEqual({
       kind: "skip",
-      reason: "result recorded; waiting for it to appear at the tip",
+      wait: { kind: "recorded", reason: "result recorded; waiting for it to appear at the tip" },
     });
   });
 });

@@ -52,8 +52,8 @@ describe("planDispatches", () => {
     const plan = planDispatches([cand("d"), cand("c"), cand("b"), cand("a")], ledger(), limits({ maxInFlight: 2 }), NOW);
     expect(ids(plan.dispatch)).toEqual(["a", "b"]);
     expect(plan.waiting).toEqual([
-      { id: "c", reason: "max in flight (2) reached" },
-      { id: "d", reason: "max in flight (2) reached" },
+      { id: "c", kind: "limit", reason: "max in flight (2) reached" },
+      { id: "d", kind: "limit", reason: "max in flight (2) reached" },
     ]);
   });
 
@@ -61,15 +61,15 @@ describe("planDispatches", () => {
     const plan = planDispatches([cand("a"), cand("b"), cand("c")], ledger({ x: "formula:f-x", y: "formula:f-y" }), limits({ maxInFlight: 3 }), NOW);
     expect(ids(plan.dispatch)).toEqual(["a"]);
     expect(plan.waiting).toEqual([
-      { id: "b", reason: "max in flight (3) reached" },
-      { id: "c", reason: "max in flight (3) reached" },
+      { id: "b", kind: "limit", reason: "max in flight (3) reached" },
+      { id: "c", kind: "limit", reason: "max in flight (3) reached" },
     ]);
   });
 
   it("dispatches nothing when the ledger already exceeds the limit", () => {
     const plan = planDispatches([cand("a")], ledger({ x: "formula:x", y: "formula:y" }), limits({ maxInFlight: 1 }), NOW);
     expect(plan.dispatch).toEqual([]);
-    expect(plan.waiting).toEqual([{ id: "a", reason: "max in flight (1) reached" }]);
+    expect(plan.waiting).toEqual([{ id: "a", kind: "limit", reason: "max in flight (1) reached" }]);
   });
 
   it("silently skips candidates that are themselves in flight (neither dispatched nor waiting)", () => {
@@ -87,15 +87,15 @@ describe("planDispatches", () => {
     );
     expect(ids(plan.dispatch)).toEqual(["a", "b"]);
     expect(plan.waiting).toEqual([
-      { id: "c", reason: "serialized behind another action with formula:deploy" },
-      { id: "d", reason: "serialized behind another action with formula:deploy" },
+      { id: "c", kind: "limit", reason: "serialized behind another action with formula:deploy" },
+      { id: "d", kind: "limit", reason: "serialized behind another action with formula:deploy" },
     ]);
   });
 
   it("serializes by formula behind an action already in flight", () => {
     const plan = planDispatches([cand("a", "deploy"), cand("b", "backup")], ledger({ z: "formula:deploy" }), limits(), NOW);
     expect(ids(plan.dispatch)).toEqual(["b"]);
-    expect(plan.waiting).toEqual([{ id: "a", reason: "serialized behind another action with formula:deploy" }]);
+    expect(plan.waiting).toEqual([{ id: "a", kind: "limit", reason: "serialized behind another action with formula:deploy" }]);
   });
 
   it("serializes by id: same formula runs in parallel", () => {
@@ -108,7 +108,7 @@ describe("planDispatches", () => {
     // an entry recorded under another ledger id but holding the key of candidate a
     const plan = planDispatches([cand("a"), cand("b")], ledger({ other: "id:a" }), limits({ serializeBy: "id" }), NOW);
     expect(ids(plan.dispatch)).toEqual(["b"]);
-    expect(plan.waiting).toEqual([{ id: "a", reason: "serialized behind another action with id:a" }]);
+    expect(plan.waiting).toEqual([{ id: "a", kind: "limit", reason: "serialized behind another action with id:a" }]);
   });
 
   it("does not serialize with serializeBy none", () => {
@@ -126,7 +126,7 @@ describe("planDispatches", () => {
     const due = new Date(NOW.getTime() + 1500);
     const plan = planDispatches([cand("a"), cand("b")], ledger({}, { a: due }), limits(), NOW);
     expect(ids(plan.dispatch)).toEqual(["b"]);
-    expect(plan.waiting).toEqual([{ id: "a", reason: "retry backoff until 2024-05-01T12:00:01.500Z" }]);
+    expect(plan.waiting).toEqual([{ id: "a", kind: "backoff", until: new Date("2024-05-01T12:00:01.500Z"), reason: "retry backoff until 2024-05-01T12:00:01.500Z" }]);
   });
 
   it("dispatches when the backoff is due exactly now or in the past", () => {
@@ -149,7 +149,7 @@ describe("planDispatches", () => {
       NOW,
     );
     expect(ids(plan.dispatch)).toEqual(["b", "c"]);
-    expect(plan.waiting).toEqual([{ id: "a", reason: "retry backoff until 2024-05-01T12:01:00.000Z" }]);
+    expect(plan.waiting).toEqual([{ id: "a", kind: "backoff", until: new Date("2024-05-01T12:01:00.000Z"), reason: "retry backoff until 2024-05-01T12:01:00.000Z" }]);
   });
 
   it("a serialized action does not take a slot", () => {
@@ -161,8 +161,8 @@ describe("planDispatches", () => {
     );
     expect(ids(plan.dispatch)).toEqual(["a", "c"]);
     expect(plan.waiting).toEqual([
-      { id: "b", reason: "serialized behind another action with formula:deploy" },
-      { id: "d", reason: "max in flight (2) reached" },
+      { id: "b", kind: "limit", reason: "serialized behind another action with formula:deploy" },
+      { id: "d", kind: "limit", reason: "max in flight (2) reached" },
     ]);
   });
 
@@ -176,10 +176,10 @@ describe("planDispatches", () => {
     );
     expect(plan.dispatch).toEqual([]);
     expect(plan.waiting).toEqual([
-      { id: "a", reason: "serialized behind another action with formula:deploy" },
-      { id: "b", reason: "retry backoff until 2024-05-01T12:00:10.000Z" },
-      { id: "c", reason: "serialized behind another action with formula:deploy" },
-      { id: "d", reason: "max in flight (1) reached" },
+      { id: "a", kind: "limit", reason: "serialized behind another action with formula:deploy" },
+      { id: "b", kind: "backoff", until: new Date("2024-05-01T12:00:10.000Z"), reason: "retry backoff until 2024-05-01T12:00:10.000Z" },
+      { id: "c", kind: "limit", reason: "serialized behind another action with formula:deploy" },
+      { id: "d", kind: "limit", reason: "max in flight (1) reached" },
     ]);
   });
 
