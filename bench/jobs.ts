@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { buildPinFile, type PinFile } from "../core/pins.js";
-import { createNomadPort } from "../nomad/port.js";
+import { createNomadPort } from "../nomad/client.js";
 import { writePinFile } from "../pinfile.js";
 import type { BenchNomad } from "./nomad.js";
 import { ROOT, type Stack } from "./settings.js";

@@ -7,12 +7,12 @@ import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./cor
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createNomadLedger } from "./nomad/ledger.js";
-import { createNomadPort, type NomadClient } from "./nomad/port.js";
+import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
 import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultSession, type VaultSession } from "./vault/login.js";
-import { createVaultPort } from "./vault/port.js";
+import { createVaultPort } from "./vault/tokens.js";
 import { readPinFile } from "./pinfile.js";
 import { VERSION } from "./version.js";
 

@@ -1,7 +1,7 @@
 import { buildPinFile, type ParentSpec } from "../core/pins.js";
 import { parentJobsOf } from "../core/request.js";
 import { ExitError } from "../errors.js";
-import { createNomadPort } from "../nomad/port.js";
+import { createNomadPort } from "../nomad/client.js";
 import { writePinFile } from "../pinfile.js";
 import { CONFIG_HELP, configOptions, EXIT, nomadConfigFrom, type Command } from "./common.js";
 

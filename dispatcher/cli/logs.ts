@@ -1,11 +1,11 @@
 import { redactUrls } from "../opsrepo/exec.js";
-import { readResult, type ReadResult } from "../actions/read.js";
+import { readResult, type ReadResult } from "../core/repo-read.js";
 import type { AllocationState } from "../core/ports.js";
 import { logPath } from "../core/result.js";
 import { isTerminal, latestAllocation, type LiveChild } from "../core/status.js";
 import { stderrOfStoredLog } from "../core/writer.js";
 import { ExitError } from "../errors.js";
-import type { LogType } from "../nomad/port.js";
+import type { LogType } from "../nomad/client.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./common.js";
 import { openView, readLiveChildren, type View } from "./view.js";
 

@@ -1,5 +1,5 @@
-import { readActions } from "../actions/read.js";
-import { buildCatalog, catalogNeeds } from "../core/decide.js";
+import { readActions } from "../core/repo-read.js";
+import { buildCatalog, catalogNeeds } from "../core/catalog.js";
 import { formatPlan, previewPass } from "../core/preview.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";

@@ -1,5 +1,5 @@
 import { parentJobsOf } from "../core/request.js";
-import { readActions, readResults, type ReadResult } from "../actions/read.js";
+import { readActions, readResults, type ReadResult } from "../core/repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";

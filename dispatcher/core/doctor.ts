@@ -1,6 +1,6 @@
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import { failureClassOf } from "../errors.js";
-import { policyFor } from "./decide.js";
+import { policyFor } from "./catalog.js";
 import { pinProblem, type PinFile } from "./pins.js";
 import { parentJobsOf } from "./request.js";
 

@@ -4,7 +4,7 @@ import { RUNNER_TASK, parseRunnerError } from "../runner/contract.js";
 import { pinProblem, type PinFile } from "./pins.js";
 import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
 import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
-import type { RunOutcome } from "./result.js";
+import { statusOf, type RunOutcome } from "./result.js";
 import { isTerminal, latestAllocation } from "./status.js";
 
 export interface ExecuteDeps {
@@ -174,8 +174,7 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
     tokenAccessor: f.accessor,
   };
   if (run.kind === "failed") {
-    const status = run.class === "timeout" ? "timeout" : run.class === "lost" ? "lost" : "failed";
-    return { outcome: { ...base, exitCode: alloc?.exitCode, status, error: { class: run.class, message: run.message } }, stdout, stderr };
+    return { outcome: { ...base, exitCode: alloc?.exitCode, status: runStatusOf(run.class), error: { class: run.class, message: run.message } }, stdout, stderr };
   }
   const code = run.alloc.exitCode;
   if (code === 0) return { outcome: { ...base, exitCode: 0, status: "succeeded" }, stdout, stderr };
@@ -186,7 +185,13 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
   };
   log.info({ alloc_id: run.alloc.id, exit_code: code, class: error.class }, "allocation finished");
   // the runner enforces the deadline itself: its timeout is the action's timeout
-  return { outcome: { ...base, exitCode: code, status: error.class === "timeout" ? "timeout" : "failed", error }, stdout, stderr };
+  return { outcome: { ...base, exitCode: code, status: runStatusOf(error.class), error }, stdout, stderr };
+}
+
+/** A job that ran records what its class says; a refusal status cannot come out of a run. */
+function runStatusOf(cls: FailureClass): RunOutcome["status"] {
+  const status = statusOf(cls);
+  return status === "invalid" || status === "rejected" ? "failed" : status;
 }
 
 async function readLogSafe(deps: ExecuteDeps, allocId: string, task: string, type: "stdout" | "stderr", log: Logger): Promise<string> {

@@ -1,14 +1,14 @@
-import { readActions } from "../actions/read.js";
+import { readActions } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { backoffFor, failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./decide.js";
+import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./catalog.js";
 import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
 import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
-import { decide } from "./ledger.js";
+import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
 import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
-import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./plan.js";
+import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./schedule.js";
 import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
 import { buildRefusal, buildRunResult, logPath, type ActionResult, type ResultBase } from "./result.js";
@@ -129,10 +129,10 @@ export function createLoop(deps: LoopDeps) {
         // before any token: an unsigned commit, even a formula's own push, triggers nothing
         const verdict = await approvalFor(s.approvals, commit, p.file, p.action.formula);
         if (verdict.ok) approvedBy = verdict.signers;
-        else refusal = { status: "rejected", class: "unapproved", message: `${p.file.path}: ${verdict.problem}` };
+        else refusal = { class: "unapproved", message: `${p.file.path}: ${verdict.problem}` };
       }
       if (refusal) {
-        writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.status, refusal.class, refusal.message), fullLog: "" });
+        writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.class, refusal.message), fullLog: "" });
         log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
         summary.refused.push(p.file.id);
         continue;
@@ -145,7 +145,7 @@ export function createLoop(deps: LoopDeps) {
       }
       const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
-      const d = decide(entry, me, entry && seen.get(entry.owner), now(), s.leaseMs);
+      const d = decideTakeover(entry, me, entry && seen.get(entry.owner), now(), s.leaseMs);
       if (d.kind === "skip") summary.waiting.push({ id: p.action.id, ...d.wait });
       else if (d.kind === "push") pushFromLedger(d.entry);
       else if (d.kind === "reattach") {
@@ -315,8 +315,7 @@ export function createLoop(deps: LoopDeps) {
     const message = err instanceof Error ? err.message : String(err);
     actionLog.error({ err, class: cls }, "action failed before it ran");
     try {
-      const status = cls === "rejected" ? "rejected" : "failed";
-      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), status, cls, message), "");
+      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), cls, message), "");
     } catch (recordErr) {
       actionLog.error({ err: recordErr }, "could not record the failure; the next pass retries");
     }

@@ -1,6 +1,7 @@
 import type { ParsedAction } from "../actions/schema.js";
-import { refusalOf, waitsForVault, type Catalog, type Refusal } from "./decide.js";
-import { planDispatches, type Candidate, type Limits } from "./plan.js";
+import { refusalOf, waitsForVault, type Catalog, type Refusal } from "./catalog.js";
+import { statusOf } from "./result.js";
+import { planDispatches, type Candidate, type Limits } from "./schedule.js";
 import { buildDispatchSpec, type DispatchSpec, type RequestSettings } from "./request.js";
 
 // `dispatcher plan`: what one pass would do with the pending actions, decided by the same
@@ -35,7 +36,7 @@ export function formatPlan(entries: PlanEntry[], commit: string): string {
   const lines = [`plan for ${commit.slice(0, 12)} (nothing is dispatched):`];
   for (const e of entries) {
     if (e.verdict === "refuse") {
-      const what = e.refusal.status === "invalid" ? "invalid" : `refused (${e.refusal.class})`;
+      const what = statusOf(e.refusal.class) === "invalid" ? "invalid" : `refused (${e.refusal.class})`;
       lines.push(`${e.id}: ${what}`, ...e.refusal.message.split("\n").map((l) => `  ${l}`));
     } else if (e.verdict === "wait") {
       lines.push(`${e.id}: waits: ${e.reason}`);

@@ -1,6 +1,32 @@
 import type { FailureClass } from "../errors.js";
 
-export type ResultStatus = "succeeded" | "failed" | "timeout" | "invalid" | "rejected" | "lost";
+/** Every status a result can have: the one list (readers' schemas derive from it). */
+export const RESULT_STATUSES = ["succeeded", "failed", "timeout", "invalid", "rejected", "lost"] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+export type FailedStatus = Exclude<ResultStatus, "succeeded">;
+
+/** The status a failure of each class records: the one place a class becomes a status. */
+const STATUS_OF_CLASS: Readonly<Record<FailureClass, FailedStatus>> = {
+  invalid: "invalid",
+  rejected: "rejected",
+  not_allowed: "rejected",
+  unapproved: "rejected",
+  timeout: "timeout",
+  lost: "lost",
+  secret_unknown: "failed",
+  secret_missing: "failed",
+  rate_limited: "failed",
+  auth: "failed",
+  infra: "failed",
+  agent: "failed",
+  tampered: "failed",
+  parent_changed: "failed",
+  config: "failed",
+};
+
+export function statusOf(cls: FailureClass): FailedStatus {
+  return STATUS_OF_CLASS[cls];
+}
 
 /** vault/actions/<id>.result.json: the disinto fields first, then the dispatcher's. */
 export interface ActionResult {
@@ -39,7 +65,9 @@ export interface ResultBase {
 /** Exit code recorded when no process ran or its code is unknown (disinto uses 1 for failures). */
 const NO_EXIT = -1;
 
-export function buildRefusal(base: ResultBase, now: Date, status: "invalid" | "rejected" | "failed", cls: FailureClass, message: string): ActionResult {
+/** A result for an action that did not run (or not to the end): its status follows from `cls`. */
+export function buildRefusal(base: ResultBase, now: Date, cls: FailureClass, message: string): ActionResult {
+  const status = statusOf(cls);
   return {
     id: base.id,
     exit_code: NO_EXIT,

@@ -1,7 +1,7 @@
 import type { Logger } from "../log.js";
 import type { AllocationState, JobPlacement, NomadPort } from "../core/ports.js";
 import { isTerminal, latestAllocation } from "../core/status.js";
-import type { NomadClient } from "./port.js";
+import type { NomadClient } from "./client.js";
 
 // One event stream for every job being tracked, instead of one blocking query per job: Nomad
 // limits connections per client (100 by default), and a factory runs more jobs than that at once.

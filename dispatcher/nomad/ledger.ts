@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { NomadApiError } from "../errors.js";
 import type { LedgerEntry, LedgerFields, LedgerPort } from "../core/ports.js";
-import type { NomadClient } from "./port.js";
+import type { NomadClient } from "./client.js";
 
 // The ledger lives in Nomad Variables: one variable per action, written with check-and-set, so
 // exactly one replica claims an action and every state change is fenced. It outlives job GC.

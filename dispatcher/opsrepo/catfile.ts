@@ -64,6 +64,7 @@ export function createCatFile(cwd: string): CatFile {
       drain();
     });
     c.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    (c.stderr as unknown as { unref?: () => void }).unref?.(); // never a reason to stay alive
     c.stdin!.on("error", () => undefined); // the exit below reports it
     c.on("error", (e) => fail(new GitError(`cannot run git cat-file --batch in ${cwd}: ${e.message}`, { cause: e })));
     c.on("close", (code) => {

@@ -5,7 +5,7 @@ import { constants } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt } from "../opsrepo/checkout.js";
+import { checkoutAt } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
 import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta } from "./contract.js";
 import { formulaEnv, runFormula } from "./formula.js";

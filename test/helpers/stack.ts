@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { systemClock } from "../../dispatcher/clock.js";
 import { loadConfig, vaultAuthOf, type Config } from "../../dispatcher/config.js";
-import { policyFor } from "../../dispatcher/core/decide.js";
+import { policyFor } from "../../dispatcher/core/catalog.js";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createLogger } from "../../dispatcher/log.js";
 import { createVaultSession, type VaultSession } from "../../dispatcher/vault/login.js";
-import { createVaultPort } from "../../dispatcher/vault/port.js";
-import { createNomadPort, type NomadClient } from "../../dispatcher/nomad/port.js";
+import { createVaultPort } from "../../dispatcher/vault/tokens.js";
+import { createNomadPort, type NomadClient } from "../../dispatcher/nomad/client.js";
 import { startDispatcher, type Dispatcher } from "../../dispatcher/start.js";
 
 const root = new URL("../..", import.meta.url).pathname;

@@ -2,7 +2,7 @@
 // ledger entry would: each attack must fail on the real stack.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
-import { createVaultPort } from "../../dispatcher/vault/port.js";
+import { createVaultPort } from "../../dispatcher/vault/tokens.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { adminNomad, childrenOf, createTestDispatcher, dispatcherNomad, nomadHttp, serviceToken, stackEnv, uniq } from "../helpers/stack.js";

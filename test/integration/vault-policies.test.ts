@@ -2,7 +2,7 @@
 // and the dispatcher's own token reads none.
 import { beforeAll, describe, expect, it } from "vitest";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
-import { createVaultPort } from "../../dispatcher/vault/port.js";
+import { createVaultPort } from "../../dispatcher/vault/tokens.js";
 import { grantSecret, serviceToken, stackEnv, uniq } from "../helpers/stack.js";
 
 const u = uniq().toUpperCase();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseAction } from "../../../dispatcher/actions/parse.js";
-import type { Catalog } from "../../../dispatcher/core/decide.js";
+import type { Catalog } from "../../../dispatcher/core/catalog.js";
 import { formatPlan, previewPass } from "../../../dispatcher/core/preview.js";
 
 const settings = { runnerJob: "runner", sidecarJob: "sidecar", runnerRemote: "/ops.git", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { policiesFor, policyFor } from "../../../dispatcher/core/decide.js";
+import { policiesFor, policyFor } from "../../../dispatcher/core/catalog.js";
 import { idempotencyToken } from "../../../dispatcher/core/request.js";
 
 describe("idempotencyToken", () => {

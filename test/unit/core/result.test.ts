@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildRefusal, buildRunResult, logPath, resultPath, type ResultBase, type RunOutcome } from "../../../dispatcher/core/result.js";
+import type { FailureClass } from "../../../dispatcher/errors.js";
+import { buildRefusal, buildRunResult, logPath, RESULT_STATUSES, resultPath, statusOf, type ResultBase, type RunOutcome } from "../../../dispatcher/core/result.js";
 
 const NOW = new Date("2024-05-01T12:00:00.000Z");
 const base: ResultBase = {
@@ -28,7 +29,7 @@ const asJson = (v: unknown) => JSON.parse(JSON.stringify(v)) as Record<string, u
 
 describe("buildRefusal", () => {
   it("records a refusal with no process: exit -1, the message as logs and error", () => {
-    const r = buildRefusal(base, NOW, "invalid", "invalid", "vault/actions/release.toml: formula: required");
+    const r = buildRefusal(base, NOW, "invalid", "vault/actions/release.toml: formula: required");
     expect(r).toStrictEqual({
       id: "release",
       exit_code: -1,
@@ -44,24 +45,46 @@ describe("buildRefusal", () => {
     });
   });
 
-  it("keeps status and class independent", () => {
-    const r = buildRefusal(base, NOW, "rejected", "secret_unknown", 'secrets[0] "X" is not a known secret');
-    expect(r.status).toBe("rejected");
+  it("takes the status from the class: one table for every class", () => {
+    const r = buildRefusal(base, NOW, "secret_unknown", 'secrets[0] "X" is not a known secret');
+    expect(r.status).toBe("failed");
     expect(r.error).toEqual({ class: "secret_unknown", message: 'secrets[0] "X" is not a known secret' });
-    const f = buildRefusal(base, NOW, "failed", "infra", "nomad unreachable");
-    expect(f.status).toBe("failed");
-    expect(f.error?.class).toBe("infra");
+    expect(buildRefusal(base, NOW, "not_allowed", "no").status).toBe("rejected");
+    expect(buildRefusal(base, NOW, "unapproved", "no").status).toBe("rejected");
+    expect(buildRefusal(base, NOW, "infra", "nomad unreachable").status).toBe("failed");
+  });
+
+  it("maps every failure class to a status a result may have", () => {
+    const classes: FailureClass[] = ["invalid", "rejected", "secret_unknown", "secret_missing", "rate_limited", "auth", "timeout", "infra", "agent", "lost", "tampered", "not_allowed", "unapproved", "parent_changed", "config"];
+    expect(Object.fromEntries(classes.map((c) => [c, statusOf(c)]))).toEqual({
+      invalid: "invalid",
+      rejected: "rejected",
+      secret_unknown: "failed",
+      secret_missing: "failed",
+      rate_limited: "failed",
+      auth: "failed",
+      timeout: "timeout",
+      infra: "failed",
+      agent: "failed",
+      lost: "lost",
+      tampered: "failed",
+      not_allowed: "rejected",
+      unapproved: "rejected",
+      parent_changed: "failed",
+      config: "failed",
+    });
+    for (const c of classes) expect(RESULT_STATUSES).toContain(statusOf(c));
   });
 
   it("has none of the run fields", () => {
-    const r = buildRefusal(base, NOW, "invalid", "invalid", "bad");
+    const r = buildRefusal(base, NOW, "invalid", "bad");
     for (const k of ["job_id", "alloc_id", "node", "started_at", "finished_at", "duration_ms", "token_accessor", "log_file"]) {
       expect(r).not.toHaveProperty(k);
     }
   });
 
   it("puts the disinto fields first", () => {
-    const r = buildRefusal(base, NOW, "invalid", "invalid", "bad");
+    const r = buildRefusal(base, NOW, "invalid", "bad");
     expect(Object.keys(r).slice(0, 4)).toEqual(["id", "exit_code", "timestamp", "logs"]);
   });
 });

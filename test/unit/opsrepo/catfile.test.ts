@@ -1,3 +1,9 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { build } from "esbuild";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GitError } from "../../../dispatcher/errors.js";
 import { createCatFile } from "../../../dispatcher/opsrepo/catfile.js";
@@ -57,5 +63,20 @@ describe("createCatFile", () => {
   it("rejects every waiting read when git cannot run there", async () => {
     const objects = createCatFile("/nonexistent-dir-for-catfile");
     await expect(objects.read("main:x")).rejects.toThrow(/cannot run git cat-file --batch in \/nonexistent-dir-for-catfile/);
+  });
+});
+
+describe("createCatFile in a process that is done", () => {
+  it("lets the process exit on its own after its reads", async () => {
+    // the module bundled as a plain script: a child node process runs it without a test runner
+    const bundle = join(await mkdtemp(join(tmpdir(), "catfile-")), "catfile.mjs");
+    await build({ entryPoints: [new URL("../../../dispatcher/opsrepo/catfile.ts", import.meta.url).pathname], bundle: true, platform: "node", format: "esm", outfile: bundle, logLevel: "silent" });
+    const script = `const { createCatFile } = await import(${JSON.stringify(bundle)});
+const r = await createCatFile(${JSON.stringify(ops.remote)}).read("main:vault/actions/deploy.toml");
+console.log(r.content.toString().trim());`;
+    // a process kept alive by the cat-file child would hit the timeout and fail here
+    const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { timeout: 20_000 });
+    expect(stdout).toBe('id = "deploy"\n');
+    await rm(dirname(bundle), { recursive: true, force: true });
   });
 });

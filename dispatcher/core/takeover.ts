@@ -1,8 +1,8 @@
-import type { Wait } from "./plan.js";
+import type { Wait } from "./schedule.js";
 import type { LedgerEntry } from "./ports.js";
 
 /** What this instance does with a pending action, given its ledger entry. */
-export type LedgerDecision =
+export type Takeover =
   | { kind: "new" }
   | { kind: "skip"; wait: Omit<Wait, "id"> }
   /** claimed but maybe not dispatched: dispatch the same attempt again (Nomad dedups it) */
@@ -16,7 +16,7 @@ export type LedgerDecision =
  * Pure: an entry held by a live other instance is theirs; one held by this instance (a
  * previous life of it) or by an instance silent for longer than the lease is taken over.
  */
-export function decide(entry: LedgerEntry | undefined, me: string, ownerSeen: Date | undefined, now: Date, leaseMs: number): LedgerDecision {
+export function decideTakeover(entry: LedgerEntry | undefined, me: string, ownerSeen: Date | undefined, now: Date, leaseMs: number): Takeover {
   if (!entry) return { kind: "new" };
   if (entry.state === "recorded") return { kind: "skip", wait: { kind: "recorded", reason: "result recorded; waiting for it to appear at the tip" } };
   const ownerAlive = entry.owner !== me && ownerSeen !== undefined && now.getTime() - ownerSeen.getTime() < leaseMs;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Action } from "../../../dispatcher/actions/schema.js";
-import { planDispatches, serializationKey, type Candidate, type LedgerView, type Limits } from "../../../dispatcher/core/plan.js";
+import { planDispatches, serializationKey, type Candidate, type LedgerView, type Limits } from "../../../dispatcher/core/schedule.js";
 
 const NOW = new Date("2024-05-01T12:00:00.000Z");
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readActions, readFormulas } from "../../../dispatcher/actions/read.js";
+import { readActions, readFormulas } from "../../../dispatcher/core/repo-read.js";
 import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
 import { GitError } from "../../../dispatcher/errors.js";
 

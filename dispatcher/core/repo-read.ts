@@ -1,9 +1,11 @@
+// Reading the ops repo through its port: pending actions, results, formulas at a commit.
 import { z } from "zod";
-import type { OpsRepoPort } from "../core/ports.js";
-import type { StoredResult } from "../core/status.js";
+import { oversizeAction, parseAction } from "../actions/parse.js";
+import type { ParsedAction } from "../actions/schema.js";
 import { GitError, PermanentFailure } from "../errors.js";
-import { oversizeAction, parseAction } from "./parse.js";
-import type { ParsedAction } from "./schema.js";
+import type { OpsRepoPort } from "./ports.js";
+import { RESULT_STATUSES } from "./result.js";
+import type { StoredResult } from "./status.js";
 
 const ACTION_EXT = ".toml";
 const RESULT_EXT = ".result.json";
@@ -51,7 +53,7 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
 /** The result fields readers rely on; the rest is kept by the writer, not needed here. */
 const storedResult = z.object({
   id: z.string(),
-  status: z.enum(["succeeded", "failed", "timeout", "invalid", "rejected", "lost"]),
+  status: z.enum(RESULT_STATUSES),
   exit_code: z.number(),
   timestamp: z.string(),
   logs: z.string(),

@@ -1,5 +1,5 @@
 import { checkAction, formatProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
-import { readFormulas } from "../actions/read.js";
+import { readFormulas } from "./repo-read.js";
 import type { ActionCatalog, FormulaSecrets, ParsedAction } from "../actions/schema.js";
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import type { FailureClass } from "../errors.js";
@@ -7,8 +7,8 @@ import type { Logger } from "../log.js";
 import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 
 /** Why an action is refused without running: recorded as its result. */
+/** Why an action may not run; its result's status follows from the class (statusOf). */
 export interface Refusal {
-  status: "invalid" | "rejected" | "failed";
   class: FailureClass;
   message: string;
 }
@@ -76,14 +76,14 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
  * Vault unreachable no secret is known, so unknown secrets are not held against the action then.
  */
 export function refusalOf(p: ParsedAction, catalog: Catalog): Refusal | undefined {
-  if (!p.ok) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, p.problems) };
+  if (!p.ok) return { class: "invalid", message: formatProblems(p.file.path, p.problems) };
   const check = checkAction(p.action, catalog);
-  if (check.problems.length > 0) return { status: "invalid", class: "invalid", message: formatProblems(p.file.path, check.problems) };
+  if (check.problems.length > 0) return { class: "invalid", message: formatProblems(p.file.path, check.problems) };
   // before Vault is asked anything: a formula never gets a secret the allowlist does not give it
   const notAllowed = notAllowedSecretProblems(p.action, catalog.formulaSecrets);
-  if (notAllowed.length > 0) return { status: "rejected", class: "not_allowed", message: formatProblems(p.file.path, notAllowed) };
+  if (notAllowed.length > 0) return { class: "not_allowed", message: formatProblems(p.file.path, notAllowed) };
   if (catalog.vaultOk && check.unknownSecrets.length > 0) {
-    return { status: "failed", class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
+    return { class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };
   }
   return undefined;
 }

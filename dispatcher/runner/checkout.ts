@@ -1,0 +1,25 @@
+// The runner's one git operation: a detached tree of the ops repo at the action's commit, read
+// over the runner remote. The runner holds no push credential and never writes to the repo.
+import { execFile } from "node:child_process";
+import { dirname } from "node:path";
+import { GitError } from "../errors.js";
+
+/** git sees only what it needs: no Vault or Nomad variable of the task reaches it or its hooks. */
+function gitEnv(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { PATH: from.PATH, HOME: from.HOME, LANG: from.LANG, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
+}
+
+function git(cwd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("git", args, { cwd, env: gitEnv(process.env) }, (err, _stdout, stderr) => {
+      if (err) reject(new GitError(`git ${args[0]} failed in ${cwd}: ${String(stderr).trim() || err.message}`, { cause: err }));
+      else resolve();
+    });
+  });
+}
+
+/** A detached working tree of `remote` at `commit` in `dir`. */
+export async function checkoutAt(remote: string, commit: string, dir: string): Promise<void> {
+  await git(dirname(dir), ["clone", "--quiet", "--no-checkout", remote, dir]);
+  await git(dir, ["checkout", "--quiet", "--detach", commit]);
+}
