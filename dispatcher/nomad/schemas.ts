@@ -93,7 +93,7 @@ export const jobDetail = z
   .passthrough();
 
 
-/** axios in Node hands `responseType: "arraybuffer"` bodies over as Buffers */
+/** `responseType: "bytes"` bodies are Buffers */
 export const logBytes = z.instanceof(Buffer);
 export const anyBody = z.unknown();
 

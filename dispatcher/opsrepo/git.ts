@@ -1,7 +1,7 @@
 // OpsRepoPort on a private clone of the ops repo, driven through the git CLI.
 
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
@@ -154,17 +154,32 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return result;
   }
 
+  /**
+   * Blob ids of `contents`, written to the object store by one `hash-object` for the batch. The
+   * bytes pass through files in a private directory inside .git: nothing outside it is touched.
+   */
+  async function hashBlobs(contents: Buffer[]): Promise<string[]> {
+    const dir = join(workdir, ".git", `dispatcher-blobs-${process.pid}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
+    try {
+      const paths = contents.map((_, i) => join(dir, String(i)));
+      await Promise.all(contents.map((c, i) => writeFile(paths[i]!, c)));
+      const out = await runGitWith(workdir, ["hash-object", "-w", "--no-filters", "--stdin-paths"], { input: `${paths.join("\n")}\n` });
+      return out.toString("utf8").trim().split("\n");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   /** A commit of `files` on top of `tip`, built with plumbing in a private index: no working tree is touched. */
   async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<string> {
     const index = join(workdir, ".git", `dispatcher-index-${process.pid}`);
     const env = { GIT_INDEX_FILE: index };
     try {
       await runGitWith(workdir, ["read-tree", tip], { env });
-      const lines: string[] = [];
-      for (const f of files) {
-        const blob = (await runGitWith(workdir, ["hash-object", "-w", "--stdin"], { input: f.content })).toString("utf8").trim();
-        lines.push(`100644 ${blob}\t${f.path}`);
-      }
+      const blobs = await hashBlobs(files.map((f) => f.content));
+      const lines = files.map((f, i) => `100644 ${blobs[i]}\t${f.path}`);
       await runGitWith(workdir, ["update-index", "--add", "--index-info"], { env, input: `${lines.join("\n")}\n` });
       const tree = (await runGitWith(workdir, ["write-tree"], { env })).toString("utf8").trim();
       return (await runGitWith(workdir, [...identity, "commit-tree", tree, "-p", tip, "-F", "-"], { input: message })).toString("utf8").trim();
@@ -177,7 +192,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     files.forEach((f) => assertRepoPath(f.path));
     for (let attempt = 1; ; attempt++) {
       // every attempt starts from the remote tip: building our commit there again is the rebase
-      const tip = await fetchTip();
+      const tip = await syncTip();
       const { fresh, skipped, failed } = await placeable(tip, files);
       for (const f of failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
       const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}) });

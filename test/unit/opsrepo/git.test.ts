@@ -293,7 +293,7 @@ describe("remote failures", () => {
     await rename(ops.remote, `${ops.remote}.gone`);
     const write = repo.writeFiles([file("vault/actions/deploy.result.json", "x")], "m");
     await expect(write).rejects.toBeInstanceOf(GitError);
-    await expect(write).rejects.toThrow(`cannot fetch from ${ops.remote}:`);
+    await expect(write).rejects.toThrow(`cannot reach ${ops.remote}:`);
   });
 
   it("does not retry a push the remote refuses for another reason", async () => {
