@@ -1,0 +1,86 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHttp, HttpFailure } from "../../../dispatcher/nomad/http.js";
+
+let server: Server;
+let base: string;
+const seen: { method?: string; url?: string; headers: IncomingMessage["headers"]; body: string }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      if (req.url?.startsWith("/v1/json")) return res.writeHead(200, { "X-Nomad-Index": "42" }).end('{"a":1}');
+      if (req.url?.startsWith("/v1/text")) return res.writeHead(500).end("rpc error: no such job");
+      if (req.url?.startsWith("/v1/bytes")) return res.writeHead(200).end(Buffer.from([0, 1, 2, 255]));
+      if (req.url?.startsWith("/v1/stream")) {
+        res.writeHead(200);
+        res.write("one\n");
+        setTimeout(() => res.end("two\n"), 20);
+        return;
+      }
+      // /v1/slow: never answers
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const http = () => createHttp({ baseUrl: base, headers: { "X-Nomad-Token": "t0k" }, params: { namespace: "dispatch", region: undefined }, maxSockets: 4 });
+
+describe("createHttp", () => {
+  it("sends the base headers and query, JSON bodies, and leaves undefined parameters out", async () => {
+    const res = await http().request({ method: "PUT", url: "/v1/json/x", params: { index: 7, meta: true, skip: undefined }, data: { Path: "p" } });
+    expect(res).toMatchObject({ status: 200, data: { a: 1 } });
+    expect(res.headers["x-nomad-index"]).toBe("42");
+    const last = seen.at(-1)!;
+    expect([last.method, last.url, last.body, last.headers["x-nomad-token"], last.headers["content-type"]]).toEqual([
+      "PUT",
+      "/v1/json/x?namespace=dispatch&index=7&meta=true",
+      '{"Path":"p"}',
+      "t0k",
+      "application/json",
+    ]);
+  });
+
+  it("hands a text answer over as text, whatever the status", async () => {
+    expect(await http().request({ url: "/v1/text" })).toMatchObject({ status: 500, data: "rpc error: no such job" });
+  });
+
+  it("hands bytes over untouched", async () => {
+    expect((await http().request({ url: "/v1/bytes", responseType: "bytes" })).data).toEqual(Buffer.from([0, 1, 2, 255]));
+  });
+
+  it("streams a response until the server ends it", async () => {
+    const res = await http().request({ url: "/v1/stream", responseType: "stream", timeout: 0 });
+    const chunks: string[] = [];
+    for await (const c of res.data) chunks.push((c as Buffer).toString());
+    expect(chunks.join("")).toBe("one\ntwo\n");
+  });
+
+  it("fails with ETIMEDOUT when no answer comes in time", async () => {
+    const err = await http().request({ url: "/v1/slow", timeout: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpFailure);
+    expect(err).toMatchObject({ code: "ETIMEDOUT", message: "no answer within 50 ms" });
+  });
+
+  it("fails with ABORTED when its signal aborts", async () => {
+    const stop = new AbortController();
+    const pending = http().request({ url: "/v1/slow", signal: stop.signal, timeout: 0 });
+    setTimeout(() => stop.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ code: "ABORTED" });
+  });
+
+  it("fails with the socket's code when nothing listens", async () => {
+    const closed = createHttp({ baseUrl: "http://127.0.0.1:1", headers: {}, params: {}, maxSockets: 1 });
+    await expect(closed.request({ url: "/v1/json" })).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+});
