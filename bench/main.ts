@@ -12,7 +12,7 @@ import { evaluateGoals } from "./goals.js";
 import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
-import { actionToml, blobSha, createBareRepo, NOOP_FORMULA } from "./opsrepo.js";
+import { actionToml, blobSha, createBareRepo, NOOP_FORMULA, packRepo } from "./opsrepo.js";
 import { diffCpu, readCpu } from "./proc.js";
 import { plotSvg } from "./plot.js";
 import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     const order = contenders.map((_, i) => contenders[(i + round - 1) % contenders.length]!);
     for (const contender of order) {
       const ids = Array.from({ length: settings.actions }, (_, i) => `r${round}-${contender.name}-${String(i).padStart(4, "0")}`);
+      await packRepo(remote);
       const before = readCpu(stack.nomadPid);
       const run = await contender.run(ids);
       const agent = diffCpu(before, readCpu(stack.nomadPid));

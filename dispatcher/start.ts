@@ -6,6 +6,8 @@ import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
 import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
+import { createLoopEmitter } from "./core/events.js";
+import { logLoopEvents } from "./core/log-events.js";
 import { createNomadLedger } from "./nomad/ledger.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
@@ -128,13 +130,17 @@ function withFeed(nomad: NomadClient, log: Logger): NomadPort {
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
   const engines = createEngines(config, log);
+  const loopLog = log.child({ component: "loop" });
+  const events = createLoopEmitter();
+  logLoopEvents(events, loopLog);
   const loop = createLoop({
     nomad: overrides.nomad ?? withFeed(engines.nomad, log.child({ component: "nomad" })),
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
     ledger: overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix),
     clock: overrides.clock ?? systemClock,
-    log: log.child({ component: "loop" }),
+    log: loopLog,
+    events,
     settings: loopSettings(config),
   });
   return { loop, config, log, keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal) };

@@ -8,6 +8,7 @@ import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.
 import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
 import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
+import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./schedule.js";
 import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { tail } from "./redact.js";
@@ -21,6 +22,8 @@ export interface LoopDeps {
   ledger: LedgerPort;
   clock: Clock;
   log: Logger;
+  /** where the loop reports its transitions (its logs hang on them); a new one when absent */
+  events?: LoopEmitter;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
     formulaSecrets?: CatalogSettings["formulaSecrets"];
@@ -59,6 +62,7 @@ export function createLoop(deps: LoopDeps) {
   const s = deps.settings;
   const me = s.dispatcher.instance;
   const log = deps.log;
+  const events = deps.events ?? createLoopEmitter();
   const writer = createResultWriter(deps.repo, { actionsDir: s.actionsDir, maxLogBytes: s.maxLogBytes, log });
   const inFlight = new Map<string, { key: string; done: Promise<void> }>();
   const notBefore = new Map<string, Date>();
@@ -133,7 +137,7 @@ export function createLoop(deps: LoopDeps) {
       }
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.class, refusal.message), fullLog: "" });
-        log.warn({ action: p.file.id, problem: refusal.message }, "action refused");
+        events.emit("action:refused", { id: p.file.id, class: refusal.class, problem: refusal.message });
         summary.refused.push(p.file.id);
         continue;
       }
@@ -166,7 +170,7 @@ export function createLoop(deps: LoopDeps) {
   /** A result a dead owner finished but never pushed. Its full log was not kept, only the tail. */
   function pushFromLedger(entry: LedgerEntry): void {
     const forged = storedResultProblem(entry);
-    if (forged) return void log.error({ action: entry.id, problem: forged }, "ledger entry does not hold this action's result: not pushing it");
+    if (forged) return void events.emit("ledger:distrusted", { id: entry.id, problem: forged, owner: entry.owner });
     const { log_file: _dropped, ...result } = JSON.parse(entry.result ?? "{}") as ActionResult;
     writer.add({ result, fullLog: "" });
     toRecord.set(entry.id, entry);
@@ -210,11 +214,10 @@ export function createLoop(deps: LoopDeps) {
           // the child already holds the token minted before our predecessor died; ours is spare
           if (dispatched.token) await deps.vault.revokeAccessor(dispatched.token.accessor, id).catch(() => undefined);
           accessor = earlier;
-          actionLog.warn({ job_id: dispatched.jobId }, "dispatch was a duplicate: re-attached to the existing child");
         }
         entry = await mustUpdate(entry, { state: "dispatched", jobId: dispatched.jobId, accessor, dispatchedAt: stamp() });
         failures.delete(id);
-        actionLog.info({ job_id: dispatched.jobId, policies: policiesFor(c.action.secrets) }, "dispatched");
+        events.emit("action:dispatched", { id, attempt, jobId: dispatched.jobId, policies: policiesFor(c.action.secrets), duplicate: dispatched.duplicate });
         await follow(c, entry, d);
       } catch (err) {
         await onFailure(c, entry, attempt, err, actionLog);
@@ -229,9 +232,9 @@ export function createLoop(deps: LoopDeps) {
       try {
         const forged = entryProblem(previous, await deps.nomad.childJob(previous.jobId!), fence);
         // a forged entry is an incident: its job is not stopped, its token not revoked, no result written
-        if (forged) return void actionLog.error({ problem: forged, owner: previous.owner }, "ledger entry does not match its job: not acting on it");
+        if (forged) return void events.emit("ledger:distrusted", { id: c.action.id, problem: forged, owner: previous.owner, jobId: previous.jobId, attempt: previous.attempt });
         entry = await mustUpdate(previous, { owner: me });
-        actionLog.info({ from: previous.owner }, "re-attached to a running job");
+        events.emit("action:reattached", { id: c.action.id, attempt: previous.attempt, jobId: previous.jobId!, from: previous.owner });
         await follow(c, entry, { ...deps, log: actionLog });
       } catch (err) {
         await onFailure(c, entry, previous.attempt, err, actionLog);
@@ -252,17 +255,17 @@ export function createLoop(deps: LoopDeps) {
       d,
       controller.signal,
     );
-    await finish(c, entry, report, d.log);
+    await finish(c, entry, report);
   }
 
-  async function finish(c: Candidate, entry: LedgerEntry, report: ExecutionReport, actionLog: Logger): Promise<void> {
+  async function finish(c: Candidate, entry: LedgerEntry, report: ExecutionReport): Promise<void> {
     const { outcome } = report;
     const id = c.action.id;
     const retry = outcome.status === "lost" ? backoffFor("lost", entry.attempt) : undefined;
     if (retry !== undefined) {
       await mustUpdate(entry, { state: "claimed", attempt: entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined });
       notBefore.set(id, new Date(now().getTime() + retry));
-      actionLog.warn({ job_id: outcome.jobId, retry_in_ms: retry }, "allocation lost; retrying");
+      events.emit("action:retrying", { id, attempt: entry.attempt, class: "lost", delayMs: retry, jobId: outcome.jobId });
       return;
     }
     const full = combineLogs(report.stdout, report.stderr, []);
@@ -270,10 +273,17 @@ export function createLoop(deps: LoopDeps) {
     const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
     const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt, c.approvedBy), now(), outcome, tailed, logFile);
     await record(entry, result, full);
-    const fields = { job_id: outcome.jobId, alloc_id: outcome.allocId, status: outcome.status, exit_code: outcome.exitCode, class: outcome.error?.class };
-    // someone else unwrapped this action's token first: an incident, with the secrets to rotate
-    if (outcome.error?.class === "tampered") actionLog.error({ ...fields, problem: outcome.error.message }, "action finished: its wrapping token was tampered with");
-    else actionLog.info(fields, "action finished");
+    events.emit("action:finished", {
+      id,
+      attempt: entry.attempt,
+      status: outcome.status,
+      ran: true,
+      class: outcome.error?.class,
+      jobId: outcome.jobId,
+      allocId: outcome.allocId,
+      exitCode: outcome.exitCode,
+      problem: outcome.error?.message,
+    });
   }
 
   /** Into the ledger first (it survives a crash and a remote outage), then the push queue. */
@@ -302,29 +312,27 @@ export function createLoop(deps: LoopDeps) {
     const tries = (failures.get(c.action.id) ?? 0) + 1;
     failures.set(c.action.id, tries);
     const delay = backoffFor(cls, tries);
-    if (cls === "parent_changed") {
-      // an incident, not an outage: whoever re-registered the parent would receive the token
-      actionLog.error({ class: cls, problem: (err as Error).message, retry_in_ms: delay }, "the runner parent differs from its pin: nothing minted or dispatched");
-    }
     if (delay !== undefined || !entry) {
       // not dispatched (or not claimed): the same attempt, with the same idempotency token, goes again
-      notBefore.set(c.action.id, new Date(now().getTime() + (delay ?? backoffFor("infra", 1)!)));
-      if (cls !== "parent_changed") actionLog.warn({ err, class: cls, retry_in_ms: delay }, "dispatch failed; will retry");
+      const delayMs = delay ?? backoffFor("infra", 1)!;
+      notBefore.set(c.action.id, new Date(now().getTime() + delayMs));
+      events.emit("action:retrying", { id: c.action.id, attempt, class: cls, delayMs, err });
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    actionLog.error({ err, class: cls }, "action failed before it ran");
     try {
-      await record(entry, buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), cls, message), "");
+      const result = buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), cls, message);
+      await record(entry, result, "");
+      events.emit("action:finished", { id: c.action.id, attempt, status: result.status, ran: false, class: cls, problem: message, err });
     } catch (recordErr) {
-      actionLog.error({ err: recordErr }, "could not record the failure; the next pass retries");
+      actionLog.error({ err: recordErr, failure: { class: cls, message } }, "could not record the failure; the next pass retries");
     }
   }
 
   /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */
   async function flushAndMark(): Promise<void> {
     const { written, skipped } = await writer.flush();
-    if (written.length > 0) log.info({ results: written }, "results pushed");
+    if (written.length > 0) events.emit("results:pushed", { ids: written });
     await markRecorded([...written, ...skipped]);
   }
 
@@ -332,7 +340,7 @@ export function createLoop(deps: LoopDeps) {
     try {
       await flushAndMark();
     } catch (err) {
-      log.error({ err, waiting: writer.size() }, "could not push results; they are kept and retried on the next pass");
+      events.emit("results:kept", { waiting: writer.size(), err });
     }
   }
 
@@ -400,6 +408,7 @@ export function createLoop(deps: LoopDeps) {
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],
+    events,
   };
 }
 

@@ -1,0 +1,43 @@
+// The loop's log lines, written from its events: one child logger per action and attempt.
+import type { Logger } from "../log.js";
+import type { LoopEmitter } from "./events.js";
+
+export function logLoopEvents(events: LoopEmitter, log: Logger): void {
+  const actionLog = (id: string, attempt?: number, jobId?: string) => log.child({ action: id, ...(attempt === undefined ? {} : { attempt }), ...(jobId ? { job_id: jobId } : {}) });
+
+  events.on("action:refused", (e) => log.warn({ action: e.id, class: e.class, problem: e.problem }, "action refused"));
+
+  events.on("action:dispatched", (e) => {
+    const l = actionLog(e.id, e.attempt);
+    if (e.duplicate) l.warn({ job_id: e.jobId }, "dispatch was a duplicate: re-attached to the existing child");
+    l.info({ job_id: e.jobId, policies: e.policies }, "dispatched");
+  });
+
+  events.on("action:reattached", (e) => actionLog(e.id, e.attempt, e.jobId).info({ from: e.from }, "re-attached to a running job"));
+
+  events.on("action:retrying", (e) => {
+    const l = actionLog(e.id, e.attempt);
+    if (e.class === "lost") return l.warn({ job_id: e.jobId, retry_in_ms: e.delayMs }, "allocation lost; retrying");
+    // an incident, not an outage: whoever re-registered the parent would receive the token
+    if (e.class === "parent_changed") return l.error({ class: e.class, problem: (e.err as Error).message, retry_in_ms: e.delayMs }, "the runner parent differs from its pin: nothing minted or dispatched");
+    l.warn({ err: e.err, class: e.class, retry_in_ms: e.delayMs }, "dispatch failed; will retry");
+  });
+
+  events.on("action:finished", (e) => {
+    const l = actionLog(e.id, e.attempt);
+    if (!e.ran) return l.error({ err: e.err, class: e.class }, "action failed before it ran");
+    const fields = { job_id: e.jobId, alloc_id: e.allocId, status: e.status, exit_code: e.exitCode, class: e.class };
+    // someone else unwrapped this action's token first: an incident, with the secrets to rotate
+    if (e.class === "tampered") l.error({ ...fields, problem: e.problem }, "action finished: its wrapping token was tampered with");
+    else l.info(fields, "action finished");
+  });
+
+  events.on("ledger:distrusted", (e) =>
+    e.jobId
+      ? actionLog(e.id, e.attempt, e.jobId).error({ problem: e.problem, owner: e.owner }, "ledger entry does not match its job: not acting on it")
+      : log.error({ action: e.id, problem: e.problem }, "ledger entry does not hold this action's result: not pushing it"),
+  );
+
+  events.on("results:pushed", (e) => log.info({ results: e.ids }, "results pushed"));
+  events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
+}
