@@ -119,14 +119,20 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return knownTip;
   }
 
-  /** An unchanged remote costs one ls-remote: no fetch, no object negotiation. */
+  /**
+   * The tip when the remote still has the one we know (one ls-remote: no fetch, no object
+   * negotiation, nothing in the clone touched, so it need not wait for a write in progress).
+   */
+  async function unchangedTip(): Promise<string | undefined> {
+    const known = knownTip;
+    if (!known) return undefined;
+    const run = await tryGit(workdir, ["ls-remote", "origin", `refs/heads/${branch}`]);
+    if (run.code !== 0) throw remoteFailure(`cannot reach ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
+    return run.stdout.toString("utf8").split("\t")[0]?.trim() === known ? known : undefined;
+  }
+
   async function syncTip(): Promise<string> {
-    if (knownTip) {
-      const run = await tryGit(workdir, ["ls-remote", "origin", `refs/heads/${branch}`]);
-      if (run.code !== 0) throw remoteFailure(`cannot reach ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
-      if (run.stdout.toString("utf8").split("\t")[0]?.trim() === knownTip) return knownTip;
-    }
-    return fetchTip();
+    return (await unchangedTip()) ?? fetchTip();
   }
 
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
@@ -214,7 +220,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   return {
     // fetches and pushes share one clone, so they take turns; reads only need the objects
-    sync: () => serialize(syncTip),
+    // a pass does not queue behind a result push when the remote has not moved
+    sync: async () => (await unchangedTip()) ?? serialize(fetchTip),
 
     async listFiles(commit, dir) {
       const entries = await readTree(commit, [dir], true);

@@ -1,7 +1,7 @@
 // The runner's one git operation: a detached tree of the ops repo at the action's commit, read
 // over the runner remote. The runner holds no push credential and never writes to the repo.
 import { execFile } from "node:child_process";
-import { dirname } from "node:path";
+import { mkdir } from "node:fs/promises";
 import { GitError } from "../errors.js";
 
 /** git sees only what it needs: no Vault or Nomad variable of the task reaches it or its hooks. */
@@ -18,8 +18,18 @@ function git(cwd: string, args: string[]): Promise<void> {
   });
 }
 
-/** A detached working tree of `remote` at `commit` in `dir`. */
+/**
+ * A detached working tree of `remote` at `commit` in `dir`: that commit alone (depth 1), so a
+ * start costs the same whatever the repo's history; a server that refuses a fetch by commit id
+ * (protocol v0 without uploadpack.allowReachableSHA1InWant) gets a full fetch instead.
+ */
 export async function checkoutAt(remote: string, commit: string, dir: string): Promise<void> {
-  await git(dirname(dir), ["clone", "--quiet", "--no-checkout", remote, dir]);
+  await mkdir(dir, { recursive: true });
+  await git(dir, ["init", "--quiet"]);
+  const shallow = await git(dir, ["fetch", "--quiet", "--depth", "1", remote, commit]).then(
+    () => true,
+    () => false,
+  );
+  if (!shallow) await git(dir, ["fetch", "--quiet", remote, "+refs/heads/*:refs/remotes/origin/*"]);
   await git(dir, ["checkout", "--quiet", "--detach", commit]);
 }

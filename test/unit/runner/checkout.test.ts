@@ -1,0 +1,56 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GitError } from "../../../dispatcher/errors.js";
+import { runGit } from "../../../dispatcher/opsrepo/exec.js";
+import { checkoutAt } from "../../../dispatcher/runner/checkout.js";
+import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
+
+let ops: OpsRemote;
+let scratch: string;
+const home = process.env.HOME;
+
+beforeEach(async () => {
+  ops = await createOpsRemote({ "formulas/noop.sh": "v1\n" });
+  scratch = await mkdtemp(join(tmpdir(), "runner-checkout-"));
+});
+
+afterEach(async () => {
+  process.env.HOME = home;
+  await ops.cleanup();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+const headOf = async (dir: string) => (await runGit(dir, ["rev-parse", "HEAD"])).toString().trim();
+
+describe("checkoutAt", () => {
+  it("checks out an older commit than the tip, with that commit alone", async () => {
+    const old = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    await ops.commit({ "formulas/noop.sh": "v2\n" });
+    const dir = join(scratch, "ops");
+    await checkoutAt(ops.remote, old, dir);
+    expect(await headOf(dir)).toBe(old);
+    expect(await readFile(join(dir, "formulas/noop.sh"), "utf8")).toBe("v1\n");
+    expect((await runGit(dir, ["rev-parse", "--is-shallow-repository"])).toString().trim()).toBe("true");
+  });
+
+  it("falls back to a full fetch when the server refuses a fetch by commit id", async () => {
+    const old = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    await ops.commit({ "formulas/noop.sh": "v2\n" });
+    // protocol v0 without uploadpack.allowReachableSHA1InWant refuses a "want" of a non-tip commit
+    process.env.HOME = scratch;
+    await writeFile(join(scratch, ".gitconfig"), "[protocol]\n\tversion = 0\n");
+    const dir = join(scratch, "ops");
+    await checkoutAt(`file://${ops.remote}`, old, dir);
+    expect(await headOf(dir)).toBe(old);
+    expect((await runGit(dir, ["rev-parse", "--is-shallow-repository"])).toString().trim()).toBe("false");
+    expect(await readFile(join(dir, "formulas/noop.sh"), "utf8")).toBe("v1\n");
+  });
+
+  it("fails with a GitError naming git's words for a commit the remote does not have", async () => {
+    const err = await checkoutAt(ops.remote, "0".repeat(40), join(scratch, "ops")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GitError);
+    expect((err as Error).message).toMatch(/^git checkout failed in .*: fatal: reference is not a tree: 0{40}$/);
+  });
+});
