@@ -67,7 +67,7 @@ export function formatMarkdown(r: Report): string {
   out.push("## Goals", "", goalsTable(r.goals), "", "![throughput and service latency per contender](results.svg)", "");
   out.push("## What each contender runs", "");
   out.push(
-    "The first three run the same child: the stack's `runner` job (raw_exec: node dist/runner/main.js, which clones the ops repo at the commit and runs `formulas/noop.sh`, `echo ok`), " +
+    "The first three run the same child: the stack's `runner` job (exec: node /opt/dispatcher/runner.mjs, which fetches the ops repo at the commit and runs `formulas/noop.sh`, `echo ok`), " +
       "with the meta the dispatcher sends. Only the orchestration around the child differs.",
     "",
   );
