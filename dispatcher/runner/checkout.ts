@@ -21,11 +21,17 @@ function git(cwd: string, args: string[]): Promise<void> {
 /**
  * A detached working tree of `remote` at `commit` in `dir`: that commit alone (depth 1), so a
  * start costs the same whatever the repo's history; a server that refuses a fetch by commit id
- * (protocol v0 without uploadpack.allowReachableSHA1InWant) gets a full fetch instead.
+ * (protocol v0 without uploadpack.allowReachableSHA1InWant) gets a full fetch instead. Other
+ * actions' files and results are left out of the tree (they are not the formula's business), so
+ * a huge file a hostile commit put there neither fills the task's disk nor its memory: blobs over
+ * 1 MiB are hashed as a stream, never held whole.
  */
-export async function checkoutAt(remote: string, commit: string, dir: string): Promise<void> {
+export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await git(dir, ["init", "--quiet"]);
+  await git(dir, ["config", "core.bigFileThreshold", "1m"]);
+  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+  await git(dir, ["sparse-checkout", "set", "--no-cone", "/*", `!/${actionsDir}*`, `/${actionPath}`]);
   const shallow = await git(dir, ["fetch", "--quiet", "--depth", "1", remote, commit]).then(
     () => true,
     () => false,

@@ -24,7 +24,7 @@ async function main(): Promise<number> {
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
     await checkMounts(meta.mountPaths);
     const checkout = join(taskDir, "ops");
-    await checkoutAt(meta.opsRepo, meta.commit, checkout);
+    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath);
     const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
     return await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),

@@ -29,7 +29,7 @@ describe("checkoutAt", () => {
     const old = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
     await ops.commit({ "formulas/noop.sh": "v2\n" });
     const dir = join(scratch, "ops");
-    await checkoutAt(ops.remote, old, dir);
+    await checkoutAt(ops.remote, old, dir, "vault/actions/deploy.toml");
     expect(await headOf(dir)).toBe(old);
     expect(await readFile(join(dir, "formulas/noop.sh"), "utf8")).toBe("v1\n");
     expect((await runGit(dir, ["rev-parse", "--is-shallow-repository"])).toString().trim()).toBe("true");
@@ -42,14 +42,30 @@ describe("checkoutAt", () => {
     process.env.HOME = scratch;
     await writeFile(join(scratch, ".gitconfig"), "[protocol]\n\tversion = 0\n");
     const dir = join(scratch, "ops");
-    await checkoutAt(`file://${ops.remote}`, old, dir);
+    await checkoutAt(`file://${ops.remote}`, old, dir, "vault/actions/deploy.toml");
     expect(await headOf(dir)).toBe(old);
     expect((await runGit(dir, ["rev-parse", "--is-shallow-repository"])).toString().trim()).toBe("false");
     expect(await readFile(join(dir, "formulas/noop.sh"), "utf8")).toBe("v1\n");
   });
 
+  it("leaves other actions' files and results out of the tree, keeping its own action and everything else", async () => {
+    await ops.commit({
+      "vault/actions/deploy.toml": 'id = "deploy"\n',
+      "vault/actions/other.toml": "other\n",
+      "vault/actions/other.result.json": "{}\n",
+      "vault/README.md": "about\n",
+    });
+    const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    const dir = join(scratch, "ops");
+    await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml");
+    const files = (await runGit(dir, ["ls-files", "-t"])).toString().trim().split("\n").sort();
+    // "H": in the work tree; "S": skipped by the sparse patterns
+    expect(files).toEqual(["H formulas/noop.sh", "H vault/README.md", "H vault/actions/deploy.toml", "S vault/actions/other.result.json", "S vault/actions/other.toml"]);
+    await expect(readFile(join(dir, "vault/actions/other.toml"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("fails with a GitError naming git's words for a commit the remote does not have", async () => {
-    const err = await checkoutAt(ops.remote, "0".repeat(40), join(scratch, "ops")).catch((e: unknown) => e);
+    const err = await checkoutAt(ops.remote, "0".repeat(40), join(scratch, "ops"), "vault/actions/deploy.toml").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GitError);
     expect((err as Error).message).toMatch(/^git checkout failed in .*: fatal: reference is not a tree: 0{40}$/);
   });
