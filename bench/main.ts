@@ -23,6 +23,11 @@ import { ratios, summarize, type Sample } from "./summary.js";
 
 const say = (text: string) => process.stderr.write(`==> ${text}\n`);
 
+interface Contender {
+  name: string;
+  run: (ids: string[]) => Promise<BatchRun>;
+}
+
 async function main(): Promise<void> {
   const began = performance.now();
   const settings = readSettings();
@@ -58,7 +63,16 @@ async function main(): Promise<void> {
   await runRaw(nomad, RAW_EXEC_RUNNER, [runnerMeta("warm-up-raw-exec")], 1);
 
   const c = settings.concurrency;
-  const contenders: { name: string; run: (ids: string[]) => Promise<BatchRun> }[] = [
+  /** One contender's batch, with the Nomad agent's CPU over it. */
+  async function sample(contender: Contender, ids: string[], round: number, label: string): Promise<Sample> {
+    const before = readCpu(stack.nomadPid);
+    const run = await contender.run(ids);
+    const agent = diffCpu(before, readCpu(stack.nomadPid));
+    say(`${label}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
+    return { ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs };
+  }
+
+  const contenders: Contender[] = [
     { name: "raw", run: (ids) => runRaw(nomad, "runner", ids.map(runnerMeta), c) },
     { name: "cli", run: (ids) => runCli(stack, "runner", cliMeta, ids, settings.cliPollSeconds, c) },
     { name: "dispatcher", run: (ids) => runDispatcher(setup, ids, "noop") },
@@ -73,11 +87,7 @@ async function main(): Promise<void> {
     for (const contender of order) {
       const ids = Array.from({ length: settings.actions }, (_, i) => `r${round}-${contender.name}-${String(i).padStart(4, "0")}`);
       await packRepo(remote);
-      const before = readCpu(stack.nomadPid);
-      const run = await contender.run(ids);
-      const agent = diffCpu(before, readCpu(stack.nomadPid));
-      samples.push({ ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs });
-      say(`round ${round} ${contender.name}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
+      samples.push(await sample(contender, ids, round, `round ${round} ${contender.name}`));
     }
   }
 
@@ -85,18 +95,14 @@ async function main(): Promise<void> {
   const mockSetup: DispatcherSetup = { ...setup, configFile: join(stack.dir, "dispatcher-mock.toml") };
   await writeDispatcherConfig(mockSetup.configFile, { maxInFlight: settings.mockConcurrency, runnerJob: MOCK_JOB });
   const m = settings.mockConcurrency;
-  const mockContenders: typeof contenders = [
+  const mockContenders: Contender[] = [
     { name: "mock-raw", run: (ids) => runRaw(nomad, MOCK_JOB, ids.map(runnerMeta), m) },
     { name: "mock-dispatcher", run: (ids) => runDispatcher(mockSetup, ids, "noop") },
   ];
   for (const contender of settings.mockActions > 0 ? mockContenders : []) {
     say(`high rate: ${contender.name}, ${settings.mockActions} actions at concurrency ${m}`);
     const ids = Array.from({ length: settings.mockActions }, (_, i) => `m-${contender.name}-${String(i).padStart(5, "0")}`);
-    const before = readCpu(stack.nomadPid);
-    const run = await contender.run(ids);
-    const agent = diffCpu(before, readCpu(stack.nomadPid));
-    samples.push({ ...run, contender: contender.name, round: 1, agentMs: agent.selfMs, tasksMs: agent.childrenMs });
-    say(`${contender.name}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
+    samples.push(await sample(contender, ids, 1, contender.name));
   }
   const rows = summarize(samples);
 
