@@ -3,7 +3,7 @@
 // all, tracks them and pushes every result. Timings come from its own log lines.
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
 import type { GitCounter } from "../gitcount.js";
 import { actionToml, commitFiles, RUN } from "../opsrepo.js";
@@ -69,8 +69,9 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
     DISPATCHER_WORKDIR: setup.workdir,
     DISPATCHER_CONFIG: setup.configFile,
     DISPATCHER_INSTANCE: "bench",
-    // the ledger of this run only: a rerun on the same stack reuses action ids
-    DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}`,
+    // one ledger per run and ops repo, as in production one per ops repo: a rerun on the same
+    // stack, and the poll checks of two repos, reuse action ids
+    DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}-${basename(setup.remote, ".git")}`,
     LOG_LEVEL: "info",
   };
 }

@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
-import { actionToml, createBareRepo, NOOP_FORMULA, RUN } from "../opsrepo.js";
+import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
 import type { Stack } from "../settings.js";
 import type { PassCost } from "./poll-pass.js";
 
@@ -28,9 +28,7 @@ export async function checkPollCost(stack: Stack, history: number, nodeArgs: str
   const configFile = join(stack.dir, `history-${history}.toml`);
   await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
-  // a ledger of its own: each poll check runs actions named fresh and next, and an entry another
-  // check left `recorded` would make this one wait for a result that never comes to its repo
-  const out = await runChild([...nodeArgs, PASS_CHILD], { ...dispatcherEnv(setup), DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}-history-${history}` });
+  const out = await runChild([...nodeArgs, PASS_CHILD], dispatcherEnv(setup));
   return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
 }
 

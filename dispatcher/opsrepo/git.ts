@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { redactUrls, remoteFailure, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
+import { redactUrls, remoteFailure, remoteTip, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { readProvenance } from "./provenance.js";
 
@@ -126,9 +126,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   async function unchangedTip(): Promise<string | undefined> {
     const known = knownTip;
     if (!known) return undefined;
-    const run = await tryGit(workdir, ["ls-remote", "origin", `refs/heads/${branch}`]);
-    if (run.code !== 0) throw remoteFailure(`cannot reach ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
-    return run.stdout.toString("utf8").split("\t")[0]?.trim() === known ? known : undefined;
+    return (await remoteTip(opts.remote, branch, workdir, opts.ssh)) === known ? known : undefined;
   }
 
   async function syncTip(): Promise<string> {
