@@ -38,6 +38,8 @@ export const configSchema = z.strictObject({
     pins: z.string(),
     /** Nomad Variables prefix of the ledger: one per ops repo sharing a cluster */
     ledgerPrefix: z.string().regex(/^[a-zA-Z0-9_~-]+(\/[a-zA-Z0-9_~-]+)*$/, "must be a Nomad variable path like dispatcher or ops/dispatcher"),
+    /** a child whose result is in the ops repo is purged this long after the push; 0: left to Nomad's GC (purging needs submit-job) */
+    purgeAfterSeconds: z.coerce.number().int().min(0),
   }),
   vault: z
     .strictObject({
@@ -91,6 +93,15 @@ export const configSchema = z.strictObject({
     defaultMinutes: positiveInt,
     /** an allocation not running by then fails with the scheduler's reason */
     placementSeconds: positiveInt,
+    /** a child with neither evaluation nor allocation this long is evaluated again, once (0: never; needs submit-job) */
+    reevaluateSeconds: z.coerce.number().int().min(0),
+  }),
+  /** what `run` serves: /metrics, /healthz, /readyz and the push webhook */
+  server: z.strictObject({
+    /** host:port, loopback by default; "off" serves nothing */
+    listen: z.string().regex(/^(off|[^\s:]+:\d{1,5})$/, 'must be host:port like 127.0.0.1:9464, or "off"'),
+    /** the webhook's shared secret (Forgejo/Gitea/GitHub); without it /hooks/push answers 404 */
+    webhookSecretFile: z.string(),
   }),
   /** mount alias → name of the Nomad host volume that provides it on client nodes */
   hostVolumes: z.strictObject({ ssh: z.string().min(1), gpg: z.string().min(1), sops: z.string().min(1) }),
@@ -116,7 +127,7 @@ type Layer = Record<string, unknown>;
 
 export function defaults(cwd = process.cwd()): Layer {
   return {
-    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher" },
+    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0 },
     vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
@@ -132,7 +143,8 @@ export function defaults(cwd = process.cwd()): Layer {
     },
     secrets: [],
     limits: { maxInFlight: 4, serializeBy: "formula" },
-    timeouts: { defaultMinutes: 60, placementSeconds: 300 },
+    timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
+    server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     approvals: { requireSigned: false, allowedSigners: "", count: 1 },
     pollSeconds: 30,
@@ -150,6 +162,10 @@ const ENV: Record<string, string> = {
   NOMAD_REGION: "nomad.region",
   DISPATCHER_LEDGER_PREFIX: "nomad.ledgerPrefix",
   DISPATCHER_JOB_PINS: "nomad.pins",
+  DISPATCHER_PURGE_AFTER_SECONDS: "nomad.purgeAfterSeconds",
+  DISPATCHER_REEVALUATE_SECONDS: "timeouts.reevaluateSeconds",
+  DISPATCHER_LISTEN: "server.listen",
+  DISPATCHER_WEBHOOK_SECRET_FILE: "server.webhookSecretFile",
   VAULT_ADDR: "vault.addr",
   VAULT_TOKEN: "vault.token",
   DISPATCHER_VAULT_TOKEN_FILE: "vault.tokenFile",

@@ -1,4 +1,10 @@
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import type { Registry } from "prom-client";
+import { ConfigInvalid } from "./errors.js";
+import { createMetrics } from "./server/metrics.js";
+import { createReadiness, type Readiness } from "./server/health.js";
+import { startServer, type Served } from "./server/http.js";
 import { formulaSecretsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
@@ -33,6 +39,10 @@ export interface Dispatcher {
   log: Logger;
   /** renews the dispatcher's own Vault token at half TTL (a fresh login when that fails) until `signal` */
   keepVaultAlive(signal: AbortSignal): Promise<void>;
+  metrics: Registry;
+  readiness: Readiness;
+  /** serves /metrics, /healthz, /readyz and the push webhook on server.listen; undefined when "off" */
+  serve(): Promise<Served | undefined>;
 }
 
 export interface Engines {
@@ -105,6 +115,8 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     defaultTimeoutMinutes: config.timeouts.defaultMinutes,
     tokenGraceSeconds: config.vault.tokenGraceSeconds,
     placementSeconds: config.timeouts.placementSeconds,
+    reevaluateSeconds: config.timeouts.reevaluateSeconds,
+    purgeAfterMs: config.nomad.purgeAfterSeconds * 1000,
     knownSecrets: config.secrets,
     formulaSecrets: formulaSecretsOf(config),
     hostVolumes: config.hostVolumes,
@@ -126,6 +138,18 @@ function withFeed(nomad: NomadClient, log: Logger): NomadPort {
   return { ...nomad, watchJob: feed.watchJob };
 }
 
+function readWebhookSecret(path: string): string {
+  let secret: string;
+  try {
+    secret = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw new ConfigInvalid(`server.webhook_secret_file (DISPATCHER_WEBHOOK_SECRET_FILE) ${path}: cannot read the webhook secret (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+  }
+  // a short shared secret can be guessed offline from one signed delivery
+  if (secret.length < 16) throw new ConfigInvalid(`server.webhook_secret_file ${path}: the secret is ${secret.length} characters; at least 16 expected (e.g. openssl rand -hex 32)`);
+  return secret;
+}
+
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
@@ -143,5 +167,38 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     events,
     settings: loopSettings(config),
   });
-  return { loop, config, log, keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal) };
+  const clock = overrides.clock ?? systemClock;
+  const metrics = createMetrics({ events, inFlight: () => loop.inFlightIds().length });
+  const readiness = createReadiness({
+    events,
+    clock,
+    // a pass every poll; a few missed ones (a slow fetch) are not yet unready
+    maxPassAgeMs: Math.max(3 * config.pollSeconds, 60) * 1000,
+    vaultTokenSeconds: () => engines.vaultSession.remainingSeconds(),
+    nomadLeader: () => engines.nomad.leader(),
+  });
+  return {
+    loop,
+    config,
+    log,
+    metrics,
+    readiness,
+    keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal),
+    async serve() {
+      if (config.server.listen === "off") return undefined;
+      const secretFile = config.server.webhookSecretFile;
+      const served = await startServer({
+        listen: config.server.listen,
+        metrics,
+        readiness,
+        webhook: secretFile ? { secret: readWebhookSecret(secretFile), branch: config.repo.branch, onPush: () => loop.wake() } : undefined,
+        log: log.child({ component: "server" }),
+        now: () => clock.now().getTime(),
+      }).catch((err: unknown) => {
+        throw new ConfigInvalid(`server.listen (DISPATCHER_LISTEN) ${config.server.listen}: cannot listen: ${(err as Error).message}; choose another host:port, e.g. 127.0.0.1:9465, or "off"`, { cause: err });
+      });
+      log.info({ url: served.url, webhook: secretFile !== "" }, "serving /metrics, /healthz, /readyz");
+      return served;
+    },
+  };
 }

@@ -75,6 +75,26 @@ job "dispatcher" {
       mode     = "delay"
     }
 
+    # /metrics, /healthz, /readyz (and the push webhook) on a port of the node's
+    network {
+      port "http" {}
+    }
+
+    # Prometheus finds it through Nomad's service discovery (nomad_sd_configs); Nomad restarts it
+    # when /healthz stops answering
+    service {
+      name     = "dispatcher"
+      provider = "nomad"
+      port     = "http"
+      tags     = ["metrics"]
+      check {
+        type     = "http"
+        path     = "/healthz"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
     # the private clone of the ops repo survives restarts and moves with the allocation
     ephemeral_disk {
       size    = 500
@@ -132,6 +152,7 @@ job "dispatcher" {
         DISPATCHER_SECRETS              = join(",", var.secrets)
         DISPATCHER_WORKDIR              = "${NOMAD_ALLOC_DIR}/data/ops"
         DISPATCHER_INSTANCE             = "${NOMAD_ALLOC_ID}"
+        DISPATCHER_LISTEN               = "${NOMAD_ADDR_http}"
       }
 
       # `run` drains on SIGTERM: no new dispatches, finish and push the results in hand

@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, Command> = {
       const fatal = checks.filter((c) => c.fatal && !c.ok).map((c) => c.name);
       if (fatal.length > 0) throw new ExitError(`refusing to start: ${fatal.join(", ")} failed (see the fail lines above)`, EXIT.failed);
       const d = startDispatcher(config);
+      const served = await d.serve();
       const stop = new AbortController();
       const onSignal = createShutdownHandler(d.log, stop, (code) => process.exit(code));
       process.on("SIGTERM", onSignal);
@@ -32,6 +33,7 @@ export const COMMANDS: Record<string, Command> = {
       const alive = d.keepVaultAlive(stop.signal);
       await d.loop.run(stop.signal, d.config.pollSeconds * 1000);
       await alive;
+      await served?.close();
       return 0;
     },
   },

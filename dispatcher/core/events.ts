@@ -12,18 +12,38 @@ interface Attempt {
 export interface LoopEvents {
   /** refused before any token was minted: invalid, not allowed, unapproved, unknown secret */
   "action:refused": { id: string; class: FailureClass; problem: string };
-  /** a child runs for the attempt; `duplicate`: Nomad already had it (same idempotency token) */
-  "action:dispatched": Attempt & { jobId: string; policies: string[]; duplicate: boolean };
+  /** a child runs for the attempt; `duplicate`: Nomad already had it (same idempotency token); `queuedMs`: since the pass first saw the action pending */
+  "action:dispatched": Attempt & { jobId: string; policies: string[]; duplicate: boolean; queuedMs: number };
+  /** the child's allocation is running, `sinceDispatchMs` after the dispatch */
+  "action:started": Attempt & { jobId: string; allocId: string; node: string; sinceDispatchMs: number };
   /** a child left by another owner (or a previous life) is followed again */
   "action:reattached": Attempt & { jobId: string; from: string };
   /** the attempt ends without a result and is tried again after `delayMs` */
   "action:retrying": Attempt & { class: FailureClass; delayMs: number; jobId?: string; err?: unknown };
-  /** the result is in the ledger; `ran`: a child ran (else it failed before one did) */
-  "action:finished": Attempt & { status: ResultStatus; ran: boolean; class?: FailureClass; jobId?: string; allocId?: string; exitCode?: number; problem?: string; err?: unknown };
+  /** the result is in the ledger; `ran`: a child ran (else it failed before one did); `sinceDispatchMs`: dispatch → result */
+  "action:finished": Attempt & { status: ResultStatus; ran: boolean; class?: FailureClass; jobId?: string; allocId?: string; exitCode?: number; problem?: string; err?: unknown; sinceDispatchMs?: number };
+  /** a runner token was minted (wrapped) for the attempt */
+  "token:minted": Attempt & { policies: string[] };
+  /** the attempt's runner token was revoked after its run */
+  "token:revoked": { id: string };
+  /** minting or revoking failed (a revoke that fails leaves the token to its TTL) */
+  "token:failed": { id: string; op: "mint" | "revoke"; class: FailureClass; err: unknown };
+  /** a check-and-set on the ledger found another writer first: the action is someone else's now */
+  "ledger:conflict": { id: string };
+  /** a child with neither evaluation nor allocation was evaluated again (nomad#26655) */
+  "job:reevaluated": { id: string; jobId: string };
+  /** a child whose result is in the ops repo was purged from Nomad after the retention */
+  "job:purged": { id: string; jobId: string };
+  /** purging failed: the child stays for Nomad's own garbage collection */
+  "job:purge-failed": { id: string; jobId: string; class: FailureClass; err: unknown };
+  /** a pass ended: what it started and refused, and how long it took */
+  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number };
+  /** a pass failed (an engine unreachable, …): the next poll tries again */
+  "pass:failed": { durationMs: number; class: FailureClass; err: unknown };
   /** a ledger entry that does not hold up (forged, or another action's): left alone */
   "ledger:distrusted": { id: string; problem: string; owner: string; jobId?: string; attempt?: number };
-  /** results committed and pushed in one commit */
-  "results:pushed": { ids: string[] };
+  /** results committed and pushed in one commit; `rejections`: pushes refused by a concurrent writer first */
+  "results:pushed": { ids: string[]; rejections: number };
   /** a push failed: the results stay queued (and in the ledger) for the next flush */
   "results:kept": { waiting: number; err: unknown };
 }

@@ -6,15 +6,20 @@ import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from 
 import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
 import { statusOf, type RunOutcome } from "./result.js";
 import { isTerminal, latestAllocation } from "./status.js";
+import type { LoopEmitter } from "./events.js";
 
 export interface ExecuteDeps {
   nomad: NomadPort;
   vault: VaultPort;
   clock: Clock;
   log: Logger;
+  /** token and job transitions are reported here (metrics hang on them) */
+  events?: LoopEmitter;
   settings: RequestSettings & {
     actionsDir: string;
     placementSeconds: number;
+    /** a child with neither evaluation nor allocation this long is evaluated again, once (0: never) */
+    reevaluateSeconds: number;
     /** a task log is read up to its last this many bytes */
     maxLogBytes: number;
     /** the runner/sidecar parents as pinned after registration */
@@ -55,11 +60,18 @@ export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted
   if (changed) throw new ParentChanged(changed);
   let token: WrappedToken | undefined;
   if (spec.policies.length > 0) {
-    token = await deps.vault.mintWrapped({
-      policies: spec.policies,
-      ttlSeconds: spec.tokenTtlSeconds,
-      meta: { action: ex.action.id, commit: ex.commit, attempt: String(ex.attempt) },
-    });
+    const id = ex.action.id;
+    try {
+      token = await deps.vault.mintWrapped({
+        policies: spec.policies,
+        ttlSeconds: spec.tokenTtlSeconds,
+        meta: { action: id, commit: ex.commit, attempt: String(ex.attempt) },
+      });
+    } catch (err) {
+      deps.events?.emit("token:failed", { id, op: "mint", class: failureClassOf(err), err });
+      throw err;
+    }
+    deps.events?.emit("token:minted", { id, attempt: ex.attempt, policies: spec.policies });
     await onMinted(token);
   }
   try {
@@ -73,6 +85,7 @@ export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted
 
 export interface Follow {
   actionId: string;
+  attempt: number;
   jobId: string;
   timeoutMinutes: number;
   /** deadlines count from here (the dispatch, possibly by a predecessor) */
@@ -97,7 +110,8 @@ export async function followJob(f: Follow, deps: ExecuteDeps, signal?: AbortSign
     throw err;
   } finally {
     if (f.accessor && !aborted) {
-      await deps.vault.revokeAccessor(f.accessor, f.actionId).catch((err: unknown) => {
+      await deps.vault.revokeAccessor(f.accessor, f.actionId).then(() => deps.events?.emit("token:revoked", { id: f.actionId }), (err: unknown) => {
+        deps.events?.emit("token:failed", { id: f.actionId, op: "revoke", class: failureClassOf(err), err });
         if (failureClassOf(err) === "tampered") log.error({ err }, "the ledger's token accessor is not this action's runner token: left alone");
         else log.warn({ err }, "could not revoke runner token; it expires with its TTL");
       });
@@ -115,6 +129,9 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
   const start = f.since.getTime();
   const placementDeadline = start + deps.settings.placementSeconds * 1000;
   const runDeadline = start + timeoutMinutes * 60_000 + BACKUP_STOP_GRACE_MS;
+  const reevaluateAt = deps.settings.reevaluateSeconds > 0 ? start + deps.settings.reevaluateSeconds * 1000 : Number.POSITIVE_INFINITY;
+  let reevaluated = false;
+  let started = false;
   let index = 0;
   let last: AllocationState | undefined;
   for (;;) {
@@ -142,6 +159,17 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       return { kind: "done", alloc: last };
     }
     const running = last?.clientStatus === "running" || last?.startedAt;
+    if (running && !started) {
+      started = true;
+      const at = last?.startedAt ? Date.parse(last.startedAt) : deps.clock.now().getTime();
+      deps.events?.emit("action:started", { id: f.actionId, attempt: f.attempt, jobId, allocId: last!.id, node: last!.node, sinceDispatchMs: Math.max(0, at - start) });
+    }
+    if (!last && placement.evaluations === 0 && !reevaluated && deps.clock.now().getTime() >= reevaluateAt) {
+      // the job was written but its evaluation never was (nomad#26655): ask once more
+      reevaluated = true;
+      await reevaluate(deps, f, log);
+      continue;
+    }
     if (!running && deps.clock.now().getTime() >= placementDeadline) {
       await stopSafely(deps, jobId, log);
       const why = placement.blockedReason ?? last?.failureMessage ?? "no allocation started";
@@ -149,6 +177,15 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       return { kind: "failed", alloc: last, class: err.class, message: err.message };
     }
     if (last && last.id !== alloc?.id) log.info({ alloc_id: last.id, node: last.node }, "allocation placed");
+  }
+}
+
+async function reevaluate(deps: ExecuteDeps, f: Follow, log: Logger): Promise<void> {
+  try {
+    await deps.nomad.evaluateJob(f.jobId);
+    deps.events?.emit("job:reevaluated", { id: f.actionId, jobId: f.jobId });
+  } catch (err) {
+    log.warn({ err, job_id: f.jobId }, "the job has no evaluation and could not be evaluated again (needs submit-job: acl/dispatcher-janitor.hcl); it ends lost at the placement deadline");
   }
 }
 

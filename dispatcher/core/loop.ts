@@ -14,6 +14,7 @@ import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPo
 import { tail } from "./redact.js";
 import { buildRefusal, buildRunResult, logPath, type ActionResult, type ResultBase } from "./result.js";
 import { combineLogs, createResultWriter } from "./writer.js";
+import { createPurgeSchedule } from "./purge.js";
 
 export interface LoopDeps {
   nomad: NomadPort;
@@ -34,6 +35,8 @@ export interface LoopDeps {
     commitWindowMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
+    /** a child is purged from Nomad this long after its result was pushed (0: never) */
+    purgeAfterMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
     namespace: string;
     /** require signed commits (and N approvals); undefined: any commit on the branch may trigger */
@@ -71,6 +74,11 @@ export function createLoop(deps: LoopDeps) {
   /** entries whose result is queued: marked recorded once pushed */
   const toRecord = new Map<string, LedgerEntry>();
   const controller = new AbortController();
+  const purges = createPurgeSchedule(s.purgeAfterMs);
+  /** when a pass first saw each pending action: the queue wait ends at its dispatch */
+  const firstSeen = new Map<string, number>();
+  /** aborted to cut the poll interval short (a push webhook) */
+  let wakeUp = new AbortController();
   /** pending files already parsed, by path and blob id */
   const parsedCache = new Map<string, ParsedAction>();
   let lastBeat = 0;
@@ -111,9 +119,35 @@ export function createLoop(deps: LoopDeps) {
     return verdict;
   }
 
-  /** One pass: read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
+  /** One pass, reported as pass:done or pass:failed. */
   async function pass(): Promise<PassSummary> {
+    const t0 = now().getTime();
+    try {
+      const summary = await readAndStart();
+      events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length });
+      return summary;
+    } catch (err) {
+      events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });
+      throw err;
+    }
+  }
+
+  /** Children whose retention passed since their result was pushed leave Nomad. */
+  async function purgeDue(): Promise<void> {
+    for (const p of purges.takeDue(now())) {
+      try {
+        await deps.nomad.purgeJob(p.jobId);
+        events.emit("job:purged", p);
+      } catch (err) {
+        events.emit("job:purge-failed", { ...p, class: failureClassOf(err), err });
+      }
+    }
+  }
+
+  /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
+  async function readAndStart(): Promise<PassSummary> {
     await beat();
+    await purgeDue();
     const commit = await deps.repo.sync();
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
@@ -155,7 +189,10 @@ export function createLoop(deps: LoopDeps) {
       else if (d.kind === "reattach") {
         reattach({ file: p.file, action: p.action, approvedBy }, d.entry);
         summary.reattached.push(p.action.id);
-      } else candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
+      } else {
+        if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, now().getTime());
+        candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
+      }
     }
     const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
@@ -197,7 +234,7 @@ export function createLoop(deps: LoopDeps) {
     const id = c.action.id;
     const attempt = previous?.attempt ?? 1;
     const actionLog = log.child({ action: id, attempt });
-    const d = { ...deps, log: actionLog };
+    const d = { ...deps, events, log: actionLog };
     track(c, async () => {
       let entry: LedgerEntry | undefined;
       try {
@@ -217,7 +254,9 @@ export function createLoop(deps: LoopDeps) {
         }
         entry = await mustUpdate(entry, { state: "dispatched", jobId: dispatched.jobId, accessor, dispatchedAt: stamp() });
         failures.delete(id);
-        events.emit("action:dispatched", { id, attempt, jobId: dispatched.jobId, policies: policiesFor(c.action.secrets), duplicate: dispatched.duplicate });
+        const queuedMs = now().getTime() - (firstSeen.get(id) ?? now().getTime());
+        firstSeen.delete(id);
+        events.emit("action:dispatched", { id, attempt, jobId: dispatched.jobId, policies: policiesFor(c.action.secrets), duplicate: dispatched.duplicate, queuedMs });
         await follow(c, entry, d);
       } catch (err) {
         await onFailure(c, entry, attempt, err, actionLog);
@@ -235,7 +274,7 @@ export function createLoop(deps: LoopDeps) {
         if (forged) return void events.emit("ledger:distrusted", { id: c.action.id, problem: forged, owner: previous.owner, jobId: previous.jobId, attempt: previous.attempt });
         entry = await mustUpdate(previous, { owner: me });
         events.emit("action:reattached", { id: c.action.id, attempt: previous.attempt, jobId: previous.jobId!, from: previous.owner });
-        await follow(c, entry, { ...deps, log: actionLog });
+        await follow(c, entry, { ...deps, events, log: actionLog });
       } catch (err) {
         await onFailure(c, entry, previous.attempt, err, actionLog);
       }
@@ -246,6 +285,7 @@ export function createLoop(deps: LoopDeps) {
     const report = await followJob(
       {
         actionId: c.action.id,
+        attempt: entry.attempt,
         jobId: entry.jobId!,
         timeoutMinutes: c.action.timeout_minutes ?? s.defaultTimeoutMinutes,
         since: new Date(entry.dispatchedAt ?? stamp()),
@@ -283,6 +323,7 @@ export function createLoop(deps: LoopDeps) {
       allocId: outcome.allocId,
       exitCode: outcome.exitCode,
       problem: outcome.error?.message,
+      sinceDispatchMs: entry.dispatchedAt ? now().getTime() - Date.parse(entry.dispatchedAt) : undefined,
     });
   }
 
@@ -307,7 +348,10 @@ export function createLoop(deps: LoopDeps) {
 
   async function onFailure(c: Candidate, entry: LedgerEntry | undefined, attempt: number, err: unknown, actionLog: Logger): Promise<void> {
     if (controller.signal.aborted) return;
-    if (err instanceof ClaimLost) return void actionLog.warn(err.message);
+    if (err instanceof ClaimLost) {
+      events.emit("ledger:conflict", { id: c.action.id });
+      return void actionLog.warn(err.message);
+    }
     const cls = failureClassOf(err);
     const tries = (failures.get(c.action.id) ?? 0) + 1;
     failures.set(c.action.id, tries);
@@ -331,8 +375,8 @@ export function createLoop(deps: LoopDeps) {
 
   /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */
   async function flushAndMark(): Promise<void> {
-    const { written, skipped } = await writer.flush();
-    if (written.length > 0) events.emit("results:pushed", { ids: written });
+    const { written, skipped, rejections } = await writer.flush();
+    if (written.length > 0) events.emit("results:pushed", { ids: written, rejections });
     await markRecorded([...written, ...skipped]);
   }
 
@@ -350,6 +394,7 @@ export function createLoop(deps: LoopDeps) {
       if (!entry) continue;
       toRecord.delete(id);
       await deps.ledger.update(entry, { state: "recorded", result: undefined, updatedAt: stamp() });
+      if (entry.jobId) purges.add(id, entry.jobId, now());
     }
   }
 
@@ -399,7 +444,8 @@ export function createLoop(deps: LoopDeps) {
         } catch (err) {
           log.error({ err }, "pass failed; backing off until the next poll");
         }
-        await deps.clock.sleep(pollMs, signal).catch(() => undefined);
+        await deps.clock.sleep(pollMs, AbortSignal.any([signal, wakeUp.signal])).catch(() => undefined);
+        if (wakeUp.signal.aborted) wakeUp = new AbortController();
       }
       controller.abort(new Error("dispatcher stopping"));
       await Promise.all([...inFlight.values()].map((f) => f.done));
@@ -408,6 +454,8 @@ export function createLoop(deps: LoopDeps) {
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],
+    /** starts the next pass of \`run\` now (several calls before it starts make one pass) */
+    wake: () => wakeUp.abort(),
     events,
   };
 }

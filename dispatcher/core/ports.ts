@@ -35,6 +35,8 @@ export interface JobPlacement {
   blockedReason?: string;
   /** the job itself is gone (purged, or garbage-collected before any allocation was seen) */
   gone?: boolean;
+  /** with no allocation: how many evaluations the job has (0: the scheduler never saw it, nomad#26655) */
+  evaluations?: number;
   /** raft index for the next blocking query */
   index: number;
 }
@@ -46,6 +48,10 @@ export interface NomadPort {
   /** a task's log; with `maxBytes`, only its last maxBytes, never more held in memory */
   readLog(allocId: string, task: string, type: "stdout" | "stderr", maxBytes?: number): Promise<string>;
   stopJob(jobId: string): Promise<void>;
+  /** ask the scheduler to evaluate the job again (needs submit-job) */
+  evaluateJob(jobId: string): Promise<void>;
+  /** remove a finished child from Nomad for good (needs submit-job) */
+  purgeJob(jobId: string): Promise<void>;
   /** host volumes offered by ready client nodes: name → host path (the first node's, by node id) */
   hostVolumes(): Promise<Map<string, string>>;
   /** what decides a parent's children (command, user, driver, volumes, …), as pinning compares it; undefined when absent */
@@ -100,6 +106,8 @@ export interface WriteOutcome {
   skipped: string[];
   /** a result under a symlink or a file in the repo: isolated, the others landed */
   failed?: WriteFailure[];
+  /** pushes refused by a concurrent writer before this one landed */
+  rejections?: number;
 }
 
 export interface WriteFailure {

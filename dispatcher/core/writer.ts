@@ -9,6 +9,14 @@ export interface PendingResult {
   fullLog: string;
 }
 
+export interface Flushed {
+  written: string[];
+  skipped: string[];
+  failed: string[];
+  /** pushes a concurrent writer refused before ours landed */
+  rejections: number;
+}
+
 /**
  * Results wait here until they are pushed. A failed push keeps them (nothing is lost) and the
  * next flush tries again; several results share one commit.
@@ -45,15 +53,15 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
      * overwritten); `failed`: the repo's layout refuses the path (a symlink or a file where a
      * directory should be): reported, kept in the ledger, not dispatched again by this process.
      */
-    flush(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
+    flush(): Promise<Flushed> {
       const run = flushing.then(flushNow, flushNow);
       flushing = run.catch(() => undefined);
       return run;
     },
   };
 
-  async function flushNow(): Promise<{ written: string[]; skipped: string[]; failed: string[] }> {
-    if (queue.size === 0) return { written: [], skipped: [], failed: [] };
+  async function flushNow(): Promise<Flushed> {
+    if (queue.size === 0) return { written: [], skipped: [], failed: [], rejections: 0 };
     const batch = [...queue.values()];
     const ids = batch.map((p) => p.result.id);
     const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
@@ -67,7 +75,7 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
     for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
     const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
     for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
-    return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed };
+    return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed, rejections: outcome.rejections ?? 0 };
   }
 }
 

@@ -18,6 +18,8 @@ export interface NomadClient extends NomadPort {
   get<T extends z.ZodType>(path: string, schema: T, config?: Omit<HttpRequest, "url">): Promise<{ body: z.infer<T>; index: number }>;
   /** the Nomad version of the first ready node (needs only node:read) */
   agentVersion(): Promise<string>;
+  /** the cluster's leader address; answers without a token */
+  leader(): Promise<string>;
   /** dispatched children of a parameterized job, with their meta */
   listChildren(parent: string): Promise<ChildJob[]>;
   jobAllocations(jobId: string): Promise<AllocationState[]>;
@@ -195,7 +197,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       if (allocations.length > 0) return { allocations, index: next } satisfies JobPlacement;
       if (!(await readJob(jobId))) return { allocations, gone: true, index: next };
       const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
-      return { allocations, blockedReason: explainBlocked(evals), index: next } satisfies JobPlacement;
+      return { allocations, blockedReason: explainBlocked(evals), evaluations: evals.length, index: next } satisfies JobPlacement;
     },
 
     async readLog(allocId, task, type, maxBytes) {
@@ -248,6 +250,20 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
 
     async stopJob(jobId) {
       await call(`stop ${jobId}`, { method: "DELETE", url: `/v1/job/${encodeURIComponent(jobId)}` }, S.anyBody);
+    },
+
+    async evaluateJob(jobId) {
+      await call(`evaluate ${jobId}`, { method: "PUT", url: `/v1/job/${encodeURIComponent(jobId)}/evaluate`, data: { JobID: jobId } }, S.anyBody);
+    },
+
+    async purgeJob(jobId) {
+      await call(`purge ${jobId}`, { method: "DELETE", url: `/v1/job/${encodeURIComponent(jobId)}`, params: { purge: true } }, S.anyBody);
+    },
+
+    /** whether Nomad answers at all (no ACL needed): readiness */
+    async leader() {
+      const { body } = await get("/v1/status/leader", S.anyBody);
+      return String(body);
     },
 
     async hostVolumes() {

@@ -13,6 +13,7 @@ interface Tracked {
   allocs: Map<string, AllocationState>;
   index: number;
   blockedReason?: string;
+  evaluations?: number;
   gone?: boolean;
   waiters: Set<() => void>;
   askedAt: number;
@@ -41,6 +42,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
     const p = await nomad.watchJob(jobId, 0, 1000);
     for (const a of p.allocations) t.allocs.set(a.id, a);
     t.blockedReason = p.blockedReason;
+    t.evaluations = p.evaluations;
     t.gone = p.gone;
     if (p.index > t.index) {
       t.index = p.index;
@@ -109,7 +111,8 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
       tracked.delete(jobId);
       stopIfIdle();
     }
-    return { allocations, blockedReason: allocations.length === 0 ? t.blockedReason : undefined, gone, index: t.index };
+    const none = allocations.length === 0;
+    return { allocations, blockedReason: none ? t.blockedReason : undefined, evaluations: none ? t.evaluations : undefined, gone, index: t.index };
   }
 
   function forgetAbandoned(now: number): void {

@@ -199,7 +199,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const tip = await syncTip();
       const { fresh, skipped, failed } = await placeable(tip, files);
       for (const f of failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
-      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}) });
+      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}), rejections: attempt - 1 });
       if (fresh.length === 0) return outcome(tip);
       const commit = await commitOnto(tip, fresh, message);
       const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);

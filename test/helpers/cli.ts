@@ -25,6 +25,8 @@ export async function cliEnv(remote: string, extra: Record<string, string> = {})
     HOME: process.env.HOME ?? "",
     ...dispatcherEnv(remote),
     DISPATCHER_WORKDIR: workdir,
+    // tests run several dispatchers at once: each serves on a port of its own
+    DISPATCHER_LISTEN: "127.0.0.1:0",
     ...extra,
   };
 }

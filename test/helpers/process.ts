@@ -14,7 +14,7 @@ export interface CliProcess {
 export function spawnDispatcher(args: string[], env: Record<string, string>, logFile: string): CliProcess {
   const out = createWriteStream(logFile, { flags: "a" });
   const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, ...dispatcherEnv(env.DISPATCHER_OPS_REMOTE ?? ""), LOG_LEVEL: "info", ...env },
+    env: { ...process.env, ...dispatcherEnv(env.DISPATCHER_OPS_REMOTE ?? ""), LOG_LEVEL: "info", DISPATCHER_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.pipe(out, { end: false });

@@ -8,7 +8,7 @@ describe("createLoopEmitter", () => {
     events.on("results:pushed", (e) => got.push(`a:${e.ids.join(",")}`));
     events.on("results:pushed", (e) => got.push(`b:${e.ids.join(",")}`));
     events.on("action:refused", () => got.push("other"));
-    events.emit("results:pushed", { ids: ["x", "y"] });
+    events.emit("results:pushed", { ids: ["x", "y"], rejections: 0 });
     expect(got).toEqual(["a:x,y", "b:x,y"]);
   });
 
@@ -16,9 +16,9 @@ describe("createLoopEmitter", () => {
     const events = createLoopEmitter();
     let calls = 0;
     const off = events.on("results:pushed", () => calls++);
-    events.emit("results:pushed", { ids: [] });
+    events.emit("results:pushed", { ids: [], rejections: 0 });
     off();
-    events.emit("results:pushed", { ids: [] });
+    events.emit("results:pushed", { ids: [], rejections: 0 });
     expect(calls).toBe(1);
   });
 

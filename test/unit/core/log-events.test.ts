@@ -27,7 +27,7 @@ describe("logLoopEvents", () => {
   });
 
   it("logs a dispatch on the action's logger, and a duplicate first", () => {
-    events.emit("action:dispatched", { id: "deploy", attempt: 2, jobId: "runner/dispatch-1", policies: ["runner-a"], duplicate: true });
+    events.emit("action:dispatched", { id: "deploy", attempt: 2, jobId: "runner/dispatch-1", policies: ["runner-a"], duplicate: true, queuedMs: 0 });
     expect(lines).toEqual([
       { level: 40, action: "deploy", attempt: 2, job_id: "runner/dispatch-1", msg: "dispatch was a duplicate: re-attached to the existing child" },
       { level: 30, action: "deploy", attempt: 2, job_id: "runner/dispatch-1", policies: ["runner-a"], msg: "dispatched" },
@@ -67,7 +67,7 @@ describe("logLoopEvents", () => {
   });
 
   it("logs pushed and kept results", () => {
-    events.emit("results:pushed", { ids: ["a", "b"] });
+    events.emit("results:pushed", { ids: ["a", "b"], rejections: 0 });
     events.emit("results:kept", { waiting: 2, err: new Error("remote down") });
     expect(lines.map((l) => [l.level, l.msg, l.results ?? l.waiting])).toEqual([
       [30, "results pushed", ["a", "b"]],

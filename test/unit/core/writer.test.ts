@@ -116,7 +116,7 @@ describe("combineLogs", () => {
 describe("createResultWriter", () => {
   it("does nothing on an empty flush", async () => {
     const w = writer();
-    expect(await w.flush()).toEqual({ written: [], skipped: [], failed: [] });
+    expect(await w.flush()).toEqual({ written: [], skipped: [], failed: [], rejections: 0 });
     expect(repo.calls).toEqual([]);
   });
 
@@ -124,7 +124,7 @@ describe("createResultWriter", () => {
     const w = writer();
     w.add(pending("a"));
     expect(w.size()).toBe(1);
-    expect(await w.flush()).toEqual({ written: ["a"], skipped: [], failed: [] });
+    expect(await w.flush()).toEqual({ written: ["a"], skipped: [], failed: [], rejections: 0 });
     expect(repo.calls).toHaveLength(1);
     expect(repo.calls[0]!.message).toBe("vault: result for a");
     expect(repo.calls[0]!.files).toEqual([{ path: "vault/actions/a.result.json", content: `${JSON.stringify(result("a"), null, 2)}\n` }]);
@@ -136,7 +136,7 @@ describe("createResultWriter", () => {
     const w = writer();
     w.add(pending("a"));
     w.add(pending("b"));
-    expect(await w.flush()).toEqual({ written: ["a", "b"], skipped: [], failed: [] });
+    expect(await w.flush()).toEqual({ written: ["a", "b"], skipped: [], failed: [], rejections: 0 });
     expect(repo.calls).toHaveLength(1);
     expect(repo.calls[0]!.message).toBe("vault: results for a, b");
     expect(repo.calls[0]!.files.map((f) => f.path)).toEqual(["vault/actions/a.result.json", "vault/actions/b.result.json"]);
@@ -192,7 +192,7 @@ describe("createResultWriter", () => {
     expect(w.holds("a")).toBe(true);
 
     w.add(pending("c"));
-    expect(await w.flush()).toEqual({ written: ["a", "b", "c"], skipped: [], failed: [] });
+    expect(await w.flush()).toEqual({ written: ["a", "b", "c"], skipped: [], failed: [], rejections: 0 });
     expect(w.size()).toBe(0);
     expect(repo.calls.map((c) => c.message)).toEqual(["vault: results for a, b", "vault: results for a, b, c"]);
     expect([...repo.files.keys()].sort()).toEqual([
@@ -218,7 +218,7 @@ describe("createResultWriter", () => {
     const w = writer();
     w.add(pending("a"));
     w.add(pending("b"));
-    expect(await w.flush()).toEqual({ written: ["a"], skipped: ["b"], failed: [] });
+    expect(await w.flush()).toEqual({ written: ["a"], skipped: ["b"], failed: [], rejections: 0 });
     // upstream content untouched
     expect(repo.files.get("vault/actions/b.result.json")).toBe('{"id":"b","exit_code":0}\n');
     expect(w.size()).toBe(0);
@@ -232,7 +232,7 @@ describe("createResultWriter", () => {
     repo.files.set("vault/actions/a.log", "old log");
     const w = writer();
     w.add(pending("a", { log_file: "vault/actions/a.log" }, "new log"));
-    expect(await w.flush()).toEqual({ written: ["a"], skipped: [], failed: [] });
+    expect(await w.flush()).toEqual({ written: ["a"], skipped: [], failed: [], rejections: 0 });
     expect(repo.files.get("vault/actions/a.log")).toBe("old log");
     expect(lines.filter((l) => l.level === 40)).toEqual([]);
   });

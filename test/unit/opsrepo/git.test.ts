@@ -187,7 +187,7 @@ describe("writeFiles", () => {
       [file("vault/actions/deploy.result.json", '{"id":"deploy"}'), file("vault/actions/deploy.log", "full log")],
       "vault: result for deploy",
     );
-    expect(out).toEqual({ commit: await remoteTip(), skipped: [] });
+    expect(out).toEqual({ commit: await remoteTip(), skipped: [], rejections: 0 });
     expect(await ops.read("vault/actions/deploy.result.json")).toBe('{"id":"deploy"}');
     expect(await ops.read("vault/actions/deploy.log")).toBe("full log");
     expect(await ops.log()).toHaveLength(commitsBefore + 1);
@@ -213,7 +213,7 @@ describe("writeFiles", () => {
     await repo.sync();
     const tip = await ops.commit({ "vault/actions/deploy.result.json": "theirs" });
     const out = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
-    expect(out).toEqual({ commit: tip, skipped: ["vault/actions/deploy.result.json"] });
+    expect(out).toEqual({ commit: tip, skipped: ["vault/actions/deploy.result.json"], rejections: 0 });
     expect(await remoteTip()).toBe(tip);
   });
 

@@ -1,0 +1,30 @@
+// When each finished child may leave Nomad: `retentionMs` after its result was pushed, never
+// before. The schedule lives in memory; a child whose purge a restart forgot is left to Nomad's
+// own garbage collection (job_gc_threshold), which is as safe: its result is in the repo.
+
+export interface PurgeSchedule {
+  /** the result of `id`, run by `jobId`, was pushed at `pushedAt` */
+  add(id: string, jobId: string, pushedAt: Date): void;
+  /** children whose retention has passed by `now`, taken off the schedule */
+  takeDue(now: Date): { id: string; jobId: string }[];
+  size(): number;
+}
+
+export function createPurgeSchedule(retentionMs: number): PurgeSchedule {
+  const due = new Map<string, { id: string; at: number }>();
+  return {
+    add(id, jobId, pushedAt) {
+      if (retentionMs > 0) due.set(jobId, { id, at: pushedAt.getTime() + retentionMs });
+    },
+    takeDue(now) {
+      const out: { id: string; jobId: string }[] = [];
+      for (const [jobId, p] of due) {
+        if (p.at > now.getTime()) continue;
+        due.delete(jobId);
+        out.push({ id: p.id, jobId });
+      }
+      return out;
+    },
+    size: () => due.size,
+  };
+}

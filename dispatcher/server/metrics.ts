@@ -1,0 +1,77 @@
+// Prometheus metrics, all hung on the loop's events (core/events.ts): no counter is bumped
+// anywhere else in the dispatcher. One registry per dispatcher, so tests can run several.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { LoopEmitter } from "../core/events.js";
+import { statusOf } from "../core/result.js";
+
+/** seconds: a dispatch is quick; a run or a queue wait can last the action's timeout */
+const SHORT = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LONG = [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 7200, 14400];
+
+export interface MetricsSources {
+  events: LoopEmitter;
+  /** actions with a child in Nomad now */
+  inFlight(): number;
+}
+
+export function createMetrics(src: MetricsSources): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry, prefix: "dispatcher_" });
+  const ev = src.events;
+
+  const actions = new Counter({ name: "dispatcher_actions_total", help: "Actions with a result in the ledger, by status and failure class (class none: succeeded)", labelNames: ["status", "class"], registers });
+  ev.on("action:finished", (e) => actions.inc({ status: e.status, class: e.class ?? "none" }));
+  ev.on("action:refused", (e) => actions.inc({ status: statusOf(e.class), class: e.class }));
+
+  new Gauge({ name: "dispatcher_actions_in_flight", help: "Actions this instance is running or following now", registers, collect() { this.set(src.inFlight()); } });
+
+  const dispatches = new Counter({ name: "dispatcher_dispatches_total", help: "Children dispatched (duplicate: Nomad already had it under the idempotency token)", labelNames: ["duplicate"], registers });
+  const queueWait = new Histogram({ name: "dispatcher_queue_wait_seconds", help: "From the first pass that saw an action pending to its dispatch", buckets: LONG, registers });
+  ev.on("action:dispatched", (e) => {
+    dispatches.inc({ duplicate: String(e.duplicate) });
+    queueWait.observe(e.queuedMs / 1000);
+  });
+  const toStart = new Histogram({ name: "dispatcher_dispatch_to_start_seconds", help: "From the dispatch to the allocation running", buckets: [...SHORT, 60, 120, 300], registers });
+  ev.on("action:started", (e) => toStart.observe(e.sinceDispatchMs / 1000));
+  const toResult = new Histogram({ name: "dispatcher_dispatch_to_result_seconds", help: "From the dispatch to the result in the ledger", buckets: LONG, registers });
+  ev.on("action:finished", (e) => e.sinceDispatchMs !== undefined && toResult.observe(e.sinceDispatchMs / 1000));
+  const retries = new Counter({ name: "dispatcher_retries_total", help: "Attempts that end without a result and go again, by failure class", labelNames: ["class"], registers });
+  ev.on("action:retrying", (e) => retries.inc({ class: e.class }));
+
+  const passes = new Histogram({ name: "dispatcher_pass_duration_seconds", help: "One pass: fetch, read, refuse, plan, dispatch (outcome ok or failed)", labelNames: ["outcome"], buckets: SHORT, registers });
+  ev.on("pass:done", (e) => passes.observe({ outcome: "ok" }, e.durationMs / 1000));
+  ev.on("pass:failed", (e) => passes.observe({ outcome: "failed" }, e.durationMs / 1000));
+
+  const pushes = new Counter({ name: "dispatcher_git_pushes_total", help: "Result commits pushed (ok) or kept for the next flush (failed)", labelNames: ["outcome"], registers });
+  const rejections = new Counter({ name: "dispatcher_git_push_rejections_total", help: "Pushes refused by a concurrent writer and redone on the new tip", registers });
+  const pushed = new Counter({ name: "dispatcher_results_pushed_total", help: "Results that reached the ops repo", registers });
+  ev.on("results:pushed", (e) => {
+    pushes.inc({ outcome: "ok" });
+    rejections.inc(e.rejections);
+    pushed.inc(e.ids.length);
+  });
+  ev.on("results:kept", () => pushes.inc({ outcome: "failed" }));
+
+  const conflicts = new Counter({ name: "dispatcher_ledger_conflicts_total", help: "Ledger check-and-set writes that found another writer first", registers });
+  ev.on("ledger:conflict", () => conflicts.inc());
+  const distrusted = new Counter({ name: "dispatcher_ledger_distrusted_total", help: "Ledger entries that did not hold up (forged or another action's) and were left alone", registers });
+  ev.on("ledger:distrusted", () => distrusted.inc());
+
+  const tokens = new Counter({ name: "dispatcher_tokens_total", help: "Runner tokens minted and revoked (outcome ok or failed)", labelNames: ["op", "outcome"], registers });
+  ev.on("token:minted", () => tokens.inc({ op: "mint", outcome: "ok" }));
+  ev.on("token:revoked", () => tokens.inc({ op: "revoke", outcome: "ok" }));
+  ev.on("token:failed", (e) => tokens.inc({ op: e.op, outcome: "failed" }));
+
+  const errors = new Counter({ name: "dispatcher_engine_errors_total", help: "Errors from Nomad, OpenBao or git by failure class, where they surfaced (pass, dispatch, token, purge)", labelNames: ["class", "where"], registers });
+  ev.on("pass:failed", (e) => errors.inc({ class: e.class, where: "pass" }));
+  ev.on("action:retrying", (e) => e.class !== "lost" && errors.inc({ class: e.class, where: "dispatch" }));
+  ev.on("token:failed", (e) => errors.inc({ class: e.class, where: "token" }));
+  ev.on("job:purge-failed", (e) => errors.inc({ class: e.class, where: "purge" }));
+
+  const jobs = new Counter({ name: "dispatcher_jobs_total", help: "Children purged after their retention, or evaluated again by the watchdog", labelNames: ["op"], registers });
+  ev.on("job:purged", () => jobs.inc({ op: "purged" }));
+  ev.on("job:reevaluated", () => jobs.inc({ op: "reevaluated" }));
+
+  return registry;
+}

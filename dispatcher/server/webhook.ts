@@ -1,0 +1,82 @@
+// Push webhooks from Forgejo/Gitea and GitHub: the HMAC-SHA256 of the raw body under a shared
+// secret. What a delivery may do is start a pass early; it carries no data the pass trusts.
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+export type HookVerdict =
+  /** a push to the watched branch: start a pass */
+  | { kind: "push"; delivery?: string; source: "github" | "gitea" }
+  /** signed, but nothing for us (another branch, a ping, another event) */
+  | { kind: "ignored"; reason: string }
+  | { kind: "unauthorized"; reason: string };
+
+function header(h: Headers, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function signatureMatches(expectedHex: string, body: Buffer, secret: string): boolean {
+  const ours = createHmac("sha256", secret).update(body).digest();
+  const theirs = Buffer.from(expectedHex, "hex");
+  return theirs.length === ours.length && timingSafeEqual(theirs, ours);
+}
+
+/** Verifies a delivery's signature, then decides whether it is a push to `branch`. */
+export function judgeDelivery(h: Headers, body: Buffer, secret: string, branch: string): HookVerdict {
+  const github = header(h, "x-hub-signature-256");
+  // Forgejo sends X-Forgejo-Signature and, for compatibility, X-Gitea-Signature (same value)
+  const gitea = header(h, "x-gitea-signature") ?? header(h, "x-forgejo-signature");
+  let source: "github" | "gitea";
+  if (github !== undefined) {
+    if (!github.startsWith("sha256=") || !signatureMatches(github.slice(7), body, secret)) return { kind: "unauthorized", reason: "X-Hub-Signature-256 does not match the body under the shared secret" };
+    source = "github";
+  } else if (gitea !== undefined) {
+    if (!signatureMatches(gitea, body, secret)) return { kind: "unauthorized", reason: "X-Gitea-Signature does not match the body under the shared secret" };
+    source = "gitea";
+  } else {
+    return { kind: "unauthorized", reason: "no signature: expected X-Hub-Signature-256 (GitHub) or X-Gitea-Signature (Forgejo/Gitea)" };
+  }
+  const event = source === "github" ? header(h, "x-github-event") : (header(h, "x-gitea-event") ?? header(h, "x-forgejo-event"));
+  if (event !== "push") return { kind: "ignored", reason: `event ${event ?? "(none)"} is not a push` };
+  let ref: unknown;
+  try {
+    ref = (JSON.parse(body.toString("utf8")) as { ref?: unknown }).ref;
+  } catch {
+    return { kind: "ignored", reason: "body is not JSON" };
+  }
+  if (ref !== `refs/heads/${branch}`) return { kind: "ignored", reason: `push to ${String(ref)}, not refs/heads/${branch}` };
+  const delivery = source === "github" ? header(h, "x-github-delivery") : (header(h, "x-gitea-delivery") ?? header(h, "x-forgejo-delivery"));
+  return { kind: "push", source, ...(delivery ? { delivery } : {}) };
+}
+
+/** At most `limit` requests per `windowMs` (a fixed window): more get 429 without any work. */
+export function createRateLimit(limit: number, windowMs: number, now: () => number) {
+  let windowStart = 0;
+  let count = 0;
+  return {
+    allow(): boolean {
+      const t = now();
+      if (t - windowStart >= windowMs) {
+        windowStart = t;
+        count = 0;
+      }
+      return ++count <= limit;
+    },
+  };
+}
+
+/** Delivery ids seen lately: a replayed delivery starts no second pass. */
+export function createReplayGuard(capacity = 1000) {
+  const seen = new Set<string>();
+  return {
+    /** true the first time `id` is offered */
+    first(id: string): boolean {
+      if (seen.has(id)) return false;
+      seen.add(id);
+      // a Set iterates in insertion order: drop the oldest
+      if (seen.size > capacity) seen.delete(seen.values().next().value!);
+      return true;
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { createPurgeSchedule } from "../../../dispatcher/core/purge.js";
+
+describe("createPurgeSchedule", () => {
+  it("hands out a child only once its retention after the push has passed, and only once", () => {
+    const s = createPurgeSchedule(60_000);
+    s.add("a", "runner/dispatch-1", new Date("2026-12-02T10:00:00Z"));
+    s.add("b", "runner/dispatch-2", new Date("2026-12-02T10:00:30Z"));
+    expect(s.takeDue(new Date("2026-12-02T10:00:59Z"))).toEqual([]);
+    expect(s.takeDue(new Date("2026-12-02T10:01:00Z"))).toEqual([{ id: "a", jobId: "runner/dispatch-1" }]);
+    expect(s.takeDue(new Date("2026-12-02T10:01:00Z"))).toEqual([]);
+    expect(s.size()).toBe(1);
+    expect(s.takeDue(new Date("2026-12-02T11:00:00Z"))).toEqual([{ id: "b", jobId: "runner/dispatch-2" }]);
+  });
+
+  it("schedules nothing with a retention of 0 (purging off)", () => {
+    const s = createPurgeSchedule(0);
+    s.add("a", "runner/dispatch-1", new Date(0));
+    expect(s.size()).toBe(0);
+    expect(s.takeDue(new Date())).toEqual([]);
+  });
+});

@@ -1,0 +1,65 @@
+import { createHmac } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { createRateLimit, createReplayGuard, judgeDelivery } from "../../../dispatcher/server/webhook.js";
+
+const secret = "s3cret-s3cret-s3cret";
+const body = Buffer.from(JSON.stringify({ ref: "refs/heads/main", after: "abc" }));
+const hex = (key: string, b: Buffer) => createHmac("sha256", key).update(b).digest("hex");
+
+describe("judgeDelivery", () => {
+  it("accepts a GitHub push to the branch with its delivery id", () => {
+    const h = { "x-hub-signature-256": `sha256=${hex(secret, body)}`, "x-github-event": "push", "x-github-delivery": "d-1" };
+    expect(judgeDelivery(h, body, secret, "main")).toEqual({ kind: "push", source: "github", delivery: "d-1" });
+  });
+
+  it("accepts a Forgejo/Gitea push (hex signature, no prefix)", () => {
+    const h = { "x-gitea-signature": hex(secret, body), "x-gitea-event": "push", "x-gitea-delivery": "g-1" };
+    expect(judgeDelivery(h, body, secret, "main")).toEqual({ kind: "push", source: "gitea", delivery: "g-1" });
+    const forgejo = { "x-forgejo-signature": hex(secret, body), "x-forgejo-event": "push" };
+    expect(judgeDelivery(forgejo, body, secret, "main")).toEqual({ kind: "push", source: "gitea" });
+  });
+
+  it("refuses a signature under another secret, a tampered body, a missing signature", () => {
+    const wrong = { "x-hub-signature-256": `sha256=${hex("another-secret-value", body)}`, "x-github-event": "push" };
+    expect(judgeDelivery(wrong, body, secret, "main")).toEqual({ kind: "unauthorized", reason: "X-Hub-Signature-256 does not match the body under the shared secret" });
+    const tampered = Buffer.from(JSON.stringify({ ref: "refs/heads/main", after: "evil" }));
+    expect(judgeDelivery({ "x-gitea-signature": hex(secret, body), "x-gitea-event": "push" }, tampered, secret, "main")).toEqual({
+      kind: "unauthorized",
+      reason: "X-Gitea-Signature does not match the body under the shared secret",
+    });
+    expect(judgeDelivery({ "x-github-event": "push" }, body, secret, "main")).toEqual({
+      kind: "unauthorized",
+      reason: "no signature: expected X-Hub-Signature-256 (GitHub) or X-Gitea-Signature (Forgejo/Gitea)",
+    });
+    // a signature without GitHub's sha256= prefix, or of another length, never matches
+    expect(judgeDelivery({ "x-hub-signature-256": hex(secret, body), "x-github-event": "push" }, body, secret, "main").kind).toBe("unauthorized");
+    expect(judgeDelivery({ "x-hub-signature-256": "sha256=abcd", "x-github-event": "push" }, body, secret, "main").kind).toBe("unauthorized");
+  });
+
+  it("ignores signed deliveries that are not a push to the watched branch", () => {
+    const sig = { "x-hub-signature-256": `sha256=${hex(secret, body)}` };
+    expect(judgeDelivery({ ...sig, "x-github-event": "push" }, body, secret, "release")).toEqual({ kind: "ignored", reason: "push to refs/heads/main, not refs/heads/release" });
+    expect(judgeDelivery({ ...sig, "x-github-event": "ping" }, body, secret, "main")).toEqual({ kind: "ignored", reason: "event ping is not a push" });
+    const notJson = Buffer.from("ref=main");
+    expect(judgeDelivery({ "x-hub-signature-256": `sha256=${hex(secret, notJson)}`, "x-github-event": "push" }, notJson, secret, "main")).toEqual({ kind: "ignored", reason: "body is not JSON" });
+  });
+});
+
+describe("createRateLimit", () => {
+  it("allows `limit` per window, then again in the next window", () => {
+    let t = 0;
+    const limit = createRateLimit(2, 1000, () => t);
+    expect([limit.allow(), limit.allow(), limit.allow()]).toEqual([true, true, false]);
+    t = 999;
+    expect(limit.allow()).toBe(false);
+    t = 1000;
+    expect(limit.allow()).toBe(true);
+  });
+});
+
+describe("createReplayGuard", () => {
+  it("lets a delivery id through once and forgets the oldest beyond its capacity", () => {
+    const guard = createReplayGuard(2);
+    expect([guard.first("a"), guard.first("a"), guard.first("b"), guard.first("c"), guard.first("a"), guard.first("c")]).toEqual([true, false, true, true, true, false]);
+  });
+});
