@@ -1,10 +1,12 @@
-import { formatStatusTable, mergeStatus } from "../core/status.js";
-import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
-import { openView, readLiveChildren, readRepoState, readUnpushed } from "./view.js";
+import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } from "../core/status.js";
+import { ExitError } from "../errors.js";
+import { createNomadLedger } from "../nomad/ledger.js";
+import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command, type Values } from "./common.js";
+import { openView, readLiveChildren, readRepoState, readUnpushed, type View } from "./view.js";
 
 export const statusCommand: Command = {
-  summary: "table of actions: pending, running (from Nomad) and finished (from their results)",
-  help: `Usage: dispatcher status [--json] [options]
+  summary: "table of actions: pending, running (from Nomad) and finished (from their results); --instances: the replicas",
+  help: `Usage: dispatcher status [--json] [--watch [--interval N]] [--instances] [options]
 
 One row per action in the ops repo at its tip: ID, KIND, STATE, JOB, ALLOC, NODE, AGE, EXIT.
 STATE is pending (not dispatched), queued (no allocation yet), starting, running, finishing
@@ -12,24 +14,68 @@ STATE is pending (not dispatched), queued (no allocation yet), starting, running
 a push keeps failing or the repo refuses its path; the dispatcher's log says which), or the result's status (succeeded, failed, timeout, invalid,
 rejected, lost). AGE is the time since that state began.
   --json                  print the rows as a JSON array instead
+  --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
+                          silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
+  --watch                 print the table again every --interval seconds (default 2) until Ctrl-C
+  --interval N            seconds between refreshes of --watch
 
 ${CONFIG_HELP}`,
-  options: { ...configOptions, json: { type: "boolean" } },
+  options: { ...configOptions, json: { type: "boolean" }, instances: { type: "boolean" }, watch: { type: "boolean" }, interval: { type: "string" } },
   async run(values) {
     const v = openView(configFrom(values));
-    const repo = await readRepoState(v);
-    for (const p of repo.problems) process.stderr.write(`dispatcher status: ${p}\n`);
-    const pendingIds = new Set(repo.pending.map((p) => p.file.id));
-    const [live, unpushed] = await Promise.all([readLiveChildren(v, pendingIds), readUnpushed(v, pendingIds)]);
-    const rows = mergeStatus({
-      remote: v.config.repo.runnerRemote,
-      kinds: v.kinds,
-      pending: repo.pending.map((p) => ({ id: p.file.id, kind: p.ok ? p.action.kind : undefined })),
-      results: repo.results,
-      children: [...live.values()],
-      unpushed,
-    });
-    process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatStatusTable(rows, new Date()));
-    return 0;
+    const render = values.instances ? () => renderInstances(v, values) : () => renderActions(v, values);
+    if (!values.watch) {
+      process.stdout.write(await render());
+      return EXIT.ok;
+    }
+    const intervalMs = intervalOf(values) * 1000;
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      while (!stop.signal.aborted) {
+        const text = await render();
+        // a terminal gets the table in place; a pipe or file gets each one after the last
+        process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, intervalMs);
+          stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        });
+      }
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    return EXIT.ok;
   },
 };
+
+function intervalOf(values: Values): number {
+  const raw = values.interval ?? "2";
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ExitError(`dispatcher status: --interval "${String(raw)}" must be a whole number of seconds ≥ 1, e.g. --interval 5`, EXIT.usage);
+  return n;
+}
+
+async function renderActions(v: View, values: Values): Promise<string> {
+  const repo = await readRepoState(v);
+  for (const p of repo.problems) process.stderr.write(`dispatcher status: ${p}\n`);
+  const pendingIds = new Set(repo.pending.map((p) => p.file.id));
+  const [live, unpushed] = await Promise.all([readLiveChildren(v, pendingIds), readUnpushed(v, pendingIds)]);
+  const rows: StatusRow[] = mergeStatus({
+    remote: v.config.repo.runnerRemote,
+    kinds: v.kinds,
+    pending: repo.pending.map((p) => ({ id: p.file.id, kind: p.ok ? p.action.kind : undefined })),
+    results: repo.results,
+    children: [...live.values()],
+    unpushed,
+  });
+  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}`;
+}
+
+async function renderInstances(v: View, values: Values): Promise<string> {
+  const beats = await createNomadLedger(v.nomad, v.config.nomad.ledgerPrefix).instances();
+  if (values.json) return `${JSON.stringify(beats, null, 2)}\n`;
+  return formatInstancesTable(beats, new Date(), v.config.leaseSeconds * 1000);
+}

@@ -91,9 +91,10 @@ export function createLoop(deps: LoopDeps) {
   const now = () => deps.clock.now();
   const stamp = () => now().toISOString();
 
-  async function beat(): Promise<void> {
-    if (now().getTime() - lastBeat < s.leaseMs / 3) return;
-    await deps.ledger.heartbeat(me, now());
+  /** `force`: say so now (draining starts), not at the next beat */
+  async function beat(force = false): Promise<void> {
+    if (!force && now().getTime() - lastBeat < s.leaseMs / 3) return;
+    await deps.ledger.heartbeat(me, now(), { inFlight: inFlight.size, draining: controller.signal.aborted, version: s.dispatcher.version });
     lastBeat = now().getTime();
   }
 
@@ -448,6 +449,7 @@ export function createLoop(deps: LoopDeps) {
         if (wakeUp.signal.aborted) wakeUp = new AbortController();
       }
       controller.abort(new Error("dispatcher stopping"));
+      await beat(true).catch((err: unknown) => log.warn({ err }, "heartbeat failed"));
       await Promise.all([...inFlight.values()].map((f) => f.done));
       await flushing;
       await flushSafely();

@@ -188,6 +188,19 @@ export interface LedgerEntry {
 
 export type LedgerFields = Omit<LedgerEntry, "id" | "index">;
 
+/** What a replica says of itself with each heartbeat (`status --instances`). */
+export interface InstanceInfo {
+  inFlight: number;
+  /** stopping: claims nothing new, finishes what it holds */
+  draining: boolean;
+  version: string;
+}
+
+export interface InstanceBeat extends Partial<InstanceInfo> {
+  instance: string;
+  seenAt: Date;
+}
+
 export interface LedgerPort {
   /** ids of all entries with their CAS index (one call) */
   list(): Promise<Map<string, number>>;
@@ -197,7 +210,9 @@ export interface LedgerPort {
   /** check-and-set on entry.index; undefined when the entry changed underneath */
   update(entry: LedgerEntry, changes: Partial<LedgerFields>): Promise<LedgerEntry | undefined>;
   /** record that `instance` is alive now */
-  heartbeat(instance: string, at: Date): Promise<void>;
+  heartbeat(instance: string, at: Date, info?: InstanceInfo): Promise<void>;
   /** when `instance` last said it was alive */
   lastSeen(instance: string): Promise<Date | undefined>;
+  /** every replica that ever beat under this ledger, with what it said last */
+  instances(): Promise<InstanceBeat[]>;
 }

@@ -1,4 +1,4 @@
-import type { AllocationState, ChildJob } from "./ports.js";
+import type { AllocationState, ChildJob, InstanceBeat } from "./ports.js";
 import type { ActionResult, ResultStatus } from "./result.js";
 
 // What `dispatcher status` shows: the ops repo at its tip (pending actions, results) merged with
@@ -119,6 +119,28 @@ export function formatAge(since: string | undefined, now: Date): string {
 const COLUMNS = ["ID", "KIND", "STATE", "JOB", "ALLOC", "NODE", "AGE", "EXIT"] as const;
 
 /** A plain-text table; allocation ids short like Nomad's CLI, "-" for what is unknown. */
+/** Columns padded to their widest cell, the last one left ragged. */
+function formatColumns(all: string[][]): string {
+  const widths = all[0]!.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  return all.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}
+
+/**
+ * `status --instances`: one row per replica that beat under this ledger. STATE: alive, draining
+ * (finishing what it holds, claiming nothing), or silent (no beat within the lease: presumed dead,
+ * its actions are taken over).
+ */
+export function formatInstancesTable(beats: InstanceBeat[], now: Date, leaseMs: number): string {
+  if (beats.length === 0) return "no instances have beaten under this ledger\n";
+  const sorted = [...beats].sort((a, b) => b.seenAt.getTime() - a.seenAt.getTime() || a.instance.localeCompare(b.instance));
+  const cells = sorted.map((b) => {
+    const silent = now.getTime() - b.seenAt.getTime() > leaseMs;
+    const state = silent ? "silent" : b.draining ? "draining" : "alive";
+    return [b.instance, state, formatAge(b.seenAt.toISOString(), now), b.inFlight === undefined ? "-" : String(b.inFlight), b.version ?? "-"];
+  });
+  return formatColumns([["INSTANCE", "STATE", "LAST SEEN", "IN FLIGHT", "VERSION"], ...cells]);
+}
+
 export function formatStatusTable(rows: StatusRow[], now: Date): string {
   if (rows.length === 0) return "no actions\n";
   const cells = rows.map((r) => [
@@ -131,7 +153,5 @@ export function formatStatusTable(rows: StatusRow[], now: Date): string {
     formatAge(r.since, now),
     r.exitCode === undefined ? "-" : String(r.exitCode),
   ]);
-  const all = [[...COLUMNS], ...cells];
-  const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  return all.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+  return formatColumns([[...COLUMNS], ...cells]);
 }

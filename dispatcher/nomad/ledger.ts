@@ -102,9 +102,27 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       const v = await put(pathOf(entry.id), toItems({ ...current, ...changes }), index);
       return v && toEntry(entry.id, v);
     },
-    async heartbeat(instance, at) {
+    async heartbeat(instance, at, info) {
       const path = instancePath(prefix, instance);
-      await nomad.request(`write variable ${path}`, { method: "PUT", url: `/v1/var/${path}`, data: { Path: path, Items: { seen_at: at.toISOString() } } }, variable);
+      const items = { seen_at: at.toISOString(), instance, ...(info ? { in_flight: String(info.inFlight), draining: String(info.draining), version: info.version } : {}) };
+      await nomad.request(`write variable ${path}`, { method: "PUT", url: `/v1/var/${path}`, data: { Path: path, Items: items } }, variable);
+    },
+    async instances() {
+      const { body } = await nomad.get("/v1/vars", variableList, { params: { prefix: `${prefix}/instances/` } });
+      const beats = await Promise.all((body ?? []).map((v) => read(v.Path)));
+      return beats.flatMap((v) => {
+        const items = v?.Items ?? {};
+        if (!v || !items.seen_at) return [];
+        return [
+          {
+            instance: items.instance ?? v.Path.slice(prefix.length + "/instances/".length),
+            seenAt: new Date(items.seen_at),
+            ...(items.in_flight === undefined ? {} : { inFlight: Number(items.in_flight) }),
+            ...(items.draining === undefined ? {} : { draining: items.draining === "true" }),
+            ...(items.version === undefined ? {} : { version: items.version }),
+          },
+        ];
+      });
     },
     async lastSeen(instance) {
       const v = await read(instancePath(prefix, instance));

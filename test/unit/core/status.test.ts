@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AllocationState } from "../../../dispatcher/core/ports.js";
-import { formatAge, formatStatusTable, mergeStatus, type LiveChild, type StatusInput } from "../../../dispatcher/core/status.js";
+import { formatAge, formatInstancesTable, formatStatusTable, mergeStatus, type LiveChild, type StatusInput } from "../../../dispatcher/core/status.js";
 
 const REMOTE = "git@example.test:ops.git";
 const now = new Date("2026-03-01T12:00:00Z");
@@ -128,5 +128,31 @@ describe("formatAge", () => {
     [undefined, "-"],
   ])("%s → %s", (since, age) => {
     expect(formatAge(since, now)).toBe(age);
+  });
+});
+
+describe("formatInstancesTable", () => {
+  const now = new Date("2026-12-02T10:00:00Z");
+  it("lists replicas newest first: alive, draining, or silent past the lease", () => {
+    const beats = [
+      { instance: "old-1", seenAt: new Date("2026-12-02T09:50:00Z"), inFlight: 2, draining: false, version: "0.1.0" },
+      { instance: "host-a-12", seenAt: new Date("2026-12-02T09:59:50Z"), inFlight: 3, draining: false, version: "0.1.0" },
+      { instance: "host-b-7", seenAt: new Date("2026-12-02T09:59:40Z"), inFlight: 1, draining: true, version: "0.1.0" },
+      { instance: "legacy", seenAt: new Date("2026-12-02T09:59:55Z") },
+    ];
+    expect(formatInstancesTable(beats, now, 60_000)).toBe(
+      [
+        "INSTANCE   STATE     LAST SEEN  IN FLIGHT  VERSION",
+        "legacy     alive     5s         -          -",
+        "host-a-12  alive     10s        3          0.1.0",
+        "host-b-7   draining  20s        1          0.1.0",
+        "old-1      silent    10m        2          0.1.0",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("says so when no replica ever beat", () => {
+    expect(formatInstancesTable([], now, 60_000)).toBe("no instances have beaten under this ledger\n");
   });
 });

@@ -224,7 +224,8 @@ describe("writeFiles", () => {
       const repo = openRepo();
       await repo.sync();
       await installRivalHook(hook, "once");
-      await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+      const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+      expect(outcome.rejections).toBe(1);
       expect(await ops.read("vault/actions/deploy.result.json")).toBe("ours");
       expect(await ops.read("notes.txt")).toBeDefined();
       expect((await ops.log()).slice(0, 2)).toEqual(["vault: result for deploy", "other writer"]);
