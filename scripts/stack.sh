@@ -123,11 +123,14 @@ secure_nomad() {
   "$nomad" namespace apply -description "the dispatcher's own service job" dispatcher >/dev/null
   "$nomad" acl policy apply -description "nomad-dispatcher: dispatch and follow runner jobs, its ledger" dispatcher "$root/acl/dispatcher.hcl" >/dev/null
   "$nomad" acl policy apply -description "operators: list dispatched jobs, read their logs and the ledger" operator-readonly "$root/acl/operator-readonly.hcl" >/dev/null
+  "$nomad" acl policy apply -description "optional: purge finished children, re-evaluate unevaluated ones (submit-job)" dispatcher-janitor "$root/acl/dispatcher-janitor.hcl" >/dev/null
   (umask 077
+    # for the purge and watchdog tests only: the dev dispatcher runs without submit-job
+    "$nomad" acl token create -name dispatcher-janitor -type client -policy dispatcher -policy dispatcher-janitor -json | jq -r .SecretID >"$dev/nomad-janitor-token"
     "$nomad" acl token create -name dispatcher -type client -policy dispatcher -json | jq -r .SecretID >"$dev/nomad-dispatcher-token"
     "$nomad" acl token create -name operator -type client -policy operator-readonly -json | jq -r .SecretID >"$dev/nomad-operator-token")
   unset NOMAD_TOKEN
-  say "nomad ACLs on: namespaces dispatch, dispatcher; policies dispatcher, operator-readonly"
+  say "nomad ACLs on: namespaces dispatch, dispatcher; policies dispatcher, operator-readonly, dispatcher-janitor"
 }
 
 # runners fetch the action's commit from here: git daemon serves fetches only (no receive-pack)

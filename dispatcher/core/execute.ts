@@ -147,6 +147,12 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
     const placement = await deps.nomad.watchJob(jobId, index, waitMs, signal);
     index = placement.index;
     last = latestAllocation(placement.allocations) ?? last;
+    // a short task may be seen first when it has already ended: its start time still counts
+    if (!started && last && (last.clientStatus === "running" || last.startedAt)) {
+      started = true;
+      const at = last.startedAt ? Date.parse(last.startedAt) : deps.clock.now().getTime();
+      deps.events?.emit("action:started", { id: f.actionId, attempt: f.attempt, jobId, allocId: last.id, node: last.node, sinceDispatchMs: Math.max(0, at - start) });
+    }
     if (!last && placement.gone) {
       const err = new AllocationLost(`job ${jobId} no longer exists in Nomad (purged or garbage-collected) and never showed an allocation`);
       return { kind: "failed", class: err.class, message: err.message };
@@ -159,11 +165,6 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       return { kind: "done", alloc: last };
     }
     const running = last?.clientStatus === "running" || last?.startedAt;
-    if (running && !started) {
-      started = true;
-      const at = last?.startedAt ? Date.parse(last.startedAt) : deps.clock.now().getTime();
-      deps.events?.emit("action:started", { id: f.actionId, attempt: f.attempt, jobId, allocId: last!.id, node: last!.node, sinceDispatchMs: Math.max(0, at - start) });
-    }
     if (!last && placement.evaluations === 0 && !reevaluated && deps.clock.now().getTime() >= reevaluateAt) {
       // the job was written but its evaluation never was (nomad#26655): ask once more
       reevaluated = true;

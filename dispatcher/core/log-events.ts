@@ -38,6 +38,12 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
       : log.error({ action: e.id, problem: e.problem }, "ledger entry does not hold this action's result: not pushing it"),
   );
 
-  events.on("results:pushed", (e) => log.info({ results: e.ids }, "results pushed"));
+  events.on("job:reevaluated", (e) => actionLog(e.id, undefined, e.jobId).warn("the job had neither evaluation nor allocation: evaluated again"));
+  events.on("job:purged", (e) => actionLog(e.id, undefined, e.jobId).info("purged from Nomad: its result is in the ops repo"));
+  events.on("job:purge-failed", (e) =>
+    actionLog(e.id, undefined, e.jobId).warn({ err: e.err, class: e.class }, "could not purge the job (needs submit-job: acl/dispatcher-janitor.hcl); it stays until Nomad's own GC"),
+  );
+
+  events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

@@ -44,6 +44,8 @@ export interface StackEnv {
   managementToken: string;
   /** a token with acl/operator-readonly.hcl */
   operatorToken: string;
+  /** the dispatcher's policy plus acl/dispatcher-janitor.hcl (submit-job): purge and watchdog tests */
+  janitorToken: string;
 }
 
 export function stackEnv(): StackEnv {
@@ -60,6 +62,7 @@ export function stackEnv(): StackEnv {
     rootToken: secret("root-token"),
     managementToken: secret("nomad-management-token"),
     operatorToken: secret("nomad-operator-token"),
+    janitorToken: secret("nomad-janitor-token"),
   };
 }
 
