@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import TOML from "@iarna/toml";
 import { z } from "zod";
-import type { FormulaSecrets } from "./actions/schema.js";
+import { CLASS_NAME, type FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
 import type { SshCredential } from "./opsrepo/exec.js";
 import type { VaultAuthMethod } from "./vault/login.js";
@@ -40,6 +40,8 @@ export const configSchema = z.strictObject({
     ledgerPrefix: z.string().regex(/^[a-zA-Z0-9_~-]+(\/[a-zA-Z0-9_~-]+)*$/, "must be a Nomad variable path like dispatcher or ops/dispatcher"),
     /** a child whose result is in the ops repo is purged this long after the push; 0: left to Nomad's GC (purging needs submit-job) */
     purgeAfterSeconds: z.coerce.number().int().min(0),
+    /** runner classes an action may name (`class = "big"`); each is the Nomad node pool of that name */
+    classes: z.array(z.string().regex(CLASS_NAME, "must be a node pool name like big or gpu (lower-case, digits, -)")),
   }),
   vault: z
     .strictObject({
@@ -127,7 +129,7 @@ type Layer = Record<string, unknown>;
 
 export function defaults(cwd = process.cwd()): Layer {
   return {
-    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0 },
+    nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0, classes: [] },
     vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
@@ -163,6 +165,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_LEDGER_PREFIX: "nomad.ledgerPrefix",
   DISPATCHER_JOB_PINS: "nomad.pins",
   DISPATCHER_PURGE_AFTER_SECONDS: "nomad.purgeAfterSeconds",
+  DISPATCHER_CLASSES: "nomad.classes",
   DISPATCHER_REEVALUATE_SECONDS: "timeouts.reevaluateSeconds",
   DISPATCHER_LISTEN: "server.listen",
   DISPATCHER_WEBHOOK_SECRET_FILE: "server.webhookSecretFile",
@@ -188,12 +191,15 @@ const ENV: Record<string, string> = {
   DISPATCHER_INSTANCE: "instance",
 };
 
+/** settings given in the environment as comma-separated lists */
+const LISTS = new Set(["secrets", "nomad.classes"]);
+
 export function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
   for (const [name, path] of Object.entries(ENV)) {
     const value = env[name];
     if (value === undefined || value === "") continue;
-    setPath(layer, path, path === "secrets" ? value.split(",").map((s) => s.trim()).filter(Boolean) : value);
+    setPath(layer, path, LISTS.has(path) ? value.split(",").map((s) => s.trim()).filter(Boolean) : value);
   }
   return layer;
 }

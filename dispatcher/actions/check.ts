@@ -17,9 +17,19 @@ export function checkAction(action: Action, catalog: ActionCatalog): CheckResult
     const f = action.formula;
     problems.push(`formula ${show(f)} has no formulas/${f}.sh in the ops repo (have: ${listNames(catalog.formulas)})`);
   }
-  action.mounts.forEach((m, i) => {
-    if (!catalog.mounts.has(m)) problems.push(`mounts[${i}] ${show(m)} is not available on this cluster (available: ${listNames(catalog.mounts)})`);
-  });
+  const cls = action.class;
+  if (cls !== undefined && catalog.classes && !catalog.classes.has(cls)) {
+    problems.push(`class ${show(cls)} is not a configured runner class (configured: ${listNames(new Set(catalog.classes.keys()))})`);
+  } else if (cls !== undefined && catalog.classes) {
+    const offered = catalog.classes.get(cls)!;
+    action.mounts.forEach((m, i) => {
+      if (!offered.has(m)) problems.push(`mounts[${i}] ${show(m)} is not offered by any ready node of class ${show(cls)} (node pool ${cls} offers: ${listNames(offered)})`);
+    });
+  } else if (cls === undefined) {
+    action.mounts.forEach((m, i) => {
+      if (!catalog.mounts.has(m)) problems.push(`mounts[${i}] ${show(m)} is not available on this cluster (available: ${listNames(catalog.mounts)})`);
+    });
+  }
   const unknownSecrets = action.secrets.filter((s) => !catalog.secrets.has(s));
   return { problems, unknownSecrets };
 }

@@ -36,6 +36,7 @@ const RULES: Record<keyof Action, Rule> = {
   dispatch_mode: { expected: "a string", mustBe: "one of pr, direct" },
   blast_radius: { expected: "a string", mustBe: "one of low, medium, high" },
   kind: { expected: "a string", mustBe: "one of runner, sidecar" },
+  class: { expected: 'a runner class like "big"', mustBe: 'a node pool name (lower-case letters, digits, -) like "big"' },
   issue: { expected: "a positive integer like 42" },
   project: { expected: "a non-empty string", mustBe: "non-empty" },
 };

@@ -6,6 +6,8 @@ export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
 export const MOUNTS = ["ssh", "gpg", "sops"] as const;
 /** 24 h: no action runs longer, and no runner token lives longer (plus the grace). */
 export const MAX_TIMEOUT_MINUTES = 1440;
+/** A runner class names a Nomad node pool: lower-case, no dots (parent ids are <kind>.<class>-<mounts>). */
+export const CLASS_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export const SIDECAR_FORMULAS = ["reproduce", "triage", "verify"] as const;
 
 export const actionSchema = z
@@ -22,6 +24,8 @@ export const actionSchema = z
     dispatch_mode: z.enum(["pr", "direct"]).optional(),
     blast_radius: z.enum(["low", "medium", "high"]).optional(),
     kind: z.enum(["runner", "sidecar"]).default("runner"),
+    /** a runner class from the dispatcher's config: its children run in the node pool of that name */
+    class: z.string().regex(CLASS_NAME).optional(),
     issue: z.number().int().positive().optional(),
     project: z.string().min(1).optional(),
   });
@@ -45,8 +49,10 @@ export interface ActionCatalog {
   secrets: ReadonlySet<string>;
   /** formula names with formulas/<name>.sh at the same commit */
   formulas: ReadonlySet<string>;
-  /** mount aliases the cluster offers */
+  /** mount aliases the cluster offers (in the default node pool) */
   mounts: ReadonlySet<string>;
+  /** configured runner classes → mount aliases their node pool offers; absent: classes are not checked (offline validate) */
+  classes?: ReadonlyMap<string, ReadonlySet<string>>;
   /** which secrets each formula may be granted, when the dispatcher's config says (absent: any known secret) */
   formulaSecrets?: FormulaSecrets;
 }

@@ -9,8 +9,8 @@ export const jobsCommand: Command = {
   summary: "jobs pin --out FILE: record the registered runner/sidecar parents the dispatcher may mint for",
   help: `Usage: dispatcher jobs pin --out FILE [options]
 
-Reads every runner and sidecar parent (one per mount set: runner, runner-gpg, …,
-runner-gpg-sops-ssh) from Nomad and writes what decides their children (driver, command, args,
+Reads every runner and sidecar parent (one per runner class and mount set: runner, runner-gpg, …,
+runner-gpg-sops-ssh, and runner.<class>, runner.<class>-gpg, … for DISPATCHER_CLASSES) from Nomad and writes what decides their children (driver, command, args,
 user, volumes, namespace, meta, …) to FILE. Run it right after registering them
 (scripts/register-jobs.sh does); point DISPATCHER_JOB_PINS at FILE. The dispatcher then mints and
 dispatches nothing for a parent that differs, and \`doctor\` names the field.
@@ -26,7 +26,7 @@ ${CONFIG_HELP}`,
     const nomad = createNomadPort(config.nomad);
     const specs = new Map<string, ParentSpec>();
     const missing: string[] = [];
-    for (const job of [...parentJobsOf(config.nomad.runnerJob), ...parentJobsOf(config.nomad.sidecarJob)]) {
+    for (const job of [...parentJobsOf(config.nomad.runnerJob, config.nomad.classes), ...parentJobsOf(config.nomad.sidecarJob, config.nomad.classes)]) {
       const spec = await nomad.parentSpec(job);
       if (spec) specs.set(job, spec);
       else missing.push(job);

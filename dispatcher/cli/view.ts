@@ -24,8 +24,8 @@ export function openView(config: Config): View {
     log,
     // every parent, one per mount set: runner, runner-ssh, …
     kinds: Object.fromEntries([
-      ...parentJobsOf(config.nomad.runnerJob).map((p) => [p, "runner"] as const),
-      ...parentJobsOf(config.nomad.sidecarJob).map((p) => [p, "sidecar"] as const),
+      ...parentJobsOf(config.nomad.runnerJob, config.nomad.classes).map((p) => [p, "runner"] as const),
+      ...parentJobsOf(config.nomad.sidecarJob, config.nomad.classes).map((p) => [p, "sidecar"] as const),
     ]),
   };
 }

@@ -39,24 +39,40 @@ export function policiesFor(secrets: string[]): string[] {
 
 export interface CatalogSettings {
   knownSecrets: string[];
+  /** runner classes (node pools) actions may name */
+  classes: readonly string[];
   /** mount alias → the host volume that provides it */
   hostVolumes: Readonly<Record<Mount, string>>;
   formulaSecrets?: FormulaSecrets;
 }
 
+export interface CatalogNeeds {
+  vault: boolean;
+  /** node pools whose host volumes pending actions ask for ("default": actions without a class) */
+  pools: string[];
+}
+
 /** What the pending actions ask the engines about: none asks Nomad or Vault needlessly. */
-export function catalogNeeds(parsed: ParsedAction[]): { vault: boolean; volumes: boolean } {
+export function catalogNeeds(parsed: ParsedAction[]): CatalogNeeds {
   const ok = parsed.flatMap((p) => (p.ok ? [p.action] : []));
-  return { vault: ok.some((a) => a.secrets.length > 0), volumes: ok.some((a) => a.mounts.length > 0) };
+  const pools = new Set(ok.filter((a) => a.mounts.length > 0).map((a) => a.class ?? "default"));
+  return { vault: ok.some((a) => a.secrets.length > 0), pools: [...pools].sort() };
+}
+
+function mountsIn(volumes: ReadonlyMap<string, string>, s: CatalogSettings): Map<string, string> {
+  return new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
 }
 
 /** Reads formulas at `commit`, and when needed mounts from Nomad and secret policies from Vault. */
-export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needs: { vault: boolean; volumes: boolean }): Promise<Catalog> {
+export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needs: CatalogNeeds): Promise<Catalog> {
   const { knownSecrets } = s;
   const needsVault = needs.vault;
   const formulas = await readFormulas(deps.repo, commit);
-  const volumes = needs.volumes ? await deps.nomad.hostVolumes() : new Map<string, string>();
-  const mountPaths = new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
+  // an unconfigured class is refused by name; its pool is never asked
+  const pools = needs.pools.filter((p) => p === "default" || s.classes.includes(p));
+  const byPool = new Map(await Promise.all(pools.map(async (p) => [p, mountsIn(await deps.nomad.hostVolumes(p), s)] as const)));
+  const mountPaths = byPool.get("default") ?? new Map<string, string>();
+  const classes = new Map(s.classes.map((c) => [c, new Set(byPool.get(c)?.keys() ?? [])] as const));
   let secrets = new Set<string>();
   let vaultOk = true;
   if (needsVault) {
@@ -68,7 +84,7 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
       deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
     }
   }
-  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, secrets, vaultOk, formulaSecrets: s.formulaSecrets };
+  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets };
 }
 
 /**

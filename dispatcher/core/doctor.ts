@@ -20,7 +20,7 @@ export interface DoctorDeps {
   nomad: {
     agentVersion(): Promise<string>;
     parentSpec(jobId: string): Promise<Record<string, unknown> | undefined>;
-    hostVolumes(): Promise<Map<string, string>>;
+    hostVolumes(pool?: string): Promise<Map<string, string>>;
   };
   vault: {
     version(): Promise<string>;
@@ -34,6 +34,8 @@ export interface DoctorDeps {
     vaultAddr: string;
     runnerJob: string;
     sidecarJob: string;
+    /** runner classes: node pools with parents of their own */
+    classes: readonly string[];
     /** the parents as pinned after registration (undefined: no pin file configured) */
     pins: PinFile | undefined;
     role: string;
@@ -65,14 +67,15 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   }
   if (nomadUp) {
     for (const [base, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
-      const parents = parentJobsOf(base);
+      const parents = parentJobsOf(base, s.classes);
       const problems: string[] = [];
       for (const job of parents) {
         const problem = await deps.nomad.parentSpec(job).then((live) => pinProblem(s.pins, job, live), failure);
         if (problem) problems.push(problem);
       }
       const fix = "register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run `dispatcher jobs pin` if the change is intended";
-      if (problems.length === 0) add(`jobspec ${base}`, fatal, true, `${parents.length} parents (one per mount set) registered as pinned`);
+      const per = s.classes.length > 0 ? `one per class (default, ${s.classes.join(", ")}) and mount set` : "one per mount set";
+      if (problems.length === 0) add(`jobspec ${base}`, fatal, true, `${parents.length} parents (${per}) registered as pinned`);
       else add(`jobspec ${base}`, fatal, false, `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more parents)` : ""}`, fix);
     }
     try {
@@ -83,6 +86,11 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
       else {
         const offered = MOUNTS.filter((m) => volumes.has(s.hostVolumes[m]));
         add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]}" in the Nomad client config`);
+      }
+      for (const cls of s.classes) {
+        const inPool = await deps.nomad.hostVolumes(cls);
+        const there = MOUNTS.filter((m) => inPool.has(s.hostVolumes[m]));
+        add(`class ${cls}`, false, true, `node pool ${cls} offers ${there.map(named).join(", ") || "no mounts"}`);
       }
     } catch (err) {
       add("host volumes", false, false, failure(err), "check the Nomad token may read nodes (node:read)");

@@ -27,6 +27,7 @@ export interface LoopDeps {
   events?: LoopEmitter;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
+    classes: CatalogSettings["classes"];
     formulaSecrets?: CatalogSettings["formulaSecrets"];
     hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
@@ -86,7 +87,7 @@ export function createLoop(deps: LoopDeps) {
   let quietAt: string | undefined;
   /** the coalescing window's flush, while one is scheduled or running */
   let flushing: Promise<void> | undefined;
-  const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob), ...parentJobsOf(s.sidecarJob)]), namespace: s.namespace };
+  const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
 
   const now = () => deps.clock.now();
   const stamp = () => now().toISOString();

@@ -52,8 +52,8 @@ export interface NomadPort {
   evaluateJob(jobId: string): Promise<void>;
   /** remove a finished child from Nomad for good (needs submit-job) */
   purgeJob(jobId: string): Promise<void>;
-  /** host volumes offered by ready client nodes: name → host path (the first node's, by node id) */
-  hostVolumes(): Promise<Map<string, string>>;
+  /** host volumes offered by ready client nodes of a node pool ("default" when absent): name → host path (the first node's, by node id) */
+  hostVolumes(pool?: string): Promise<Map<string, string>>;
   /** what decides a parent's children (command, user, driver, volumes, …), as pinning compares it; undefined when absent */
   parentSpec(jobId: string): Promise<Record<string, unknown> | undefined>;
   /** a job's identity for ledger verification; undefined when Nomad does not know it */

@@ -39,16 +39,20 @@ export function idempotencyToken(id: string, sha: string, attempt: number): stri
   return createHash("sha256").update(`${id}\0${sha}\0${attempt}`).digest("hex").slice(0, 32);
 }
 
-/** The parent for a mount set: its volumes are fixed at registration, so one parent per set (runner, runner-gpg-ssh, …). */
-export function parentJobFor(base: string, mounts: readonly Mount[]): string {
+/**
+ * The parent for a class and mount set: its node pool and volumes are fixed at registration, so
+ * one parent per pair (runner, runner-gpg-ssh, runner.big, runner.big-ssh, …).
+ */
+export function parentJobFor(base: string, mounts: readonly Mount[], cls?: string): string {
   const set = [...new Set(mounts)].sort();
-  return set.length === 0 ? base : `${base}-${set.join("-")}`;
+  const classed = cls ? `${base}.${cls}` : base;
+  return set.length === 0 ? classed : `${classed}-${set.join("-")}`;
 }
 
-/** Every parent of a kind, one per mount set (what scripts/register-jobs.sh registers). */
-export function parentJobsOf(base: string): string[] {
+/** Every parent of a kind, one per class (the default first) and mount set (what scripts/register-jobs.sh registers). */
+export function parentJobsOf(base: string, classes: readonly string[] = []): string[] {
   const sets = [...Array(2 ** MOUNTS.length).keys()].map((bits) => MOUNTS.filter((_, i) => bits & (1 << i)));
-  return sets.map((set) => parentJobFor(base, set));
+  return [undefined, ...classes].flatMap((cls) => sets.map((set) => parentJobFor(base, set, cls)));
 }
 
 /** Pure: the dispatch an execution makes (job, meta, token scope) from the action and settings. */
@@ -57,7 +61,7 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
   const timeoutMinutes = action.timeout_minutes ?? s.defaultTimeoutMinutes;
   const sidecar = action.kind === "sidecar";
   return {
-    job: parentJobFor(sidecar ? s.sidecarJob : s.runnerJob, action.mounts),
+    job: parentJobFor(sidecar ? s.sidecarJob : s.runnerJob, action.mounts, action.class),
     task: RUNNER_TASK,
     meta: buildMeta(
       {

@@ -266,10 +266,11 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       return String(body);
     },
 
-    async hostVolumes() {
+    async hostVolumes(pool = "default") {
       const { body: nodes } = await get("/v1/nodes", S.nodeList);
       const volumes = new Map<string, string>();
-      for (const n of nodes.filter((x) => x.Status === "ready").sort((a, b) => a.ID.localeCompare(b.ID))) {
+      // a job is placed only on nodes of its pool: volumes elsewhere do not count
+      for (const n of nodes.filter((x) => x.Status === "ready" && (x.NodePool ?? "default") === pool).sort((a, b) => a.ID.localeCompare(b.ID))) {
         const { body } = await get(`/v1/node/${n.ID}`, S.nodeDetail);
         for (const v of Object.values(body.HostVolumes ?? {})) if (!volumes.has(v.Name)) volumes.set(v.Name, v.Path);
       }

@@ -54,7 +54,7 @@ export const evaluation = z.object({
 
 export const evalList = z.array(evaluation);
 
-export const nodeStub = z.object({ ID: z.string(), Status: z.string() });
+export const nodeStub = z.object({ ID: z.string(), Status: z.string(), NodePool: z.string().optional() });
 export const nodeList = z.array(nodeStub);
 export const nodeDetail = z.object({
   ID: z.string(),

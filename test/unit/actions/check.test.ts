@@ -53,6 +53,26 @@ describe("checkAction", () => {
   });
 });
 
+describe("checkAction with runner classes", () => {
+  const classed: ActionCatalog = { ...catalog, classes: new Map([["big", new Set(["ssh"])], ["gpu", new Set<string>()]]) };
+
+  it("names an unconfigured class and lists the configured ones", () => {
+    expect(checkAction(action({ class: "huge" }), classed).problems).toEqual(['class "huge" is not a configured runner class (configured: big, gpu)']);
+  });
+
+  it("checks mounts against what the class's node pool offers, not the default pool", () => {
+    expect(checkAction(action({ class: "big", mounts: ["ssh"] }), classed).problems).toEqual([]);
+    expect(checkAction(action({ class: "big", mounts: ["ssh", "gpg"] }), classed).problems).toEqual([
+      'mounts[1] "gpg" is not offered by any ready node of class "big" (node pool big offers: ssh)',
+    ]);
+    expect(checkAction(action({ class: "gpu", mounts: ["ssh"] }), classed).problems).toEqual(['mounts[0] "ssh" is not offered by any ready node of class "gpu" (node pool gpu offers: none)']);
+  });
+
+  it("leaves classes unchecked where the catalog does not know them (offline validate)", () => {
+    expect(checkAction(action({ class: "anything", mounts: ["sops"] }), catalog).problems).toEqual([]);
+  });
+});
+
 describe("unknownSecretProblems", () => {
   it("gives one line per unknown secret with its index and the known ones", () => {
     const a = action({ secrets: ["GITHUB_TOKEN", "GITHB_TOKEN", "AWS_KEY"] });

@@ -106,7 +106,7 @@ describe("parseAction", () => {
   });
 
   it("names each unknown key", () => {
-    const allowed = "id, formula, context, secrets, mounts, model, tools, timeout_minutes, dispatch_mode, blast_radius, kind, issue, project";
+    const allowed = "id, formula, context, secrets, mounts, model, tools, timeout_minutes, dispatch_mode, blast_radius, kind, class, issue, project";
     expect(problemsOf(toml("foo = 1", "[bar]", "x = 2"))).toEqual([
       `unknown key "foo" (allowed: ${allowed})`,
       `unknown key "bar" (allowed: ${allowed})`,

@@ -103,7 +103,7 @@ describe("file layer", () => {
     expect(c.secrets).toEqual(["GITHUB_TOKEN", "NPM_TOKEN"]);
     expect(c.pollSeconds).toBe(5);
     expect(c.instance).toBe("from-file");
-    expect(c.nomad).toEqual({ addr: "http://nomad.internal:4646", runnerJob: "runner-prod", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0 });
+    expect(c.nomad).toEqual({ addr: "http://nomad.internal:4646", runnerJob: "runner-prod", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0, classes: [] });
     expect(c.vault.kvMount).toBe("secret");
     expect(c.vault.wrapTtlSeconds).toBe(60);
     expect(c.vault.tokenGraceSeconds).toBe(300); // untouched sibling keeps its default

@@ -34,6 +34,7 @@ function deps(over: { nomad?: Partial<DoctorDeps["nomad"]>; vault?: Partial<Doct
       kvMount: "kv",
       knownSecrets: ["A", "B"],
       hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "deploy-sops" },
+      classes: [],
       remote: "/ops.git",
       branch: "main",
     },

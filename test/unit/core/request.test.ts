@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { policiesFor, policyFor } from "../../../dispatcher/core/catalog.js";
-import { idempotencyToken } from "../../../dispatcher/core/request.js";
+import { idempotencyToken, parentJobFor, parentJobsOf } from "../../../dispatcher/core/request.js";
 
 describe("idempotencyToken", () => {
   it("is 32 lower-case hex characters", () => {
@@ -46,5 +46,23 @@ describe("policyFor / policiesFor", () => {
 
   it("has no policies for no secrets", () => {
     expect(policiesFor([])).toEqual([]);
+  });
+});
+
+describe("parentJobFor / parentJobsOf", () => {
+  it("names the parent after the class and the sorted mount set", () => {
+    expect(parentJobFor("runner", [])).toBe("runner");
+    expect(parentJobFor("runner", ["ssh", "gpg", "ssh"])).toBe("runner-gpg-ssh");
+    expect(parentJobFor("runner", [], "big")).toBe("runner.big");
+    expect(parentJobFor("sidecar", ["sops"], "big")).toBe("sidecar.big-sops");
+  });
+
+  it("lists one parent per class (the default first) and mount set", () => {
+    const all = parentJobsOf("runner", ["big"]);
+    expect(all).toHaveLength(16);
+    expect(all.slice(0, 2)).toEqual(["runner", "runner-ssh"]);
+    expect(all).toContain("runner.big-gpg-sops-ssh");
+    expect(new Set(all).size).toBe(16);
+    expect(parentJobsOf("runner")).toHaveLength(8);
   });
 });
