@@ -20,6 +20,11 @@ variable "namespace" {
   type        = string
   default     = "dispatch"
 }
+variable "node_pool" {
+  description = "runner class: the node pool its children run in (register-jobs.sh names the parent <kind>.<class>)"
+  type        = string
+  default     = "default"
+}
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
@@ -83,6 +88,7 @@ job "runner" {
   namespace   = var.namespace
   type        = "batch"
   datacenters = var.datacenters
+  node_pool   = var.node_pool
 
   parameterized {
     payload       = "optional"

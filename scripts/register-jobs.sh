@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Registers every runner/sidecar parent from jobspecs/runner.nomad.hcl: one per kind and mount set
-# (runner, runner-gpg, …, runner-gpg-sops-ssh, sidecar, …), then pins what Nomad now holds
+# Registers every runner/sidecar parent from jobspecs/runner.nomad.hcl: one per kind, runner class
+# and mount set (runner, runner-gpg, …, runner-gpg-sops-ssh, sidecar, …; with DISPATCHER_CLASSES=big
+# also runner.big, runner.big-gpg, … in node pool big), then pins what Nomad now holds
 # (`dispatcher jobs pin`), so the dispatcher refuses to mint for a parent changed afterwards.
 # Needs a token that may submit jobs in the namespace (management on the dev stack): the
 # dispatcher's own token cannot register jobs.
@@ -13,16 +14,22 @@ pins=${1:?usage: scripts/register-jobs.sh PIN_FILE [-var k=v …]}
 shift
 
 mount_sets=("" gpg sops ssh gpg-sops gpg-ssh sops-ssh gpg-sops-ssh)
-for kind in runner sidecar; do
-  for set in "${mount_sets[@]}"; do
-    id=$kind${set:+-$set}
-    mounts=$(jq -cn --arg s "$set" '$s | split("-") | map(select(. != ""))')
-    "$nomad" job run -output -var "kind=$kind" -var "mounts=$mounts" -var "vault_addr=$VAULT_ADDR" "$@" "$root/jobspecs/runner.nomad.hcl" \
-      | jq --arg id "$id" '.Job.ID = $id | .Job.Name = $id' \
-      | curl -fsS -X PUT -H "X-Nomad-Token: $NOMAD_TOKEN" --data-binary @- "$NOMAD_ADDR/v1/jobs" >/dev/null \
-      || { echo "register-jobs: registering $id failed" >&2; exit 1; }
+IFS=, read -r -a classes <<<"${DISPATCHER_CLASSES:-}"
+count=0
+for class in "" "${classes[@]}"; do
+  pool=${class:-default}
+  for kind in runner sidecar; do
+    for set in "${mount_sets[@]}"; do
+      id=$kind${class:+.$class}${set:+-$set}
+      mounts=$(jq -cn --arg s "$set" '$s | split("-") | map(select(. != ""))')
+      "$nomad" job run -output -var "kind=$kind" -var "mounts=$mounts" -var "node_pool=$pool" -var "vault_addr=$VAULT_ADDR" "$@" "$root/jobspecs/runner.nomad.hcl" \
+        | jq --arg id "$id" '.Job.ID = $id | .Job.Name = $id' \
+        | curl -fsS -X PUT -H "X-Nomad-Token: $NOMAD_TOKEN" --data-binary @- "$NOMAD_ADDR/v1/jobs" >/dev/null \
+        || { echo "register-jobs: registering $id failed" >&2; exit 1; }
+      count=$((count + 1))
+    done
   done
 done
 # pinned with the dispatcher's token when one is given (it can read jobs there), else with this one
 NOMAD_TOKEN=${DISPATCHER_NOMAD_TOKEN:-$NOMAD_TOKEN} node "$root/dist/cli/main.js" jobs pin --out "$pins"
-echo "registered and pinned ${#mount_sets[@]} runner and ${#mount_sets[@]} sidecar parents ($pins)" >&2
+echo "registered and pinned $count runner and sidecar parents (classes: default${DISPATCHER_CLASSES:+, $DISPATCHER_CLASSES}) ($pins)" >&2

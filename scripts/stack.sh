@@ -102,6 +102,68 @@ plugin "raw_exec" {
 HCL
 }
 
+# a second client agent in node pool "big" (runner class big): its own data dir, ports and cgroup
+# tree; it offers only the ssh mount, from a directory of its own, so class routing and
+# "a mount offered on one node only" are tested on two real nodes
+BIG_POOL=big
+write_nomad_big_config() {
+  mkdir -p "$dev/volumes-big/ssh" "$dev/nomad-big-data"
+  echo "ssh volume of the $BIG_POOL node" >"$dev/volumes-big/ssh/where"
+  cat > "$dev/nomad-big.hcl" <<HCL
+data_dir  = "$dev/nomad-big-data"
+bind_addr = "127.0.0.1"
+name      = "dev-$BIG_POOL"
+acl {
+  enabled = true
+}
+ports {
+  http = $((NOMAD_PORT + 10))
+  rpc  = $((NOMAD_PORT + 11))
+  serf = $((NOMAD_PORT + 12))
+}
+advertise {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+client {
+  enabled       = true
+  servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
+  node_pool     = "$BIG_POOL"
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$BIG_POOL"
+  chroot_env {
+    "$dev/chroot" = "/"
+  }
+  host_volume "dispatcher-runner" {
+    path      = "$dev/runner"
+    read_only = true
+  }
+  host_volume "ssh" {
+    path      = "$dev/volumes-big/ssh"
+    read_only = true
+  }
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+HCL
+}
+
+nomad_big_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" --arg p "$BIG_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
+
+start_nomad_big() {
+  alive nomad-big && return
+  write_nomad_big_config
+  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: second client)"\n}\n' "$BIG_POOL" "$BIG_POOL" >"$dev/pool-big.hcl"
+  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-big.hcl" >/dev/null
+  say "starting a second nomad client in node pool $BIG_POOL"
+  "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
+  echo $! >"$dev/nomad-big.pid"
+  wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
+}
+
 start_nomad() {
   alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
   write_nomad_config
@@ -193,7 +255,7 @@ register_jobs() {
   # raw_exec: no chroot, no volumes; the task reads the bundle and the mounts on the host
   [ "$DRIVER" = raw_exec ] && vars+=(-var "node_bin=$(command -v node)" -var "runner_dir=$dev/runner" -var "mount_root=$dev/volumes")
   install_runner
-  NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad \
+  NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad DISPATCHER_CLASSES=$BIG_POOL \
     "$root/scripts/register-jobs.sh" "$dev/jobs.pin.json" "${vars[@]}"
 }
 
@@ -219,6 +281,7 @@ up() {
   "$root/scripts/ssh-remote.sh" up "$dev" "$SSH_PORT"
   say "ssh remote (deploy key only, git-shell) on ssh://root@127.0.0.1:$SSH_PORT"
   start_nomad
+  start_nomad_big
   start_bao
   VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" APPROLE_DIR="$dev" "$root/scripts/bootstrap-vault.sh"
   register_jobs
@@ -237,6 +300,7 @@ DISPATCHER_GIT_SSH_KEY=$dev/ssh/deploy-key
 DISPATCHER_GIT_KNOWN_HOSTS=$dev/ssh/known_hosts
 DISPATCHER_RUNNER_REMOTE=git://127.0.0.1:$GIT_PORT/ops.git
 DISPATCHER_JOB_PINS=$dev/jobs.pin.json
+DISPATCHER_CLASSES=$BIG_POOL
 GIT_DAEMON_URL=git://127.0.0.1:$GIT_PORT
 GIT_SERVED_DIR=$dev/git
 NOMAD_BIN=$nomad
@@ -260,20 +324,22 @@ stop_pid() {
 }
 
 down() {
+  stop_pid nomad-big
   stop_pid nomad
   stop_pid bao
   stop_pid git-daemon
   "$root/scripts/ssh-remote.sh" down "$dev"
   # tasks are children of nomad's executors; reap any left under our data dir
   pkill -f "$dev/nomad-data" 2>/dev/null || true
-  # exec tasks' volume mounts live under the data dir until their executor ends
-  grep -o " $dev/nomad-data[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  pkill -f "$dev/nomad-big-data" 2>/dev/null || true
+  # exec tasks' volume mounts live under the data dirs until their executor ends
+  grep -oE " $dev/nomad(-big)?-data[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dev"
 }
 
 status() {
   local s
-  for s in nomad bao git-daemon; do
+  for s in nomad nomad-big bao git-daemon; do
     if alive "$s"; then echo "$s: running (pid $(cat "$dev/$s.pid"))"; else echo "$s: stopped"; fi
   done
 }

@@ -30,6 +30,8 @@ export interface StackEnv {
   DISPATCHER_VAULT_ROLE_ID_FILE: string;
   DISPATCHER_VAULT_SECRET_ID_FILE: string;
   DISPATCHER_JOB_PINS: string;
+  /** runner classes: "big", the node pool of the stack's second client */
+  DISPATCHER_CLASSES: string;
   /** git://… base of the stack's read-only git daemon, serving GIT_SERVED_DIR */
   GIT_DAEMON_URL: string;
   GIT_SERVED_DIR: string;
@@ -84,6 +86,7 @@ export function dispatcherEnv(remote: string): Record<string, string> {
     DISPATCHER_VAULT_ROLE_ID_FILE: s.DISPATCHER_VAULT_ROLE_ID_FILE,
     DISPATCHER_VAULT_SECRET_ID_FILE: s.DISPATCHER_VAULT_SECRET_ID_FILE,
     DISPATCHER_JOB_PINS: s.DISPATCHER_JOB_PINS,
+    DISPATCHER_CLASSES: s.DISPATCHER_CLASSES,
     DISPATCHER_OPS_REMOTE: remote,
     DISPATCHER_RUNNER_REMOTE: runnerRemoteFor(remote),
     DISPATCHER_GIT_SSH_KEY: s.DISPATCHER_GIT_SSH_KEY,
