@@ -60,4 +60,15 @@ describe("the dispatcher as a Nomad service job", () => {
     const allocs = (await (await nomadHttp("GET", "/v1/job/dispatcher/allocations?namespace=dispatcher")).json()) as { ClientStatus: string }[];
     expect(allocs.map((a) => a.ClientStatus)).toEqual(["running"]);
   });
+
+  it("registers its service in Nomad, where Prometheus finds /metrics, and its /healthz check passes", async () => {
+    const services = (await (await nomadHttp("GET", "/v1/service/dispatcher?namespace=dispatcher")).json()) as { Address: string; Port: number; Tags: string[] }[];
+    expect(services).toHaveLength(1);
+    expect(services[0]!.Tags).toEqual(["metrics"]);
+    const base = `http://${services[0]!.Address}:${services[0]!.Port}`;
+    expect(await (await fetch(`${base}/healthz`)).text()).toBe("ok\n");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^dispatcher_results_pushed_total 1$/m);
+    expect(metrics).toMatch(/^dispatcher_actions_total\{status="succeeded",class="none"\} 1$/m);
+  });
 });
