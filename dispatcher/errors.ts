@@ -146,6 +146,22 @@ export function failureClassOf(err: unknown): FailureClass {
   return err instanceof DispatcherError ? err.class : "agent";
 }
 
+/** How far an action got: its attempt number (a new one after each lost run) and the failures of this attempt before its child ran. */
+export interface RetryHistory {
+  attempt: number;
+  failures: number;
+}
+
+/**
+ * The one retry rule: when to try again after a failure of class `cls`, or undefined when the
+ * class has no retry left. A lost run counts attempts (each retry is a new attempt); any other
+ * failure counts this attempt's failures (the same attempt goes again, same idempotency key).
+ */
+export function nextRetry(cls: FailureClass, history: RetryHistory, now: Date): Date | undefined {
+  const delay = backoffFor(cls, cls === "lost" ? history.attempt : history.failures);
+  return delay === undefined ? undefined : new Date(now.getTime() + delay);
+}
+
 /** Delay before retry number `attempt` (1-based), or undefined when no retry is left. */
 export function backoffFor(cls: FailureClass, attempt: number): number | undefined {
   const rule = retryTable[cls];

@@ -2,7 +2,9 @@ import { redactUrls } from "../opsrepo/exec.js";
 import { readResult, type ReadResult } from "../core/repo-read.js";
 import type { AllocationState } from "../core/ports.js";
 import { logPath } from "../core/result.js";
-import { isTerminal, latestAllocation, type LiveChild } from "../core/status.js";
+import { isTerminal, type LiveChild } from "../core/status.js";
+import { startedAllocation, waitForAllocation } from "../core/watch.js";
+import { systemClock } from "../clock.js";
 import { stderrOfStoredLog } from "../core/writer.js";
 import { ExitError } from "../errors.js";
 import type { LogType } from "../nomad/client.js";
@@ -10,7 +12,6 @@ import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./co
 import { openView, readLiveChildren, type View } from "./view.js";
 
 const POLL_MS = 2_000;
-const WATCH_MS = 10_000;
 /** logmon copies the task's output to the log file a moment after the task exits */
 const FLUSH_MS = 500;
 
@@ -65,7 +66,7 @@ async function printStored(v: View, commit: string, result: ReadResult, type: Lo
 
 async function showLive(v: View, child: LiveChild, type: LogType, follow: boolean): Promise<number> {
   const task = v.kinds[child.parent]!;
-  const alloc = await waitForStart(v, child.jobId, follow ? Infinity : 0);
+  const alloc = await waitForAllocation(v.nomad, child.jobId, startedAllocation, { clock: systemClock, timeoutMs: follow ? Infinity : 0 });
   if (!alloc) throw new ExitError(`action's job ${child.jobId} has no started allocation yet (use -f to wait for it)`, EXIT.failed);
   if (!follow) {
     process.stdout.write(await v.nomad.readLogBytes(alloc.id, task, type, 0));
@@ -77,19 +78,6 @@ async function showLive(v: View, child: LiveChild, type: LogType, follow: boolea
   return EXIT.failed;
 }
 
-/** Blocking queries until the job's allocation has started (or ended); `waitMs` 0 asks once. */
-async function waitForStart(v: View, jobId: string, waitMs: number): Promise<AllocationState | undefined> {
-  const deadline = Date.now() + waitMs;
-  let index = 0;
-  for (;;) {
-    const placement = await v.nomad.watchJob(jobId, index, WATCH_MS);
-    index = placement.index;
-    const alloc = latestAllocation(placement.allocations);
-    if (alloc && (alloc.startedAt || alloc.clientStatus === "running" || isTerminal(alloc))) return alloc;
-    if (Date.now() >= deadline) return undefined;
-  }
-}
-
 /**
  * Streams the task's log live while a blocking query watches the allocation. When it ends, the
  * stream is cut and the rest is read from the byte offset reached, so no output is lost or doubled.
@@ -97,7 +85,8 @@ async function waitForStart(v: View, jobId: string, waitMs: number): Promise<All
 async function followToEnd(v: View, jobId: string, allocId: string, task: string, type: LogType): Promise<AllocationState> {
   const stop = new AbortController();
   let offset = 0;
-  const watcher = watchUntilTerminal(v, jobId, allocId).finally(() => stop.abort());
+  const ended = (allocs: AllocationState[]) => allocs.find((a) => a.id === allocId && isTerminal(a));
+  const watcher = waitForAllocation(v.nomad, jobId, ended, { clock: systemClock, timeoutMs: Infinity }).then((a) => a!).finally(() => stop.abort());
   watcher.catch(() => undefined); // awaited below; the stream loop must not see it as unhandled
   while (!stop.signal.aborted) {
     try {
@@ -115,14 +104,4 @@ async function followToEnd(v: View, jobId: string, allocId: string, task: string
   await sleep(FLUSH_MS);
   process.stdout.write(await v.nomad.readLogBytes(allocId, task, type, offset));
   return end;
-}
-
-async function watchUntilTerminal(v: View, jobId: string, allocId: string): Promise<AllocationState> {
-  let index = 0;
-  for (;;) {
-    const placement = await v.nomad.watchJob(jobId, index, WATCH_MS);
-    index = placement.index;
-    const alloc = placement.allocations.find((a) => a.id === allocId);
-    if (alloc && isTerminal(alloc)) return alloc;
-  }
 }

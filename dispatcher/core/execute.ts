@@ -1,12 +1,13 @@
-import { AllocationLost, ParentChanged, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
+import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
 import { RUNNER_TASK, parseRunnerError } from "../runner/contract.js";
-import { pinProblem, type PinFile } from "./pins.js";
-import type { AllocationState, Clock, NomadPort, VaultPort, WrappedToken } from "./ports.js";
-import { buildDispatchSpec, type Execution, type RequestSettings } from "./request.js";
+import type { PinFile } from "./pins.js";
+import type { AllocationState, Clock, JobPlacement, NomadPort, VaultPort } from "./ports.js";
+import type { RequestSettings } from "./request.js";
 import { statusOf, type RunOutcome } from "./result.js";
 import { isTerminal, latestAllocation } from "./status.js";
 import type { LoopEmitter } from "./events.js";
+import { WATCH_MS, watchPlacements } from "./watch.js";
 
 export interface ExecuteDeps {
   nomad: NomadPort;
@@ -33,7 +34,6 @@ export interface ExecutionReport {
   stderr: string;
 }
 
-const WATCH_MS = 10_000;
 
 /**
  * The runner enforces the action's deadline itself (it kills the formula and exits with its
@@ -41,47 +41,6 @@ const WATCH_MS = 10_000;
  * Nomad policy allows stopping (submit-job, not granted by acl/dispatcher.hcl).
  */
 export const BACKUP_STOP_GRACE_MS = 60_000;
-
-export interface Dispatched {
-  jobId: string;
-  token?: WrappedToken;
-  /** Nomad answered with a child dispatched earlier under the same idempotency token */
-  duplicate: boolean;
-}
-
-/**
- * Mint the scoped, wrapped token (none without secrets) and dispatch. `onMinted` records the
- * accessor before the dispatch, so a crash in between still lets a successor revoke it.
- */
-export async function dispatchAttempt(ex: Execution, deps: ExecuteDeps, onMinted: (token: WrappedToken) => Promise<void>): Promise<Dispatched> {
-  const spec = buildDispatchSpec(ex, deps.settings);
-  // whoever re-registered the parent would receive the token: check it right before minting
-  const changed = pinProblem(deps.settings.pins, spec.job, await deps.nomad.parentSpec(spec.job));
-  if (changed) throw new ParentChanged(changed);
-  let token: WrappedToken | undefined;
-  if (spec.policies.length > 0) {
-    const id = ex.action.id;
-    try {
-      token = await deps.vault.mintWrapped({
-        policies: spec.policies,
-        ttlSeconds: spec.tokenTtlSeconds,
-        meta: { action: id, commit: ex.commit, attempt: String(ex.attempt) },
-      });
-    } catch (err) {
-      deps.events?.emit("token:failed", { id, op: "mint", class: failureClassOf(err), err });
-      throw err;
-    }
-    deps.events?.emit("token:minted", { id, attempt: ex.attempt, policies: spec.policies });
-    await onMinted(token);
-  }
-  try {
-    const dispatched = await deps.nomad.dispatch({ job: spec.job, meta: spec.meta, payload: token?.wrappingToken, idempotencyToken: spec.idempotencyToken });
-    return { jobId: dispatched.jobId, token, duplicate: dispatched.evalId === "" };
-  } catch (err) {
-    if (token) await deps.vault.revokeAccessor(token.accessor, ex.action.id).catch(() => undefined);
-    throw err;
-  }
-}
 
 export interface Follow {
   actionId: string;
@@ -132,7 +91,8 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
   const reevaluateAt = deps.settings.reevaluateSeconds > 0 ? start + deps.settings.reevaluateSeconds * 1000 : Number.POSITIVE_INFINITY;
   let reevaluated = false;
   let started = false;
-  let index = 0;
+  let waitMs = WATCH_MS;
+  const watch = watchPlacements(deps.nomad, jobId, () => waitMs, signal);
   let last: AllocationState | undefined;
   for (;;) {
     if (signal?.aborted) throw signal.reason;
@@ -143,9 +103,8 @@ async function trackJob(f: Follow, deps: ExecuteDeps, log: Logger, signal?: Abor
       const err = new TimeoutExceeded(`job ${jobId} ran past its timeout of ${timeoutMinutes} min and was stopped`);
       return { kind: "failed", alloc, class: err.class, message: err.message };
     }
-    const waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
-    const placement = await deps.nomad.watchJob(jobId, index, waitMs, signal);
-    index = placement.index;
+    waitMs = Math.max(1000, Math.min(WATCH_MS, runDeadline - now));
+    const placement = (await watch.next()).value as JobPlacement;
     last = latestAllocation(placement.allocations) ?? last;
     // a short task may be seen first when it has already ended: its start time still counts
     if (!started && last && (last.clientStatus === "running" || last.startedAt)) {

@@ -1,19 +1,20 @@
 import { readActions } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
-import { backoffFor, failureClassOf } from "../errors.js";
+import { failureClassOf } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./catalog.js";
-import { dispatchAttempt, followJob, type ExecuteDeps, type ExecutionReport } from "./execute.js";
+import type { ExecuteDeps } from "./execute.js";
+import { runAttempt, type AttemptDeps } from "./attempt.js";
+import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
 import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
 import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
-import { entryProblem, storedResultProblem, type Fence } from "./verify.js";
+import { storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./schedule.js";
-import type { Clock, LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
-import { tail } from "./redact.js";
-import { buildRefusal, buildRunResult, logPath, type ActionResult, type ResultBase } from "./result.js";
-import { combineLogs, createResultWriter } from "./writer.js";
+import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
+import { createResultWriter } from "./writer.js";
 import { createPurgeSchedule } from "./purge.js";
 
 export interface LoopDeps {
@@ -58,8 +59,6 @@ export interface PassSummary {
 /** a wait without its own end (Vault, a result not yet at the tip) is looked at again after this */
 const RECHECK_MS = 1000;
 
-/** Raised when a check-and-set finds that another instance took the action over. */
-class ClaimLost extends Error {}
 
 /** The dispatch loop over the ports: read → refuse or plan → claim → execute → record. */
 export function createLoop(deps: LoopDeps) {
@@ -216,12 +215,6 @@ export function createLoop(deps: LoopDeps) {
     log.info({ action: entry.id, owner: entry.owner }, "pushing a result left in the ledger");
   }
 
-  async function mustUpdate(entry: LedgerEntry, changes: Partial<LedgerFields>): Promise<LedgerEntry> {
-    const next = await deps.ledger.update(entry, { ...changes, updatedAt: stamp() });
-    if (!next) throw new ClaimLost(`action ${entry.id} was taken over by another instance`);
-    return next;
-  }
-
   function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
     const done = work().finally(() => {
@@ -232,109 +225,58 @@ export function createLoop(deps: LoopDeps) {
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
 
-  function start(c: Candidate, commit: string, previous?: LedgerEntry): void {
+  /** What one attempt needs from the loop: the ports, where results and retries go. */
+  function attemptDeps(c: Candidate, actionLog: Logger): AttemptDeps {
     const id = c.action.id;
-    const attempt = previous?.attempt ?? 1;
-    const actionLog = log.child({ action: id, attempt });
-    const d = { ...deps, events, log: actionLog };
-    track(c, async () => {
-      let entry: LedgerEntry | undefined;
-      try {
-        entry = previous
-          ? await mustUpdate(previous, { owner: me, state: "claimed" })
-          : await deps.ledger.create(id, { state: "claimed", owner: me, attempt, actionSha: c.file.sha, commit, updatedAt: stamp() });
-        if (!entry) return actionLog.debug("claimed by another instance");
-        const earlier = entry.accessor;
-        const dispatched = await dispatchAttempt({ file: c.file, action: c.action, commit: entry.commit, attempt }, d, async (token) => {
-          entry = await mustUpdate(entry!, { accessor: token.accessor });
-        });
-        let accessor = dispatched.token?.accessor;
-        if (dispatched.duplicate) {
-          // the child already holds the token minted before our predecessor died; ours is spare
-          if (dispatched.token) await deps.vault.revokeAccessor(dispatched.token.accessor, id).catch(() => undefined);
-          accessor = earlier;
-        }
-        entry = await mustUpdate(entry, { state: "dispatched", jobId: dispatched.jobId, accessor, dispatchedAt: stamp() });
-        failures.delete(id);
-        const queuedMs = now().getTime() - (firstSeen.get(id) ?? now().getTime());
-        firstSeen.delete(id);
-        events.emit("action:dispatched", { id, attempt, jobId: dispatched.jobId, policies: policiesFor(c.action.secrets), duplicate: dispatched.duplicate, queuedMs });
-        await follow(c, entry, d);
-      } catch (err) {
-        await onFailure(c, entry, attempt, err, actionLog);
-      }
-    });
+    return {
+      ...deps,
+      log: actionLog,
+      events,
+      me,
+      fence,
+      signal: controller.signal,
+      queueResult(result, fullLog, entry) {
+        if (entry) toRecord.set(id, entry);
+        writer.add({ result, fullLog });
+        scheduleFlush();
+      },
+      retryAt: (at) => notBefore.set(id, at),
+    };
+  }
+
+  /** Runs an attempt to its end; the failures of one left waiting count towards its next retry. */
+  async function carry(c: Candidate, first: Step, entry: LedgerEntry | undefined, actionLog: Logger): Promise<void> {
+    const end = await runAttempt(first, { file: c.file, action: c.action, entry }, attemptDeps(c, actionLog));
+    if (end.phase === "waiting") failures.set(c.action.id, end.failures);
+    else failures.delete(c.action.id);
+    // the queue wait of an action that failed before its child ran goes on
+    if (end.phase !== "waiting" || end.jobId !== undefined) firstSeen.delete(c.action.id);
+  }
+
+  function attemptOf(c: Candidate, commit: string, previous: LedgerEntry | undefined): AttemptStart {
+    const id = c.action.id;
+    return {
+      id,
+      attempt: previous?.attempt ?? 1,
+      actionSha: previous?.actionSha ?? c.file.sha,
+      commit: previous?.commit ?? commit,
+      policies: policiesFor(c.action.secrets),
+      approvedBy: c.approvedBy,
+      seenAt: firstSeen.get(id) ?? now().getTime(),
+      failures: failures.get(id),
+      dispatcher: s.dispatcher,
+    };
+  }
+
+  function start(c: Candidate, commit: string, previous?: LedgerEntry): void {
+    const actionLog = log.child({ action: c.action.id, attempt: previous?.attempt ?? 1 });
+    track(c, () => carry(c, beginClaim(attemptOf(c, commit, previous), previous !== undefined), previous, actionLog));
   }
 
   function reattach(c: Candidate, previous: LedgerEntry): void {
     const actionLog = log.child({ action: c.action.id, attempt: previous.attempt, job_id: previous.jobId });
-    track(c, async () => {
-      let entry: LedgerEntry | undefined;
-      try {
-        const forged = entryProblem(previous, await deps.nomad.childJob(previous.jobId!), fence);
-        // a forged entry is an incident: its job is not stopped, its token not revoked, no result written
-        if (forged) return void events.emit("ledger:distrusted", { id: c.action.id, problem: forged, owner: previous.owner, jobId: previous.jobId, attempt: previous.attempt });
-        entry = await mustUpdate(previous, { owner: me });
-        events.emit("action:reattached", { id: c.action.id, attempt: previous.attempt, jobId: previous.jobId!, from: previous.owner });
-        await follow(c, entry, { ...deps, events, log: actionLog });
-      } catch (err) {
-        await onFailure(c, entry, previous.attempt, err, actionLog);
-      }
-    });
-  }
-
-  async function follow(c: Candidate, entry: LedgerEntry, d: LoopDeps): Promise<void> {
-    const report = await followJob(
-      {
-        actionId: c.action.id,
-        attempt: entry.attempt,
-        jobId: entry.jobId!,
-        timeoutMinutes: c.action.timeout_minutes ?? s.defaultTimeoutMinutes,
-        since: new Date(entry.dispatchedAt ?? stamp()),
-        policies: policiesFor(c.action.secrets),
-        accessor: entry.accessor,
-      },
-      d,
-      controller.signal,
-    );
-    await finish(c, entry, report);
-  }
-
-  async function finish(c: Candidate, entry: LedgerEntry, report: ExecutionReport): Promise<void> {
-    const { outcome } = report;
-    const id = c.action.id;
-    const retry = outcome.status === "lost" ? backoffFor("lost", entry.attempt) : undefined;
-    if (retry !== undefined) {
-      await mustUpdate(entry, { state: "claimed", attempt: entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined });
-      notBefore.set(id, new Date(now().getTime() + retry));
-      events.emit("action:retrying", { id, attempt: entry.attempt, class: "lost", delayMs: retry, jobId: outcome.jobId });
-      return;
-    }
-    const full = combineLogs(report.stdout, report.stderr, []);
-    const tailed = tail(full, s.tailBytes);
-    const logFile = tailed.length < full.length ? logPath(s.actionsDir, id) : undefined;
-    const result = buildRunResult(baseOf(id, entry.actionSha, entry.commit, entry.attempt, c.approvedBy), now(), outcome, tailed, logFile);
-    await record(entry, result, full);
-    events.emit("action:finished", {
-      id,
-      attempt: entry.attempt,
-      status: outcome.status,
-      ran: true,
-      class: outcome.error?.class,
-      jobId: outcome.jobId,
-      allocId: outcome.allocId,
-      exitCode: outcome.exitCode,
-      problem: outcome.error?.message,
-      sinceDispatchMs: entry.dispatchedAt ? now().getTime() - Date.parse(entry.dispatchedAt) : undefined,
-    });
-  }
-
-  /** Into the ledger first (it survives a crash and a remote outage), then the push queue. */
-  async function record(entry: LedgerEntry, result: ActionResult, fullLog: string): Promise<void> {
-    const finished = await mustUpdate(entry, { state: "finished", result: JSON.stringify(result) });
-    toRecord.set(entry.id, finished);
-    writer.add({ result, fullLog });
-    scheduleFlush();
+    const a = { ...attemptOf(c, previous.commit, previous), jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
+    track(c, () => carry(c, beginReattach(a), previous, actionLog));
   }
 
   /** Results that finish within the window share one commit and one push. */
@@ -346,33 +288,6 @@ export function createLoop(deps: LoopDeps) {
         flushing = undefined; // results recorded from here on get the next window
         return flushSafely();
       });
-  }
-
-  async function onFailure(c: Candidate, entry: LedgerEntry | undefined, attempt: number, err: unknown, actionLog: Logger): Promise<void> {
-    if (controller.signal.aborted) return;
-    if (err instanceof ClaimLost) {
-      events.emit("ledger:conflict", { id: c.action.id });
-      return void actionLog.warn(err.message);
-    }
-    const cls = failureClassOf(err);
-    const tries = (failures.get(c.action.id) ?? 0) + 1;
-    failures.set(c.action.id, tries);
-    const delay = backoffFor(cls, tries);
-    if (delay !== undefined || !entry) {
-      // not dispatched (or not claimed): the same attempt, with the same idempotency token, goes again
-      const delayMs = delay ?? backoffFor("infra", 1)!;
-      notBefore.set(c.action.id, new Date(now().getTime() + delayMs));
-      events.emit("action:retrying", { id: c.action.id, attempt, class: cls, delayMs, err });
-      return;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    try {
-      const result = buildRefusal(baseOf(c.action.id, entry.actionSha, entry.commit, attempt), now(), cls, message);
-      await record(entry, result, "");
-      events.emit("action:finished", { id: c.action.id, attempt, status: result.status, ran: false, class: cls, problem: message, err });
-    } catch (recordErr) {
-      actionLog.error({ err: recordErr, failure: { class: cls, message } }, "could not record the failure; the next pass retries");
-    }
   }
 
   /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */

@@ -1,0 +1,156 @@
+// The interpreter of core/lifecycle.ts for one attempt: it carries out each command through the
+// ports and feeds back what happened as the next event. It decides nothing: every "what next" is
+// step()'s. Errors become events (failed with the command that failed, conflict, aborted).
+import type { Action, ActionFile } from "../actions/schema.js";
+import { ParentChanged, failureClassOf } from "../errors.js";
+import type { LoopEmitter } from "./events.js";
+import { followJob, type ExecuteDeps } from "./execute.js";
+import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type FailedOp, type Step } from "./lifecycle.js";
+import { pinProblem } from "./pins.js";
+import type { LedgerEntry, LedgerPort, WrappedToken } from "./ports.js";
+import { tail } from "./redact.js";
+import { buildDispatchSpec } from "./request.js";
+import { buildRunResult, logPath, type ActionResult } from "./result.js";
+import { entryProblem, type Fence } from "./verify.js";
+import { combineLogs } from "./writer.js";
+
+export interface AttemptDeps extends ExecuteDeps {
+  ledger: LedgerPort;
+  events: LoopEmitter;
+  settings: ExecuteDeps["settings"] & { tailBytes: number };
+  /** this instance: every ledger write takes the entry for it */
+  me: string;
+  fence: Fence;
+  /** shutdown: the child is left running for whoever re-attaches */
+  signal: AbortSignal;
+  /** the result is in the ledger (`entry`, when there is one): queue it for the push */
+  queueResult(result: ActionResult, fullLog: string, entry?: LedgerEntry): void;
+  retryAt(at: Date): void;
+}
+
+export interface AttemptInput {
+  file: ActionFile;
+  action: Action;
+  /** the ledger entry taken over (resume or re-attach); undefined for a fresh claim */
+  entry?: LedgerEntry;
+}
+
+/** Carries out `first` and every step after it until no command has an outcome; returns the last state. */
+export async function runAttempt(first: Step, input: AttemptInput, deps: AttemptDeps): Promise<AttemptState> {
+  let { state, commands } = first;
+  let entry = input.entry;
+  let token: WrappedToken | undefined;
+  const log = deps.log;
+  const now = () => deps.clock.now();
+  const spec = () => buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings);
+
+  async function write(changes: Partial<LedgerEntry>): Promise<AttemptEvent> {
+    const next = await deps.ledger.update(entry!, { ...changes, owner: deps.me, updatedAt: now().toISOString() });
+    if (!next) return { type: "conflict", message: `action ${state.id} was taken over by another instance` };
+    entry = next;
+    return { type: "recorded" };
+  }
+
+  /** The outcome of a command with one, as an event; undefined for the others. */
+  async function carryOut(cmd: AttemptCommand): Promise<AttemptEvent | undefined> {
+    switch (cmd.type) {
+      case "claim": {
+        if (cmd.resume) {
+          const ev = await write({ state: "claimed" });
+          return ev.type === "recorded" ? { type: "claimed", accessor: entry!.accessor } : ev;
+        }
+        const created = await deps.ledger.create(state.id, { state: "claimed", owner: deps.me, attempt: state.attempt, actionSha: state.actionSha, commit: state.commit, updatedAt: now().toISOString() });
+        if (!created) return { type: "claim_taken" };
+        entry = created;
+        return { type: "claimed", accessor: created.accessor };
+      }
+      case "verify_entry": {
+        const forged = entryProblem(entry!, await deps.nomad.childJob(entry!.jobId!), deps.fence);
+        return forged ? { type: "entry_forged", problem: forged, owner: entry!.owner } : { type: "entry_verified" };
+      }
+      case "check_parent": {
+        // whoever re-registered the parent would receive the token: checked right before minting
+        const job = spec().job;
+        const changed = pinProblem(deps.settings.pins, job, await deps.nomad.parentSpec(job));
+        if (changed) throw new ParentChanged(changed);
+        return { type: "parent_ok" };
+      }
+      case "mint": {
+        const s = spec();
+        token = await deps.vault.mintWrapped({ policies: s.policies, ttlSeconds: s.tokenTtlSeconds, meta: { action: state.id, commit: state.commit, attempt: String(state.attempt) } });
+        return { type: "minted", accessor: token.accessor };
+      }
+      case "dispatch": {
+        const s = spec();
+        const d = await deps.nomad.dispatch({ job: s.job, meta: s.meta, payload: token?.wrappingToken, idempotencyToken: s.idempotencyToken });
+        return { type: "dispatched", jobId: d.jobId, duplicate: d.evalId === "" };
+      }
+      case "record":
+        return write(cmd.changes);
+      case "follow":
+        return follow();
+      case "revoke":
+        await deps.vault.revokeAccessor(cmd.accessor, state.id).catch(() => undefined);
+        return undefined;
+      case "queue_result":
+        deps.queueResult(cmd.result, cmd.fullLog, entry);
+        return undefined;
+      case "retry_at":
+        deps.retryAt(cmd.at);
+        return undefined;
+      case "log":
+        log[cmd.level](cmd.fields ?? {}, cmd.message);
+        return undefined;
+      case "emit":
+        deps.events.emit(cmd.name, cmd.event as never);
+        return undefined;
+    }
+  }
+
+  async function follow(): Promise<AttemptEvent> {
+    const report = await followJob(
+      {
+        actionId: state.id,
+        attempt: state.attempt,
+        jobId: state.jobId!,
+        timeoutMinutes: input.action.timeout_minutes ?? deps.settings.defaultTimeoutMinutes,
+        since: new Date(state.dispatchedAt ?? now().toISOString()),
+        policies: state.policies,
+        accessor: state.accessor,
+      },
+      deps,
+      deps.signal,
+    );
+    const { outcome } = report;
+    const full = combineLogs(report.stdout, report.stderr, []);
+    const tailed = tail(full, deps.settings.tailBytes);
+    const logFile = tailed.length < full.length ? logPath(deps.settings.actionsDir, state.id) : undefined;
+    const base = { id: state.id, actionSha: state.actionSha, commit: state.commit, attempts: state.attempt, dispatcher: state.dispatcher, ...(state.approvedBy ? { approvedBy: state.approvedBy } : {}) };
+    const result = buildRunResult(base, now(), outcome, tailed, logFile);
+    return {
+      type: "run_ended",
+      lost: outcome.status === "lost",
+      jobId: outcome.jobId,
+      result,
+      fullLog: full,
+      ran: { allocId: outcome.allocId, exitCode: outcome.exitCode, class: outcome.error?.class, problem: outcome.error?.message },
+    };
+  }
+
+  /** Which command's failure an error is (the last one with an outcome in the list). */
+  const opOf = (cmds: AttemptCommand[]): FailedOp => {
+    const last = cmds.at(-1)?.type;
+    return last === "claim" || last === "check_parent" || last === "mint" || last === "dispatch" || last === "record" || last === "follow" ? last : "record";
+  };
+
+  for (;;) {
+    let event: AttemptEvent | undefined;
+    try {
+      for (const cmd of commands) event = await carryOut(cmd);
+    } catch (err) {
+      event = deps.signal.aborted ? { type: "aborted" } : { type: "failed", op: opOf(commands), class: failureClassOf(err), message: err instanceof Error ? err.message : String(err), err };
+    }
+    if (!event) return state;
+    ({ state, commands } = step(state, event, now()));
+  }
+}

@@ -1,0 +1,184 @@
+// The lifecycle's interpreter over in-memory ports: what it calls, in which order, and what the
+// ledger holds when a port fails part-way (the crash points of core/lifecycle.ts, for real).
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import type { Action, ActionFile } from "../../../dispatcher/actions/schema.js";
+import { runAttempt, type AttemptDeps } from "../../../dispatcher/core/attempt.js";
+import { createLoopEmitter, type LoopEventName } from "../../../dispatcher/core/events.js";
+import { beginClaim, beginReattach, type AttemptStart } from "../../../dispatcher/core/lifecycle.js";
+import { buildPinFile, digestOf } from "../../../dispatcher/core/pins.js";
+import type { LedgerEntry, LedgerFields, LedgerPort, NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { ActionResult } from "../../../dispatcher/core/result.js";
+import { NomadApiError, VaultApiError } from "../../../dispatcher/errors.js";
+import { createLogger } from "../../../dispatcher/log.js";
+
+const NOW = new Date("2026-12-02T10:00:00.000Z");
+const file: ActionFile = { path: "vault/actions/deploy.toml", id: "deploy", sha: "a1" };
+const action: Action = { id: "deploy", formula: "deploy", context: "ship", secrets: ["GITHUB_TOKEN"], mounts: [], kind: "runner" };
+const spec = { Driver: "exec", args: ["/opt/dispatcher/runner.mjs"] };
+const start: AttemptStart = { id: "deploy", attempt: 1, actionSha: "a1", commit: "c1", policies: ["runner-github_token"], seenAt: NOW.getTime(), dispatcher: { version: "0.1.0", instance: "me" } };
+
+function memoryLedger() {
+  const entries = new Map<string, LedgerEntry>();
+  let index = 1;
+  const port: LedgerPort = {
+    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
+    get: async (id) => entries.get(id),
+    async create(id, fields) {
+      if (entries.has(id)) return undefined;
+      const e = { id, ...fields, index: index++ };
+      entries.set(id, e);
+      return e;
+    },
+    async update(entry, changes: Partial<LedgerFields>) {
+      const cur = entries.get(entry.id);
+      if (!cur || cur.index !== entry.index) return undefined;
+      const next = { ...cur, ...changes, index: index++ };
+      entries.set(entry.id, next);
+      return next;
+    },
+    heartbeat: async () => undefined,
+    lastSeen: async () => undefined,
+    instances: async () => [],
+  };
+  return { port, entries };
+}
+
+function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } = {}) {
+  const calls: string[] = [];
+  const ledger = memoryLedger();
+  const queued: { result: ActionResult; entry?: LedgerEntry }[] = [];
+  const retries: Date[] = [];
+  const events = createLoopEmitter();
+  const seen: LoopEventName[] = [];
+  for (const name of ["action:dispatched", "action:finished", "action:retrying", "action:reattached", "token:minted", "token:revoked", "ledger:conflict"] as const) events.on(name, () => seen.push(name));
+  const nomad: NomadPort = {
+    async dispatch(req) {
+      calls.push(`dispatch ${req.job} payload=${req.payload ?? "-"}`);
+      return { jobId: "runner/dispatch-1", evalId: "e1" };
+    },
+    async watchJob() {
+      return { allocations: [{ id: "al-1", node: "n1", clientStatus: "complete", exitCode: 0, startedAt: NOW.toISOString(), createIndex: 1 }], index: 2 };
+    },
+    readLog: async (_a, _t, type) => (type === "stdout" ? "deployed\n" : ""),
+    stopJob: async () => undefined,
+    evaluateJob: async () => undefined,
+    purgeJob: async () => undefined,
+    hostVolumes: async () => new Map(),
+    parentSpec: async () => spec,
+    childJob: async (jobId) => ({ jobId, parent: "runner", namespace: "dispatch", meta: { action_id: "deploy", action_sha: "a1", attempt: "1" } }),
+    ...over.nomad,
+  };
+  const vault: VaultPort = {
+    missingPolicies: async () => [],
+    async mintWrapped() {
+      calls.push("mint");
+      return { wrappingToken: "wrap-1", accessor: "acc-1", policies: ["runner-github_token"] };
+    },
+    async revokeAccessor(accessor) {
+      calls.push(`revoke ${accessor}`);
+    },
+    ...over.vault,
+  };
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const deps: AttemptDeps = {
+    nomad,
+    vault,
+    ledger: ledger.port,
+    clock: { now: () => NOW, sleep: async () => undefined },
+    log: createLogger({ destination: sink, level: "debug", pretty: false }),
+    events,
+    me: "me",
+    fence: { parents: new Set(["runner"]), namespace: "dispatch" },
+    signal: new AbortController().signal,
+    queueResult: (result, _log, entry) => void queued.push({ result, entry }),
+    retryAt: (at) => void retries.push(at),
+    settings: {
+      runnerJob: "runner",
+      sidecarJob: "sidecar",
+      runnerRemote: "git://ops",
+      kvMount: "kv",
+      defaultTimeoutMinutes: 10,
+      tokenGraceSeconds: 60,
+      actionsDir: "vault/actions",
+      placementSeconds: 60,
+      reevaluateSeconds: 0,
+      maxLogBytes: 1024,
+      tailBytes: 1024,
+      pins: buildPinFile(new Map([["runner", spec]]), NOW),
+    },
+  };
+  return { deps, calls, ledger, queued, retries, seen };
+}
+
+describe("runAttempt", () => {
+  it("runs a fresh claim to a stored, queued result, minting before and revoking after the run", async () => {
+    const t = setup();
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end.phase).toBe("finished");
+    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1", "revoke acc-1"]);
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me", attempt: 1, jobId: "runner/dispatch-1", accessor: "acc-1", dispatchedAt: NOW.toISOString() });
+    expect(JSON.parse(t.ledger.entries.get("deploy")!.result!)).toMatchObject({ id: "deploy", status: "succeeded", logs: "deployed" });
+    expect(t.queued).toHaveLength(1);
+    expect(t.queued[0]!.entry).toEqual(t.ledger.entries.get("deploy"));
+    expect(t.seen).toEqual(["token:minted", "action:dispatched", "token:revoked", "action:finished"]);
+  });
+
+  it("leaves the entry claimed with the accessor recorded when the dispatch fails, and revokes the spare token", async () => {
+    const t = setup({ nomad: { dispatch: async () => Promise.reject(new NomadApiError("nomad: dispatch: connect ECONNREFUSED", undefined)) } });
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end).toMatchObject({ phase: "waiting", failures: 1 });
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "claimed", accessor: "acc-1" });
+    expect(t.calls).toEqual(["mint", "revoke acc-1"]);
+    expect(t.retries).toEqual([new Date(NOW.getTime() + 500)]);
+    expect(t.queued).toEqual([]);
+  });
+
+  it("mints nothing and dispatches nothing for a parent that differs from its pin", async () => {
+    const t = setup({ nomad: { parentSpec: async () => ({ ...spec, args: ["/tmp/evil.js"] }) } });
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end.phase).toBe("waiting");
+    expect(t.calls).toEqual([]);
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "claimed" });
+    expect(digestOf(spec)).not.toBe(digestOf({ ...spec, args: ["/tmp/evil.js"] }));
+  });
+
+  it("stops at a lost check-and-set: another instance's write wins, our unrecorded token is revoked", async () => {
+    const t = setup();
+    const mint = t.deps.vault.mintWrapped;
+    t.deps.vault = {
+      ...t.deps.vault,
+      async mintWrapped(req) {
+        const token = await mint(req);
+        // another instance takes the entry over between our claim and our accessor write
+        const cur = t.ledger.entries.get("deploy")!;
+        t.ledger.entries.set("deploy", { ...cur, owner: "other", index: cur.index + 100 });
+        return token;
+      },
+    };
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end.phase).toBe("released");
+    expect(t.calls).toEqual(["mint", "revoke acc-1"]);
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ owner: "other", state: "claimed" });
+    expect(t.seen).toEqual(["token:minted", "ledger:conflict"]);
+  });
+
+  it("records a mint refused for good as the action's result", async () => {
+    const t = setup({ vault: { mintWrapped: async () => Promise.reject(new VaultApiError("vault: mint: role does not allow policy runner-github_token", 400)) } });
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end.phase).toBe("finished");
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished" });
+    expect(t.queued[0]!.result).toMatchObject({ status: "rejected", error: { class: "rejected" } });
+    expect(t.calls).toEqual([]);
+  });
+
+  it("re-attaches to a child left by a silent owner: takes the entry over, follows it, revokes its token", async () => {
+    const t = setup();
+    const left = await t.ledger.port.create("deploy", { state: "dispatched", owner: "dead", attempt: 1, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
+    const end = await runAttempt(beginReattach({ ...start, jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), from: "dead" }), { file, action, entry: left }, t.deps);
+    expect(end.phase).toBe("finished");
+    expect(t.calls).toEqual(["revoke acc-old"]);
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me" });
+    expect(t.seen).toEqual(["action:reattached", "token:revoked", "action:finished"]);
+  });
+});
