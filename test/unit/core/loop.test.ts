@@ -1,0 +1,187 @@
+// The loop over in-memory ports: a pass refuses, plans and starts; once() runs everything to
+// pushed results; results finished together share one commit; what is purged after the push.
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import type { LoopEventName } from "../../../dispatcher/core/events.js";
+import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
+import { buildPinFile } from "../../../dispatcher/core/pins.js";
+import type { LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, RepoFile, VaultPort } from "../../../dispatcher/core/ports.js";
+import { createLogger } from "../../../dispatcher/log.js";
+
+const spec = { Driver: "exec" };
+const action = (id: string, formula = "deploy", secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "loop test"\nsecrets = ${secrets}\n`;
+
+/** An ops repo in memory: one commit per write, blob ids from the content. */
+function memoryRepo(files: Record<string, string>) {
+  const tree = new Map<string, Buffer>(Object.entries(files).map(([p, c]) => [p, Buffer.from(c)]));
+  let commit = 1;
+  const commits: { message: string; paths: string[] }[] = [];
+  const sha = (b: Buffer) => `b${b.toString("hex").slice(0, 12)}${b.length}`;
+  const port: OpsRepoPort = {
+    provenance: async () => ({ path: "", later: [] }),
+    sync: async () => `c${commit}`,
+    listFiles: async (_c, dir) => [...tree].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, b]) => ({ path, sha: sha(b), size: b.length })),
+    changedFiles: async () => [],
+    readFile: async (_c, path) => tree.get(path),
+    async writeFiles(written: RepoFile[], message) {
+      const skipped = written.filter((f) => tree.has(f.path)).map((f) => f.path);
+      for (const f of written.filter((x) => !skipped.includes(x.path))) tree.set(f.path, f.content);
+      commits.push({ message, paths: written.map((f) => f.path) });
+      commit++;
+      return { commit: `c${commit}`, skipped, rejections: 0 };
+    },
+  };
+  return { port, tree, commits };
+}
+
+function memoryLedger(): LedgerPort & { entries: Map<string, LedgerEntry> } {
+  const entries = new Map<string, LedgerEntry>();
+  let index = 1;
+  return {
+    entries,
+    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
+    get: async (id) => entries.get(id),
+    async create(id, fields) {
+      if (entries.has(id)) return undefined;
+      const e = { id, ...fields, index: index++ };
+      entries.set(id, e);
+      return e;
+    },
+    async update(entry, changes: Partial<LedgerFields>) {
+      const cur = entries.get(entry.id);
+      if (!cur || cur.index !== entry.index) return undefined;
+      const next = { ...cur, ...changes, index: index++ };
+      entries.set(entry.id, next);
+      return next;
+    },
+    heartbeat: async () => undefined,
+    lastSeen: async () => undefined,
+    instances: async () => [],
+  };
+}
+
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number> } = {}) {
+  const repo = memoryRepo(files);
+  const ledger = memoryLedger();
+  const dispatched: string[] = [];
+  const purged: string[] = [];
+  let t = Date.parse("2026-12-02T10:00:00Z");
+  const nomad: NomadPort = {
+    async dispatch(req) {
+      const jobId = `${req.job}/dispatch-${req.meta.action_id}`;
+      dispatched.push(jobId);
+      return { jobId, evalId: "e" };
+    },
+    async watchJob(jobId) {
+      const id = jobId.split("dispatch-")[1]!;
+      return { allocations: [{ id: `al-${id}`, node: "n1", clientStatus: "complete", exitCode: over.exitCodes?.[id] ?? 0, startedAt: new Date(t).toISOString(), createIndex: 1 }], index: 1 };
+    },
+    readLog: async (allocId, _t, type) => (type === "stdout" ? `ran ${allocId}\n` : ""),
+    stopJob: async () => undefined,
+    evaluateJob: async () => undefined,
+    purgeJob: async (jobId) => void purged.push(jobId),
+    hostVolumes: async () => new Map(),
+    parentSpec: async () => spec,
+    childJob: async () => undefined,
+  };
+  const vault: VaultPort = {
+    missingPolicies: async (p) => p.filter((x) => x !== "runner-github_token"),
+    mintWrapped: async () => ({ wrappingToken: "w", accessor: "acc", policies: [] }),
+    revokeAccessor: async () => undefined,
+  };
+  const seen: LoopEventName[] = [];
+  const deps: LoopDeps = {
+    nomad,
+    vault,
+    repo: repo.port,
+    ledger,
+    // time moves by what is slept; a sleep also yields for a moment, so work done meanwhile (the
+    // other attempts) lands inside a commit window as it would
+    clock: { now: () => new Date(t), sleep: (ms) => new Promise((r) => setTimeout(() => r(void (t += ms)), Math.min(ms, 20))) },
+    log: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }), level: "debug", pretty: false }),
+    settings: {
+      runnerJob: "runner",
+      sidecarJob: "sidecar",
+      runnerRemote: "git://ops",
+      kvMount: "kv",
+      defaultTimeoutMinutes: 10,
+      tokenGraceSeconds: 60,
+      actionsDir: "vault/actions",
+      placementSeconds: 60,
+      reevaluateSeconds: 0,
+      maxLogBytes: 1024,
+      tailBytes: 1024,
+      pins: buildPinFile(new Map([["runner", spec]]), new Date(t)),
+      knownSecrets: ["GITHUB_TOKEN"],
+      classes: [],
+      hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
+      limits: { maxInFlight: 4, serializeBy: "none" },
+      commitWindowMs: 200,
+      leaseMs: 60_000,
+      purgeAfterMs: over.purgeAfterMs ?? 0,
+      namespace: "dispatch",
+      dispatcher: { version: "0.1.0", instance: "me" },
+    },
+  };
+  const loop = createLoop(deps);
+  for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
+  return { loop, repo, ledger, dispatched, purged, seen, advance: (ms: number) => (t += ms) };
+}
+
+const files = {
+  "formulas/deploy.sh": "#!/bin/sh\n",
+  "vault/actions/a.toml": action("a"),
+  "vault/actions/b.toml": action("b", "deploy", '["GITHUB_TOKEN"]'),
+  "vault/actions/bad.toml": action("bad", "missing"),
+};
+
+describe("createLoop", () => {
+  it("once(): refuses the invalid action, runs the others, pushes every result and marks the ledger recorded", async () => {
+    const t = setup(files);
+    await t.loop.once();
+    expect(t.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-b"]);
+    expect(JSON.parse(t.repo.tree.get("vault/actions/bad.result.json")!.toString())).toMatchObject({ status: "invalid" });
+    expect(JSON.parse(t.repo.tree.get("vault/actions/a.result.json")!.toString())).toMatchObject({ status: "succeeded", logs: "ran al-a" });
+    expect([...t.ledger.entries.values()].map((e) => [e.id, e.state, e.result])).toEqual([
+      ["a", "recorded", undefined],
+      ["b", "recorded", undefined],
+    ]);
+    expect(t.seen.filter((s) => s === "action:finished")).toHaveLength(2);
+    expect(t.seen.filter((s) => s === "action:refused")).toHaveLength(1);
+  });
+
+  it("puts results that finish within the window in one commit", async () => {
+    const t = setup(files);
+    await t.loop.once();
+    const resultCommits = t.repo.commits.filter((c) => c.paths.some((p) => p.endsWith(".result.json")));
+    expect(resultCommits).toEqual([{ message: "vault: results for bad, a, b", paths: ["vault/actions/bad.result.json", "vault/actions/a.result.json", "vault/actions/b.result.json"] }]);
+  });
+
+  it("a pass at a tip with nothing pending does nothing more", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n" });
+    const first = await t.loop.pass();
+    const second = await t.loop.pass();
+    expect(first).toMatchObject({ started: [], refused: [], waiting: [] });
+    expect(second).toEqual({ ...first });
+    expect(t.dispatched).toEqual([]);
+  });
+
+  it("purges a child only once its result is pushed and the retention has passed", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") }, { purgeAfterMs: 60_000 });
+    await t.loop.once();
+    expect(t.repo.tree.has("vault/actions/a.result.json")).toBe(true);
+    await t.loop.pass();
+    expect(t.purged).toEqual([]);
+    t.advance(60_000);
+    await t.loop.pass();
+    expect(t.purged).toEqual(["runner/dispatch-a"]);
+    expect(t.seen.at(-1)).toBe("job:purged");
+  });
+
+  it("leaves an action that has a result alone: not dispatched, its result untouched", async () => {
+    const t = setup({ ...files, "vault/actions/a.result.json": '{"by":"a human"}\n' });
+    await t.loop.once();
+    expect(t.repo.tree.get("vault/actions/a.result.json")!.toString()).toBe('{"by":"a human"}\n');
+    expect(t.dispatched).not.toContain("runner/dispatch-a");
+  });
+});
