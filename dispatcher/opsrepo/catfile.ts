@@ -1,4 +1,5 @@
-// One long-lived `git cat-file --batch` per clone: a blob read is a line on its stdin, not a process.
+// One long-lived `git cat-file --batch-command` per clone: a blob read or a path lookup is a line
+// on its stdin, not a process.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
@@ -7,10 +8,14 @@ import { buildEnv } from "./exec.js";
 export interface CatFile {
   /** the object named `name` (`<sha>` or `<commit>:<path>`): its type and bytes, undefined when missing */
   read(name: string): Promise<{ type: string; content: Buffer } | undefined>;
+  /** the object's id and type without its bytes (a tree of 10,000 entries costs nothing), undefined when missing */
+  info(name: string): Promise<{ sha: string; type: string } | undefined>;
 }
 
 interface Pending {
-  resolve(v: { type: string; content: Buffer } | undefined): void;
+  /** `contents` answers carry the bytes; `info` answers are the header alone */
+  withContent: boolean;
+  resolve(v: { sha: string; type: string; content: Buffer } | undefined): void;
   reject(e: Error): void;
 }
 
@@ -36,13 +41,18 @@ export function createCatFile(cwd: string): CatFile {
         waiting.shift()!.resolve(undefined);
         continue;
       }
-      const [, type = "", size = ""] = header.split(" ");
+      const [sha = "", type = "", size = ""] = header.split(" ");
       const length = Number(size);
-      if (!Number.isSafeInteger(length)) return fail(new GitError(`git cat-file --batch in ${cwd}: unexpected answer ${JSON.stringify(header.slice(0, 200))}`));
+      if (!Number.isSafeInteger(length)) return fail(new GitError(`git cat-file --batch-command in ${cwd}: unexpected answer ${JSON.stringify(header.slice(0, 200))}`));
+      if (!waiting[0]!.withContent) {
+        buffered = buffered.subarray(eol + 1);
+        waiting.shift()!.resolve({ sha, type, content: Buffer.alloc(0) });
+        continue;
+      }
       if (buffered.length < eol + 1 + length + 1) return;
       const content = Buffer.from(buffered.subarray(eol + 1, eol + 1 + length));
       buffered = buffered.subarray(eol + 1 + length + 1);
-      waiting.shift()!.resolve({ type, content });
+      waiting.shift()!.resolve({ sha, type, content });
     }
     idle();
   }
@@ -57,7 +67,7 @@ export function createCatFile(cwd: string): CatFile {
   }
 
   function start(): ChildProcess {
-    const c = spawn("git", ["cat-file", "--batch"], { cwd, env: buildEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    const c = spawn("git", ["cat-file", "--batch-command"], { cwd, env: buildEnv(), stdio: ["pipe", "pipe", "pipe"] });
     let stderr = "";
     c.stdout!.on("data", (d: Buffer) => {
       buffered = buffered.length === 0 ? d : Buffer.concat([buffered, d]);
@@ -66,25 +76,34 @@ export function createCatFile(cwd: string): CatFile {
     c.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
     (c.stderr as unknown as { unref?: () => void }).unref?.(); // never a reason to stay alive
     c.stdin!.on("error", () => undefined); // the exit below reports it
-    c.on("error", (e) => fail(new GitError(`cannot run git cat-file --batch in ${cwd}: ${e.message}`, { cause: e })));
+    c.on("error", (e) => fail(new GitError(`cannot run git cat-file --batch-command in ${cwd}: ${e.message}`, { cause: e })));
     c.on("close", (code) => {
-      if (child === c) fail(new GitError(`git cat-file --batch in ${cwd} exited (${code}): ${stderr.trim()}`));
+      if (child === c) fail(new GitError(`git cat-file --batch-command in ${cwd} exited (${code}): ${stderr.trim()}`));
     });
     c.unref();
     return c;
   }
 
+  function ask(command: "contents" | "info", name: string): Promise<{ sha: string; type: string; content: Buffer } | undefined> {
+    // the protocol is line-based: a name with a newline cannot be asked this way
+    if (name.includes("\n")) return Promise.reject(new GitError(`cannot look up ${JSON.stringify(name)}: a newline in an object name`));
+    child ??= start();
+    busy(child);
+    const c = child;
+    return new Promise((resolve, reject) => {
+      waiting.push({ withContent: command === "contents", resolve, reject });
+      c.stdin!.write(`${command} ${name}\n`);
+    });
+  }
+
   return {
-    read(name) {
-      // the protocol is line-based: a name with a newline cannot be asked this way
-      if (name.includes("\n")) return Promise.reject(new GitError(`cannot look up ${JSON.stringify(name)}: a newline in an object name`));
-      child ??= start();
-      busy(child);
-      const c = child;
-      return new Promise((resolve, reject) => {
-        waiting.push({ resolve, reject });
-        c.stdin!.write(`${name}\n`);
-      });
+    read: async (name) => {
+      const o = await ask("contents", name);
+      return o && { type: o.type, content: o.content };
+    },
+    info: async (name) => {
+      const o = await ask("info", name);
+      return o && { sha: o.sha, type: o.type };
     },
   };
 }

@@ -1,7 +1,7 @@
 // OpsRepoPort on a private clone of the ops repo, driven through the git CLI.
 
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
@@ -65,7 +65,9 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const shownRemote = redactUrls(opts.remote);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
   const maxPushAttempts = opts.maxPushAttempts ?? MAX_PUSH_ATTEMPTS;
-  const identity = ["-c", `user.name=${opts.author.name}`, "-c", `user.email=${opts.author.email}`, "-c", "commit.gpgsign=false"];
+  // fast-import's ident line cannot hold these: a configured name never breaks a commit
+  const identityName = opts.author.name.replace(/[<>\n]/g, "");
+  const identityEmail = opts.author.email.replace(/[<>\n]/g, "");
   const git = (args: string[]) => runGit(workdir, args);
   const serialize = createQueue();
   const objects = createCatFile(workdir);
@@ -141,55 +143,52 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   /**
    * Which files can be added at `tip`: a path that exists there (file, link, directory) is
    * skipped, never overwritten; a path under a symlink or a file cannot be written and fails
-   * alone. Symlinks in the repo are data: nothing here ever follows one.
+   * alone. Symlinks in the repo are data: nothing here ever follows one. Looked up in the
+   * long-lived cat-file (no process); only a blocker's kind (symlink or file) needs ls-tree.
    */
   async function placeable(tip: string, files: RepoFile[]): Promise<{ fresh: RepoFile[]; skipped: string[]; failed: WriteFailure[] }> {
-    const parents = [...new Set(files.flatMap((f) => parentsOf(f.path)))];
-    const entries = new Map((await readTree(tip, [...files.map((f) => f.path), ...parents], false)).map((e) => [e.path, e]));
     const result = { fresh: [] as RepoFile[], skipped: [] as string[], failed: [] as WriteFailure[] };
-    for (const f of files) {
-      const blocker = parentsOf(f.path)
-        .map((p) => entries.get(p))
-        .find((e) => e && e.type !== "tree");
-      if (entries.has(f.path)) result.skipped.push(f.path);
-      else if (blocker) result.failed.push({ path: f.path, reason: `${blocker.path} is ${kindOf(blocker)} in the repo, not a directory` });
-      else result.fresh.push(f);
+    const looked = await Promise.all(
+      files.map(async (f) => {
+        const parents = parentsOf(f.path);
+        const [own, ...above] = await Promise.all([f.path, ...parents].map((p) => objects.info(`${tip}:${p}`)));
+        return { f, own, blocker: parents.find((_, i) => above[i] && above[i]!.type !== "tree") };
+      }),
+    );
+    for (const { f, own, blocker } of looked) {
+      if (own) result.skipped.push(f.path);
+      else if (blocker) {
+        const entry = (await readTree(tip, [blocker], false)).find((e) => e.path === blocker)!;
+        result.failed.push({ path: f.path, reason: `${blocker} is ${kindOf(entry)} in the repo, not a directory` });
+      } else result.fresh.push(f);
     }
     return result;
   }
 
   /**
-   * Blob ids of `contents`, written to the object store by one `hash-object` for the batch. The
-   * bytes pass through files in a private directory inside .git: nothing outside it is touched.
+   * A commit of `files` on top of `tip` by one `git fast-import`: blobs, trees and the commit in
+   * one process, written into .git only (loose objects below fastimport.unpackLimit); no index,
+   * no working tree. Only the trees along the written paths are rebuilt, however large the repo.
    */
-  async function hashBlobs(contents: Buffer[]): Promise<string[]> {
-    const dir = join(workdir, ".git", `dispatcher-blobs-${process.pid}`);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir);
-    try {
-      const paths = contents.map((_, i) => join(dir, String(i)));
-      await Promise.all(contents.map((c, i) => writeFile(paths[i]!, c)));
-      const out = await runGitWith(workdir, ["hash-object", "-w", "--no-filters", "--stdin-paths"], { input: `${paths.join("\n")}\n` });
-      return out.toString("utf8").trim().split("\n");
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  /** A commit of `files` on top of `tip`, built with plumbing in a private index: no working tree is touched. */
   async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<string> {
-    const index = join(workdir, ".git", `dispatcher-index-${process.pid}`);
-    const env = { GIT_INDEX_FILE: index };
-    try {
-      await runGitWith(workdir, ["read-tree", tip], { env });
-      const blobs = await hashBlobs(files.map((f) => f.content));
-      const lines = files.map((f, i) => `100644 ${blobs[i]}\t${f.path}`);
-      await runGitWith(workdir, ["update-index", "--add", "--index-info"], { env, input: `${lines.join("\n")}\n` });
-      const tree = (await runGitWith(workdir, ["write-tree"], { env })).toString("utf8").trim();
-      return (await runGitWith(workdir, [...identity, "commit-tree", tree, "-p", tip, "-F", "-"], { input: message })).toString("utf8").trim();
-    } finally {
-      await rm(index, { force: true });
+    const chunks: Buffer[] = [];
+    const text = (t: string) => void chunks.push(Buffer.from(t));
+    const data = (b: Buffer) => {
+      text(`data ${b.length}\n`);
+      chunks.push(b);
+      text("\n");
+    };
+    const who = `${identityName} <${identityEmail}> ${Math.floor(Date.now() / 1000)} +0000`;
+    text(`commit refs/dispatcher/write-${process.pid}\nmark :1\nauthor ${who}\ncommitter ${who}\n`);
+    data(Buffer.from(message));
+    text(`from ${tip}\n`);
+    for (const f of files) {
+      text(`M 100644 inline ${f.path}\n`);
+      data(f.content);
     }
+    text("get-mark :1\ndone\n");
+    const out = await runGitWith(workdir, ["fast-import", "--quiet", "--done", "--force"], { input: Buffer.concat(chunks) });
+    return out.toString("utf8").trim();
   }
 
   async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {

@@ -43,6 +43,15 @@ describe("createCatFile", () => {
     expect(answers.map((a) => a?.content.length)).toEqual([undefined, 14, undefined, 24, undefined]);
   });
 
+  it("looks up ids and types without bytes, interleaved with reads in order", async () => {
+    const objects = createCatFile(ops.remote);
+    const [tree, blob, missing, read] = await Promise.all([objects.info("main:vault/actions"), objects.info("main:data/tricky.bin"), objects.info("main:vault/nope"), objects.read("main:data/tricky.bin")]);
+    expect(tree).toEqual({ sha: (await runGit(ops.remote, ["rev-parse", "main:vault/actions"])).toString("utf8").trim(), type: "tree" });
+    expect(blob).toEqual({ sha: await blobOf("data/tricky.bin"), type: "blob" });
+    expect(missing).toBeUndefined();
+    expect(read?.content).toEqual(Buffer.from("abc 123\nxyz blob 9\n\n\0end"));
+  });
+
   it("answers 200 concurrent reads, each with its own object", async () => {
     const objects = createCatFile(ops.remote);
     const reads = await Promise.all(Array.from({ length: 200 }, (_, i) => objects.read(i % 2 ? "main:vault/actions/deploy.toml" : "main:data/tricky.bin")));
@@ -62,7 +71,7 @@ describe("createCatFile", () => {
 
   it("rejects every waiting read when git cannot run there", async () => {
     const objects = createCatFile("/nonexistent-dir-for-catfile");
-    await expect(objects.read("main:x")).rejects.toThrow(/cannot run git cat-file --batch in \/nonexistent-dir-for-catfile/);
+    await expect(objects.read("main:x")).rejects.toThrow(/cannot run git cat-file --batch-command in \/nonexistent-dir-for-catfile/);
   });
 });
 
