@@ -131,10 +131,6 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return (await remoteTip(opts.remote, branch, workdir, opts.ssh)) === known ? known : undefined;
   }
 
-  async function syncTip(): Promise<string> {
-    return (await unchangedTip()) ?? fetchTip();
-  }
-
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
     const out = await git(["ls-tree", "-l", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
     return parseTree(out);
@@ -193,13 +189,22 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {
     files.forEach((f) => assertRepoPath(f.path));
-    for (let attempt = 1; ; attempt++) {
-      // every attempt starts from the remote tip: building our commit there again is the rebase
-      const tip = await syncTip();
+    // the first try builds on the tip we last saw, unasked: the push itself checks it (it lands
+    // only on that very tip, where nothing was overwritten); a refusal sends us to the remote
+    let optimistic = knownTip !== undefined;
+    let rejections = 0;
+    for (let attempt = 1; ; ) {
+      // every attempt after a refusal starts from the remote tip: building our commit there again is the rebase
+      const tip = optimistic ? knownTip! : await fetchTip();
       const { fresh, skipped, failed } = await placeable(tip, files);
       for (const f of failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
-      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}), rejections: attempt - 1 });
-      if (fresh.length === 0) return outcome(tip);
+      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}), rejections });
+      if (fresh.length === 0 && !optimistic) return outcome(tip);
+      if (fresh.length === 0) {
+        // nothing left to write on the tip we knew: look at the remote's before saying so
+        optimistic = false;
+        continue;
+      }
       const commit = await commitOnto(tip, fresh, message);
       const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
       if (push.code === 0) {
@@ -207,11 +212,17 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         return outcome(commit);
       }
       if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);
+      rejections++;
+      if (optimistic) {
+        optimistic = false; // the remote moved since we last looked: look, and build again at once
+        continue;
+      }
       if (attempt >= maxPushAttempts) {
         throw new GitError(`push to ${shownRemote} still rejected after ${attempt} attempts: ${push.stderr.trim()}`);
       }
       log.warn({ attempt, remote: shownRemote }, "push rejected by a concurrent writer; retrying on the new tip");
       await sleep(backoffFor("infra", attempt) ?? retryTable.infra.maxMs);
+      attempt++;
     }
   }
 
