@@ -1,6 +1,6 @@
 import { readActions } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
-import { failureClassOf } from "../errors.js";
+import { failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./catalog.js";
 import type { ExecuteDeps } from "./execute.js";
@@ -55,6 +55,9 @@ export interface PassSummary {
   waiting: Wait[];
   inFlight: number;
 }
+
+/** failed passes in a row that `once` waits out before it gives up */
+const ONCE_PASS_RETRIES = 5;
 
 /** a wait without its own end (Vault, a result not yet at the tip) is looked at again after this */
 const RECHECK_MS = 1000;
@@ -331,9 +334,22 @@ export function createLoop(deps: LoopDeps) {
     async once(): Promise<{ passes: number }> {
       const stopBeat = startHeartbeat();
       let passes = 0;
+      let failedPasses = 0;
       try {
         for (;;) {
-          const summary = await pass();
+          let summary: PassSummary;
+          try {
+            summary = await pass();
+            failedPasses = 0;
+          } catch (err) {
+            // a brief outage or a burst refused (429) is waited out by the retry rule, a few
+            // passes long; past that `once` gives up (the CLI exits 3) instead of waiting forever
+            const retry = ++failedPasses <= ONCE_PASS_RETRIES ? nextRetry(failureClassOf(err), { attempt: 1, failures: failedPasses }, now()) : undefined;
+            if (!retry) throw err;
+            log.warn({ err, retry_in_ms: retry.getTime() - now().getTime() }, "pass failed; trying again");
+            await deps.clock.sleep(retry.getTime() - now().getTime());
+            continue;
+          }
           passes++;
           // what waits on a clock (a backoff, another owner's lease, Vault) gets a pass when due;
           // what waits on a limit gets one when something in flight ends

@@ -34,7 +34,7 @@ export interface NomadClient extends NomadPort {
 export type LogType = "stdout" | "stderr";
 
 /** Connections one dispatcher opens to Nomad at most (streams included). */
-const MAX_SOCKETS = 48;
+const MAX_SOCKETS = 32;
 
 /**
  * Nomad 1.6 answers a dispatch that does not fit its parent with HTTP 500 and a text, no code

@@ -6,6 +6,7 @@ import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
 import { buildPinFile } from "../../../dispatcher/core/pins.js";
 import type { LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, RepoFile, VaultPort } from "../../../dispatcher/core/ports.js";
+import { NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 
 const spec = { Driver: "exec" };
@@ -183,5 +184,26 @@ describe("createLoop", () => {
     await t.loop.once();
     expect(t.repo.tree.get("vault/actions/a.result.json")!.toString()).toBe('{"by":"a human"}\n');
     expect(t.dispatched).not.toContain("runner/dispatch-a");
+  });
+
+  it("once() waits out a few refused passes (429) and finishes; past five in a row it gives up", async () => {
+    const t = setup(files);
+    const list = t.ledger.list;
+    let refusals = 2;
+    t.ledger.list = async () => {
+      if (refusals-- > 0) throw new NomadApiError("nomad: GET /v1/vars failed: HTTP 429: Your IP is issuing too many concurrent connections", 429);
+      return list();
+    };
+    await t.loop.once();
+    expect(t.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-b"]);
+
+    const down = setup(files);
+    let calls = 0;
+    down.ledger.list = async () => {
+      calls++;
+      throw new NomadApiError("nomad: GET /v1/vars failed: connect ECONNREFUSED", undefined);
+    };
+    await expect(down.loop.once()).rejects.toThrow("connect ECONNREFUSED");
+    expect(calls).toBe(6);
   });
 });
