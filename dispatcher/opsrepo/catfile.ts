@@ -9,13 +9,13 @@ export interface CatFile {
   /** the object named `name` (`<sha>` or `<commit>:<path>`): its type and bytes, undefined when missing */
   read(name: string): Promise<{ type: string; content: Buffer } | undefined>;
   /** the object's id and type without its bytes (a tree of 10,000 entries costs nothing), undefined when missing */
-  info(name: string): Promise<{ sha: string; type: string } | undefined>;
+  info(name: string): Promise<{ sha: string; type: string; size: number } | undefined>;
 }
 
 interface Pending {
   /** `contents` answers carry the bytes; `info` answers are the header alone */
   withContent: boolean;
-  resolve(v: { sha: string; type: string; content: Buffer } | undefined): void;
+  resolve(v: { sha: string; type: string; size: number; content: Buffer } | undefined): void;
   reject(e: Error): void;
 }
 
@@ -46,13 +46,13 @@ export function createCatFile(cwd: string): CatFile {
       if (!Number.isSafeInteger(length)) return fail(new GitError(`git cat-file --batch-command in ${cwd}: unexpected answer ${JSON.stringify(header.slice(0, 200))}`));
       if (!waiting[0]!.withContent) {
         buffered = buffered.subarray(eol + 1);
-        waiting.shift()!.resolve({ sha, type, content: Buffer.alloc(0) });
+        waiting.shift()!.resolve({ sha, type, size: length, content: Buffer.alloc(0) });
         continue;
       }
       if (buffered.length < eol + 1 + length + 1) return;
       const content = Buffer.from(buffered.subarray(eol + 1, eol + 1 + length));
       buffered = buffered.subarray(eol + 1 + length + 1);
-      waiting.shift()!.resolve({ sha, type, content });
+      waiting.shift()!.resolve({ sha, type, size: length, content });
     }
     idle();
   }
@@ -84,7 +84,7 @@ export function createCatFile(cwd: string): CatFile {
     return c;
   }
 
-  function ask(command: "contents" | "info", name: string): Promise<{ sha: string; type: string; content: Buffer } | undefined> {
+  function ask(command: "contents" | "info", name: string): Promise<{ sha: string; type: string; size: number; content: Buffer } | undefined> {
     // the protocol is line-based: a name with a newline cannot be asked this way
     if (name.includes("\n")) return Promise.reject(new GitError(`cannot look up ${JSON.stringify(name)}: a newline in an object name`));
     child ??= start();
@@ -103,7 +103,7 @@ export function createCatFile(cwd: string): CatFile {
     },
     info: async (name) => {
       const o = await ask("info", name);
-      return o && { sha: o.sha, type: o.type };
+      return o && { sha: o.sha, type: o.type, size: o.size };
     },
   };
 }

@@ -131,6 +131,42 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return (await remoteTip(opts.remote, branch, workdir, opts.ssh)) === known ? known : undefined;
   }
 
+  /** the last listing of each directory: the next one is this one plus the diff between the commits */
+  const listings = new Map<string, { commit: string; files: Map<string, { sha: string; size?: number }> }>();
+
+  /**
+   * The blobs under `dir` at `commit`. The first listing reads the tree; later ones apply what
+   * changed since the last listed commit (one diff-tree, sizes from cat-file), so a pass after
+   * a push costs the push's few files, not the directory's whole history.
+   */
+  async function listingAt(commit: string, dir: string): Promise<Map<string, { sha: string; size?: number }>> {
+    const last = listings.get(dir);
+    if (last?.commit === commit) return last.files;
+    let files: Map<string, { sha: string; size?: number }>;
+    if (!last) {
+      files = new Map((await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e) => [e.path, { sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }]));
+    } else {
+      files = new Map(last.files);
+      const diff = await tryGit(workdir, ["diff-tree", "-r", "-z", "--no-renames", "--raw", last.commit, commit, "--", dir]);
+      // the last listed commit gone (a clone replaced under us): list afresh
+      if (diff.code !== 0) {
+        listings.delete(dir);
+        return listingAt(commit, dir);
+      }
+      const changes = parseRawDiff(diff.stdout);
+      await Promise.all(
+        changes.map(async (c) => {
+          // a submodule (commit entry) is no file, as ls-tree's listing has none
+          if (c.status === "D" || c.mode === "160000") return void files.delete(c.path);
+          const size = (await objects.info(c.sha))?.size;
+          files.set(c.path, { sha: c.sha, ...(size === undefined ? {} : { size }) });
+        }),
+      );
+    }
+    listings.set(dir, { commit, files });
+    return files;
+  }
+
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
     const out = await git(["ls-tree", "-l", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
     return parseTree(out);
@@ -232,8 +268,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     sync: async () => (await unchangedTip()) ?? serialize(fetchTip),
 
     async listFiles(commit, dir) {
-      const entries = await readTree(commit, [dir], true);
-      return entries.filter((e) => e.type === "blob").map(({ path, sha, size }) => ({ path, sha, size }));
+      const files = await listingAt(commit, dir);
+      return [...files].map(([path, f]) => ({ path, ...f }));
     },
 
     async changedFiles(from, to, dir) {
@@ -271,6 +307,17 @@ function createQueue(): <T>(task: () => Promise<T>) => Promise<T> {
 
 function splitNul(out: Buffer): string[] {
   return out.toString("utf8").split("\0").filter((s) => s !== "");
+}
+
+/** `diff-tree --raw -z`: ":<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0" per change. */
+function parseRawDiff(out: Buffer): { mode: string; sha: string; status: string; path: string }[] {
+  const parts = splitNul(out);
+  const changes: { mode: string; sha: string; status: string; path: string }[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const [, mode = "", , sha = "", status = ""] = parts[i]!.slice(1).split(" ");
+    changes.push({ mode, sha, status: status.charAt(0), path: parts[i + 1]! });
+  }
+  return changes;
 }
 
 /** `ls-tree -z` lines: "<mode> <type> <sha>\t<path>". */

@@ -150,6 +150,27 @@ describe("reading", () => {
     ]);
   });
 
+  it("lists a later commit by what changed since the last listing, as a fresh listing would", async () => {
+    const repo = openRepo();
+    const first = await repo.sync();
+    await repo.listFiles(first, "vault/actions");
+    await ops.commit({ "vault/actions/new.toml": "added", "vault/actions/deploy.toml": "changed, longer than before", "vault/actions/backup.toml": null, "vault/actions/sub/deep.toml": "nested", "notes.txt": "outside" });
+    const next = await repo.sync();
+    const incremental = await repo.listFiles(next, "vault/actions");
+    const other = openRepo({ workdir: join(scratch, "clone-fresh") });
+    await other.sync();
+    const fresh = await other.listFiles(next, "vault/actions");
+    const byPath = <T extends { path: string }>(xs: T[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
+    expect(byPath(incremental)).toEqual(byPath(fresh));
+    expect(byPath(incremental).map((f) => [f.path, f.size])).toEqual([
+      ["vault/actions/deploy.toml", 27],
+      ["vault/actions/new.toml", 5],
+      ["vault/actions/sub/deep.toml", 6],
+    ]);
+    // and back: an older commit is the same diff the other way
+    expect(byPath(await repo.listFiles(first, "vault/actions")).map((f) => f.path)).toEqual(["vault/actions/backup.toml", "vault/actions/deploy.toml"]);
+  });
+
   it("reads a file, and tells an absent path from a bad commit", async () => {
     const repo = openRepo();
     const tip = await repo.sync();
