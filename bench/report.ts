@@ -142,7 +142,7 @@ function pollSection(p: PollCheck): string[] {
       row("first pass (clone, nothing new)", p.cold),
       row("idle pass (nothing new)", p.idle),
       row("pass with 1 new action (reads, dispatches)", p.fresh),
-      row("finish it (track, logs, first result commit with plumbing + push)", p.finish),
+      row("finish it (track, logs, first result commit with fast-import + push)", p.finish),
       row("idle pass after", p.after),
       row("another new action, start to pushed result", p.next),
     ]),

@@ -1,6 +1,7 @@
 // What the loop reports as it carries out the lifecycle: one typed event per transition, in the
-// manner of graphile-worker's WorkerEvents. Logs hang on these (core/log-events.ts); so will
-// metrics. A listener that throws is dropped from that event, never allowed to stop the loop.
+// manner of graphile-worker's WorkerEvents. Logs hang on these (core/log-events.ts), and so do
+// the Prometheus metrics (server/metrics.ts). A listener that throws is dropped from that event,
+// never allowed to stop the loop.
 import type { FailureClass } from "../errors.js";
 import type { ResultStatus } from "./result.js";
 
