@@ -56,6 +56,9 @@ export interface PassSummary {
   inFlight: number;
 }
 
+/** how old a confirmed remote tip may be for the passes `once` makes between completions */
+const RECENT_TIP_MS = 1000;
+
 /** failed passes in a row that `once` waits out before it gives up */
 const ONCE_PASS_RETRIES = 5;
 
@@ -123,11 +126,14 @@ export function createLoop(deps: LoopDeps) {
     return verdict;
   }
 
-  /** One pass, reported as pass:done or pass:failed. */
-  async function pass(): Promise<PassSummary> {
+  /**
+   * One pass, reported as pass:done or pass:failed. `tipMaxAgeMs`: a remote tip confirmed that
+   * recently is used without asking the remote again (`once` between completions).
+   */
+  async function pass(tipMaxAgeMs?: number): Promise<PassSummary> {
     const t0 = now().getTime();
     try {
-      const summary = await readAndStart();
+      const summary = await readAndStart(tipMaxAgeMs);
       events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length });
       return summary;
     } catch (err) {
@@ -149,10 +155,10 @@ export function createLoop(deps: LoopDeps) {
   }
 
   /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
-  async function readAndStart(): Promise<PassSummary> {
+  async function readAndStart(tipMaxAgeMs?: number): Promise<PassSummary> {
     await beat();
     await purgeDue();
-    const commit = await deps.repo.sync();
+    const commit = await deps.repo.sync(tipMaxAgeMs === undefined ? undefined : { maxAgeMs: tipMaxAgeMs });
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
     const parsed = (await readActions(deps.repo, commit, s.actionsDir, parsedCache)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
@@ -335,11 +341,14 @@ export function createLoop(deps: LoopDeps) {
       const stopBeat = startHeartbeat();
       let passes = 0;
       let failedPasses = 0;
+      /** the next pass asks the remote (the first, and the last before `once` ends) */
+      let fresh = true;
       try {
         for (;;) {
           let summary: PassSummary;
           try {
-            summary = await pass();
+            // passes woken by a completion reuse a tip seen within a second
+            summary = await pass(fresh ? undefined : RECENT_TIP_MS);
             failedPasses = 0;
           } catch (err) {
             // a brief outage or a burst refused (429) is waited out by the retry rule, a few
@@ -355,7 +364,13 @@ export function createLoop(deps: LoopDeps) {
           // what waits on a limit gets one when something in flight ends
           const timed = summary.waiting.filter((w) => w.kind !== "limit");
           const due = Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
-          if (inFlight.size === 0 && !Number.isFinite(due)) break;
+          if (inFlight.size === 0 && !Number.isFinite(due)) {
+            // nothing left: done, once a pass that asked the remote found nothing new either
+            if (fresh) break;
+            fresh = true;
+            continue;
+          }
+          fresh = false;
           const timer = new AbortController();
           const wakeUp = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), timer.signal).catch(() => undefined)] : [];
           await Promise.race([...[...inFlight.values()].map((f) => f.done), ...wakeUp]);

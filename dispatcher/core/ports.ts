@@ -145,8 +145,11 @@ export interface Provenance {
 export interface OpsRepoPort {
   /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
   provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
-  /** fetch the remote; returns the commit at the tip of the tracked branch */
-  sync(): Promise<string>;
+  /**
+   * fetch the remote; returns the commit at the tip of the tracked branch. With `maxAgeMs`, a
+   * tip confirmed (fetched, pushed or checked) that recently is returned without asking again.
+   */
+  sync(opts?: { maxAgeMs?: number }): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
   /** with each blob's size in bytes, so a huge file can be refused before it is read */
   listFiles(commit: string, dir: string): Promise<{ path: string; sha: string; size?: number }[]>;

@@ -72,8 +72,9 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const serialize = createQueue();
   const objects = createCatFile(workdir);
   let cloned: Promise<void> | undefined;
-  /** the remote's tip as last fetched or pushed by this process */
+  /** the remote's tip as last fetched or pushed by this process, and when it was last confirmed */
   let knownTip: string | undefined;
+  let confirmedAt = 0;
 
   async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
     const run = await tryGit(cwd, args);
@@ -118,6 +119,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       await sleep(100 * attempt);
     }
     knownTip = (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
+    confirmedAt = Date.now();
     return knownTip;
   }
 
@@ -128,7 +130,9 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   async function unchangedTip(): Promise<string | undefined> {
     const known = knownTip;
     if (!known) return undefined;
-    return (await remoteTip(opts.remote, branch, workdir, opts.ssh)) === known ? known : undefined;
+    if ((await remoteTip(opts.remote, branch, workdir, opts.ssh)) !== known) return undefined;
+    confirmedAt = Date.now();
+    return known;
   }
 
   /** the last listing of each directory: the next one is this one plus the diff between the commits */
@@ -245,6 +249,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
       if (push.code === 0) {
         knownTip = commit; // the push moved the remote-tracking ref too
+        confirmedAt = Date.now();
         return outcome(commit);
       }
       if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);
@@ -265,7 +270,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   return {
     // fetches and pushes share one clone, so they take turns; reads only need the objects
     // a pass does not queue behind a result push when the remote has not moved
-    sync: async () => (await unchangedTip()) ?? serialize(fetchTip),
+    sync: async (o) => {
+      if (o?.maxAgeMs !== undefined && knownTip && Date.now() - confirmedAt < o.maxAgeMs) return knownTip;
+      return (await unchangedTip()) ?? serialize(fetchTip);
+    },
 
     async listFiles(commit, dir) {
       const files = await listingAt(commit, dir);

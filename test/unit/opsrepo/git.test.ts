@@ -130,6 +130,15 @@ describe("sync", () => {
     expect((await stat(fetchHead)).mtimeMs).toBe(fetched);
   });
 
+  it("reuses a tip confirmed within maxAgeMs without asking the remote, and asks without it", async () => {
+    const repo = openRepo();
+    const first = await repo.sync();
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    expect(await repo.sync({ maxAgeMs: 60_000 })).toBe(first);
+    expect(await repo.sync()).toBe(next);
+    expect(await repo.sync({ maxAgeMs: 0 })).toBe(next);
+  });
+
   it("adopts an existing clone", async () => {
     await openRepo().sync();
     const next = await ops.commit({ "vault/actions/new.toml": "x" });
