@@ -261,7 +261,9 @@ function fail(s: AttemptState, e: Extract<AttemptEvent, { type: "failed" }>, now
   const spare = s.accessor && (s.phase === "recording_accessor" || s.phase === "dispatching");
   if (spare) commands.push({ type: "revoke", accessor: s.accessor! });
   const failures = s.failures + 1;
-  const retryAt = nextRetry(e.class, { attempt: s.attempt, failures }, now);
+  // taking over another owner's entry failed: its child may still run, so no result is written
+  // for it here; the next pass looks again (a final class waits like an outage)
+  const retryAt = nextRetry(e.class, { attempt: s.attempt, failures }, now) ?? (s.phase === "reattaching" ? nextRetry("infra", { attempt: s.attempt, failures }, now) : undefined);
   const cleared = spare ? { accessor: undefined } : {};
   if (retryAt) {
     commands.push(emit("action:retrying", { id: s.id, attempt: s.attempt, class: e.class, delayMs: retryAt.getTime() - now.getTime(), err: e.err }), { type: "retry_at", at: retryAt });

@@ -168,6 +168,13 @@ describe("step: conflicts, shutdown, re-attach", () => {
     expect(steps.at(-1)!.state.accessor).toBe("acc-old");
   });
 
+  it("writes no result when taking over another owner's entry fails, even for a final class", () => {
+    // auth retries twice: the third failure in a row is final
+    const s = step(beginReattach({ ...start, failures: 2, jobId: "runner/dispatch-1", from: "other" }).state, failed("record", "auth", "403 on the ledger"), now);
+    expect(s.state.phase).toBe("waiting");
+    expect(types(s.commands)).toEqual(["emit action:retrying", "retry_at"]);
+  });
+
   it("acts on nothing of a forged entry: no stop, no revoke, no result", () => {
     const s = step(beginReattach({ ...start, jobId: "runner/dispatch-9", from: "x" }).state, { type: "entry_forged", problem: "job meta names another action", owner: "x" }, now);
     expect(s.state.phase).toBe("released");
