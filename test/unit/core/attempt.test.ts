@@ -7,10 +7,11 @@ import { runAttempt, type AttemptDeps } from "../../../dispatcher/core/attempt.j
 import { createLoopEmitter, type LoopEventName } from "../../../dispatcher/core/events.js";
 import { beginClaim, beginReattach, type AttemptStart } from "../../../dispatcher/core/lifecycle.js";
 import { buildPinFile, digestOf } from "../../../dispatcher/core/pins.js";
-import type { LedgerEntry, LedgerFields, LedgerPort, NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { LedgerEntry, NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 import { NomadApiError, VaultApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
+import { createMemoryLedger } from "../../helpers/memory-ledger.js";
 
 const NOW = new Date("2026-12-02T10:00:00.000Z");
 const file: ActionFile = { path: "vault/actions/deploy.toml", id: "deploy", sha: "a1" };
@@ -18,35 +19,9 @@ const action: Action = { id: "deploy", formula: "deploy", context: "ship", secre
 const spec = { Driver: "exec", args: ["/opt/dispatcher/runner.mjs"] };
 const start: AttemptStart = { id: "deploy", attempt: 1, actionSha: "a1", commit: "c1", policies: ["runner-github_token"], seenAt: NOW.getTime(), dispatcher: { version: "0.1.0", instance: "me" } };
 
-function memoryLedger() {
-  const entries = new Map<string, LedgerEntry>();
-  let index = 1;
-  const port: LedgerPort = {
-    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
-    get: async (id) => entries.get(id),
-    async create(id, fields) {
-      if (entries.has(id)) return undefined;
-      const e = { id, ...fields, index: index++ };
-      entries.set(id, e);
-      return e;
-    },
-    async update(entry, changes: Partial<LedgerFields>) {
-      const cur = entries.get(entry.id);
-      if (!cur || cur.index !== entry.index) return undefined;
-      const next = { ...cur, ...changes, index: index++ };
-      entries.set(entry.id, next);
-      return next;
-    },
-    heartbeat: async () => undefined,
-    lastSeen: async () => undefined,
-    instances: async () => [],
-  };
-  return { port, entries };
-}
-
 function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } = {}) {
   const calls: string[] = [];
-  const ledger = memoryLedger();
+  const ledger = createMemoryLedger();
   const queued: { result: ActionResult; entry?: LedgerEntry }[] = [];
   const retries: Date[] = [];
   const events = createLoopEmitter();
@@ -84,7 +59,7 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
   const deps: AttemptDeps = {
     nomad,
     vault,
-    ledger: ledger.port,
+    ledger,
     clock: { now: () => NOW, sleep: async () => undefined },
     log: createLogger({ destination: sink, level: "debug", pretty: false }),
     events,
@@ -174,7 +149,7 @@ describe("runAttempt", () => {
 
   it("re-attaches to a child left by a silent owner: takes the entry over, follows it, revokes its token", async () => {
     const t = setup();
-    const left = await t.ledger.port.create("deploy", { state: "dispatched", owner: "dead", attempt: 1, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
+    const left = await t.ledger.create("deploy", { state: "dispatched", owner: "dead", attempt: 1, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
     const end = await runAttempt(beginReattach({ ...start, jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), from: "dead" }), { file, action, entry: left }, t.deps);
     expect(end.phase).toBe("finished");
     expect(t.calls).toEqual(["revoke acc-old"]);

@@ -5,9 +5,10 @@ import { describe, expect, it } from "vitest";
 import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
 import { buildPinFile } from "../../../dispatcher/core/pins.js";
-import type { LedgerEntry, LedgerFields, LedgerPort, NomadPort, OpsRepoPort, RepoFile, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { NomadPort, OpsRepoPort, RepoFile, VaultPort } from "../../../dispatcher/core/ports.js";
 import { NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
+import { createMemoryLedger } from "../../helpers/memory-ledger.js";
 
 const spec = { Driver: "exec" };
 const action = (id: string, formula = "deploy", secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "loop test"\nsecrets = ${secrets}\n`;
@@ -35,35 +36,9 @@ function memoryRepo(files: Record<string, string>) {
   return { port, tree, commits };
 }
 
-function memoryLedger(): LedgerPort & { entries: Map<string, LedgerEntry> } {
-  const entries = new Map<string, LedgerEntry>();
-  let index = 1;
-  return {
-    entries,
-    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
-    get: async (id) => entries.get(id),
-    async create(id, fields) {
-      if (entries.has(id)) return undefined;
-      const e = { id, ...fields, index: index++ };
-      entries.set(id, e);
-      return e;
-    },
-    async update(entry, changes: Partial<LedgerFields>) {
-      const cur = entries.get(entry.id);
-      if (!cur || cur.index !== entry.index) return undefined;
-      const next = { ...cur, ...changes, index: index++ };
-      entries.set(entry.id, next);
-      return next;
-    },
-    heartbeat: async () => undefined,
-    lastSeen: async () => undefined,
-    instances: async () => [],
-  };
-}
-
 function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number> } = {}) {
   const repo = memoryRepo(files);
-  const ledger = memoryLedger();
+  const ledger = createMemoryLedger();
   const dispatched: string[] = [];
   const purged: string[] = [];
   let t = Date.parse("2026-12-02T10:00:00Z");

@@ -1,0 +1,29 @@
+// The ledger port in memory, with check-and-set on an index as Nomad Variables do it: for unit
+// tests of the loop and of an attempt.
+import type { LedgerEntry, LedgerFields, LedgerPort } from "../../dispatcher/core/ports.js";
+
+export function createMemoryLedger(): LedgerPort & { entries: Map<string, LedgerEntry> } {
+  const entries = new Map<string, LedgerEntry>();
+  let index = 1;
+  return {
+    entries,
+    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
+    get: async (id) => entries.get(id),
+    async create(id, fields) {
+      if (entries.has(id)) return undefined;
+      const e = { id, ...fields, index: index++ };
+      entries.set(id, e);
+      return e;
+    },
+    async update(entry, changes: Partial<LedgerFields>) {
+      const cur = entries.get(entry.id);
+      if (!cur || cur.index !== entry.index) return undefined;
+      const next = { ...cur, ...changes, index: index++ };
+      entries.set(entry.id, next);
+      return next;
+    },
+    heartbeat: async () => undefined,
+    lastSeen: async () => undefined,
+    instances: async () => [],
+  };
+}
