@@ -27,11 +27,14 @@ export interface NomadClient extends NomadPort {
   readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer>;
   /** the task's log from byte `offset`, following new output until `signal` aborts or Nomad closes */
   followLog(allocId: string, task: string, type: LogType, offset: number, signal: AbortSignal): AsyncIterable<Buffer>;
-  /** allocation changes from the event stream, from raft index `index` on */
-  allocationEvents(index: number, signal: AbortSignal): AsyncIterable<{ index: number; allocations: (AllocationState & { jobId: string })[] }>;
+  /** allocation changes from the event stream, from raft index `index` on; Nomad's heartbeats (every 10 s) too */
+  allocationEvents(index: number, signal: AbortSignal): AsyncIterable<AllocationEventBatch>;
 }
 
 export type LogType = "stdout" | "stderr";
+
+/** One line of the event stream: changed allocations at a raft index, or a heartbeat (the stream is alive). */
+export type AllocationEventBatch = { heartbeat: true } | { heartbeat?: false; index: number; allocations: (AllocationState & { jobId: string })[] };
 
 /** Connections one dispatcher opens to Nomad at most (streams included). */
 const MAX_SOCKETS = 32;
@@ -226,7 +229,11 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
         pending += chunk.toString("utf8");
         const lines = pending.split("\n");
         pending = lines.pop() ?? "";
-        for (const line of lines.filter((l) => l.trim() && l.trim() !== "{}")) {
+        for (const line of lines.filter((l) => l.trim())) {
+          if (line.trim() === "{}") {
+            yield { heartbeat: true };
+            continue;
+          }
           const batch = S.eventBatch.safeParse(JSON.parse(line));
           if (!batch.success) throw new NomadApiError(`nomad: event stream: unexpected event shape: ${batch.error.message.slice(0, 300)}`, 200);
           const allocations = batch.data.Events.flatMap((e) => (e.Payload.Allocation ? [{ jobId: e.Payload.Allocation.JobID, ...toAllocationState(e.Payload.Allocation) }] : []));

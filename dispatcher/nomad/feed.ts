@@ -5,9 +5,12 @@ import type { NomadClient } from "./client.js";
 
 // One event stream for every job being tracked, instead of one blocking query per job: Nomad
 // limits connections per client (100 by default), and a factory runs more jobs than that at once.
-// Events can be missed (a reconnect whose index left the event buffer, or a silent stream), so a
-// job's allocations are also listed when it is first watched, after every reconnect, and whenever
-// a wait ends with no event for it.
+// Events can be missed across a reconnect (its index may have left Nomad's event buffer) or before
+// the stream is live, so a job's allocations are listed when it is first watched, and a wait that
+// ends without an event lists it again unless the job is "covered": listed while the current
+// connection was live, so the stream carries all its changes since (thousands of long jobs would
+// otherwise cost a listing each every wait). A reconnect uncovers every job. A stream silent past
+// a few of Nomad's heartbeats is cut and reconnected.
 
 interface Tracked {
   allocs: Map<string, AllocationState>;
@@ -17,20 +20,31 @@ interface Tracked {
   gone?: boolean;
   waiters: Set<() => void>;
   askedAt: number;
+  /** the connection it was last listed on while live: on that one, no event means no change */
+  coveredOn?: number;
 }
 
 /** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
 const FORGET_MS = 10 * 60_000;
+
+/** Nomad sends a heartbeat every 10 s: this long without a line, the connection is presumed dead */
+const SILENCE_MS = 35_000;
 
 export interface AllocationFeed {
   watchJob: NomadPort["watchJob"];
   close(): void;
 }
 
-export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectMs = 1000): AllocationFeed {
+export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { reconnectMs?: number; silenceMs?: number } = {}): AllocationFeed {
+  const reconnectMs = opts.reconnectMs ?? 1000;
+  const silenceMs = opts.silenceMs ?? SILENCE_MS;
   const tracked = new Map<string, Tracked>();
   let streamIndex = 0;
   let stream: AbortController | undefined;
+  /** the current connection has delivered a line (an event or a heartbeat) */
+  let live = false;
+  /** counts connections: a listing covers its job only if the connection it began on is still up */
+  let connection = 0;
 
   function wake(t: Tracked): void {
     for (const w of t.waiters) w();
@@ -39,7 +53,9 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
 
   /** The list fallback: the job's allocations as Nomad has them now. */
   async function reconcile(jobId: string, t: Tracked): Promise<void> {
+    const coveredFrom = live ? connection : undefined;
     const p = await nomad.watchJob(jobId, 0, 1000);
+    t.coveredOn = coveredFrom;
     for (const a of p.allocations) t.allocs.set(a.id, a);
     t.blockedReason = p.blockedReason;
     t.evaluations = p.evaluations;
@@ -56,8 +72,16 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
     stream = controller;
     void (async () => {
       while (!controller.signal.aborted) {
+        const cut = new AbortController();
+        let heardAt = Date.now();
+        const watchdog = setInterval(() => {
+          if (Date.now() - heardAt > silenceMs) cut.abort();
+        }, silenceMs / 5);
         try {
-          for await (const batch of nomad.allocationEvents(streamIndex, controller.signal)) {
+          for await (const batch of nomad.allocationEvents(streamIndex, AbortSignal.any([controller.signal, cut.signal]))) {
+            heardAt = Date.now();
+            live = true;
+            if (batch.heartbeat) continue;
             streamIndex = batch.index;
             for (const a of batch.allocations) {
               const t = tracked.get(a.jobId);
@@ -68,11 +92,17 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
             }
           }
         } catch (err) {
-          log.warn({ err }, "allocation event stream broke off; reconnecting and re-listing tracked jobs");
+          log.warn({ err }, "allocation event stream broke off; reconnecting (tracked jobs are listed again as their waits end)");
+        } finally {
+          clearInterval(watchdog);
+          live = false;
+          connection++;
         }
         if (controller.signal.aborted) break;
+        if (cut.signal.aborted) log.warn({ silent_ms: Date.now() - heardAt }, "allocation event stream went silent; reconnecting (tracked jobs are listed again as their waits end)");
+        // no listing of every tracked job here: none is covered by the next connection, so each
+        // is listed when its wait ends, spread over one wait instead of a burst before reconnecting
         await new Promise((r) => setTimeout(r, reconnectMs));
-        for (const [jobId, t] of tracked) await reconcile(jobId, t).catch(() => undefined);
       }
     })();
   }
@@ -133,8 +163,8 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, reconnectM
       t.askedAt = now;
       if (t.index <= index) {
         await waitFor(t, waitMs, signal);
-        // no event for this job: list it, in case the stream missed one
-        if (t.index <= index) await reconcile(jobId, t);
+        // no event for this job: list it unless the stream is known to carry all its changes
+        if (t.index <= index && !(live && t.coveredOn === connection)) await reconcile(jobId, t);
       }
       return snapshot(jobId, t);
     },

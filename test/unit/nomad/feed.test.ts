@@ -1,0 +1,103 @@
+// The shared allocation feed against a scripted Nomad client: when a quiet wait lists the job
+// (before the stream is live, after a reconnect) and when it costs nothing (covered by a live stream).
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "../../../dispatcher/log.js";
+import type { AllocationState, JobPlacement } from "../../../dispatcher/core/ports.js";
+import type { AllocationEventBatch, NomadClient } from "../../../dispatcher/nomad/client.js";
+import { createAllocationFeed, type AllocationFeed } from "../../../dispatcher/nomad/feed.js";
+
+const running = (id: string): AllocationState => ({ id, clientStatus: "running", node: "n1" }) as AllocationState;
+const complete = (id: string): AllocationState => ({ id, clientStatus: "complete", node: "n1", exitCode: 0 }) as AllocationState;
+
+/** A Nomad client whose event stream the test writes line by line; listings are counted. */
+function scriptedNomad() {
+  const listings: string[] = [];
+  const connections: AbortSignal[] = [];
+  let push: ((b: AllocationEventBatch | Error) => void) | undefined;
+  const queue: (AllocationEventBatch | Error)[] = [];
+  let index = 10;
+  const client = {
+    async watchJob(jobId: string): Promise<JobPlacement> {
+      listings.push(jobId);
+      return { allocations: [running(`${jobId}-a`)], index: ++index };
+    },
+    async *allocationEvents(_from: number, signal: AbortSignal): AsyncGenerator<AllocationEventBatch> {
+      connections.push(signal);
+      for (;;) {
+        const next = queue.shift() ?? (await new Promise<AllocationEventBatch | Error | undefined>((r) => {
+          push = r;
+          signal.addEventListener("abort", () => r(undefined), { once: true });
+        }));
+        push = undefined;
+        if (next === undefined || signal.aborted) return;
+        if (next instanceof Error) throw next;
+        yield next;
+      }
+    },
+  };
+  const send = (b: AllocationEventBatch | Error) => (push ? push(b) : queue.push(b));
+  return { client: client as unknown as NomadClient, listings, connections, send, nextIndex: () => ++index };
+}
+
+const silent = createLogger({ level: "silent", pretty: false });
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+let feed: AllocationFeed | undefined;
+afterEach(() => feed?.close());
+
+describe("createAllocationFeed", () => {
+  it("lists a job watched before the stream is live again after a quiet wait, and not once the stream covers it", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    const first = await feed.watchJob("j1", 0, 1000);
+    expect(nomad.listings).toEqual(["j1"]);
+    nomad.send({ heartbeat: true });
+    await tick();
+    // not covered (listed before the first line): the quiet wait lists it
+    const second = await feed.watchJob("j1", first.index, 20);
+    expect(nomad.listings).toEqual(["j1", "j1"]);
+    // listed while live: covered, so quiet waits cost no listing
+    const third = await feed.watchJob("j1", second.index, 20);
+    await feed.watchJob("j1", third.index, 20);
+    expect(nomad.listings).toEqual(["j1", "j1"]);
+  });
+
+  it("answers from an event without listing", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    nomad.send({ heartbeat: true });
+    const first = await feed.watchJob("j2", 0, 1000);
+    await tick();
+    const waiting = feed.watchJob("j2", first.index, 5000);
+    nomad.send({ index: nomad.nextIndex(), allocations: [{ ...complete("j2-a"), jobId: "j2" }] });
+    const placement = await waiting;
+    expect(placement.allocations.map((a) => [a.id, a.clientStatus])).toEqual([["j2-a", "complete"]]);
+    expect(nomad.listings).toEqual(["j2"]);
+  });
+
+  it("uncovers every job when the stream breaks off: the next quiet wait lists it", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    nomad.send({ heartbeat: true });
+    await feed.watchJob("j3", 0, 1000);
+    await tick();
+    const covered = await feed.watchJob("j3", 0, 1000);
+    const quiet = await feed.watchJob("j3", covered.index, 20);
+    expect(nomad.listings).toEqual(["j3", "j3"]);
+    nomad.send(new Error("connection reset"));
+    await tick(20);
+    expect(nomad.connections).toHaveLength(2);
+    nomad.send({ heartbeat: true });
+    await tick();
+    await feed.watchJob("j3", quiet.index, 20);
+    expect(nomad.listings).toEqual(["j3", "j3", "j3"]);
+  });
+
+  it("cuts a connection that stays silent past the silence bound and opens another", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, silenceMs: 50 });
+    await feed.watchJob("j4", 0, 1000);
+    await tick(150);
+    expect(nomad.connections[0]!.aborted).toBe(true);
+    expect(nomad.connections.length).toBeGreaterThanOrEqual(2);
+  });
+});
