@@ -1,5 +1,4 @@
-import { readActions } from "./repo-read.js";
-import type { ParsedAction } from "../actions/schema.js";
+import { createActionsIndex, readActions } from "./repo-read.js";
 import { failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./catalog.js";
@@ -85,8 +84,8 @@ export function createLoop(deps: LoopDeps) {
   const firstSeen = new Map<string, number>();
   /** aborted to cut the poll interval short (a push webhook) */
   let wakeUp = new AbortController();
-  /** pending files already parsed, by path and blob id */
-  const parsedCache = new Map<string, ParsedAction>();
+  /** the actions directory as the last pass saw it: the next applies only what changed */
+  const actionsIndex = createActionsIndex();
   let lastBeat = 0;
   /** a tip at which nothing was pending: the same tip again means a pass has nothing to do */
   let quietAt: string | undefined;
@@ -161,7 +160,7 @@ export function createLoop(deps: LoopDeps) {
     const commit = await deps.repo.sync(tipMaxAgeMs === undefined ? undefined : { maxAgeMs: tipMaxAgeMs });
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
-    const parsed = (await readActions(deps.repo, commit, s.actionsDir, parsedCache)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
+    const parsed = (await readActions(deps.repo, commit, s.actionsDir, actionsIndex)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
     if (parsed.length === 0) {
       quietAt = commit;
       return summary;

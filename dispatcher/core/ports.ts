@@ -142,6 +142,8 @@ export interface Provenance {
   later: CommitSignature[];
 }
 
+export type FileChange = { path: string; sha: string; size?: number } | { path: string; deleted: true };
+
 export interface OpsRepoPort {
   /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
   provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
@@ -153,8 +155,11 @@ export interface OpsRepoPort {
   /** paths under `dir` at `commit` with their blob ids */
   /** with each blob's size in bytes, so a huge file can be refused before it is read */
   listFiles(commit: string, dir: string): Promise<{ path: string; sha: string; size?: number }[]>;
-  /** paths changed (added or modified) under `dir` between two commits */
-  changedFiles(from: string, to: string, dir: string): Promise<string[]>;
+  /**
+   * what changed under `dir` from one commit to the other: files added or changed (with their
+   * blob ids and sizes) and deleted ones; undefined when `from` is not known here (list afresh)
+   */
+  diffFiles(from: string, to: string, dir: string): Promise<FileChange[] | undefined>;
   readFile(commit: string, path: string): Promise<Buffer | undefined>;
   /**
    * commit the files and push, rebasing on a rejected push; a path that already exists

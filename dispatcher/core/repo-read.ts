@@ -12,28 +12,49 @@ const RESULT_EXT = ".result.json";
 const FORMULAS_DIR = "formulas";
 const FORMULA_EXT = ".sh";
 
+interface Listed {
+  path: string;
+  sha: string;
+  size?: number;
+}
+
+/**
+ * What readActions keeps between passes: the directory's direct children at one commit, the ids
+ * pending there, and what was parsed. A later commit applies only what changed since (a diff),
+ * so a pass over a directory of 20,000 done actions costs the changed files, not a walk of all.
+ */
+export interface ActionsIndex {
+  commit?: string;
+  dir?: string;
+  /** direct children of the directory by name */
+  names: Map<string, Listed>;
+  /** ids with an action file and no result */
+  pending: Set<string>;
+  /** parsed pending files, by path and blob id */
+  parsed: Map<string, ParsedAction>;
+}
+
+export function createActionsIndex(): ActionsIndex {
+  return { names: new Map(), pending: new Set(), parsed: new Map() };
+}
+
 /**
  * Every `<id>.toml` directly in `dir` at `commit` without a sibling `<id>.result.json`, parsed,
  * sorted by id. Files with a bad name are parsed too, so they still get an (invalid) result.
- * With a `cache`, a file already parsed at the same path and blob id is not read again: a
- * pass then costs one tree listing plus the files that are new since the last one.
+ * With an `index` from an earlier pass, only the files changed since its commit are looked at,
+ * and a file already parsed at the same path and blob id is not read again.
  */
-export async function readActions(repo: OpsRepoPort, commit: string, dir: string, cache?: Map<string, ParsedAction>): Promise<ParsedAction[]> {
-  const files = await listDirectChildren(repo, commit, dir);
-  const names = new Set(files.map((f) => f.name));
-  const pending = files
-    .filter((f) => f.name.endsWith(ACTION_EXT))
-    .map((f) => ({ ...f, id: f.name.slice(0, -ACTION_EXT.length) }))
-    .filter((f) => !names.has(f.id + RESULT_EXT))
-    .sort((a, b) => compare(a.id, b.id));
+export async function readActions(repo: OpsRepoPort, commit: string, dir: string, index: ActionsIndex = createActionsIndex()): Promise<ParsedAction[]> {
+  await updateIndex(repo, commit, dir.replace(/\/+$/, ""), index);
+  const pending = [...index.pending].sort(compare).map((id) => index.names.get(id + ACTION_EXT)!);
   const parsed: ParsedAction[] = [];
   // one at a time: each read may be a git process, and a pass can see many pending files
   const seen = new Map<string, ParsedAction>();
   for (const f of pending) {
     const key = `${f.path}\0${f.sha}`;
-    const file = { path: f.path, id: f.id, sha: f.sha };
+    const file = { path: f.path, id: nameOf(f.path).slice(0, -ACTION_EXT.length), sha: f.sha };
     // sizes before contents: a huge blob is refused from the listing, never read into memory
-    let p = cache?.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size));
+    let p = index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size));
     if (!p) {
       const content = await repo.readFile(commit, f.path);
       if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
@@ -43,11 +64,43 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
     parsed.push(p);
   }
   // keep only what is still pending, so the cache never outgrows the pending set
-  if (cache) {
-    cache.clear();
-    for (const [k, v] of seen) cache.set(k, v);
-  }
+  index.parsed = seen;
   return parsed;
+}
+
+/** Brings the index to `commit`: from the diff since its commit, or from a full listing. */
+async function updateIndex(repo: OpsRepoPort, commit: string, dir: string, index: ActionsIndex): Promise<void> {
+  if (index.commit === commit && index.dir === dir) return;
+  const changes = index.commit !== undefined && index.dir === dir ? await repo.diffFiles(index.commit, commit, dir) : undefined;
+  if (!changes) {
+    index.names.clear();
+    index.pending.clear();
+    for (const f of await listDirectChildren(repo, commit, dir)) setName(index, f.name, f);
+  } else {
+    const prefix = `${dir}/`;
+    for (const c of changes) {
+      const name = c.path.slice(prefix.length);
+      // files in subfolders are not part of the contract
+      if (!c.path.startsWith(prefix) || name.includes("/")) continue;
+      setName(index, name, "deleted" in c ? undefined : c);
+    }
+  }
+  index.commit = commit;
+  index.dir = dir;
+}
+
+/** One child added, changed or (undefined) deleted, and what that means for the pending ids. */
+function setName(index: ActionsIndex, name: string, file: Listed | undefined): void {
+  if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }) });
+  else index.names.delete(name);
+  const id = name.endsWith(RESULT_EXT) ? name.slice(0, -RESULT_EXT.length) : name.endsWith(ACTION_EXT) ? name.slice(0, -ACTION_EXT.length) : undefined;
+  if (id === undefined) return;
+  if (index.names.has(id + ACTION_EXT) && !index.names.has(id + RESULT_EXT)) index.pending.add(id);
+  else index.pending.delete(id);
+}
+
+function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** The result fields readers rely on; the rest is kept by the writer, not needed here. */

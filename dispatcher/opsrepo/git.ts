@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import type { OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
+import type { FileChange, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { redactUrls, remoteFailure, remoteTip, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
@@ -48,6 +48,9 @@ const MAX_LOCK_WAITS = 8;
 /** Past this, the results stay queued and the next pass tries again. */
 const MAX_PUSH_ATTEMPTS = 8;
 
+/** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
+const OWN_WRITES_KEPT = 16;
+
 /**
  * The clone is ours alone and nothing else runs git in it before we adopt it: a lock file
  * there is left by a previous life of this dispatcher killed mid-command.
@@ -75,6 +78,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   /** the remote's tip as last fetched or pushed by this process, and when it was last confirmed */
   let knownTip: string | undefined;
   let confirmedAt = 0;
+  /** what each of our recent pushes changed, by its commit: the parent and the files */
+  const ownWrites = new Map<string, { from: string; files: FileChange[] }>();
 
   async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
     const run = await tryGit(cwd, args);
@@ -150,25 +155,40 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (!last) {
       files = new Map((await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e) => [e.path, { sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }]));
     } else {
-      files = new Map(last.files);
-      const diff = await tryGit(workdir, ["diff-tree", "-r", "-z", "--no-renames", "--raw", last.commit, commit, "--", dir]);
+      const changes = await diffFiles(last.commit, commit, dir);
       // the last listed commit gone (a clone replaced under us): list afresh
-      if (diff.code !== 0) {
+      if (!changes) {
         listings.delete(dir);
         return listingAt(commit, dir);
       }
-      const changes = parseRawDiff(diff.stdout);
-      await Promise.all(
-        changes.map(async (c) => {
-          // a submodule (commit entry) is no file, as ls-tree's listing has none
-          if (c.status === "D" || c.mode === "160000") return void files.delete(c.path);
-          const size = (await objects.info(c.sha))?.size;
-          files.set(c.path, { sha: c.sha, ...(size === undefined ? {} : { size }) });
-        }),
-      );
+      files = new Map(last.files);
+      for (const c of changes) {
+        if ("deleted" in c) files.delete(c.path);
+        else files.set(c.path, { sha: c.sha, ...(c.size === undefined ? {} : { size: c.size }) });
+      }
     }
     listings.set(dir, { commit, files });
     return files;
+  }
+
+  /** Files added, changed or deleted under `dir` between two commits; undefined when `from` is unknown. */
+  async function diffFiles(from: string, to: string, dir: string): Promise<FileChange[] | undefined> {
+    // our own pushes since `from` (each only adds files): no git process
+    const own: FileChange[] = [];
+    for (let at = to, w = ownWrites.get(at); w; at = w.from, w = ownWrites.get(at)) {
+      own.push(...w.files);
+      if (w.from === from) return own.filter((f) => f.path.startsWith(`${dir}/`));
+    }
+    const diff = await tryGit(workdir, ["diff-tree", "-r", "-z", "--no-renames", "--raw", from, to, "--", dir]);
+    if (diff.code !== 0) return undefined;
+    return Promise.all(
+      parseRawDiff(diff.stdout).map(async (c): Promise<FileChange> => {
+        // a submodule (commit entry) is no file, as ls-tree's listing has none
+        if (c.status === "D" || c.mode === "160000") return { path: c.path, deleted: true };
+        const size = (await objects.info(c.sha))?.size;
+        return { path: c.path, sha: c.sha, ...(size === undefined ? {} : { size }) };
+      }),
+    );
   }
 
   async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
@@ -206,7 +226,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
    * one process, written into .git only (loose objects below fastimport.unpackLimit); no index,
    * no working tree. Only the trees along the written paths are rebuilt, however large the repo.
    */
-  async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<string> {
+  async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<{ commit: string; blobs: string[] }> {
     const chunks: Buffer[] = [];
     const text = (t: string) => void chunks.push(Buffer.from(t));
     const data = (b: Buffer) => {
@@ -214,17 +234,25 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       chunks.push(b);
       text("\n");
     };
+    // blobs first, each marked, so fast-import tells their ids (the next listing needs them)
+    files.forEach((f, i) => {
+      text(`blob\nmark :${i + 2}\n`);
+      data(f.content);
+    });
     const who = `${identityName} <${identityEmail}> ${Math.floor(Date.now() / 1000)} +0000`;
     text(`commit refs/dispatcher/write-${process.pid}\nmark :1\nauthor ${who}\ncommitter ${who}\n`);
     data(Buffer.from(message));
     text(`from ${tip}\n`);
-    for (const f of files) {
-      text(`M 100644 inline ${f.path}\n`);
-      data(f.content);
-    }
-    text("get-mark :1\ndone\n");
+    files.forEach((f, i) => text(`M 100644 :${i + 2} ${f.path}\n`));
+    text(`get-mark :1\n${files.map((_, i) => `get-mark :${i + 2}\n`).join("")}done\n`);
     const out = await runGitWith(workdir, ["fast-import", "--quiet", "--done", "--force"], { input: Buffer.concat(chunks) });
-    return out.toString("utf8").trim();
+    const [commit = "", ...blobs] = out.toString("utf8").trim().split("\n");
+    return { commit, blobs };
+  }
+
+  function rememberWrite(commit: string, from: string, files: FileChange[]): void {
+    ownWrites.set(commit, { from, files });
+    if (ownWrites.size > OWN_WRITES_KEPT) ownWrites.delete(ownWrites.keys().next().value!);
   }
 
   async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {
@@ -245,11 +273,12 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         optimistic = false;
         continue;
       }
-      const commit = await commitOnto(tip, fresh, message);
+      const { commit, blobs } = await commitOnto(tip, fresh, message);
       const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
       if (push.code === 0) {
         knownTip = commit; // the push moved the remote-tracking ref too
         confirmedAt = Date.now();
+        rememberWrite(commit, tip, fresh.map((f, i) => ({ path: f.path, sha: blobs[i]!, size: f.content.length })));
         return outcome(commit);
       }
       if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);
@@ -280,11 +309,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       return [...files].map(([path, f]) => ({ path, ...f }));
     },
 
-    async changedFiles(from, to, dir) {
-      // --no-renames: a file renamed into `dir` must count as added, not vanish as "R"
-      const out = await git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=AM", from, to, "--", dir]);
-      return splitNul(out);
-    },
+    diffFiles: (from, to, dir) => diffFiles(from, to, dir.replace(/\/+$/, "")),
 
     provenance: (commit, path, allowedSignersFile) => readProvenance(workdir, commit, path, allowedSignersFile),
 

@@ -23,7 +23,7 @@ function memoryRepo(files: Record<string, string>) {
     provenance: async () => ({ path: "", later: [] }),
     sync: async () => `c${commit}`,
     listFiles: async (_c, dir) => [...tree].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, b]) => ({ path, sha: sha(b), size: b.length })),
-    changedFiles: async () => [],
+    diffFiles: async () => undefined,
     readFile: async (_c, path) => tree.get(path),
     async writeFiles(written: RepoFile[], message) {
       const skipped = written.filter((f) => tree.has(f.path)).map((f) => f.path);

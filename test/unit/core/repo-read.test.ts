@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { readActions, readFormulas } from "../../../dispatcher/core/repo-read.js";
-import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
+import { createActionsIndex, readActions, readFormulas } from "../../../dispatcher/core/repo-read.js";
+import type { FileChange, OpsRepoPort } from "../../../dispatcher/core/ports.js";
 import { GitError } from "../../../dispatcher/errors.js";
 
 const COMMIT = "c0ffee";
@@ -20,7 +20,7 @@ function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[
     // recursive, like git ls-tree -r
     listFiles: async (commit, dir) =>
       [...at(commit).entries()].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, content]) => ({ path, sha: `sha:${path}`, size: Buffer.byteLength(content) })),
-    changedFiles: async () => [],
+    diffFiles: async () => undefined,
     // no history in memory: no commit ever changed a path
     provenance: async (_commit, path) => ({ path, later: [] }),
     readFile: async (commit, path) => {
@@ -120,17 +120,61 @@ describe("readFormulas", () => {
   });
 });
 
-describe("readActions with a cache", () => {
+describe("readActions with an index", () => {
   it("reads a pending file once across passes and forgets it when it is done", async () => {
     const files: Record<string, string> = { "vault/actions/a.toml": valid("a"), "vault/actions/b.toml": valid("b") };
     const repo = fakeRepo(files);
-    const cache = new Map();
-    await readActions(repo, COMMIT, "vault/actions", cache);
-    const second = await readActions(repo, COMMIT, "vault/actions", cache);
+    const index = createActionsIndex();
+    await readActions(repo, COMMIT, "vault/actions", index);
+    const second = await readActions(repo, COMMIT, "vault/actions", index);
     expect(second.map((p) => p.file.id)).toEqual(["a", "b"]);
     expect(repo.reads.sort()).toEqual(["vault/actions/a.toml", "vault/actions/b.toml"]);
     files["vault/actions/a.result.json"] = "{}";
-    await readActions(repo, COMMIT, "vault/actions", cache);
-    expect([...cache.keys()]).toEqual(["vault/actions/b.toml\0sha:vault/actions/b.toml"]);
+    // the same commit is not listed again: a new one is (fakeRepo's diff is unknown: a full listing)
+    index.commit = "before";
+    await readActions(repo, COMMIT, "vault/actions", index);
+    expect([...index.parsed.keys()]).toEqual(["vault/actions/b.toml\0sha:vault/actions/b.toml"]);
+  });
+
+  it("applies a diff to the last pass's directory instead of listing it: results, deletions, new and changed files, subfolders", async () => {
+    const files: Record<string, string> = {
+      "vault/actions/a.toml": valid("a"),
+      "vault/actions/b.toml": valid("b"),
+      "vault/actions/c.toml": valid("c"),
+      "vault/actions/gone.toml": valid("gone"),
+      "vault/actions/redo.toml": valid("redo"),
+      "vault/actions/redo.result.json": "{}",
+    };
+    const diffs: Record<string, FileChange[]> = {
+      [`${COMMIT}..next`]: [
+        { path: "vault/actions/a.result.json", sha: "r1", size: 2 },
+        { path: "vault/actions/gone.toml", deleted: true },
+        { path: "vault/actions/redo.result.json", deleted: true },
+        { path: "vault/actions/b.toml", sha: "b2", size: 60 },
+        { path: "vault/actions/new.toml", sha: "n1", size: 60 },
+        { path: "vault/actions/sub/deep.toml", sha: "d1", size: 60 },
+      ],
+    };
+    const listed: string[] = [];
+    const base = fakeRepo(files);
+    const repo: OpsRepoPort = {
+      ...base,
+      listFiles: async (commit, dir) => (listed.push(commit), base.listFiles(commit, dir)),
+      diffFiles: async (from, to) => diffs[`${from}..${to}`],
+      readFile: async (_commit, path) => Buffer.from(valid(path.slice("vault/actions/".length, -".toml".length))),
+    };
+    const index = createActionsIndex();
+    expect((await readActions(repo, COMMIT, "vault/actions", index)).map((p) => p.file.id)).toEqual(["a", "b", "c", "gone"]);
+    const next = await readActions(repo, "next", "vault/actions", index);
+    expect(next.map((p) => [p.file.id, p.file.sha])).toEqual([
+      ["b", "b2"],
+      ["c", "sha:vault/actions/c.toml"],
+      ["new", "n1"],
+      ["redo", "sha:vault/actions/redo.toml"],
+    ]);
+    expect(listed).toEqual([COMMIT]);
+    // an unknown base (diffFiles says undefined) lists afresh
+    await readActions(repo, "elsewhere", "vault/actions", index).catch(() => undefined);
+    expect(listed).toEqual([COMMIT, "elsewhere"]);
   });
 });

@@ -24,8 +24,8 @@ class MemoryRepo implements OpsRepoPort {
   async provenance(_commit: string, path: string): Promise<Provenance> {
     return { path, later: [] };
   }
-  async changedFiles(): Promise<string[]> {
-    return [];
+  async diffFiles(): Promise<undefined> {
+    return undefined;
   }
   async readFile(_commit: string, path: string): Promise<Buffer | undefined> {
     const v = this.files.get(path);

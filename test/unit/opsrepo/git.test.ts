@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { OpsRepoPort } from "../../../dispatcher/core/ports.js";
+import type { FileChange, OpsRepoPort } from "../../../dispatcher/core/ports.js";
 import { GitError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { runGit } from "../../../dispatcher/opsrepo/exec.js";
@@ -189,7 +189,7 @@ describe("reading", () => {
     await expect(repo.readFile("0".repeat(40), "vault/actions/deploy.toml")).rejects.toBeInstanceOf(GitError);
   });
 
-  it("reports added and modified files under a directory, renamed-in files as added", async () => {
+  it("reports what changed under a directory: added and changed files with blob ids and sizes, deleted ones, renames as both", async () => {
     const repo = openRepo();
     const before = await repo.sync();
     const after = await ops.commit({
@@ -200,11 +200,29 @@ describe("reading", () => {
       "formulas/other.sh": "#!/bin/sh\n",
     });
     await repo.sync();
-    expect((await repo.changedFiles(before, after, "vault/actions")).sort()).toEqual([
-      "vault/actions/backup-nightly.toml",
-      "vault/actions/deploy.toml",
-      "vault/actions/fresh.toml",
+    const blobOf = async (p: string) => (await runGit(ops.remote, ["rev-parse", `main:${p}`])).toString().trim();
+    const changes = (await repo.diffFiles(before, after, "vault/actions"))!.sort((a, b) => a.path.localeCompare(b.path));
+    expect(changes).toEqual([
+      { path: "vault/actions/backup-nightly.toml", sha: await blobOf("vault/actions/backup-nightly.toml"), size: 14 },
+      { path: "vault/actions/backup.toml", deleted: true },
+      { path: "vault/actions/deploy.toml", sha: await blobOf("vault/actions/deploy.toml"), size: 29 },
+      { path: "vault/actions/fresh.toml", sha: await blobOf("vault/actions/fresh.toml"), size: 13 },
     ]);
+    expect(await repo.diffFiles("0".repeat(40), after, "vault/actions")).toBeUndefined();
+  });
+
+  it("answers the diff across its own pushes from memory, the same as git would", async () => {
+    const repo = openRepo();
+    const before = await repo.sync();
+    await repo.writeFiles([{ path: "vault/actions/deploy.result.json", content: Buffer.from("{}\n") }], "one");
+    const { commit } = await repo.writeFiles([{ path: "vault/actions/backup.result.json", content: Buffer.from('{"a":1}\n') }], "two");
+    const fromMemory = await repo.diffFiles(before, commit, "vault/actions");
+    const other = openRepo({ workdir: join(scratch, "clone-diff") });
+    await other.sync();
+    const fromGit = await other.diffFiles(before, commit, "vault/actions");
+    const byPath = (xs: FileChange[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
+    expect(byPath(fromMemory!)).toEqual(byPath(fromGit!));
+    expect(byPath(fromMemory!).map((f) => f.path)).toEqual(["vault/actions/backup.result.json", "vault/actions/deploy.result.json"]);
   });
 });
 
