@@ -32,7 +32,7 @@ export const CONTENDERS: Record<string, string> = {
   raw: "raw limit: HTTP dispatch of the stack's `runner` job (exec: chroot, nobody, read-only volumes) + blocking queries on the child's allocations until terminal; no logs, no git, no Vault",
   cli: "CLI baseline: `nomad job dispatch -detach runner`, then `nomad job status -short` every poll interval until dead, then `nomad alloc status` for the exit code (bench/contenders/cli-baseline.sh)",
   dispatcher:
-    "the dispatcher: N action TOMLs pushed in one commit, then `dispatcher once` (dist/cli/main.js, child process): reads the repo, dispatches `runner`, tracks with blocking queries, reads the logs, commits and pushes every result",
+    "the dispatcher: N action TOMLs pushed in one commit, then `dispatcher once` (dist/dispatcher.mjs, child process): reads the repo, dispatches `runner`, tracks with blocking queries, reads the logs, commits and pushes every result",
   "raw-trivial": "reference floor: the raw client on `bench-noop`, a parameterized raw_exec job running /bin/true",
   "raw-raw-exec": "the raw client on the same runner and formula under raw_exec (no isolation): the difference to `raw` is what exec's isolation costs per start",
   "mock-raw": "high rate: the raw client on `bench-mock` (mock_driver, `run_for = \"0s\"`: no process, exits 0 at once), at the mock concurrency",

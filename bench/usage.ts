@@ -1,4 +1,4 @@
-// Runs the dispatcher CLI (dist/cli/main.js) in this process and, when it exits, writes what it
+// Runs the dispatcher CLI (dist/dispatcher.mjs) in this process and, when it exits, writes what it
 // cost to $BENCH_USAGE_FILE: its own CPU and peak RSS, and the CPU of the git processes it ran.
 import { writeFileSync } from "node:fs";
 import { readCpu } from "./proc.js";
@@ -10,4 +10,4 @@ process.on("exit", () => {
   const { childrenMs } = readCpu("self");
   writeFileSync(out, JSON.stringify({ selfMs: (u.userCPUTime + u.systemCPUTime) / 1000, childrenMs, maxRssMiB: u.maxRSS / 1024 }));
 });
-await import(new URL("../cli/main.js", import.meta.url).href);
+await import(new URL("../dispatcher.mjs", import.meta.url).href);

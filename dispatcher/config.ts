@@ -77,6 +77,7 @@ export const configSchema = z.strictObject({
     authorEmail: z.string().min(1),
     /** results finished within this window share one commit and one push */
     commitWindowMs: z.coerce.number().int().min(0).max(60_000),
+    pushIntervalMs: z.coerce.number().int().min(0).max(600_000),
   })
     .refine((r) => !r.sshKey || r.knownHosts, { path: ["knownHosts"], message: "is required with a deploy key: a known_hosts file pinning the remote's host key" }),
   /** secret names actions may ask for; each also needs a runner-<NAME> policy */
@@ -142,6 +143,7 @@ export function defaults(cwd = process.cwd()): Layer {
       authorName: "nomad-dispatcher",
       authorEmail: "dispatcher@localhost",
       commitWindowMs: 200,
+      pushIntervalMs: 1000,
     },
     secrets: [],
     limits: { maxInFlight: 4, serializeBy: "formula" },
@@ -184,6 +186,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
   DISPATCHER_POLL_SECONDS: "pollSeconds",
   DISPATCHER_COMMIT_WINDOW_MS: "repo.commitWindowMs",
+  DISPATCHER_PUSH_INTERVAL_MS: "repo.pushIntervalMs",
   DISPATCHER_REQUIRE_SIGNED: "approvals.requireSigned",
   DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
   DISPATCHER_APPROVALS: "approvals.count",

@@ -126,6 +126,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,
     commitWindowMs: config.repo.commitWindowMs,
+    pushIntervalMs: config.repo.pushIntervalMs,
     leaseMs: config.leaseSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",

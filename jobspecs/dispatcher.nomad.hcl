@@ -38,7 +38,7 @@ variable "node_bin" {
   default = "node"
 }
 variable "cli" {
-  description = "path of dist/cli/main.js as seen by the task"
+  description = "path of dist/dispatcher.mjs (the CLI in one file) as seen by the task"
   type        = string
 }
 variable "nomad_addr" {

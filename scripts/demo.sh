@@ -21,13 +21,13 @@ git -C "$work/ops" -c user.name=operator -c user.email=operator@example.com comm
 git -C "$work/ops" push -q origin main
 
 echo "==> dispatcher doctor"
-node "$root/dist/cli/main.js" doctor
+node "$root/dist/dispatcher.mjs" doctor
 
 echo "==> dispatcher once"
-node "$root/dist/cli/main.js" once
+node "$root/dist/dispatcher.mjs" once
 
 echo "==> dispatcher status"
-node "$root/dist/cli/main.js" status
+node "$root/dist/dispatcher.mjs" status
 
 echo "==> results pushed back to the ops repo"
 git -C "$work/ops" pull -q

@@ -31,5 +31,5 @@ for class in "" "${classes[@]}"; do
   done
 done
 # pinned with the dispatcher's token when one is given (it can read jobs there), else with this one
-NOMAD_TOKEN=${DISPATCHER_NOMAD_TOKEN:-$NOMAD_TOKEN} node "$root/dist/cli/main.js" jobs pin --out "$pins"
+NOMAD_TOKEN=${DISPATCHER_NOMAD_TOKEN:-$NOMAD_TOKEN} node "$root/dist/dispatcher.mjs" jobs pin --out "$pins"
 echo "registered and pinned $count runner and sidecar parents (classes: default${DISPATCHER_CLASSES:+, $DISPATCHER_CLASSES}) ($pins)" >&2

@@ -1,5 +1,5 @@
 // Contender 3, the dispatcher: N action files land in the ops repo in one commit, then
-// `dispatcher once` (dist/cli/main.js, in a child process under bench/usage.ts) dispatches them
+// `dispatcher once` (dist/dispatcher.mjs, in a child process under bench/usage.ts) dispatches them
 // all, tracks them and pushes every result. Timings come from its own log lines.
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
@@ -77,7 +77,7 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
 }
 
 /** `dispatcher once` in a child process; resolves with its log lines and what it cost. */
-export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = []): Promise<{ lines: LogLine[]; usage: Usage }> {
+export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)): Promise<{ lines: LogLine[]; usage: Usage }> {
   const usageFile = join(setup.stack.dir, `usage-${process.pid}-${Date.now()}.json`);
   const gitFile = `${usageFile}.git`;
   return new Promise((resolve, reject) => {

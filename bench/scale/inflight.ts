@@ -11,7 +11,7 @@ import { readCpu, readRss } from "../proc.js";
 import type { Stack } from "../settings.js";
 import { runPool } from "../stats.js";
 
-const CLI = new URL("../../cli/main.js", import.meta.url).pathname;
+const CLI = new URL("../../dispatcher.mjs", import.meta.url).pathname;
 const SAMPLE_MS = 2000;
 
 export interface InflightCheck {

@@ -34,6 +34,8 @@ export interface LoopDeps {
     tailBytes: number;
     /** results finished within this window share one commit and one push */
     commitWindowMs: number;
+    /** pushes of results start at most this often; what finishes meanwhile joins the next (0: no bound) */
+    pushIntervalMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
     /** a child is purged from Nomad this long after its result was pushed (0: never) */
@@ -91,6 +93,10 @@ export function createLoop(deps: LoopDeps) {
   let quietAt: string | undefined;
   /** the coalescing window's flush, while one is scheduled or running */
   let flushing: Promise<void> | undefined;
+  /** ends the scheduled flush's wait early: nothing is left in flight to join it */
+  let flushNow: AbortController | undefined;
+  /** when the last flush started */
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
   const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
 
   const now = () => deps.clock.now();
@@ -229,6 +235,8 @@ export function createLoop(deps: LoopDeps) {
       inFlight.delete(id);
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip
       quietAt = undefined;
+      // no other result can join the scheduled commit soon: push it now
+      if (inFlight.size === 0) flushNow?.abort();
     });
     inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
@@ -287,13 +295,24 @@ export function createLoop(deps: LoopDeps) {
     track(c, () => carry(c, beginReattach(a), previous, actionLog));
   }
 
-  /** Results that finish within the window share one commit and one push. */
+  /**
+   * Results that finish within the window share one commit and one push, and pushes start at most
+   * once per push interval (a git host counts pushes; each costs a fetch of the tree on its side):
+   * under load a commit carries what finished since the last one. The wait ends early when
+   * nothing is left in flight.
+   */
   function scheduleFlush(): void {
     if (flushing || writer.size() === 0) return;
+    const wait = Math.max(s.commitWindowMs, lastFlushAt + s.pushIntervalMs - now().getTime());
+    const cut = new AbortController();
+    flushNow = cut;
     flushing = deps.clock
-      .sleep(s.commitWindowMs)
+      .sleep(wait, cut.signal)
+      .catch(() => undefined)
       .then(() => {
         flushing = undefined; // results recorded from here on get the next window
+        flushNow = undefined;
+        lastFlushAt = now().getTime();
         return flushSafely();
       });
   }

@@ -27,7 +27,7 @@ export interface NomadClient extends NomadPort {
   readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer>;
   /** the task's log from byte `offset`, following new output until `signal` aborts or Nomad closes */
   followLog(allocId: string, task: string, type: LogType, offset: number, signal: AbortSignal): AsyncIterable<Buffer>;
-  /** allocation changes from the event stream, from raft index `index` on; Nomad's heartbeats (every 10 s) too */
+  /** allocation changes from the event stream, from raft index `index` on; Nomad's heartbeats (as it opens, then every 30 s) too */
   allocationEvents(index: number, signal: AbortSignal): AsyncIterable<AllocationEventBatch>;
 }
 

@@ -27,8 +27,11 @@ interface Tracked {
 /** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
 const FORGET_MS = 10 * 60_000;
 
-/** Nomad sends a heartbeat every 10 s: this long without a line, the connection is presumed dead */
-const SILENCE_MS = 35_000;
+/**
+ * Nomad 1.6 sends a heartbeat as the stream opens and every 30 s after: this long without a line,
+ * the connection is presumed dead
+ */
+const SILENCE_MS = 75_000;
 
 export interface AllocationFeed {
   watchJob: NomadPort["watchJob"];

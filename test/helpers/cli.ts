@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dispatcherEnv } from "./stack.js";
 
-const cliPath = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const cliPath = new URL("../../dist/dispatcher.mjs", import.meta.url).pathname;
 
 export interface CliRun {
   code: number;

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { dispatcherEnv } from "./stack.js";
 
-const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const cli = new URL("../../dist/dispatcher.mjs", import.meta.url).pathname;
 
 export interface CliProcess {
   child: ChildProcess;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
-const cli = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const cli = new URL("../../dist/dispatcher.mjs", import.meta.url).pathname;
 
 async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -31,7 +31,7 @@ beforeAll(async () => {
   await nomad(["var", "put", "-force", "nomad/jobs/dispatcher", `vault_role_id=@${s.DISPATCHER_VAULT_ROLE_ID_FILE}`, `vault_secret_id=@${s.DISPATCHER_VAULT_SECRET_ID_FILE}`, `job_pins=@${s.DISPATCHER_JOB_PINS}`]);
   await nomad([
     "job", "run", "-detach",
-    "-var", `cli=${root}dist/cli/main.js`,
+    "-var", `cli=${root}dist/dispatcher.mjs`,
     "-var", `node_bin=${process.execPath}`,
     "-var", `nomad_addr=${s.NOMAD_ADDR}`,
     "-var", `vault_addr=${s.VAULT_ADDR}`,

@@ -9,7 +9,7 @@ const dir = new URL("../../jobspecs/", import.meta.url).pathname;
 /** Values for each jobspec's required variables (those without a default). */
 const REQUIRED: Record<string, Record<string, string>> = {
   "runner.nomad.hcl": { vault_addr: "http://127.0.0.1:8200" },
-  "dispatcher.nomad.hcl": { cli: "/opt/dispatcher/dist/cli/main.js", vault_addr: "http://127.0.0.1:8200", ops_remote: "git@example.test:ops.git" },
+  "dispatcher.nomad.hcl": { cli: "/opt/dispatcher/dist/dispatcher.mjs", vault_addr: "http://127.0.0.1:8200", ops_remote: "git@example.test:ops.git" },
 };
 
 function validate(file: string, vars: Record<string, string>): Promise<{ code: number; out: string }> {

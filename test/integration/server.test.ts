@@ -14,7 +14,7 @@ import { waitUntil } from "../helpers/process.js";
 import { createRelay, type Outage } from "../helpers/proxy.js";
 import { createTestDispatcher, stackEnv, uniq, type TestDispatcher } from "../helpers/stack.js";
 
-const cliPath = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+const cliPath = new URL("../../dist/dispatcher.mjs", import.meta.url).pathname;
 const u = uniq();
 const ids = { ok: `metrics-ok-${u}`, secret: `metrics-secret-${u}`, bad: `metrics-bad-${u}`, hooked: `hooked-${u}` };
 const action = (id: string, formula: string, secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "server test"\nsecrets = ${secrets}\n`;

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 const root = new URL("../..", import.meta.url).pathname;
 
 export default function setup(): () => void {
-  // jobs run dist/runner/main.js and CLI tests run dist/cli/main.js: never test a stale build
+  // jobs run dist/runner/main.js and CLI tests run dist/dispatcher.mjs: never test a stale build
   execFileSync("npm", ["run", "-s", "build"], { cwd: root, stdio: "inherit" });
   const running = existsSync(`${root}.dev/env`) && execFileSync("bash", [`${root}scripts/stack.sh`, "status"]).toString().includes("nomad: running");
   // a stack left running from an older checkout gets this checkout's jobspecs

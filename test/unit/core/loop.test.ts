@@ -36,20 +36,38 @@ function memoryRepo(files: Record<string, string>) {
   return { port, tree, commits };
 }
 
-function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number> } = {}) {
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number> } = {}) {
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
   const purged: string[] = [];
   let t = Date.parse("2026-12-02T10:00:00Z");
+  const t0 = t;
+  // a virtual clock a thousand times faster than real time: a sleep ends, in order with the
+  // others, at its own deadline, so work done meanwhile (the other attempts) lands inside a
+  // commit window as it would
+  const clock = {
+    now: () => new Date(t),
+    sleep: (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = t + ms;
+        const timer = setTimeout(() => resolve(void (t = Math.max(t, deadline))), Math.max(1, ms / 1000));
+        signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+      }),
+  };
   const nomad: NomadPort = {
     async dispatch(req) {
       const jobId = `${req.job}/dispatch-${req.meta.action_id}`;
       dispatched.push(jobId);
       return { jobId, evalId: "e" };
     },
-    async watchJob(jobId) {
+    async watchJob(jobId, _index, waitMs) {
       const id = jobId.split("dispatch-")[1]!;
+      // a long job: runs until that many ms after the start, each look waiting as Nomad would
+      if (t - t0 < (over.runsUntil?.[id] ?? 0)) {
+        await clock.sleep(waitMs);
+        return { allocations: [{ id: `al-${id}`, node: "n1", clientStatus: "running", startedAt: new Date(t0).toISOString(), createIndex: 1 }], index: 1 };
+      }
       return { allocations: [{ id: `al-${id}`, node: "n1", clientStatus: "complete", exitCode: over.exitCodes?.[id] ?? 0, startedAt: new Date(t).toISOString(), createIndex: 1 }], index: 1 };
     },
     readLog: async (allocId, _t, type) => (type === "stdout" ? `ran ${allocId}\n` : ""),
@@ -71,9 +89,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
     vault,
     repo: repo.port,
     ledger,
-    // time moves by what is slept; a sleep also yields for a moment, so work done meanwhile (the
-    // other attempts) lands inside a commit window as it would
-    clock: { now: () => new Date(t), sleep: (ms) => new Promise((r) => setTimeout(() => r(void (t += ms)), Math.min(ms, 20))) },
+    clock,
     log: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }), level: "debug", pretty: false }),
     settings: {
       runnerJob: "runner",
@@ -93,6 +109,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
       hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
       limits: { maxInFlight: 4, serializeBy: "none" },
       commitWindowMs: 200,
+      pushIntervalMs: over.pushIntervalMs ?? 0,
       leaseMs: 60_000,
       purgeAfterMs: over.purgeAfterMs ?? 0,
       namespace: "dispatch",
@@ -101,7 +118,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
   };
   const loop = createLoop(deps);
   for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
-  return { loop, repo, ledger, dispatched, purged, seen, advance: (ms: number) => (t += ms) };
+  return { loop, repo, ledger, dispatched, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
 }
 
 const files = {
@@ -131,6 +148,18 @@ describe("createLoop", () => {
     await t.loop.once();
     const resultCommits = t.repo.commits.filter((c) => c.paths.some((p) => p.endsWith(".result.json")));
     expect(resultCommits).toEqual([{ message: "vault: results for bad, a, b", paths: ["vault/actions/bad.result.json", "vault/actions/a.result.json", "vault/actions/b.result.json"] }]);
+  });
+
+  it("pushes at most once per push interval while others run, and at once when nothing is left in flight", async () => {
+    const slow = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
+    const paced = setup(slow, { pushIntervalMs: 600_000, runsUntil: { c: 30_000, d: 60_000 } });
+    await paced.loop.once();
+    // c finished within the interval after a's push, so it waited for d; d was the last: no wait
+    expect(paced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: results for c, d"]);
+    expect(paced.elapsed()).toBeLessThan(600_000);
+    const unpaced = setup(slow, { pushIntervalMs: 0, runsUntil: { c: 30_000, d: 60_000 } });
+    await unpaced.loop.once();
+    expect(unpaced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: result for c", "vault: result for d"]);
   });
 
   it("a pass at a tip with nothing pending does nothing more", async () => {
