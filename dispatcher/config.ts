@@ -143,7 +143,7 @@ export function defaults(cwd = process.cwd()): Layer {
       authorName: "nomad-dispatcher",
       authorEmail: "dispatcher@localhost",
       commitWindowMs: 200,
-      pushIntervalMs: 1000,
+      pushIntervalMs: 2000,
     },
     secrets: [],
     limits: { maxInFlight: 4, serializeBy: "formula" },

@@ -297,7 +297,7 @@ export function createLoop(deps: LoopDeps) {
 
   /**
    * Results that finish within the window share one commit and one push, and pushes start at most
-   * once per push interval (a git host counts pushes; each costs a fetch of the tree on its side):
+   * once per push interval (git hosts rate-limit pushes, and each push costs both sides several git processes):
    * under load a commit carries what finished since the last one. The wait ends early when
    * nothing is left in flight.
    */

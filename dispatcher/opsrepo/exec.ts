@@ -1,6 +1,6 @@
 // The git subprocess: argv only (no shell), a fixed environment, output as bytes.
 
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { GitError } from "../errors.js";
 
 export interface GitRun {
@@ -79,29 +79,6 @@ export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
         resolve({ code: err ? (err.code as number) : 0, stdout, stderr: redactUrls(stderr.toString("utf8")) });
       },
     );
-  });
-}
-
-/**
- * Runs git with extra environment (GIT_INDEX_FILE) and bytes on stdin; stdout, or GitError with
- * git's stderr on a non-zero exit.
- */
-export function runGitWith(cwd: string, args: string[], opts: { env?: Record<string, string>; input?: Buffer | string }): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const input = opts.input;
-    const child = spawn("git", args, { cwd, env: { ...buildEnv(), ...opts.env }, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => out.push(d));
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString("utf8")));
-    child.on("error", (e) => reject(new GitError(redactUrls(`cannot run git ${args[0]} in ${cwd}: ${e.message}`), { cause: e })));
-    child.on("close", (code) => {
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new GitError(redactUrls(`git ${args.join(" ")} failed in ${cwd}: ${err.trim()}`)));
-    });
-    // git may exit before reading all of it; its exit code tells what happened
-    child.stdin?.on("error", () => undefined);
-    child.stdin?.end(input);
   });
 }
 

@@ -6,8 +6,9 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { FileChange, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { redactUrls, remoteFailure, remoteTip, runGit, runGitWith, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
+import { redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
+import { createFastImport } from "./fastimport.js";
 import { readProvenance } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -74,6 +75,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const git = (args: string[]) => runGit(workdir, args);
   const serialize = createQueue();
   const objects = createCatFile(workdir);
+  const importer = createFastImport(workdir);
   let cloned: Promise<void> | undefined;
   /** the remote's tip as last fetched or pushed by this process, and when it was last confirmed */
   let knownTip: string | undefined;
@@ -222,32 +224,13 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   }
 
   /**
-   * A commit of `files` on top of `tip` by one `git fast-import`: blobs, trees and the commit in
-   * one process, written into .git only (loose objects below fastimport.unpackLimit); no index,
-   * no working tree. Only the trees along the written paths are rebuilt, however large the repo.
+   * A commit of `files` on top of `tip` through the clone's long-lived `git fast-import`: blobs,
+   * trees and the commit written into .git only (loose objects below fastimport.unpackLimit); no
+   * index, no working tree. Only the trees along the written paths are rebuilt, however large the repo.
    */
-  async function commitOnto(tip: string, files: RepoFile[], message: string): Promise<{ commit: string; blobs: string[] }> {
-    const chunks: Buffer[] = [];
-    const text = (t: string) => void chunks.push(Buffer.from(t));
-    const data = (b: Buffer) => {
-      text(`data ${b.length}\n`);
-      chunks.push(b);
-      text("\n");
-    };
-    // blobs first, each marked, so fast-import tells their ids (the next listing needs them)
-    files.forEach((f, i) => {
-      text(`blob\nmark :${i + 2}\n`);
-      data(f.content);
-    });
-    const who = `${identityName} <${identityEmail}> ${Math.floor(Date.now() / 1000)} +0000`;
-    text(`commit refs/dispatcher/write-${process.pid}\nmark :1\nauthor ${who}\ncommitter ${who}\n`);
-    data(Buffer.from(message));
-    text(`from ${tip}\n`);
-    files.forEach((f, i) => text(`M 100644 :${i + 2} ${f.path}\n`));
-    text(`get-mark :1\n${files.map((_, i) => `get-mark :${i + 2}\n`).join("")}done\n`);
-    const out = await runGitWith(workdir, ["fast-import", "--quiet", "--done", "--force"], { input: Buffer.concat(chunks) });
-    const [commit = "", ...blobs] = out.toString("utf8").trim().split("\n");
-    return { commit, blobs };
+  function commitOnto(tip: string, files: RepoFile[], message: string): Promise<{ commit: string; blobs: string[] }> {
+    const ident = `${identityName} <${identityEmail}> ${Math.floor(Date.now() / 1000)} +0000`;
+    return importer.commit({ from: tip, files, message, ident });
   }
 
   function rememberWrite(commit: string, from: string, files: FileChange[]): void {

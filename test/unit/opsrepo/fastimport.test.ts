@@ -1,0 +1,53 @@
+// The long-lived fast-import on a real temporary repository: several commits through one process,
+// each readable by other git processes as soon as it is answered; a bad commit fails alone.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runGit } from "../../../dispatcher/opsrepo/exec.js";
+import { createFastImport } from "../../../dispatcher/opsrepo/fastimport.js";
+
+let dir: string;
+let base: string;
+const ident = "Dispatcher <d@example.test> 1700000000 +0000";
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "fastimport-"));
+  await runGit(dir, ["init", "-q", "-b", "main"]);
+  await runGit(dir, ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "base"]);
+  base = (await runGit(dir, ["rev-parse", "HEAD"])).toString().trim();
+});
+
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe("createFastImport", () => {
+  it("writes commit after commit through one process, each visible to git at once with its blob ids", async () => {
+    const fi = createFastImport(dir);
+    const one = await fi.commit({ from: base, files: [{ path: "vault/actions/a.result.json", content: Buffer.from("{}\n") }], message: "one", ident });
+    expect((await runGit(dir, ["cat-file", "-p", `${one.commit}:vault/actions/a.result.json`])).toString()).toBe("{}\n");
+    expect(one.blobs).toEqual([(await runGit(dir, ["rev-parse", `${one.commit}:vault/actions/a.result.json`])).toString().trim()]);
+    const two = await fi.commit({
+      from: one.commit,
+      files: [
+        { path: "vault/actions/b.result.json", content: Buffer.from('{"b":1}\n') },
+        { path: "vault/actions/b.log", content: Buffer.from("log\n") },
+      ],
+      message: "two",
+      ident,
+    });
+    expect((await runGit(dir, ["log", "--format=%s %P", two.commit])).toString().trim().split("\n")).toEqual([`two ${one.commit}`, `one ${base}`, "base"]);
+    expect((await runGit(dir, ["ls-tree", "-r", "--name-only", two.commit])).toString().trim().split("\n")).toEqual([
+      "vault/actions/a.result.json",
+      "vault/actions/b.log",
+      "vault/actions/b.result.json",
+    ]);
+    expect(two.blobs).toHaveLength(2);
+  });
+
+  it("fails a commit on an unknown base with git's message, and the next one works", async () => {
+    const fi = createFastImport(dir);
+    await expect(fi.commit({ from: "1".repeat(40), files: [{ path: "x", content: Buffer.from("x") }], message: "bad", ident })).rejects.toThrow(/git fast-import in .* exited \(128\): fatal: Not a valid commit: 1{40}/);
+    const ok = await fi.commit({ from: base, files: [{ path: "x", content: Buffer.from("x") }], message: "good", ident });
+    expect((await runGit(dir, ["log", "-1", "--format=%s", ok.commit])).toString().trim()).toBe("good");
+  });
+});
