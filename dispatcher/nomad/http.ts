@@ -50,6 +50,22 @@ export function createHttp(opts: HttpOptions) {
   const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: opts.maxSockets }) : new HttpAgent({ keepAlive: true, maxSockets: opts.maxSockets });
   const send = tls ? httpsRequest : httpRequest;
   const prefix = base.pathname === "/" ? "" : base.pathname;
+  // requests past the pool wait here as a closure each, not as a ClientRequest with its buffers
+  // and timer in the agent's queue: a pass that starts 5,000 actions at once stays small
+  let active = 0;
+  const queued: (() => void)[] = [];
+  function acquire(): Promise<void> {
+    if (active < opts.maxSockets) {
+      active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => queued.push(resolve));
+  }
+  function release(): void {
+    const next = queued.shift();
+    if (next) next();
+    else active--;
+  }
 
   function pathOf(req: HttpRequest): string {
     const query = new URLSearchParams();
@@ -61,7 +77,22 @@ export function createHttp(opts: HttpOptions) {
   function request(req: HttpRequest & { responseType: "stream" }): Promise<HttpResponse<IncomingMessage>>;
   function request(req: HttpRequest & { responseType: "bytes" }): Promise<HttpResponse<Buffer>>;
   function request(req: HttpRequest): Promise<HttpResponse>;
-  function request(req: HttpRequest): Promise<HttpResponse<unknown>> {
+  async function request(req: HttpRequest): Promise<HttpResponse<unknown>> {
+    await acquire();
+    let res: HttpResponse<unknown>;
+    try {
+      res = await sendNow(req);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    // a stream holds its connection until it ends
+    if (req.responseType === "stream") (res.data as IncomingMessage).once("close", release);
+    else release();
+    return res;
+  }
+
+  function sendNow(req: HttpRequest): Promise<HttpResponse<unknown>> {
     const body = req.data === undefined ? undefined : Buffer.from(JSON.stringify(req.data));
     const headers: Record<string, string | number> = { ...opts.headers, ...(body ? { "Content-Type": "application/json", "Content-Length": body.length } : {}) };
     return new Promise((resolve, reject) => {

@@ -5,6 +5,8 @@ import { createHttp, HttpFailure } from "../../../dispatcher/nomad/http.js";
 
 let server: Server;
 let base: string;
+/** answers of /v1/hold requests, sent when the test calls them */
+const held: (() => void)[] = [];
 const seen: { method?: string; url?: string; headers: IncomingMessage["headers"]; body: string }[] = [];
 
 beforeAll(async () => {
@@ -22,6 +24,7 @@ beforeAll(async () => {
         setTimeout(() => res.end("two\n"), 20);
         return;
       }
+      if (req.url?.startsWith("/v1/hold")) return void held.push(() => res.writeHead(200).end("{}"));
       // /v1/slow: never answers
     });
   });
@@ -82,5 +85,22 @@ describe("createHttp", () => {
   it("fails with the socket's code when nothing listens", async () => {
     const closed = createHttp({ baseUrl: "http://127.0.0.1:1", headers: {}, params: {}, maxSockets: 1 });
     await expect(closed.request({ url: "/v1/json" })).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("keeps requests past the pool waiting in the client, and a stream's slot until it ends", async () => {
+    const pool = http(); // 4 connections
+    const stream = await pool.request({ url: "/v1/stream", responseType: "stream", timeout: 0 });
+    const answers = Array.from({ length: 5 }, () => pool.request({ url: "/v1/hold" }));
+    await new Promise((r) => setTimeout(r, 50));
+    // the stream holds one of the four until its end (20 ms after it began)
+    expect(held).toHaveLength(3);
+    for await (const _ of stream.data) void _;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(held).toHaveLength(4);
+    held.splice(0).forEach((answer) => answer());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(held).toHaveLength(1);
+    held.splice(0).forEach((answer) => answer());
+    expect((await Promise.all(answers)).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
   });
 });
