@@ -7,10 +7,11 @@ import type { NomadClient } from "./client.js";
 // limits connections per client (100 by default), and a factory runs more jobs than that at once.
 // Events can be missed across a reconnect (its index may have left Nomad's event buffer) or before
 // the stream is live, so a job's allocations are listed when it is first watched, and a wait that
-// ends without an event lists it again unless the job is "covered": listed while the current
-// connection was live, so the stream carries all its changes since (thousands of long jobs would
-// otherwise cost a listing each every wait). A reconnect uncovers every job. A stream silent past
-// a few of Nomad's heartbeats is cut and reconnected.
+// ends without an event lists it again unless the job is "covered": it has an allocation and was
+// listed while the current connection was live, so the stream carries all its changes since
+// (thousands of long jobs would otherwise cost a listing each every wait). A job still without an
+// allocation is listed every wait: only the listing tells why it is blocked, or that it is gone.
+// A reconnect uncovers every job. A stream silent past a few heartbeats is cut and reconnected.
 
 interface Tracked {
   allocs: Map<string, AllocationState>;
@@ -167,7 +168,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
       if (t.index <= index) {
         await waitFor(t, waitMs, signal);
         // no event for this job: list it unless the stream is known to carry all its changes
-        if (t.index <= index && !(live && t.coveredOn === connection)) await reconcile(jobId, t);
+        if (t.index <= index && !(live && t.coveredOn === connection && t.allocs.size > 0)) await reconcile(jobId, t);
       }
       return snapshot(jobId, t);
     },

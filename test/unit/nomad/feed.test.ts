@@ -10,7 +10,7 @@ const running = (id: string): AllocationState => ({ id, clientStatus: "running",
 const complete = (id: string): AllocationState => ({ id, clientStatus: "complete", node: "n1", exitCode: 0 }) as AllocationState;
 
 /** A Nomad client whose event stream the test writes line by line; listings are counted. */
-function scriptedNomad() {
+function scriptedNomad(unplaced = new Set<string>()) {
   const listings: string[] = [];
   const connections: AbortSignal[] = [];
   let push: ((b: AllocationEventBatch | Error) => void) | undefined;
@@ -19,6 +19,7 @@ function scriptedNomad() {
   const client = {
     async watchJob(jobId: string): Promise<JobPlacement> {
       listings.push(jobId);
+      if (unplaced.has(jobId)) return { allocations: [], blockedReason: "no node has the volume", evaluations: 1, index: ++index };
       return { allocations: [running(`${jobId}-a`)], index: ++index };
     },
     async *allocationEvents(_from: number, signal: AbortSignal): AsyncGenerator<AllocationEventBatch> {
@@ -59,6 +60,18 @@ describe("createAllocationFeed", () => {
     const third = await feed.watchJob("j1", second.index, 20);
     await feed.watchJob("j1", third.index, 20);
     expect(nomad.listings).toEqual(["j1", "j1"]);
+  });
+
+  it("lists a job without an allocation every quiet wait, however live the stream: only a listing says why it waits", async () => {
+    const nomad = scriptedNomad(new Set(["blocked"]));
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    nomad.send({ heartbeat: true });
+    await feed.watchJob("other", 0, 1000);
+    await tick();
+    let p = await feed.watchJob("blocked", 0, 1000);
+    for (let i = 0; i < 2; i++) p = await feed.watchJob("blocked", p.index, 20);
+    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(3);
+    expect(p).toMatchObject({ allocations: [], blockedReason: "no node has the volume" });
   });
 
   it("answers from an event without listing", async () => {
