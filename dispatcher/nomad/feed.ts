@@ -9,9 +9,10 @@ import type { NomadClient } from "./client.js";
 // the stream is live, so a job's allocations are listed when it is first watched, and a wait that
 // ends without an event lists it again unless the job is "covered": it has an allocation and was
 // listed while the current connection was live, so the stream carries all its changes since
-// (thousands of long jobs would otherwise cost a listing each every wait). A job still without an
-// allocation is listed every wait: only the listing tells why it is blocked, or that it is gone.
-// A reconnect uncovers every job. A stream silent past a few heartbeats is cut and reconnected.
+// (thousands of long jobs would otherwise cost a listing each every wait). A covered job still
+// without an allocation is listed again every half minute: only a listing tells why it is
+// blocked, whether it has an evaluation, or that it is gone. A reconnect uncovers every job. A
+// stream silent past a few heartbeats is cut and reconnected.
 
 interface Tracked {
   allocs: Map<string, AllocationState>;
@@ -23,6 +24,7 @@ interface Tracked {
   askedAt: number;
   /** the connection it was last listed on while live: on that one, no event means no change */
   coveredOn?: number;
+  listedAt: number;
 }
 
 /** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
@@ -34,14 +36,18 @@ const FORGET_MS = 10 * 60_000;
  */
 const SILENCE_MS = 75_000;
 
+/** a covered job without an allocation is listed this often (blocked reason, evaluations, gone) */
+const UNPLACED_RELIST_MS = 30_000;
+
 export interface AllocationFeed {
   watchJob: NomadPort["watchJob"];
   close(): void;
 }
 
-export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { reconnectMs?: number; silenceMs?: number } = {}): AllocationFeed {
+export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { reconnectMs?: number; silenceMs?: number; unplacedRelistMs?: number } = {}): AllocationFeed {
   const reconnectMs = opts.reconnectMs ?? 1000;
   const silenceMs = opts.silenceMs ?? SILENCE_MS;
+  const unplacedRelistMs = opts.unplacedRelistMs ?? UNPLACED_RELIST_MS;
   const tracked = new Map<string, Tracked>();
   let streamIndex = 0;
   let stream: AbortController | undefined;
@@ -58,6 +64,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
   /** The list fallback: the job's allocations as Nomad has them now. */
   async function reconcile(jobId: string, t: Tracked): Promise<void> {
     const coveredFrom = live ? connection : undefined;
+    t.listedAt = Date.now();
     const p = await nomad.watchJob(jobId, 0, 1000);
     t.coveredOn = coveredFrom;
     for (const a of p.allocations) t.allocs.set(a.id, a);
@@ -149,6 +156,11 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
     return { allocations, blockedReason: none ? t.blockedReason : undefined, evaluations: none ? t.evaluations : undefined, gone, index: t.index };
   }
 
+  function needsListing(t: Tracked): boolean {
+    if (!live || t.coveredOn !== connection) return true;
+    return t.allocs.size === 0 && Date.now() - t.listedAt >= unplacedRelistMs;
+  }
+
   function forgetAbandoned(now: number): void {
     for (const [jobId, t] of tracked) if (now - t.askedAt > FORGET_MS && t.waiters.size === 0) tracked.delete(jobId);
   }
@@ -159,7 +171,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
       forgetAbandoned(now);
       let t = tracked.get(jobId);
       if (!t) {
-        t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now };
+        t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now, listedAt: 0 };
         tracked.set(jobId, t);
         ensureStream();
         await reconcile(jobId, t);
@@ -168,7 +180,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
       if (t.index <= index) {
         await waitFor(t, waitMs, signal);
         // no event for this job: list it unless the stream is known to carry all its changes
-        if (t.index <= index && !(live && t.coveredOn === connection && t.allocs.size > 0)) await reconcile(jobId, t);
+        if (t.index <= index && needsListing(t)) await reconcile(jobId, t);
       }
       return snapshot(jobId, t);
     },

@@ -62,15 +62,18 @@ describe("createAllocationFeed", () => {
     expect(nomad.listings).toEqual(["j1", "j1"]);
   });
 
-  it("lists a job without an allocation every quiet wait, however live the stream: only a listing says why it waits", async () => {
+  it("lists a covered job without an allocation again once the relist interval has passed: only a listing says why it waits", async () => {
     const nomad = scriptedNomad(new Set(["blocked"]));
-    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, unplacedRelistMs: 100 });
     nomad.send({ heartbeat: true });
     await feed.watchJob("other", 0, 1000);
     await tick();
     let p = await feed.watchJob("blocked", 0, 1000);
-    for (let i = 0; i < 2; i++) p = await feed.watchJob("blocked", p.index, 20);
-    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(3);
+    p = await feed.watchJob("blocked", p.index, 20);
+    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(1);
+    await tick(100);
+    p = await feed.watchJob("blocked", p.index, 20);
+    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(2);
     expect(p).toMatchObject({ allocations: [], blockedReason: "no node has the volume" });
   });
 
