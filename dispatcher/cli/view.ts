@@ -69,6 +69,6 @@ export async function readLiveChildren(v: View, pendingIds: ReadonlySet<string>)
   const children = (await Promise.all(Object.keys(v.kinds).map((parent) => v.nomad.listChildren(parent)))).flat();
   const latest = latestChildren(children, pendingIds, v.config.repo.runnerRemote);
   const live = new Map<string, LiveChild>();
-  for (const [id, child] of latest) live.set(id, { ...child, alloc: latestAllocation(await v.nomad.jobAllocations(child.jobId)) });
+  for (const [id, child] of latest) live.set(id, { ...child, alloc: latestAllocation((await v.nomad.allocationsOf(child.jobId)).allocations) });
   return live;
 }

@@ -22,7 +22,8 @@ export interface NomadClient extends NomadPort {
   leader(): Promise<string>;
   /** dispatched children of a parameterized job, with their meta */
   listChildren(parent: string): Promise<ChildJob[]>;
-  jobAllocations(jobId: string): Promise<AllocationState[]>;
+  /** the job's allocations now and the index of that answer: one request, no job or evaluation lookups */
+  allocationsOf(jobId: string): Promise<{ allocations: AllocationState[]; index: number }>;
   /** the task's log from byte `offset` to its current end */
   readLogBytes(allocId: string, task: string, type: LogType, offset: number): Promise<Buffer>;
   /** the task's log from byte `offset`, following new output until `signal` aborts or Nomad closes */
@@ -127,6 +128,17 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     return Buffer.from(res.body);
   }
 
+  /** by the job's summary: a few hundred bytes, where the job itself is its whole spec */
+  async function jobExists(jobId: string): Promise<boolean> {
+    try {
+      await get(`/v1/job/${encodeURIComponent(jobId)}/summary`, S.jobSummary);
+      return true;
+    } catch (err) {
+      if (err instanceof NomadApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
   async function readJob(jobId: string): Promise<z.infer<typeof S.jobDetail> | undefined> {
     try {
       return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobDetail)).body;
@@ -198,7 +210,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
       });
       const allocations = body.map(toAllocationState);
       if (allocations.length > 0) return { allocations, index: next } satisfies JobPlacement;
-      if (!(await readJob(jobId))) return { allocations, gone: true, index: next };
+      if (!(await jobExists(jobId))) return { allocations, gone: true, index: next };
       const { body: evals } = await get(`/v1/job/${job}/evaluations`, S.evalList);
       return { allocations, blockedReason: explainBlocked(evals), evaluations: evals.length, index: next } satisfies JobPlacement;
     },
@@ -250,9 +262,9 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
         .map((j) => ({ jobId: j.ID, parent, meta: j.Meta ?? {}, submittedAt: new Date(Math.floor(j.SubmitTime / 1e6)) }));
     },
 
-    async jobAllocations(jobId) {
-      const { body } = await get(`/v1/job/${encodeURIComponent(jobId)}/allocations`, S.allocList);
-      return body.map(toAllocationState);
+    async allocationsOf(jobId) {
+      const { body, index } = await get(`/v1/job/${encodeURIComponent(jobId)}/allocations`, S.allocList);
+      return { allocations: body.map(toAllocationState), index };
     },
 
     async stopJob(jobId) {

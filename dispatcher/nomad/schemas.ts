@@ -97,6 +97,8 @@ export const jobDetail = z
 export const logBytes = z.instanceof(Buffer);
 export const anyBody = z.unknown();
 
+export const jobSummary = z.object({ JobID: z.string() });
+
 /** One line of /v1/event/stream (topic Allocation); heartbeats are "{}" and skipped before. */
 export const eventBatch = z.object({
   Index: z.number(),

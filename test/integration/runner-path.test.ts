@@ -131,7 +131,7 @@ describe("runner path", () => {
     expect(r).toMatchObject({ status: "timeout", exit_code: 124, error: { class: "timeout", message: "formula ran past its timeout of 1 min and was killed by the runner" } });
     expect(r.logs).toBe("started\n[stderr]\n[runner] error timeout: formula ran past its timeout of 1 min and was killed by the runner");
     // the dispatcher's token cannot stop jobs (no submit-job): the runner ended it
-    const allocs = await dispatcherNomad().jobAllocations(r.job_id!);
+    const { allocations: allocs } = await dispatcherNomad().allocationsOf(r.job_id!);
     expect(allocs.map((a) => a.clientStatus)).toEqual(["failed"]);
   });
 
