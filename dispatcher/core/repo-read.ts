@@ -46,13 +46,13 @@ export function createActionsIndex(): ActionsIndex {
  */
 export async function readActions(repo: OpsRepoPort, commit: string, dir: string, index: ActionsIndex = createActionsIndex()): Promise<ParsedAction[]> {
   await updateIndex(repo, commit, dir.replace(/\/+$/, ""), index);
-  const pending = [...index.pending].sort(compare).map((id) => index.names.get(id + ACTION_EXT)!);
+  const pending = [...index.pending].sort(compare).map((id) => ({ id, ...index.names.get(id + ACTION_EXT)! }));
   const parsed: ParsedAction[] = [];
   // one at a time: each read may be a git process, and a pass can see many pending files
   const seen = new Map<string, ParsedAction>();
   for (const f of pending) {
     const key = `${f.path}\0${f.sha}`;
-    const file = { path: f.path, id: nameOf(f.path).slice(0, -ACTION_EXT.length), sha: f.sha };
+    const file = { path: f.path, id: f.id, sha: f.sha };
     // sizes before contents: a huge blob is refused from the listing, never read into memory
     let p = index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size));
     if (!p) {
@@ -97,10 +97,6 @@ function setName(index: ActionsIndex, name: string, file: Listed | undefined): v
   if (id === undefined) return;
   if (index.names.has(id + ACTION_EXT) && !index.names.has(id + RESULT_EXT)) index.pending.add(id);
   else index.pending.delete(id);
-}
-
-function nameOf(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /** The result fields readers rely on; the rest is kept by the writer, not needed here. */

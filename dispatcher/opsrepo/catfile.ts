@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
-import { buildEnv } from "./exec.js";
+import { buildEnv, holdOpen } from "./exec.js";
 
 export interface CatFile {
   /** the object named `name` (`<sha>` or `<commit>:<path>`): its type and bytes, undefined when missing */
@@ -57,13 +57,8 @@ export function createCatFile(cwd: string): CatFile {
     idle();
   }
 
-  // the process must not keep a finished CLI alive, but must while an answer is awaited
   function idle(): void {
-    if (waiting.length === 0) for (const s of [child?.stdin, child?.stdout]) (s as unknown as { unref?: () => void } | undefined)?.unref?.();
-  }
-
-  function busy(c: ChildProcess): void {
-    for (const s of [c.stdin, c.stdout]) (s as unknown as { ref?: () => void } | undefined)?.ref?.();
+    if (waiting.length === 0) holdOpen(child, false);
   }
 
   function start(): ChildProcess {
@@ -88,7 +83,7 @@ export function createCatFile(cwd: string): CatFile {
     // the protocol is line-based: a name with a newline cannot be asked this way
     if (name.includes("\n")) return Promise.reject(new GitError(`cannot look up ${JSON.stringify(name)}: a newline in an object name`));
     child ??= start();
-    busy(child);
+    holdOpen(child, true);
     const c = child;
     return new Promise((resolve, reject) => {
       waiting.push({ withContent: command === "contents", resolve, reject });

@@ -1,6 +1,6 @@
 // The git subprocess: argv only (no shell), a fixed environment, output as bytes.
 
-import { execFile } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
 
 export interface GitRun {
@@ -80,6 +80,14 @@ export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
       },
     );
   });
+}
+
+/**
+ * A long-lived git process (cat-file, fast-import) keeps a finished CLI alive only while an
+ * answer is awaited: its pipes are referenced then, and unreferenced when it is idle.
+ */
+export function holdOpen(c: ChildProcess | undefined, busy: boolean): void {
+  for (const s of [c?.stdin, c?.stdout] as unknown as ({ ref?: () => void; unref?: () => void } | undefined)[]) (busy ? s?.ref : s?.unref)?.call(s);
 }
 
 /** Runs git and returns stdout; a non-zero exit throws GitError with git's stderr. */

@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
-import { buildEnv } from "./exec.js";
+import { buildEnv, holdOpen } from "./exec.js";
 
 export interface FastImportCommit {
   /** the branch the commit is built on */
@@ -44,12 +44,7 @@ export function createFastImport(cwd: string): FastImport {
     const w = waiting;
     waiting = undefined;
     w.resolve(lines.splice(0, w.count));
-    idle(child);
-  }
-
-  // the process must not keep a finished CLI alive, but must while an answer is awaited
-  function idle(c: ChildProcess | undefined): void {
-    for (const s of [c?.stdin, c?.stdout]) (s as unknown as { unref?: () => void } | undefined)?.unref?.();
+    holdOpen(child, false);
   }
 
   function start(): ChildProcess {
@@ -82,7 +77,7 @@ export function createFastImport(cwd: string): FastImport {
       }
       child ??= start();
       const c = child;
-      for (const s of [c.stdin, c.stdout]) (s as unknown as { ref?: () => void } | undefined)?.ref?.();
+      holdOpen(c, true);
       const chunks: Buffer[] = [];
       const text = (t: string) => void chunks.push(Buffer.from(t));
       const data = (b: Buffer) => {
