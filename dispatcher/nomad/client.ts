@@ -236,21 +236,15 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     },
 
     async *allocationEvents(index, signal) {
-      let pending = "";
-      for await (const chunk of stream("event stream (Allocation)", "/v1/event/stream", { topic: "Allocation", index }, signal)) {
-        pending += chunk.toString("utf8");
-        const lines = pending.split("\n");
-        pending = lines.pop() ?? "";
-        for (const line of lines.filter((l) => l.trim())) {
-          if (line.trim() === "{}") {
-            yield { heartbeat: true };
-            continue;
-          }
-          const batch = S.eventBatch.safeParse(JSON.parse(line));
-          if (!batch.success) throw new NomadApiError(`nomad: event stream: unexpected event shape: ${batch.error.message.slice(0, 300)}`, 200);
-          const allocations = batch.data.Events.flatMap((e) => (e.Payload.Allocation ? [{ jobId: e.Payload.Allocation.JobID, ...toAllocationState(e.Payload.Allocation) }] : []));
-          yield { index: batch.data.Index, allocations };
+      for await (const line of linesOf(stream("event stream (Allocation)", "/v1/event/stream", { topic: "Allocation", index }, signal))) {
+        if (line === "{}") {
+          yield { heartbeat: true };
+          continue;
         }
+        const batch = S.eventBatch.safeParse(JSON.parse(line));
+        if (!batch.success) throw new NomadApiError(`nomad: event stream: unexpected event shape: ${batch.error.message.slice(0, 300)}`, 200);
+        const allocations = batch.data.Events.flatMap((e) => (e.Payload.Allocation ? [{ jobId: e.Payload.Allocation.JobID, ...toAllocationState(e.Payload.Allocation) }] : []));
+        yield { index: batch.data.Index, allocations };
       }
     },
 
@@ -315,6 +309,24 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     },
 
   };
+}
+
+/**
+ * Non-empty lines, trimmed. An event batch can be megabytes long and arrive in many chunks: only
+ * each new chunk is searched for the line's end, the line's text is decoded once.
+ */
+async function* linesOf(chunks: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  let parts: Buffer[] = [];
+  for await (const chunk of chunks) {
+    let from = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; from = nl + 1, nl = chunk.indexOf(10, from)) {
+      parts.push(chunk.subarray(from, nl));
+      const line = (parts.length === 1 ? parts[0]! : Buffer.concat(parts)).toString("utf8").trim();
+      parts = [];
+      if (line) yield line;
+    }
+    if (from < chunk.length) parts.push(chunk.subarray(from));
+  }
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
