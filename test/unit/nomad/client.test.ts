@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNomadPort } from "../../../dispatcher/nomad/client.js";
+import { createNomadPort, type AllocationEventBatch } from "../../../dispatcher/nomad/client.js";
 
 let server: Server;
 let addr: string;
@@ -40,11 +40,11 @@ describe("allocationEvents", () => {
     for (let at = cut; at < bytes.length; at += 997) streamChunks.push(bytes.subarray(at, at + 997));
 
     const port = createNomadPort({ addr });
-    const seen: unknown[] = [];
+    const seen: AllocationEventBatch[] = [];
     for await (const batch of port.allocationEvents(0, new AbortController().signal)) seen.push(batch);
 
-    expect(seen.map((b) => ("allocations" in b ? `${b.index}:${b.allocations.length}` : "heartbeat"))).toEqual(["heartbeat", "9:300", "heartbeat"]);
-    const batch = seen[1] as { allocations: { id: string; jobId: string; exitCode?: number; clientStatus: string; failureMessage?: string }[] };
+    expect(seen.map((b) => (b.heartbeat ? "heartbeat" : `${b.index}:${b.allocations.length}`))).toEqual(["heartbeat", "9:300", "heartbeat"]);
+    const batch = seen[1] as Extract<AllocationEventBatch, { index: number }>;
     expect(batch.allocations[0]).toMatchObject({ id: "a0", failureMessage: "killed é 0" });
     expect(batch.allocations[299]).toMatchObject({ id: "a299", jobId: "runner/dispatch-1", exitCode: 3, clientStatus: "failed", failureMessage: "killed é 299" });
   });
