@@ -140,10 +140,10 @@ function pollSection(p: PollCheck): string[] {
     "",
     table(["step", "wall ms", "node CPU ms", "git CPU ms", "total CPU ms"], [
       row("first pass (clone, nothing new)", p.cold),
-      row("idle pass (nothing new)", p.idle),
+      row(`idle pass (nothing new; mean of ${p.idlePasses})`, p.idle),
       row("pass with 1 new action (reads, dispatches)", p.fresh),
       row("finish it (track, logs, first result commit with fast-import + push)", p.finish),
-      row("idle pass after", p.after),
+      row(`idle pass after (mean of ${p.idlePasses})`, p.after),
       row("another new action, start to pushed result", p.next),
     ]),
     "",

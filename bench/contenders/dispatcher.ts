@@ -76,8 +76,13 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
   };
 }
 
+/** BENCH_NODE_ARGS: node options for every dispatcher process the bench starts (rounds and scale checks) */
+export function benchNodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+}
+
 /** `dispatcher once` in a child process; resolves with its log lines and what it cost. */
-export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean)): Promise<{ lines: LogLine[]; usage: Usage }> {
+export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = benchNodeArgs()): Promise<{ lines: LogLine[]; usage: Usage }> {
   const usageFile = join(setup.stack.dir, `usage-${process.pid}-${Date.now()}.json`);
   const gitFile = `${usageFile}.git`;
   return new Promise((resolve, reject) => {

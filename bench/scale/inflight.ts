@@ -3,7 +3,7 @@
 // run (or the deadline passes) the samples stop, the dispatcher is killed and the children purged.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { dispatcherEnv, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { benchNodeArgs, dispatcherEnv, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
 import { MOCK_HOLD_JOB } from "../jobs.js";
 import type { BenchNomad } from "../nomad.js";
 import { actionToml, createBareRepo } from "../opsrepo.js";
@@ -46,7 +46,7 @@ export async function checkInflight(stack: Stack, nomad: BenchNomad, n: number, 
   const setup: DispatcherSetup = { stack, remote, workdir: `${name}-work`, configFile: `${name}.toml`, pins: stack.pins };
 
   const start = Date.now();
-  const child = spawn(process.execPath, [CLI, "once"], { env: dispatcherEnv(setup), stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...benchNodeArgs(), CLI, "once"], { env: dispatcherEnv(setup), stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   let exited = false;
   child.stderr.on("data", (d: Buffer) => (log += d.toString()));

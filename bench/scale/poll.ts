@@ -2,7 +2,7 @@
 // with results (one fast-import commit); then one new action arrives.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { benchNodeArgs, writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
 import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
 import type { Stack } from "../settings.js";
 import type { PassCost } from "./poll-pass.js";
@@ -12,6 +12,8 @@ const PASS_CHILD = new URL("./poll-pass.js", import.meta.url).pathname;
 export interface PollCheck {
   history: number;
   buildMs: number;
+  /** idle and after are the mean of this many passes */
+  idlePasses: number;
   cold: PassCost;
   idle: PassCost;
   fresh: PassCost;
@@ -20,7 +22,7 @@ export interface PollCheck {
   next: PassCost;
 }
 
-export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = []): Promise<PollCheck> {
+export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
   const t = performance.now();
   const remote = join(stack.repos, `history-${history}.git`);
   await createBareRepo(remote, buildHistory(history));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
 import { ConfigInvalid, DispatcherError, ExitError } from "../errors.js";
 import { COMMANDS, usage } from "./commands.js";
 import { EXIT } from "./common.js";
@@ -32,6 +33,11 @@ function exitCodeOf(err: unknown): number {
   if (err instanceof DispatcherError) return err.class === "invalid" ? EXIT.failed : EXIT.engine;
   return EXIT.internal;
 }
+
+// The dispatcher keeps little alive (about 12 KB per action in flight) but allocates fast while it
+// dispatches, and V8 by default lets the heap grow to 4x what is alive. Favouring size keeps 2,000
+// allocations in flight at ~150 MiB RSS instead of ~225 (make bench), inside the jobspec's 256 MB.
+setFlagsFromString("--optimize-for-size");
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
