@@ -23,6 +23,9 @@ import { ratios, summarize, type Sample } from "./summary.js";
 
 const say = (text: string) => process.stderr.write(`==> ${text}\n`);
 
+/** `dispatcher once` runs with nothing pending, averaged: the fixed cost in each round's CPU */
+const IDLE_ONCE_RUNS = 3;
+
 interface Contender {
   name: string;
   run: (ids: string[]) => Promise<BatchRun>;
@@ -91,6 +94,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // what every `once` pays before its first action (start, Vault login, clone check, one pass):
+  // nothing is pending now, so the run is that fixed cost alone
+  const idleOnce: number[] = [];
+  for (let i = 0; i < IDLE_ONCE_RUNS; i++) {
+    const { usage } = await runOnce(setup);
+    idleOnce.push(usage.selfMs + usage.childrenMs);
+  }
+
   // high rate: children that cost Nomad next to nothing, so the orchestration is all that differs
   const mockSetup: DispatcherSetup = { ...setup, configFile: join(stack.dir, "dispatcher-mock.toml") };
   await writeDispatcherConfig(mockSetup.configFile, { maxInFlight: settings.mockConcurrency, runnerJob: MOCK_JOB });
@@ -125,6 +136,7 @@ async function main(): Promise<void> {
     samples,
     rows,
     ratios: [...ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]), ...ratios(rows, "mock-dispatcher", ["mock-raw"])],
+    idleOnce: { runs: idleOnce.length, meanMs: idleOnce.reduce((a, b) => a + b, 0) / idleOnce.length },
     poll,
     smallPoll,
     inflight,

@@ -13,6 +13,8 @@ export interface Report {
   samples: Sample[];
   rows: Row[];
   ratios: Ratio[];
+  /** CPU of `dispatcher once` with nothing pending (node and git), mean of `runs` */
+  idleOnce: { runs: number; meanMs: number };
   poll?: PollCheck;
   smallPoll?: PollCheck;
   inflight: InflightCheck[];
@@ -78,6 +80,11 @@ export function formatMarkdown(r: Report): string {
     "(git for the dispatcher, nomad CLIs for the baseline); *agent* is the Nomad agent's own CPU, *tasks* its reaped executors and tasks.", "");
   out.push("## Summary", "");
   out.push(summaryTable(r.rows), "");
+  out.push(
+    `Each dispatcher round is one \`dispatcher once\` process. One with nothing pending (start, Vault login, clone check, one pass) costs ${ms(r.idleOnce.meanMs)} ms CPU ` +
+      `(mean of ${r.idleOnce.runs}), i.e. ${f1(r.idleOnce.meanMs / r.settings.actions)} ms of each action's CPU in a round of ${r.settings.actions}; a long-running \`dispatcher run\` pays it once.`,
+    "",
+  );
   out.push("## Dispatcher ÷ others (mock-dispatcher ÷ mock-raw in the last row)", "");
   out.push(
     table(

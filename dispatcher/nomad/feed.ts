@@ -10,9 +10,11 @@ import type { NomadClient } from "./client.js";
 // ends without an event lists it again unless the job is "covered": it has an allocation and was
 // listed while the current connection was live, so the stream carries all its changes since
 // (thousands of long jobs would otherwise cost a listing each every wait). A covered job still
-// without an allocation is listed again every half minute: only a listing tells why it is
-// blocked, whether it has an evaluation, or that it is gone. A reconnect uncovers every job. A
-// stream silent past a few heartbeats is cut and reconnected.
+// without an allocation is listed again after half a minute, then after twice as long each time
+// up to five minutes: only a listing tells why it is blocked, whether it has an evaluation, or
+// that it is gone, and a listing without an allocation costs three requests (thousands of jobs
+// queued behind a full cluster would otherwise keep the dispatcher and the agent busy). A
+// reconnect uncovers every job. A stream silent past a few heartbeats is cut and reconnected.
 
 interface Tracked {
   allocs: Map<string, AllocationState>;
@@ -25,6 +27,8 @@ interface Tracked {
   /** the connection it was last listed on while live: on that one, no event means no change */
   coveredOn?: number;
   listedAt: number;
+  /** listings so far that found no allocation: each doubles the wait before the next */
+  emptyListings: number;
 }
 
 /** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
@@ -36,18 +40,24 @@ const FORGET_MS = 10 * 60_000;
  */
 const SILENCE_MS = 75_000;
 
-/** a covered job without an allocation is listed this often (blocked reason, evaluations, gone) */
+/** a covered job without an allocation is listed again after this long (blocked reason, evaluations, gone), doubling up to the cap */
 const UNPLACED_RELIST_MS = 30_000;
+const UNPLACED_RELIST_MAX_MS = 5 * 60_000;
 
 export interface AllocationFeed {
   watchJob: NomadPort["watchJob"];
   close(): void;
 }
 
-export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { reconnectMs?: number; silenceMs?: number; unplacedRelistMs?: number } = {}): AllocationFeed {
+export function createAllocationFeed(
+  nomad: NomadClient,
+  log: Logger,
+  opts: { reconnectMs?: number; silenceMs?: number; unplacedRelistMs?: number; unplacedRelistMaxMs?: number } = {},
+): AllocationFeed {
   const reconnectMs = opts.reconnectMs ?? 1000;
   const silenceMs = opts.silenceMs ?? SILENCE_MS;
   const unplacedRelistMs = opts.unplacedRelistMs ?? UNPLACED_RELIST_MS;
+  const unplacedRelistMaxMs = opts.unplacedRelistMaxMs ?? UNPLACED_RELIST_MAX_MS;
   const tracked = new Map<string, Tracked>();
   let streamIndex = 0;
   let stream: AbortController | undefined;
@@ -71,6 +81,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
     t.blockedReason = p.blockedReason;
     t.evaluations = p.evaluations;
     t.gone = p.gone;
+    t.emptyListings = p.allocations.length === 0 ? t.emptyListings + 1 : 0;
     if (p.index > t.index) {
       t.index = p.index;
       wake(t);
@@ -158,7 +169,8 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
 
   function needsListing(t: Tracked): boolean {
     if (!live || t.coveredOn !== connection) return true;
-    return t.allocs.size === 0 && Date.now() - t.listedAt >= unplacedRelistMs;
+    const relistMs = Math.min(unplacedRelistMaxMs, unplacedRelistMs * 2 ** Math.max(0, t.emptyListings - 1));
+    return t.allocs.size === 0 && Date.now() - t.listedAt >= relistMs;
   }
 
   function forgetAbandoned(now: number): void {
@@ -171,7 +183,7 @@ export function createAllocationFeed(nomad: NomadClient, log: Logger, opts: { re
       forgetAbandoned(now);
       let t = tracked.get(jobId);
       if (!t) {
-        t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now, listedAt: 0 };
+        t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now, listedAt: 0, emptyListings: 0 };
         tracked.set(jobId, t);
         ensureStream();
         await reconcile(jobId, t);

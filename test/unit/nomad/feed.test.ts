@@ -62,19 +62,31 @@ describe("createAllocationFeed", () => {
     expect(nomad.listings).toEqual(["j1", "j1"]);
   });
 
-  it("lists a covered job without an allocation again once the relist interval has passed: only a listing says why it waits", async () => {
+  it("lists a covered job without an allocation again after the relist interval, then twice as long each time up to the cap: only a listing says why it waits", async () => {
     const nomad = scriptedNomad(new Set(["blocked"]));
-    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, unplacedRelistMs: 100 });
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, unplacedRelistMs: 200, unplacedRelistMaxMs: 500 });
     nomad.send({ heartbeat: true });
     await feed.watchJob("other", 0, 1000);
     await tick();
+    const listed = () => nomad.listings.filter((j) => j === "blocked").length;
     let p = await feed.watchJob("blocked", 0, 1000);
     p = await feed.watchJob("blocked", p.index, 20);
-    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(1);
-    await tick(100);
+    expect(listed()).toBe(1);
+    await tick(200);
     p = await feed.watchJob("blocked", p.index, 20);
-    expect(nomad.listings.filter((j) => j === "blocked")).toHaveLength(2);
+    expect(listed()).toBe(2);
     expect(p).toMatchObject({ allocations: [], blockedReason: "no node has the volume" });
+    // the second empty listing doubles the interval: 400 ms
+    await tick(200);
+    p = await feed.watchJob("blocked", p.index, 20);
+    expect(listed()).toBe(2);
+    await tick(200);
+    p = await feed.watchJob("blocked", p.index, 20);
+    expect(listed()).toBe(3);
+    // 800 ms would be next, the cap makes it 500
+    await tick(500);
+    p = await feed.watchJob("blocked", p.index, 20);
+    expect(listed()).toBe(4);
   });
 
   it("answers from an event without listing", async () => {
