@@ -26,6 +26,8 @@ export interface AttemptDeps extends ExecuteDeps {
   /** the result is in the ledger (`entry`, when there is one): queue it for the push */
   queueResult(result: ActionResult, fullLog: string, entry?: LedgerEntry): void;
   retryAt(at: Date): void;
+  /** the child has ended: its place under the limits is free while the result is recorded */
+  release(): void;
 }
 
 export interface AttemptInput {
@@ -97,6 +99,9 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         return undefined;
       case "retry_at":
         deps.retryAt(cmd.at);
+        return undefined;
+      case "release":
+        deps.release();
         return undefined;
       case "log":
         log[cmd.level](cmd.fields ?? {}, cmd.message);

@@ -105,6 +105,8 @@ export type AttemptCommand =
   | { type: "record"; changes: Partial<LedgerFields> }
   | { type: "revoke"; accessor: string }
   | { type: "follow" }
+  /** the child has ended: its place under max_in_flight and its serialization key are free */
+  | { type: "release" }
   | { type: "queue_result"; result: ActionResult; fullLog: string }
   /** every write takes the entry for this instance (owner) and stamps it; outcome: recorded, conflict or failed */
   | { type: "retry_at"; at: Date }
@@ -216,10 +218,10 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
       if (e.type === "run_ended") {
         const retry = e.lost ? nextRetry("lost", { attempt: s.attempt, failures: s.failures }, now) : undefined;
         if (retry) {
-          return at("recording_retry", [{ type: "record", changes: { state: "claimed", attempt: s.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }], { retryAt: retry, jobId: e.jobId });
+          return at("recording_retry", [{ type: "release" }, { type: "record", changes: { state: "claimed", attempt: s.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }], { retryAt: retry, jobId: e.jobId });
         }
         const pending = { result: e.result, fullLog: e.fullLog, finished: finishedEvent(s, e, now) };
-        return at("recording_result", [{ type: "record", changes: { state: "finished", result: JSON.stringify(e.result) } }], { pending });
+        return at("recording_result", [{ type: "release" }, { type: "record", changes: { state: "finished", result: JSON.stringify(e.result) } }], { pending });
       }
       break;
     case "recording_retry":

@@ -67,6 +67,16 @@ const ONCE_PASS_RETRIES = 5;
 const RECHECK_MS = 1000;
 
 
+/** An attempt alive in this process. */
+interface InFlight {
+  key: string;
+  /** its child has ended: it no longer counts towards the limits, though its result is still being recorded */
+  ended: boolean;
+  /** resolves when the child has ended or the attempt is over */
+  freed: Promise<void>;
+  done: Promise<void>;
+}
+
 /** The dispatch loop over the ports: read → refuse or plan → claim → execute → record. */
 export function createLoop(deps: LoopDeps) {
   const s = deps.settings;
@@ -74,7 +84,9 @@ export function createLoop(deps: LoopDeps) {
   const log = deps.log;
   const events = deps.events ?? createLoopEmitter();
   const writer = createResultWriter(deps.repo, { actionsDir: s.actionsDir, maxLogBytes: s.maxLogBytes, log });
-  const inFlight = new Map<string, { key: string; done: Promise<void> }>();
+  const inFlight = new Map<string, InFlight>();
+  /** marks an attempt's child ended (the release command) */
+  const freeSlot = new Map<string, () => void>();
   const notBefore = new Map<string, Date>();
   /** consecutive failures before a dispatch, per action: the retry table's attempt number */
   const failures = new Map<string, number>();
@@ -209,7 +221,8 @@ export function createLoop(deps: LoopDeps) {
         candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
       }
     }
-    const inFlightView = new Map([...inFlight].map(([id, f]) => [id, { key: f.key }]));
+    // an attempt whose child has ended holds no place under max_in_flight or its serialization key
+    const inFlightView = new Map([...inFlight].filter(([, f]) => !f.ended).map(([id, f]) => [id, { key: f.key }]));
     const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
     for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
@@ -231,14 +244,22 @@ export function createLoop(deps: LoopDeps) {
 
   function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
-    const done = work().finally(() => {
+    let free!: () => void;
+    const f: InFlight = { key: serializationKey(c.action, s.limits.serializeBy), ended: false, freed: new Promise<void>((r) => (free = r)), done: Promise.resolve() };
+    inFlight.set(id, f);
+    freeSlot.set(id, () => {
+      f.ended = true;
+      free();
+    });
+    f.done = work().finally(() => {
       inFlight.delete(id);
+      freeSlot.delete(id);
+      free();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip
       quietAt = undefined;
       // no other result can join the scheduled commit soon: push it now
       if (inFlight.size === 0) flushNow?.abort();
     });
-    inFlight.set(id, { key: serializationKey(c.action, s.limits.serializeBy), done });
   }
 
   /** What one attempt needs from the loop: the ports, where results and retries go. */
@@ -257,6 +278,7 @@ export function createLoop(deps: LoopDeps) {
         scheduleFlush();
       },
       retryAt: (at) => notBefore.set(id, at),
+      release: () => freeSlot.get(id)?.(),
     };
   }
 
@@ -391,7 +413,8 @@ export function createLoop(deps: LoopDeps) {
           fresh = false;
           const timer = new AbortController();
           const wakeUp = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), timer.signal).catch(() => undefined)] : [];
-          await Promise.race([...[...inFlight.values()].map((f) => f.done), ...wakeUp]);
+          // a child's end frees its place: the next action starts while the result is still being recorded
+          await Promise.race([...[...inFlight.values()].map((f) => (f.ended ? f.done : f.freed)), ...wakeUp]);
           timer.abort();
         }
         await flushing;

@@ -68,6 +68,7 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
     signal: new AbortController().signal,
     queueResult: (result, _log, entry) => void queued.push({ result, entry }),
     retryAt: (at) => void retries.push(at),
+    release: () => void calls.push("release"),
     settings: {
       runnerJob: "runner",
       sidecarJob: "sidecar",
@@ -91,7 +92,7 @@ describe("runAttempt", () => {
     const t = setup();
     const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
     expect(end.phase).toBe("finished");
-    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1", "revoke acc-1"]);
+    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1", "revoke acc-1", "release"]);
     expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me", attempt: 1, jobId: "runner/dispatch-1", accessor: "acc-1", dispatchedAt: NOW.toISOString() });
     expect(JSON.parse(t.ledger.entries.get("deploy")!.result!)).toMatchObject({ id: "deploy", status: "succeeded", logs: "deployed" });
     expect(t.queued).toHaveLength(1);
@@ -152,7 +153,7 @@ describe("runAttempt", () => {
     const left = await t.ledger.create("deploy", { state: "dispatched", owner: "dead", attempt: 1, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
     const end = await runAttempt(beginReattach({ ...start, jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), from: "dead" }), { file, action, entry: left }, t.deps);
     expect(end.phase).toBe("finished");
-    expect(t.calls).toEqual(["revoke acc-old"]);
+    expect(t.calls).toEqual(["revoke acc-old", "release"]);
     expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me" });
     expect(t.seen).toEqual(["action:reattached", "token:revoked", "action:finished"]);
   });

@@ -43,8 +43,9 @@ describe("step: the happy path and the ledger after each command (crash points)"
       // a crash here: the entry says claimed; the successor's dispatch (same idempotency key) gets this child back
       ["recording_dispatch", ['record {"state":"dispatched","jobId":"runner/dispatch-1","accessor":"acc-1","dispatchedAt":"2026-12-02T10:00:00.000Z"}']],
       ["dispatched", ["emit action:dispatched", "follow"]],
-      // a crash here: the entry says dispatched; the successor re-attaches and collects the result
-      ["recording_result", [`record ${JSON.stringify({ state: "finished", result: JSON.stringify(result("succeeded")) })}`]],
+      // the child has ended: its place is free at once; a crash here: the entry says dispatched,
+      // the successor re-attaches and collects the result
+      ["recording_result", ["release", `record ${JSON.stringify({ state: "finished", result: JSON.stringify(result("succeeded")) })}`]],
       // only once stored is the result queued: a crash leaves it `finished`, and it is pushed from the ledger
       ["finished", ["queue_result", "emit action:finished"]],
     ]);
@@ -133,7 +134,7 @@ describe("step: failures and the one retry rule", () => {
     const lost = { type: "run_ended", lost: true, jobId: "j1", result: result("lost"), fullLog: "", ran: { class: "lost" } } as const;
     const retry = step(following.state, lost, now);
     expect(retry.state.phase).toBe("recording_retry");
-    expect(retry.commands).toEqual([{ type: "record", changes: { state: "claimed", attempt: 2, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }]);
+    expect(retry.commands).toEqual([{ type: "release" }, { type: "record", changes: { state: "claimed", attempt: 2, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }]);
     const waiting = step(retry.state, { type: "recorded" }, now);
     expect(types(waiting.commands)).toEqual(["emit action:retrying", "retry_at"]);
     expect(waiting.commands[1]).toEqual({ type: "retry_at", at: later(2000) });

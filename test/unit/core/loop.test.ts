@@ -36,7 +36,7 @@ function memoryRepo(files: Record<string, string>) {
   return { port, tree, commits };
 }
 
-function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number> } = {}) {
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number } = {}) {
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
@@ -107,7 +107,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
       knownSecrets: ["GITHUB_TOKEN"],
       classes: [],
       hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
-      limits: { maxInFlight: 4, serializeBy: "none" },
+      limits: { maxInFlight: over.maxInFlight ?? 4, serializeBy: "none" },
       commitWindowMs: 200,
       pushIntervalMs: over.pushIntervalMs ?? 0,
       leaseMs: 60_000,
@@ -209,5 +209,25 @@ describe("createLoop", () => {
     };
     await expect(down.loop.once()).rejects.toThrow("connect ECONNREFUSED");
     expect(calls).toBe(6);
+  });
+  it("a child's end frees its place under max_in_flight: the next action is dispatched while the result is still being recorded", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1 });
+    const update = t.ledger.update.bind(t.ledger);
+    const dispatchedBeforeStored: string[][] = [];
+    t.ledger.update = async (entry, changes) => {
+      if (changes.state === "finished") {
+        // the result's ledger write is slow: let the loop run meanwhile
+        for (let i = 0; i < 20 && t.dispatched.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+        dispatchedBeforeStored.push([entry.id, ...t.dispatched]);
+      }
+      return update(entry, changes);
+    };
+    await t.loop.once();
+    // the first result's write saw both children dispatched, with a limit of one
+    expect(dispatchedBeforeStored[0]!.slice(1).sort()).toEqual(["runner/dispatch-a", "runner/dispatch-c"]);
+    expect([...t.ledger.entries.values()].map((e) => [e.id, e.state])).toEqual([
+      ["a", "recorded"],
+      ["c", "recorded"],
+    ]);
   });
 });
