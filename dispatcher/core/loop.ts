@@ -57,7 +57,11 @@ export interface PassSummary {
   inFlight: number;
 }
 
-/** how old a confirmed remote tip may be for the passes `once` makes between completions */
+/**
+ * How old a confirmed remote tip, and the ledger's listing, may be for the passes `once` makes
+ * between completions. A stale listing is safe: a claim is a create-if-absent, so an entry another
+ * instance made meanwhile refuses ours (the attempt ends, the action waits for the next pass).
+ */
 const RECENT_TIP_MS = 1000;
 
 /** failed passes in a row that `once` waits out before it gives up */
@@ -159,6 +163,17 @@ export function createLoop(deps: LoopDeps) {
     }
   }
 
+  /** the last listing of the ledger's entries and when it was taken */
+  let listed: { at: number; ids: Map<string, number> } | undefined;
+
+  /** The ledger's entries; one listed within `maxAgeMs` is reused (thousands of entries cost the agent a listing per completion otherwise). */
+  async function listLedger(maxAgeMs?: number): Promise<Map<string, number>> {
+    const t = now().getTime();
+    if (maxAgeMs !== undefined && listed && t - listed.at < maxAgeMs) return listed.ids;
+    listed = { at: t, ids: await deps.ledger.list() };
+    return listed.ids;
+  }
+
   /** Children whose retention passed since their result was pushed leave Nomad. */
   async function purgeDue(): Promise<void> {
     for (const p of purges.takeDue(now())) {
@@ -184,7 +199,7 @@ export function createLoop(deps: LoopDeps) {
       return summary;
     }
     const catalog = await buildCatalog(deps, commit, s, catalogNeeds(parsed));
-    const known = await deps.ledger.list();
+    const known = await listLedger(tipMaxAgeMs);
     const seen = new Map<string, Date | undefined>();
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
@@ -255,8 +270,10 @@ export function createLoop(deps: LoopDeps) {
       inFlight.delete(id);
       freeSlot.delete(id);
       free();
-      // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip
+      // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
+      // and the ledger has news for it (its own entry, or another instance's): list it afresh
       quietAt = undefined;
+      if (!writer.holds(id)) listed = undefined;
       // no other result can join the scheduled commit soon: push it now
       if (inFlight.size === 0) flushNow?.abort();
     });

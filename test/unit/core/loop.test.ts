@@ -230,4 +230,35 @@ describe("createLoop", () => {
       ["c", "recorded"],
     ]);
   });
+  it("passes between completions reuse a ledger listing under a second old; an attempt ending without a result lists afresh", async () => {
+    const three = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
+    const count = (t: ReturnType<typeof setup>) => {
+      const list = t.ledger.list.bind(t.ledger);
+      let n = 0;
+      t.ledger.list = async () => (n++, list());
+      return () => n;
+    };
+    const plain = setup(three, { maxInFlight: 1 });
+    const plainLists = count(plain);
+    await plain.loop.once();
+    // the first pass lists; the two between completions reuse it (the last finds nothing pending)
+    expect([plain.dispatched.length, plainLists()]).toEqual([3, 1]);
+
+    const raced = setup(three, { maxInFlight: 1 });
+    const racedLists = count(raced);
+    const create = raced.ledger.create.bind(raced.ledger);
+    let taken = false;
+    // another instance claims "c" between our listing and our claim, and finishes it at once
+    raced.ledger.create = async (id, fields) => {
+      if (id !== "c" || taken) return create(id, fields);
+      taken = true;
+      await create(id, { ...fields, owner: "other", state: "recorded" });
+      await raced.repo.port.writeFiles([{ path: "vault/actions/c.result.json", content: Buffer.from('{"id":"c","status":"succeeded"}\n') }], "other's result");
+      return undefined;
+    };
+    await raced.loop.once();
+    expect(raced.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-d"]);
+    // the lost claim forces one more listing, which shows "c" as the other instance's
+    expect(racedLists()).toBe(2);
+  });
 });
