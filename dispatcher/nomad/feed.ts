@@ -31,8 +31,9 @@ interface Tracked {
   emptyListings: number;
 }
 
-/** a job nobody asked about for this long is no longer tracked (its tracker gave up) */
+/** a job nobody asked about for this long is no longer tracked (its tracker gave up); looked for once a minute */
 const FORGET_MS = 10 * 60_000;
+const FORGET_SWEEP_MS = 60_000;
 
 /**
  * Nomad 1.6 sends a heartbeat as the stream opens and every 30 s after: this long without a line,
@@ -65,6 +66,25 @@ export function createAllocationFeed(
   let live = false;
   /** counts connections: a listing covers its job only if the connection it began on is still up */
   let connection = 0;
+  let sweptAt = 0;
+  /**
+   * One abort listener per signal, fanning out to the waits on it: every attempt waits on the
+   * loop's one shutdown signal, and an EventTarget checks each new listener against all the others
+   * (thousands of waits made each wait's registration cost thousands of comparisons).
+   */
+  const onAborts = new WeakMap<AbortSignal, Set<() => void>>();
+
+  function onAbort(signal: AbortSignal, fn: () => void): () => void {
+    let fns = onAborts.get(signal);
+    if (!fns) {
+      const set = new Set<() => void>();
+      fns = set;
+      onAborts.set(signal, set);
+      signal.addEventListener("abort", () => [...set].forEach((f) => f()), { once: true });
+    }
+    fns.add(fn);
+    return () => fns.delete(fn);
+  }
 
   function wake(t: Tracked): void {
     for (const w of t.waiters) w();
@@ -140,17 +160,17 @@ export function createAllocationFeed(
       if (signal?.aborted) return reject(signal.reason);
       const done = () => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
+        forget?.();
         resolve();
       };
-      const onAbort = () => {
+      const aborted = () => {
         clearTimeout(timer);
         t.waiters.delete(done);
         reject(signal!.reason);
       };
       const timer = setTimeout(() => (t.waiters.delete(done), done()), ms);
       t.waiters.add(done);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const forget = signal && onAbort(signal, aborted);
     });
   }
 
@@ -174,6 +194,8 @@ export function createAllocationFeed(
   }
 
   function forgetAbandoned(now: number): void {
+    if (now - sweptAt < FORGET_SWEEP_MS) return;
+    sweptAt = now;
     for (const [jobId, t] of tracked) if (now - t.askedAt > FORGET_MS && t.waiters.size === 0) tracked.delete(jobId);
   }
 

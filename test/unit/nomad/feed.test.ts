@@ -1,5 +1,6 @@
 // The shared allocation feed against a scripted Nomad client: when a quiet wait lists the job
 // (before the stream is live, after a reconnect) and when it costs nothing (covered by a live stream).
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../../dispatcher/log.js";
 import type { AllocationState, JobPlacement } from "../../../dispatcher/core/ports.js";
@@ -127,5 +128,18 @@ describe("createAllocationFeed", () => {
     await tick(150);
     expect(nomad.connections[0]!.aborted).toBe(true);
     expect(nomad.connections.length).toBeGreaterThanOrEqual(2);
+  });
+  it("rejects every wait on a signal when it aborts, with one listener on the signal however many wait", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    nomad.send({ heartbeat: true });
+    await tick();
+    const stop = new AbortController();
+    const first = await Promise.all(["j1", "j2", "j3"].map((j) => feed!.watchJob(j, 0, 1000)));
+    const waits = ["j1", "j2", "j3"].map((j, i) => feed!.watchJob(j, first[i]!.index, 60_000, stop.signal));
+    await tick();
+    expect(getEventListeners(stop.signal, "abort")).toHaveLength(1);
+    stop.abort(new Error("dispatcher stopping"));
+    expect(await Promise.allSettled(waits)).toEqual(["j1", "j2", "j3"].map(() => ({ status: "rejected", reason: new Error("dispatcher stopping") })));
   });
 });
