@@ -19,6 +19,7 @@ import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
 import { checkInflight } from "./scale/inflight.js";
 import { checkPollCost } from "./scale/poll.js";
 import { readSettings, readStack } from "./settings.js";
+import { sum } from "./stats.js";
 import { ratios, summarize, type Sample } from "./summary.js";
 
 const say = (text: string) => process.stderr.write(`==> ${text}\n`);
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
     samples,
     rows,
     ratios: [...ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]), ...ratios(rows, "mock-dispatcher", ["mock-raw"])],
-    idleOnce: { runs: idleOnce.length, meanMs: idleOnce.reduce((a, b) => a + b, 0) / idleOnce.length },
+    idleOnce: { runs: idleOnce.length, meanMs: sum(idleOnce) / idleOnce.length },
     poll,
     smallPoll,
     inflight,

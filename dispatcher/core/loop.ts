@@ -78,6 +78,8 @@ interface InFlight {
   ended: boolean;
   /** resolves when the child has ended or the attempt is over */
   freed: Promise<void>;
+  /** resolves `freed` */
+  free(): void;
   done: Promise<void>;
 }
 
@@ -89,8 +91,6 @@ export function createLoop(deps: LoopDeps) {
   const events = deps.events ?? createLoopEmitter();
   const writer = createResultWriter(deps.repo, { actionsDir: s.actionsDir, maxLogBytes: s.maxLogBytes, log });
   const inFlight = new Map<string, InFlight>();
-  /** marks an attempt's child ended (the release command) */
-  const freeSlot = new Map<string, () => void>();
   const notBefore = new Map<string, Date>();
   /** consecutive failures before a dispatch, per action: the retry table's attempt number */
   const failures = new Map<string, number>();
@@ -260,15 +260,11 @@ export function createLoop(deps: LoopDeps) {
   function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
     let free!: () => void;
-    const f: InFlight = { key: serializationKey(c.action, s.limits.serializeBy), ended: false, freed: new Promise<void>((r) => (free = r)), done: Promise.resolve() };
+    const freed = new Promise<void>((r) => (free = r));
+    const f: InFlight = { key: serializationKey(c.action, s.limits.serializeBy), ended: false, freed, free, done: Promise.resolve() };
     inFlight.set(id, f);
-    freeSlot.set(id, () => {
-      f.ended = true;
-      free();
-    });
     f.done = work().finally(() => {
       inFlight.delete(id);
-      freeSlot.delete(id);
       free();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
       // and the ledger has news for it (its own entry, or another instance's): list it afresh
@@ -295,7 +291,12 @@ export function createLoop(deps: LoopDeps) {
         scheduleFlush();
       },
       retryAt: (at) => notBefore.set(id, at),
-      release: () => freeSlot.get(id)?.(),
+      release() {
+        const f = inFlight.get(id);
+        if (!f) return;
+        f.ended = true;
+        f.free();
+      },
     };
   }
 
