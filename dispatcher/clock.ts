@@ -5,7 +5,9 @@ export const systemClock: Clock = {
   sleep: (ms, signal) =>
     new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(resolve, ms);
-      signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+      const aborted = () => (clearTimeout(timer), reject(signal!.reason));
+      // a long-lived signal (the Vault keep-alive sleeps on one every few seconds) keeps no listener per sleep
+      const timer = setTimeout(() => (signal?.removeEventListener("abort", aborted), resolve()), ms);
+      signal?.addEventListener("abort", aborted, { once: true });
     }),
 };
