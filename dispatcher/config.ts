@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import TOML from "@iarna/toml";
-import { z } from "zod";
+import * as z from "zod";
 import { CLASS_NAME, type FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
 import type { SshCredential } from "./opsrepo/exec.js";

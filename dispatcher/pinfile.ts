@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 import type { PinFile } from "./core/pins.js";
 import { ConfigInvalid } from "./errors.js";
 

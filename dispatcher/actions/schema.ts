@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** Action ids are file basenames: safe as git paths, Nomad meta and variable paths. */
 export const ACTION_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;

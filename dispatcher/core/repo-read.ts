@@ -1,5 +1,5 @@
 // Reading the ops repo through its port: pending actions, results, formulas at a commit.
-import { z } from "zod";
+import * as z from "zod";
 import { oversizeAction, parseAction } from "../actions/parse.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { GitError, PermanentFailure } from "../errors.js";

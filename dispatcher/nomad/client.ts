@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import type { z } from "zod";
 import { NomadApiError, PermanentFailure } from "../errors.js";
 import type { AllocationState, AllocClientStatus, ChildJob, JobPlacement, NomadPort } from "../core/ports.js";
-import { createHttp, type HttpRequest } from "./http.js";
+import { createHttp, type HttpRequest } from "../http.js";
 import * as S from "./schemas.js";
 
 export interface NomadPortOptions {

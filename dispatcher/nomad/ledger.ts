@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { NomadApiError } from "../errors.js";
 import type { LedgerEntry, LedgerFields, LedgerPort } from "../core/ports.js";
 import type { NomadClient } from "./client.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 // Only the fields the dispatcher reads; zod strips the rest and fails loudly on a changed shape.
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHttp, HttpFailure } from "../../../dispatcher/nomad/http.js";
+import { createHttp, HttpFailure } from "../../dispatcher/http.js";
 
 let server: Server;
 let base: string;
@@ -52,6 +52,12 @@ describe("createHttp", () => {
       "t0k",
       "application/json",
     ]);
+  });
+
+  it("adds a request's own headers to the client's, the request's winning", async () => {
+    await http().request({ url: "/v1/json/y", headers: { "X-Nomad-Token": "other", "X-Extra": "1" } });
+    const last = seen.at(-1)!;
+    expect([last.headers["x-nomad-token"], last.headers["x-extra"]]).toEqual(["other", "1"]);
   });
 
   it("hands a text answer over as text, whatever the status", async () => {

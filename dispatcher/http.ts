@@ -1,4 +1,5 @@
-// HTTP for the Nomad client on node:http: keep-alive, a bounded pool, JSON in and out, streams.
+// HTTP on node:http for the engine adapters (Nomad, Vault): keep-alive, a bounded pool, JSON in
+// and out, streams. Each adapter owns its own calls; this module only carries them.
 // A general client (axios) spent more CPU per request than the dispatcher's own work did
 // (make bench: about a third of its node CPU per action went to config merging and redirects).
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
@@ -12,6 +13,8 @@ export interface HttpRequest {
   params?: Record<string, string | number | boolean | undefined>;
   /** sent as JSON */
   data?: unknown;
+  /** on top of the client's own, e.g. a per-call token */
+  headers?: Record<string, string>;
   /** ms until the whole answer; 0: none (streams) */
   timeout?: number;
   signal?: AbortSignal;
@@ -94,7 +97,7 @@ export function createHttp(opts: HttpOptions) {
 
   function sendNow(req: HttpRequest): Promise<HttpResponse<unknown>> {
     const body = req.data === undefined ? undefined : Buffer.from(JSON.stringify(req.data));
-    const headers: Record<string, string | number> = { ...opts.headers, ...(body ? { "Content-Type": "application/json", "Content-Length": body.length } : {}) };
+    const headers: Record<string, string | number> = { ...opts.headers, ...req.headers, ...(body ? { "Content-Type": "application/json", "Content-Length": body.length } : {}) };
     return new Promise((resolve, reject) => {
       if (req.signal?.aborted) return reject(new HttpFailure("aborted", "ABORTED"));
       const r = send({ host: base.hostname, port: base.port, path: pathOf(req), method: req.method ?? "GET", headers, agent, signal: req.signal });
