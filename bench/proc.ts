@@ -1,6 +1,6 @@
 // CPU and memory of processes, read from /proc (Linux): the bench needs no /usr/bin/time.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 let tickMs: number | undefined;
 
@@ -13,17 +13,61 @@ function tick(): number {
 export interface CpuTimes {
   /** the process itself, ms */
   selfMs: number;
-  /** children it has waited for (git, nomad CLI, …), ms */
+  /**
+   * its descendants (git, nomad CLI, task executors, …), ms: those it has waited for, and those still
+   * running (a long-lived `git fast-import` or `cat-file`, whose CPU the kernel adds to the parent's
+   * only when it exits)
+   */
   childrenMs: number;
 }
 
-/** utime+stime and cutime+cstime of `pid` ("self" for this process). */
+interface Stat {
+  ppid: number;
+  /** utime+stime, cutime+cstime in ticks */
+  own: number;
+  waited: number;
+}
+
+/** fields after "(comm)": state is field 3, so field k is at index k-3 */
+function parseStat(text: string): Stat {
+  const f = text.slice(text.lastIndexOf(")") + 2).split(" ").map(Number);
+  return { ppid: f[1]!, own: f[11]! + f[12]!, waited: f[13]! + f[14]! };
+}
+
+function readStats(): Map<number, Stat> {
+  const stats = new Map<number, Stat>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      stats.set(Number(name), parseStat(readFileSync(`/proc/${name}/stat`, "utf8")));
+    } catch {
+      // ended since the listing
+    }
+  }
+  return stats;
+}
+
+/** CPU of `pid` ("self" for this process) and of all its descendants, waited for or running. */
 export function readCpu(pid: number | "self"): CpuTimes {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // fields after "(comm)": state is field 3, so field k is at index k-3
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  const root = pid === "self" ? process.pid : pid;
+  const stats = readStats();
+  const children = new Map<number, number[]>();
+  for (const [p, s] of stats) {
+    const siblings = children.get(s.ppid);
+    if (siblings) siblings.push(p);
+    else children.set(s.ppid, [p]);
+  }
+  const own = stats.get(root);
+  if (!own) throw new Error(`process ${root} is gone`);
+  let ticks = own.waited;
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    ticks += stats.get(p)!.own + stats.get(p)!.waited;
+    stack.push(...(children.get(p) ?? []));
+  }
   const ms = tick();
-  return { selfMs: (f[11]! + f[12]!) * ms, childrenMs: (f[13]! + f[14]!) * ms };
+  return { selfMs: own.own * ms, childrenMs: ticks * ms };
 }
 
 /** Current and peak resident set size of `pid`, in MiB. */

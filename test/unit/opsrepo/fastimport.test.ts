@@ -44,6 +44,24 @@ describe("createFastImport", () => {
     expect(two.blobs).toHaveLength(2);
   });
 
+  it("leaves no pack behind, also for a commit of more objects than git's unpack limit (100): its uncompressed carrier pack becomes compressed loose objects", async () => {
+    const fi = createFastImport(dir);
+    const files = Array.from({ length: 150 }, (_, i) => ({ path: `vault/actions/r${i}.log`, content: Buffer.from(`log ${i}: the same line, again and again\n`.repeat(200)) }));
+    const { commit } = await fi.commit({ from: base, files, message: "many", ident });
+    const counts = Object.fromEntries(
+      (await runGit(dir, ["count-objects", "-v"]))
+        .toString()
+        .trim()
+        .split("\n")
+        .map((l) => l.split(": ")),
+    ) as Record<string, string>;
+    // 150 blobs, 3 trees and the commit, with the base commit and its empty tree
+    expect([counts.count, counts.packs]).toEqual(["156", "0"]);
+    // stored compressed: 150 files of 7,000 bytes take far less than their 1 MB
+    expect(Number(counts.size)).toBeLessThan(1024);
+    expect((await runGit(dir, ["cat-file", "-p", `${commit}:vault/actions/r149.log`])).toString()).toBe(files[149]!.content.toString());
+  });
+
   it("fails a commit on an unknown base with git's message, and the next one works", async () => {
     const fi = createFastImport(dir);
     await expect(fi.commit({ from: "1".repeat(40), files: [{ path: "x", content: Buffer.from("x") }], message: "bad", ident })).rejects.toThrow(/git fast-import in .* exited \(128\): fatal: Not a valid commit: 1{40}/);
