@@ -1,41 +1,32 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttp, HttpFailure } from "../../dispatcher/http.js";
+import { startRecordingServer, type RecordingServer, type SeenRequest } from "../helpers/http-server.js";
 
-let server: Server;
+let server: RecordingServer;
 let base: string;
+let seen: SeenRequest[];
 /** answers of /v1/hold requests, sent when the test calls them */
 const held: (() => void)[] = [];
-const seen: { method?: string; url?: string; headers: IncomingMessage["headers"]; body: string }[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
-      if (req.url?.startsWith("/v1/json")) return res.writeHead(200, { "X-Nomad-Index": "42" }).end('{"a":1}');
-      if (req.url?.startsWith("/v1/text")) return res.writeHead(500).end("rpc error: no such job");
-      if (req.url?.startsWith("/v1/bytes")) return res.writeHead(200).end(Buffer.from([0, 1, 2, 255]));
-      if (req.url?.startsWith("/v1/stream")) {
-        res.writeHead(200);
-        res.write("one\n");
-        setTimeout(() => res.end("two\n"), 20);
-        return;
-      }
-      if (req.url?.startsWith("/v1/hold")) return void held.push(() => res.writeHead(200).end("{}"));
-      // /v1/slow: never answers
-    });
+  server = await startRecordingServer((req, res) => {
+    if (req.url?.startsWith("/v1/json")) return res.writeHead(200, { "X-Nomad-Index": "42" }).end('{"a":1}');
+    if (req.url?.startsWith("/v1/text")) return res.writeHead(500).end("rpc error: no such job");
+    if (req.url?.startsWith("/v1/bytes")) return res.writeHead(200).end(Buffer.from([0, 1, 2, 255]));
+    if (req.url?.startsWith("/v1/stream")) {
+      res.writeHead(200);
+      res.write("one\n");
+      setTimeout(() => res.end("two\n"), 20);
+      return;
+    }
+    if (req.url?.startsWith("/v1/hold")) return void held.push(() => res.writeHead(200).end("{}"));
+    // /v1/slow: never answers
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.url;
+  seen = server.seen;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 
 const http = () => createHttp({ baseUrl: base, headers: { "X-Nomad-Token": "t0k" }, params: { namespace: "dispatch", region: undefined }, maxSockets: 4 });
 

@@ -1,37 +1,30 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VaultApiError } from "../../../dispatcher/errors.js";
 import { callVault, createVaultClient, statusOf } from "../../../dispatcher/vault/client.js";
+import { startRecordingServer, type RecordingServer, type SeenRequest } from "../../helpers/http-server.js";
 
 // The wire format only; every Vault behaviour is tested against OpenBao in test/integration.
-let server: Server;
+let server: RecordingServer;
 let addr: string;
-const seen: { method?: string; url?: string; headers: IncomingMessage["headers"]; body: string }[] = [];
+let seen: SeenRequest[];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
-      const json = (status: number, value: unknown) => res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(value));
-      if (req.url === "/v1/kv/data/ok") return json(200, { data: { data: { value: "v" } } });
-      if (req.url === "/v1/kv/data/denied") return json(403, { errors: ["permission denied"] });
-      if (req.url === "/v1/kv/data/bare") return res.writeHead(502).end();
-      if (req.url === "/v1/auth/token/revoke-self") return res.writeHead(204).end();
-      if (req.url === "/v1/sys/health") return json(503, { sealed: true, initialized: true, version: "2.4.0" });
-      json(404, { errors: [] });
-    });
+  server = await startRecordingServer((req, res) => {
+    const json = (status: number, value: unknown) => res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(value));
+    if (req.url === "/v1/kv/data/ok") return json(200, { data: { data: { value: "v" } } });
+    if (req.url === "/v1/kv/data/denied") return json(403, { errors: ["permission denied"] });
+    if (req.url === "/v1/kv/data/bare") return res.writeHead(502).end();
+    if (req.url === "/v1/auth/token/revoke-self") return res.writeHead(204).end();
+    if (req.url === "/v1/sys/health") return json(503, { sealed: true, initialized: true, version: "2.4.0" });
+    json(404, { errors: [] });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  addr = server.url;
+  seen = server.seen;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 
 describe("createVaultClient", () => {
   it("reads with the client's token and writes JSON, a call's own headers winning", async () => {
