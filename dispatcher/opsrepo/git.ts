@@ -49,6 +49,14 @@ const MAX_LOCK_WAITS = 8;
 /** Past this, the results stay queued and the next pass tries again. */
 const MAX_PUSH_ATTEMPTS = 8;
 
+/**
+ * Loose objects past which the maintenance a fetch starts packs them (in the background). Every
+ * commit writes its trees whole as loose objects: with 10,000 actions `vault/actions` alone is a
+ * 1 MB tree (570 KB compressed), so git's default (6,700) let the clone grow by about 750 MB
+ * before packing them into a few MB (by hand: 678 such loose objects, 77 MB, packed into 1 MB).
+ */
+const GC_AUTO_LOOSE = 256;
+
 /** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
 const OWN_WRITES_KEPT = 16;
 
@@ -117,7 +125,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function fetchTip(): Promise<string> {
     await ensureClone();
-    const args = ["fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
+    const args = ["-c", `gc.auto=${GC_AUTO_LOOSE}`, "fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
     for (let attempt = 1; ; attempt++) {
       const run = await tryGit(workdir, args);
       if (run.code === 0) break;

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -50,6 +52,11 @@ function openRepo(overrides: Partial<GitOpsRepoOptions> = {}): OpsRepoPort {
     sleep: async (ms) => void sleeps.push(ms),
     ...overrides,
   });
+}
+
+/** the id git gives a blob of `text` */
+function gitSha(text: string): string {
+  return createHash("sha1").update(`blob ${Buffer.byteLength(text)}\0${text}`).digest("hex");
 }
 
 function file(path: string, content: string) {
@@ -137,6 +144,23 @@ describe("sync", () => {
     expect(await repo.sync({ maxAgeMs: 60_000 })).toBe(first);
     expect(await repo.sync()).toBe(next);
     expect(await repo.sync({ maxAgeMs: 0 })).toBe(next);
+  });
+
+  it("has a fetch pack the clone's loose objects long before git's default of 6,700", async () => {
+    // git estimates the loose objects from those under objects/17/: two there stand for 512
+    const blobs = Array.from({ length: 5000 }, (_, i) => `loose ${i}\n`).filter((b) => gitSha(b).startsWith("17")).slice(0, 3);
+    await ops.commit(Object.fromEntries(blobs.map((b, i) => [`vault/actions/l${i}.toml`, b])));
+    const repo = openRepo();
+    await repo.sync(); // a clone of a local path keeps the remote's loose objects loose
+    const loose = join(scratch, "clone", ".git", "objects", "17");
+    expect(await readdir(loose)).toEqual(expect.arrayContaining(blobs.map((b) => gitSha(b).slice(2))));
+    await ops.commit({ "vault/actions/new.toml": "x" });
+    await repo.sync();
+    // the maintenance runs in the background
+    const busy = async () => (await readdir(loose).catch(() => [])).length > 0 || existsSync(join(scratch, "clone", ".git", "gc.pid"));
+    for (let i = 0; i < 100 && (await busy()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await readdir(loose).catch(() => [])).toEqual([]);
+    expect((await repo.readFile(await remoteTip(), "vault/actions/l0.toml"))?.toString()).toBe(blobs[0]);
   });
 
   it("adopts an existing clone", async () => {
