@@ -41,6 +41,14 @@ const FORGET_SWEEP_MS = 60_000;
  */
 const SILENCE_MS = 75_000;
 
+/**
+ * The first connection asks for an index past Nomad's newest, so the stream starts at the newest
+ * raft index Nomad holds instead of replaying its whole event buffer (index 0): up to 100 indexes
+ * of allocation changes, thousands of allocations after a busy spell, parsed at every start.
+ * Nothing before is needed: a job is listed when it is first watched.
+ */
+const FROM_NEWEST = Number.MAX_SAFE_INTEGER;
+
 /** a covered job without an allocation is listed again after this long (blocked reason, evaluations, gone), doubling up to the cap */
 const UNPLACED_RELIST_MS = 30_000;
 const UNPLACED_RELIST_MAX_MS = 5 * 60_000;
@@ -60,7 +68,7 @@ export function createAllocationFeed(
   const unplacedRelistMs = opts.unplacedRelistMs ?? UNPLACED_RELIST_MS;
   const unplacedRelistMaxMs = opts.unplacedRelistMaxMs ?? UNPLACED_RELIST_MAX_MS;
   const tracked = new Map<string, Tracked>();
-  let streamIndex = 0;
+  let streamIndex = FROM_NEWEST;
   let stream: AbortController | undefined;
   /** the current connection has delivered a line (an event or a heartbeat) */
   let live = false;

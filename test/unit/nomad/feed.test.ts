@@ -14,6 +14,7 @@ const complete = (id: string): AllocationState => ({ id, clientStatus: "complete
 function scriptedNomad(unplaced = new Set<string>()) {
   const listings: string[] = [];
   const connections: AbortSignal[] = [];
+  const froms: number[] = [];
   let push: ((b: AllocationEventBatch | Error) => void) | undefined;
   const queue: (AllocationEventBatch | Error)[] = [];
   let index = 10;
@@ -23,8 +24,9 @@ function scriptedNomad(unplaced = new Set<string>()) {
       if (unplaced.has(jobId)) return { allocations: [], blockedReason: "no node has the volume", evaluations: 1, index: ++index };
       return { allocations: [running(`${jobId}-a`)], index: ++index };
     },
-    async *allocationEvents(_from: number, signal: AbortSignal): AsyncGenerator<AllocationEventBatch> {
+    async *allocationEvents(from: number, signal: AbortSignal): AsyncGenerator<AllocationEventBatch> {
       connections.push(signal);
+      froms.push(from);
       for (;;) {
         const next = queue.shift() ?? (await new Promise<AllocationEventBatch | Error | undefined>((r) => {
           push = r;
@@ -38,7 +40,7 @@ function scriptedNomad(unplaced = new Set<string>()) {
     },
   };
   const send = (b: AllocationEventBatch | Error) => (push ? push(b) : queue.push(b));
-  return { client: client as unknown as NomadClient, listings, connections, send, nextIndex: () => ++index };
+  return { client: client as unknown as NomadClient, listings, connections, froms, send, nextIndex: () => ++index };
 }
 
 const silent = createLogger({ level: "silent", pretty: false });
@@ -101,6 +103,21 @@ describe("createAllocationFeed", () => {
     const placement = await waiting;
     expect(placement.allocations.map((a) => [a.id, a.clientStatus])).toEqual([["j2-a", "complete"]]);
     expect(nomad.listings).toEqual(["j2"]);
+  });
+
+  it("starts the stream at Nomad's newest index, not its whole buffer, and resumes a broken one where it stopped", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    const first = await feed.watchJob("j1", 0, 1000);
+    expect(nomad.froms).toEqual([Number.MAX_SAFE_INTEGER]);
+    // a wait keeps the stream open while it breaks off
+    const waiting = feed.watchJob("j1", first.index, 1000);
+    nomad.send({ index: 42, allocations: [{ ...complete("other-a"), jobId: "other" }] });
+    await tick();
+    nomad.send(new Error("connection reset"));
+    await tick(30);
+    expect(nomad.froms).toEqual([Number.MAX_SAFE_INTEGER, 42]);
+    await waiting;
   });
 
   it("uncovers every job when the stream breaks off: the next quiet wait lists it", async () => {
