@@ -63,7 +63,8 @@ export function readCpu(pid: number | "self"): CpuTimes {
   const stack = [...(children.get(root) ?? [])];
   while (stack.length > 0) {
     const p = stack.pop()!;
-    ticks += stats.get(p)!.own + stats.get(p)!.waited;
+    const s = stats.get(p)!;
+    ticks += s.own + s.waited;
     stack.push(...(children.get(p) ?? []));
   }
   const ms = tick();

@@ -32,9 +32,9 @@ const TIMEOUT_MS = 15_000;
 export function createVaultClient(addr: string, token?: string): VaultClient {
   const http = createHttp({ baseUrl: addr, headers: {}, params: {}, maxSockets: 16 });
 
-  async function call<T>(method: "GET" | "POST", path: string, data: unknown, headers: Record<string, string>, anyStatus = false): Promise<T> {
+  async function call<T>(method: "GET" | "POST", path: string, data: unknown, headers: Record<string, string>): Promise<T> {
     const res = await http.request({ method, url: `/v1/${path}`, data, headers, timeout: TIMEOUT_MS });
-    if ((res.status >= 200 && res.status < 300) || anyStatus) return res.data as T;
+    if (res.status >= 200 && res.status < 300) return res.data as T;
     const errors = (res.data as { errors?: unknown } | undefined)?.errors;
     throw new VaultRefusal(Array.isArray(errors) && typeof errors[0] === "string" ? errors[0] : `Status ${res.status}`, res.status);
   }
@@ -44,7 +44,9 @@ export function createVaultClient(addr: string, token?: string): VaultClient {
     token,
     read: (path) => call("GET", path, undefined, tokenHeader()),
     write: (path, data, opts) => call("POST", path, data, { ...tokenHeader(), ...opts?.headers }),
-    health: () => call("GET", "sys/health", undefined, {}, true),
+    async health<T>() {
+      return (await http.request({ url: "/v1/sys/health", timeout: TIMEOUT_MS })).data as T;
+    },
   };
   return client;
 }
@@ -54,8 +56,9 @@ export async function callVault<T>(what: string, call: () => Promise<T>): Promis
   try {
     return await call();
   } catch (err) {
-    const detail = err instanceof VaultRefusal ? `HTTP ${err.status}: ${err.message}` : err instanceof HttpFailure ? err.code : String(err);
-    throw new VaultApiError(`vault: ${what} failed (${detail})`, err instanceof VaultRefusal ? err.status : undefined, { cause: err });
+    const status = err instanceof VaultRefusal ? err.status : undefined;
+    const detail = status !== undefined ? `HTTP ${status}: ${(err as Error).message}` : err instanceof HttpFailure ? err.code : String(err);
+    throw new VaultApiError(`vault: ${what} failed (${detail})`, status, { cause: err });
   }
 }
 

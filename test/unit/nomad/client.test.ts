@@ -1,29 +1,25 @@
-import { createServer, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNomadPort, type AllocationEventBatch } from "../../../dispatcher/nomad/client.js";
+import { startRecordingServer, type RecordingServer } from "../../helpers/http-server.js";
 
-let server: Server;
+let server: RecordingServer;
 let addr: string;
 /** what the next /v1/event/stream answer writes, chunk by chunk */
 let streamChunks: Buffer[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res: ServerResponse) => {
+  server = await startRecordingServer((req, res: ServerResponse) => {
     if (!req.url?.startsWith("/v1/event/stream")) return void res.writeHead(404).end("no");
     res.writeHead(200);
     const chunks = [...streamChunks];
     const next = () => (chunks.length === 0 ? res.end() : res.write(chunks.shift()!, () => setTimeout(next, 2)));
     next();
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  addr = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  addr = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.close());
 
 function allocEvent(id: string, jobId: string, message: string): unknown {
   const Events = [{ Type: "Terminated", ExitCode: 3 }, { Type: "Killed", DisplayMessage: message }];
