@@ -27,6 +27,9 @@ const say = (text: string) => process.stderr.write(`==> ${text}\n`);
 /** `dispatcher once` runs with nothing pending, averaged: the fixed cost in each round's CPU */
 const IDLE_ONCE_RUNS = 3;
 
+/** how long a forced garbage collection may take to clear the children before a batch */
+const SETTLE_MS = 60_000;
+
 interface Contender {
   name: string;
   run: (ids: string[]) => Promise<BatchRun>;
@@ -66,9 +69,27 @@ async function main(): Promise<void> {
   await runRaw(nomad, NOOP_JOB, [{}], 1);
   await runRaw(nomad, RAW_EXEC_RUNNER, [runnerMeta("warm-up-raw-exec")], 1);
 
+  /**
+   * Every batch starts on the same Nomad: the children of earlier batches are collected first.
+   * Left in place, each costs the agent in every later batch (its periodic job summary metrics walk
+   * every job: 16 % of the agent's CPU during mock-dispatcher, after mock-raw's 2,000, against 8 %
+   * during mock-raw), so the second of a pair paid for the first.
+   */
+  async function settleNomad(): Promise<void> {
+    await admin.collectGarbage();
+    const until = performance.now() + SETTLE_MS;
+    let left = await admin.listAllChildren();
+    while (left.length > 0 && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      left = await admin.listAllChildren();
+    }
+    if (left.length > 0) say(`${left.length} children still in Nomad after a forced garbage collection (${SETTLE_MS / 1000} s)`);
+  }
+
   const c = settings.concurrency;
   /** One contender's batch, with the Nomad agent's CPU over it. */
   async function sample(contender: Contender, ids: string[], round: number, label: string): Promise<Sample> {
+    await settleNomad();
     const before = readCpu(stack.nomadPid);
     const run = await contender.run(ids);
     const agent = diffCpu(before, readCpu(stack.nomadPid));
@@ -122,12 +143,14 @@ async function main(): Promise<void> {
   let smallPoll;
   if (settings.history > 0) {
     say(`scale: one poll with ${settings.history} historical actions, and with ${settings.smallHistory}`);
+    await settleNomad();
     poll = await checkPollCost(stack, settings.history);
     smallPoll = await checkPollCost(stack, settings.smallHistory);
   }
   const inflight = [];
   for (const n of settings.inflight) {
     say(`scale: tracking ${n} running allocations (bound ${settings.inflightSeconds} s)`);
+    await settleNomad();
     inflight.push(await checkInflight(stack, admin, n, settings.inflightSeconds, settings.holdSeconds));
   }
 

@@ -61,6 +61,17 @@ export function createBenchNomad(addr: string, token: string, namespace: string)
       await call("DELETE", `/v1/job/${encodeURIComponent(jobId)}?purge=true`);
     },
 
+    /** Nomad's garbage collection now, whatever the thresholds (a management token's call) */
+    async collectGarbage(): Promise<void> {
+      await call("PUT", "/v1/system/gc");
+    },
+
+    /** IDs of dispatched children left in the namespace, of every parent */
+    async listAllChildren(): Promise<string[]> {
+      const { body } = await call<{ ID: string }[]>("GET", "/v1/jobs");
+      return body.map((j) => j.ID).filter((id) => id.includes("/dispatch-"));
+    },
+
     /** registers a job as given (a management token's call) */
     async register(job: Record<string, unknown>): Promise<void> {
       await call("PUT", "/v1/jobs", { Job: job });

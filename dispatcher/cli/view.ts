@@ -32,7 +32,7 @@ export function openView(config: Config): View {
 
 export interface RepoState {
   commit: string;
-  pending: ParsedAction[];
+  pending: readonly ParsedAction[];
   results: ReadResult[];
   problems: string[];
 }

@@ -53,10 +53,16 @@ export interface CatalogNeeds {
 }
 
 /** What the pending actions ask the engines about: none asks Nomad or Vault needlessly. */
-export function catalogNeeds(parsed: ParsedAction[]): CatalogNeeds {
-  const ok = parsed.flatMap((p) => (p.ok ? [p.action] : []));
-  const pools = new Set(ok.filter((a) => a.mounts.length > 0).map((a) => a.class ?? "default"));
-  return { vault: ok.some((a) => a.secrets.length > 0), pools: [...pools].sort() };
+export function catalogNeeds(parsed: readonly ParsedAction[]): CatalogNeeds {
+  // one loop, no arrays per action: a pass runs this over everything pending
+  let vault = false;
+  const pools = new Set<string>();
+  for (const p of parsed) {
+    if (!p.ok) continue;
+    if (p.action.secrets.length > 0) vault = true;
+    if (p.action.mounts.length > 0) pools.add(p.action.class ?? "default");
+  }
+  return { vault, pools: [...pools].sort() };
 }
 
 function mountsIn(volumes: ReadonlyMap<string, string>, s: CatalogSettings): Map<string, string> {

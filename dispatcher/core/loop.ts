@@ -200,6 +200,7 @@ export function createLoop(deps: LoopDeps) {
     }
     const catalog = await buildCatalog(deps, commit, s, catalogNeeds(parsed));
     const known = await listLedger(tipMaxAgeMs);
+    const at = now(); // one instant for the whole pass: thousands may be pending
     const seen = new Map<string, Date | undefined>();
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
     for (const p of parsed) {
@@ -225,21 +226,21 @@ export function createLoop(deps: LoopDeps) {
       }
       const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
-      const d = decideTakeover(entry, me, entry && seen.get(entry.owner), now(), s.leaseMs);
+      const d = decideTakeover(entry, me, entry && seen.get(entry.owner), at, s.leaseMs);
       if (d.kind === "skip") summary.waiting.push({ id: p.action.id, ...d.wait });
       else if (d.kind === "push") pushFromLedger(d.entry);
       else if (d.kind === "reattach") {
         reattach({ file: p.file, action: p.action, approvedBy }, d.entry);
         summary.reattached.push(p.action.id);
       } else {
-        if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, now().getTime());
+        if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, at.getTime());
         candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
       }
     }
     // an attempt whose child has ended holds no place under max_in_flight or its serialization key
     const inFlightView = new Map([...inFlight].filter(([, f]) => !f.ended).map(([id, f]) => [id, { key: f.key }]));
-    const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, now());
-    for (const c of plan.dispatch) start(c, commit, candidates.find((x) => x.action.id === c.action.id)?.entry);
+    const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, at);
+    for (const c of plan.dispatch) start(c, commit, c.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
     scheduleFlush();

@@ -12,7 +12,7 @@ export type PlanEntry =
   | { id: string; verdict: "refuse"; refusal: Refusal }
   | { id: string; verdict: "wait"; reason: string };
 
-export function previewPass(parsed: ParsedAction[], catalog: Catalog, commit: string, settings: RequestSettings, limits: Limits, now: Date): PlanEntry[] {
+export function previewPass(parsed: readonly ParsedAction[], catalog: Catalog, commit: string, settings: RequestSettings, limits: Limits, now: Date): PlanEntry[] {
   const entries: PlanEntry[] = [];
   const candidates: Candidate[] = [];
   for (const p of parsed) {

@@ -32,6 +32,8 @@ export interface ActionsIndex {
   pending: Set<string>;
   /** parsed pending files, by path and blob id */
   parsed: Map<string, ParsedAction>;
+  /** readActions' answer at `commit`: every pass between two commits gets it again, not rebuilt */
+  read?: readonly ParsedAction[];
 }
 
 export function createActionsIndex(): ActionsIndex {
@@ -42,10 +44,15 @@ export function createActionsIndex(): ActionsIndex {
  * Every `<id>.toml` directly in `dir` at `commit` without a sibling `<id>.result.json`, parsed,
  * sorted by id. Files with a bad name are parsed too, so they still get an (invalid) result.
  * With an `index` from an earlier pass, only the files changed since its commit are looked at,
- * and a file already parsed at the same path and blob id is not read again.
+ * and a file already parsed at the same path and blob id is not read again. At the index's own
+ * commit the answer is the last one, the same array (a loop passes thousands of times between two
+ * commits while its children end).
  */
-export async function readActions(repo: OpsRepoPort, commit: string, dir: string, index: ActionsIndex = createActionsIndex()): Promise<ParsedAction[]> {
-  await updateIndex(repo, commit, dir.replace(/\/+$/, ""), index);
+export async function readActions(repo: OpsRepoPort, commit: string, dir: string, index: ActionsIndex = createActionsIndex()): Promise<readonly ParsedAction[]> {
+  const trimmed = dir.replace(/\/+$/, "");
+  if (index.read && index.commit === commit && index.dir === trimmed) return index.read;
+  index.read = undefined;
+  await updateIndex(repo, commit, trimmed, index);
   const pending = [...index.pending].sort(compare).map((id) => ({ id, ...index.names.get(id + ACTION_EXT)! }));
   const parsed: ParsedAction[] = [];
   // one at a time: each read may be a git process, and a pass can see many pending files
@@ -65,6 +72,7 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
   }
   // keep only what is still pending, so the cache never outgrows the pending set
   index.parsed = seen;
+  index.read = parsed;
   return parsed;
 }
 

@@ -31,8 +31,8 @@ export interface Wait {
   reason: string;
 }
 
-export interface Plan {
-  dispatch: Candidate[];
+export interface Plan<C extends Candidate = Candidate> {
+  dispatch: C[];
   waiting: Wait[];
 }
 
@@ -41,16 +41,22 @@ export function serializationKey(action: Action, by: Limits["serializeBy"]): str
   return `${by}:${by === "formula" ? action.formula : action.id}`;
 }
 
+/** code-unit order, as the repo is read: sorting what a pass already read in this order costs one scan */
+function byId(a: Candidate, b: Candidate): number {
+  return a.action.id < b.action.id ? -1 : a.action.id > b.action.id ? 1 : 0;
+}
+
 /**
  * Which pending actions start now. Pure: in id order, skipping what is in flight, what waits
  * for a backoff, and what shares a serialization key with a running or earlier-chosen action,
  * up to the global limit.
  */
-export function planDispatches(candidates: Candidate[], ledger: LedgerView, limits: Limits, now: Date): Plan {
-  const plan: Plan = { dispatch: [], waiting: [] };
+export function planDispatches<C extends Candidate>(candidates: readonly C[], ledger: LedgerView, limits: Limits, now: Date): Plan<C> {
+  const plan: Plan<C> = { dispatch: [], waiting: [] };
   const busyKeys = new Set([...ledger.inFlight.values()].map((e) => e.key));
   let slots = limits.maxInFlight - ledger.inFlight.size;
-  for (const c of [...candidates].sort((a, b) => a.action.id.localeCompare(b.action.id))) {
+  const full = `max in flight (${limits.maxInFlight}) reached`;
+  for (const c of [...candidates].sort(byId)) {
     const id = c.action.id;
     if (ledger.inFlight.has(id)) continue;
     const due = ledger.notBefore.get(id);
@@ -64,7 +70,7 @@ export function planDispatches(candidates: Candidate[], ledger: LedgerView, limi
       continue;
     }
     if (slots <= 0) {
-      plan.waiting.push({ id, kind: "limit", reason: `max in flight (${limits.maxInFlight}) reached` });
+      plan.waiting.push({ id, kind: "limit", reason: full });
       continue;
     }
     plan.dispatch.push(c);

@@ -136,6 +136,24 @@ describe("readActions with an index", () => {
     expect([...index.parsed.keys()]).toEqual(["vault/actions/b.toml\0sha:vault/actions/b.toml"]);
   });
 
+  it("answers again at the same commit without asking the repo, with the same array", async () => {
+    const base = fakeRepo({ "vault/actions/a.toml": valid("a") });
+    const asked: string[] = [];
+    const repo: OpsRepoPort = {
+      ...base,
+      listFiles: async (commit, dir) => (asked.push(`list ${commit}`), base.listFiles(commit, dir)),
+      diffFiles: async (from, to) => (asked.push(`diff ${from}..${to}`), []),
+    };
+    const index = createActionsIndex();
+    const first = await readActions(repo, COMMIT, "vault/actions", index);
+    expect(await readActions(repo, COMMIT, "vault/actions/", index)).toBe(first);
+    expect(asked).toEqual([`list ${COMMIT}`]);
+    const next = await readActions(repo, "next", "vault/actions", index);
+    expect(next).not.toBe(first);
+    expect(next.map((p) => p.file.id)).toEqual(["a"]);
+    expect(asked).toEqual([`list ${COMMIT}`, `diff ${COMMIT}..next`]);
+  });
+
   it("applies a diff to the last pass's directory instead of listing it: results, deletions, new and changed files, subfolders", async () => {
     const files: Record<string, string> = {
       "vault/actions/a.toml": valid("a"),

@@ -37,6 +37,11 @@ describe("planDispatches", () => {
     expect(plan.waiting).toEqual([]);
   });
 
+  it("orders ids by code unit, as the repo is read (not by locale: a-b, a.b, a1, a_b)", () => {
+    const plan = planDispatches([cand("a_b"), cand("a1"), cand("a.b"), cand("a-b")], ledger(), limits(), NOW);
+    expect(ids(plan.dispatch)).toEqual(["a-b", "a.b", "a1", "a_b"]);
+  });
+
   it("returns the candidate objects themselves", () => {
     const c = cand("alpha");
     expect(planDispatches([c], ledger(), limits(), NOW).dispatch[0]).toBe(c);
