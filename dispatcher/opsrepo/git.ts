@@ -214,11 +214,14 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
    */
   async function placeable(tip: string, files: RepoFile[]): Promise<{ fresh: RepoFile[]; skipped: string[]; failed: WriteFailure[] }> {
     const result = { fresh: [] as RepoFile[], skipped: [] as string[], failed: [] as WriteFailure[] };
+    // a batch's files share their directories: each is looked up once
+    const kinds = new Map<string, Promise<string | undefined>>();
+    const kindOfPath = (p: string) => kinds.get(p) ?? kinds.set(p, objects.info(`${tip}:${p}`).then((i) => i?.type)).get(p)!;
     const looked = await Promise.all(
       files.map(async (f) => {
         const parents = parentsOf(f.path);
-        const [own, ...above] = await Promise.all([f.path, ...parents].map((p) => objects.info(`${tip}:${p}`)));
-        return { f, own, blocker: parents.find((_, i) => above[i] && above[i]!.type !== "tree") };
+        const [own, ...above] = await Promise.all([f.path, ...parents].map(kindOfPath));
+        return { f, own, blocker: parents.find((_, i) => above[i] !== undefined && above[i] !== "tree") };
       }),
     );
     for (const { f, own, blocker } of looked) {

@@ -150,10 +150,12 @@ describe("sync", () => {
     // git estimates the loose objects from those under objects/17/: two there stand for 512
     const blobs = Array.from({ length: 5000 }, (_, i) => `loose ${i}\n`).filter((b) => gitSha(b).startsWith("17")).slice(0, 3);
     await ops.commit(Object.fromEntries(blobs.map((b, i) => [`vault/actions/l${i}.toml`, b])));
+    // a clone of a local path takes the remote's loose objects as they are (hard links)
+    expect(await readdir(join(ops.remote, "objects", "17"))).toEqual(expect.arrayContaining(blobs.map((b) => gitSha(b).slice(2))));
     const repo = openRepo();
-    await repo.sync(); // a clone of a local path keeps the remote's loose objects loose
+    // not looked at in the clone here: its first fetch may already have started packing them
+    await repo.sync();
     const loose = join(scratch, "clone", ".git", "objects", "17");
-    expect(await readdir(loose)).toEqual(expect.arrayContaining(blobs.map((b) => gitSha(b).slice(2))));
     await ops.commit({ "vault/actions/new.toml": "x" });
     await repo.sync();
     // the maintenance runs in the background
