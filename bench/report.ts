@@ -142,7 +142,7 @@ function pollSection(p: PollCheck): string[] {
   return [
     `## Scale: one poll with ${p.history} done actions`,
     "",
-    `${p.history} actions with results (${2 * p.history} files, one fast-import commit built in ${ms(p.buildMs)} ms), then one new action. ` +
+    `${p.history} actions with results (${2 * p.history} files, one fast-import commit) and a ledger entry each (recorded), built in ${ms(p.buildMs)} ms; then one new action. ` +
       "One dispatcher in one process, pass by pass (CPU: node process, git children).",
     "",
     table(["step", "wall ms", "node CPU ms", "git CPU ms", "total CPU ms"], [

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { benchNodeArgs, writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
 import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
+import type { BenchNomad } from "../nomad.js";
 import type { Stack } from "../settings.js";
 import type { PassCost } from "./poll-pass.js";
 
@@ -22,23 +23,53 @@ export interface PollCheck {
   next: PassCost;
 }
 
-export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
+export async function checkPollCost(stack: Stack, admin: BenchNomad, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
   const t = performance.now();
   const remote = join(stack.repos, `history-${history}.git`);
   await createBareRepo(remote, buildHistory(history));
-  const buildMs = performance.now() - t;
   const configFile = join(stack.dir, `history-${history}.toml`);
   await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
-  const out = await runChild([...nodeArgs, PASS_CHILD], dispatcherEnv(setup));
+  const env = dispatcherEnv(setup);
+  await seedLedger(admin, env.DISPATCHER_LEDGER_PREFIX!, history);
+  const buildMs = performance.now() - t;
+  const out = await runChild([...nodeArgs, PASS_CHILD], env);
   return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
+}
+
+/** how many ledger entries are written at once while seeding */
+const SEED_CONCURRENCY = 16;
+
+/** The ledger of `n` done actions, as the dispatcher leaves it once their results are pushed: one entry each. */
+async function seedLedger(admin: BenchNomad, prefix: string, n: number): Promise<void> {
+  let next = 0;
+  const seedOne = (i: number) => {
+    const id = historyId(i);
+    return admin.putVariable(`${prefix}/actions/${id}`, {
+      state: "recorded",
+      owner: "bench-history",
+      attempt: "1",
+      action_sha: "0".repeat(40),
+      commit: "0".repeat(40),
+      job_id: `runner/dispatch-${i}`,
+      updated_at: "2026-01-01T00:00:00.000Z",
+    });
+  };
+  const seedNext = async () => {
+    while (next < n) await seedOne(next++);
+  };
+  await Promise.all(Array.from({ length: SEED_CONCURRENCY }, seedNext));
+}
+
+function historyId(i: number): string {
+  return `h-${String(i).padStart(6, "0")}`;
 }
 
 /** `n` done actions: each TOML with a result shaped like the dispatcher's. */
 function buildHistory(n: number): Record<string, string> {
   const files: Record<string, string> = { "formulas/noop.sh": NOOP_FORMULA };
   for (let i = 0; i < n; i++) {
-    const id = `h-${String(i).padStart(6, "0")}`;
+    const id = historyId(i);
     files[`vault/actions/${id}.toml`] = actionToml(id, "noop");
     files[`vault/actions/${id}.result.json`] = `${JSON.stringify(
       { id, exit_code: 0, timestamp: "2026-01-01T00:00:00.000Z", logs: "ok", status: "succeeded", attempts: 1, job_id: `runner/dispatch-${i}` },

@@ -163,15 +163,18 @@ export function createLoop(deps: LoopDeps) {
     }
   }
 
-  /** the last listing of the ledger's entries and when it was taken */
-  let listed: { at: number; ids: Map<string, number> } | undefined;
+  /**
+   * Ids with a ledger entry: listed once (the ledger keeps every action ever recorded, so a
+   * listing per pass grew with the history: 10,000 entries are 1.6 MB and 20–50 ms), then kept
+   * by this instance: an attempt that ends without a result (a lost claim, a retry) adds its id,
+   * so the next pass reads that entry. Another instance's claim of an id we take for new shows
+   * as a lost claim (check-and-set), never as two owners.
+   */
+  let known: Set<string> | undefined;
 
-  /** The ledger's entries; one listed within `maxAgeMs` is reused (thousands of entries cost the agent a listing per completion otherwise). */
-  async function listLedger(maxAgeMs?: number): Promise<Map<string, number>> {
-    const t = now().getTime();
-    if (maxAgeMs !== undefined && listed && t - listed.at < maxAgeMs) return listed.ids;
-    listed = { at: t, ids: await deps.ledger.list() };
-    return listed.ids;
+  async function knownEntries(): Promise<Set<string>> {
+    known ??= new Set((await deps.ledger.list()).keys());
+    return known;
   }
 
   /** Children whose retention passed since their result was pushed leave Nomad. */
@@ -199,7 +202,7 @@ export function createLoop(deps: LoopDeps) {
       return summary;
     }
     const catalog = await buildCatalog(deps, commit, s, catalogNeeds(parsed));
-    const known = await listLedger(tipMaxAgeMs);
+    const known = await knownEntries();
     const at = now(); // one instant for the whole pass: thousands may be pending
     const seen = new Map<string, Date | undefined>();
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
@@ -268,9 +271,9 @@ export function createLoop(deps: LoopDeps) {
       inFlight.delete(id);
       free();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
-      // and the ledger has news for it (its own entry, or another instance's): list it afresh
+      // and the ledger has an entry for it (its own, or another instance's): read it next pass
       quietAt = undefined;
-      if (!writer.holds(id)) listed = undefined;
+      if (!writer.holds(id)) known?.add(id);
       // no other result can join the scheduled commit soon: push it now
       if (inFlight.size === 0) flushNow?.abort();
     });

@@ -230,7 +230,7 @@ describe("createLoop", () => {
       ["c", "recorded"],
     ]);
   });
-  it("passes between completions reuse a ledger listing under a second old; an attempt ending without a result lists afresh", async () => {
+  it("lists the ledger once, not per pass; an attempt ending without a result has its entry read, never listed again", async () => {
     const three = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
     const count = (t: ReturnType<typeof setup>) => {
       const list = t.ledger.list.bind(t.ledger);
@@ -241,8 +241,11 @@ describe("createLoop", () => {
     const plain = setup(three, { maxInFlight: 1 });
     const plainLists = count(plain);
     await plain.loop.once();
-    // the first pass lists; the two between completions reuse it (the last finds nothing pending)
     expect([plain.dispatched.length, plainLists()]).toEqual([3, 1]);
+    // a later action, passes that ask the remote: still the one listing
+    await plain.repo.port.writeFiles([{ path: "vault/actions/e.toml", content: Buffer.from(action("e")) }], "one more");
+    await plain.loop.once();
+    expect([plain.dispatched.length, plainLists()]).toEqual([4, 1]);
 
     const raced = setup(three, { maxInFlight: 1 });
     const racedLists = count(raced);
@@ -258,7 +261,25 @@ describe("createLoop", () => {
     };
     await raced.loop.once();
     expect(raced.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-d"]);
-    // the lost claim forces one more listing, which shows "c" as the other instance's
-    expect(racedLists()).toBe(2);
+    expect(racedLists()).toBe(1);
+
+    // another instance claims "c" first and dies (no heartbeat): the lost claim makes the next
+    // pass read "c"'s entry, not list the ledger, and take it over
+    const left = setup(three, { maxInFlight: 1 });
+    const leftLists = count(left);
+    const read: string[] = [];
+    const get = left.ledger.get.bind(left.ledger);
+    left.ledger.get = async (id) => (read.push(id), get(id));
+    const leftCreate = left.ledger.create.bind(left.ledger);
+    let claimed = false;
+    left.ledger.create = async (id, fields) => {
+      if (id !== "c" || claimed) return leftCreate(id, fields);
+      claimed = true;
+      await leftCreate(id, { ...fields, owner: "gone" });
+      return undefined;
+    };
+    await left.loop.once();
+    expect(left.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-c", "runner/dispatch-d"]);
+    expect([leftLists(), read.includes("c")]).toEqual([1, true]);
   });
 });
