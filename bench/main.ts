@@ -1,6 +1,6 @@
 // make bench: three contenders (raw HTTP client, CLI script, the dispatcher) on the same child,
 // alternating over rounds, then two scale checks; writes bench/results.md, prints a summary.
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildMeta } from "../runner/contract.js";
 import { runCli } from "./contenders/cli.js";
@@ -29,6 +29,8 @@ const IDLE_ONCE_RUNS = 3;
 
 /** how long a forced garbage collection may take to clear the children before a batch */
 const SETTLE_MS = 60_000;
+/** looks 500 ms apart with no allocation directory removed, after which a client is taken as done */
+const SETTLE_STILL_LOOKS = 4;
 
 interface Contender {
   name: string;
@@ -73,17 +75,34 @@ async function main(): Promise<void> {
    * Every batch starts on the same Nomad: the children of earlier batches are collected first.
    * Left in place, each costs the agent in every later batch (its periodic job summary metrics walk
    * every job: 16 % of the agent's CPU during mock-dispatcher, after mock-raw's 2,000, against 8 %
-   * during mock-raw), so the second of a pair paid for the first.
+   * during mock-raw), so the second of a pair paid for the first. The clients then remove the
+   * collected allocations' directories (a chroot each for exec): waited for too, or that work
+   * would fall into the next batch.
    */
   async function settleNomad(): Promise<void> {
     await admin.collectGarbage();
     const until = performance.now() + SETTLE_MS;
+    const pause = () => new Promise((r) => setTimeout(r, 500));
     let left = await admin.listAllChildren();
     while (left.length > 0 && performance.now() < until) {
-      await new Promise((r) => setTimeout(r, 500));
+      await pause();
       left = await admin.listAllChildren();
     }
+    // until none is left, or the count stays put for a few looks (a client keeps some on its own)
+    let dirs = await countAllocDirs();
+    for (let still = 0; dirs > 0 && still < SETTLE_STILL_LOOKS && performance.now() < until; ) {
+      await pause();
+      const now = await countAllocDirs();
+      still = now < dirs ? 0 : still + 1;
+      dirs = now;
+    }
     if (left.length > 0) say(`${left.length} children still in Nomad after a forced garbage collection (${SETTLE_MS / 1000} s)`);
+  }
+
+  /** allocation directories on the stack's clients: each batch's children leave theirs until collected */
+  async function countAllocDirs(): Promise<number> {
+    const counts = await Promise.all(stack.clientDataDirs.map((d) => readdir(join(d, "alloc")).then((e) => e.length, () => 0)));
+    return sum(counts);
   }
 
   const c = settings.concurrency;

@@ -81,6 +81,8 @@ export interface Stack {
   repos: string;
   /** pin file of the dispatcher contenders: the stack's parents and the bench's */
   pins: string;
+  /** the data dirs of the stack's Nomad clients (the dev agent's and the big pool's) */
+  clientDataDirs: string[];
 }
 
 export function readStack(): Stack {
@@ -94,5 +96,6 @@ export function readStack(): Stack {
     dir: join(dev, "bench"),
     repos: join(env.GIT_SERVED_DIR!, "bench"),
     pins: join(dev, "bench", "pins.json"),
+    clientDataDirs: [join(dev, "nomad-data"), join(dev, "nomad-big-data")],
   };
 }
