@@ -163,8 +163,8 @@ async function main(): Promise<void> {
   if (settings.history > 0) {
     say(`scale: one poll with ${settings.history} historical actions, and with ${settings.smallHistory}`);
     await settleNomad();
-    poll = await checkPollCost(stack, admin, settings.history);
-    smallPoll = await checkPollCost(stack, admin, settings.smallHistory);
+    poll = await checkPollCost(stack, settings.history);
+    smallPoll = await checkPollCost(stack, settings.smallHistory);
   }
   const inflight = [];
   for (const n of settings.inflight) {

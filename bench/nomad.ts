@@ -82,11 +82,6 @@ export function createBenchNomad(addr: string, token: string, namespace: string)
       return body.map((j) => j.ID).filter((id) => id.includes("/dispatch-"));
     },
 
-    /** writes a Nomad variable, whatever is there */
-    async putVariable(path: string, items: Record<string, string>): Promise<void> {
-      await call("PUT", `/v1/var/${path}`, { Path: path, Items: items });
-    },
-
     /** registers a job as given (a management token's call) */
     async register(job: Record<string, unknown>): Promise<void> {
       await call("PUT", "/v1/jobs", { Job: job });

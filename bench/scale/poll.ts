@@ -3,9 +3,11 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { benchNodeArgs, writeDispatcherConfig, dispatcherEnv, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { createNomadPort } from "../../nomad/client.js";
+import { createNomadLedger } from "../../nomad/ledger.js";
 import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
-import type { BenchNomad } from "../nomad.js";
 import type { Stack } from "../settings.js";
+import { runPool } from "../stats.js";
 import type { PassCost } from "./poll-pass.js";
 
 const PASS_CHILD = new URL("./poll-pass.js", import.meta.url).pathname;
@@ -23,7 +25,7 @@ export interface PollCheck {
   next: PassCost;
 }
 
-export async function checkPollCost(stack: Stack, admin: BenchNomad, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
+export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
   const t = performance.now();
   const remote = join(stack.repos, `history-${history}.git`);
   await createBareRepo(remote, buildHistory(history));
@@ -31,7 +33,7 @@ export async function checkPollCost(stack: Stack, admin: BenchNomad, history: nu
   await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
   const env = dispatcherEnv(setup);
-  await seedLedger(admin, env.DISPATCHER_LEDGER_PREFIX!, history);
+  await seedLedger(stack, env.DISPATCHER_LEDGER_PREFIX!, history);
   const buildMs = performance.now() - t;
   const out = await runChild([...nodeArgs, PASS_CHILD], env);
   return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
@@ -40,25 +42,25 @@ export async function checkPollCost(stack: Stack, admin: BenchNomad, history: nu
 /** how many ledger entries are written at once while seeding */
 const SEED_CONCURRENCY = 16;
 
-/** The ledger of `n` done actions, as the dispatcher leaves it once their results are pushed: one entry each. */
-async function seedLedger(admin: BenchNomad, prefix: string, n: number): Promise<void> {
-  let next = 0;
-  const seedOne = (i: number) => {
-    const id = historyId(i);
-    return admin.putVariable(`${prefix}/actions/${id}`, {
+/**
+ * The ledger of `n` done actions as the dispatcher leaves it once their results are pushed: one
+ * recorded entry each, written through the dispatcher's own ledger with its own token.
+ */
+async function seedLedger(stack: Stack, prefix: string, n: number): Promise<void> {
+  const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: stack.NOMAD_NAMESPACE });
+  const ledger = createNomadLedger(nomad, prefix);
+  const indexes = Array.from({ length: n }, (_, i) => i);
+  await runPool(indexes, SEED_CONCURRENCY, async (i) => {
+    await ledger.create(historyId(i), {
       state: "recorded",
       owner: "bench-history",
-      attempt: "1",
-      action_sha: "0".repeat(40),
+      attempt: 1,
+      actionSha: "0".repeat(40),
       commit: "0".repeat(40),
-      job_id: `runner/dispatch-${i}`,
-      updated_at: "2026-01-01T00:00:00.000Z",
+      jobId: `runner/dispatch-${i}`,
+      updatedAt: "2026-01-01T00:00:00.000Z",
     });
-  };
-  const seedNext = async () => {
-    while (next < n) await seedOne(next++);
-  };
-  await Promise.all(Array.from({ length: SEED_CONCURRENCY }, seedNext));
+  });
 }
 
 function historyId(i: number): string {
