@@ -386,6 +386,27 @@ export function createLoop(deps: LoopDeps) {
     }
   }
 
+  /** When a pass's timed waits (a backoff, another owner's lease, Vault) are due; never without one. */
+  function dueOf(summary: PassSummary): number {
+    const timed = summary.waiting.filter((w) => w.kind !== "limit");
+    return Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
+  }
+
+  /**
+   * Waits for the next pass: until `due`, or until a child in flight ends (its place frees: what
+   * waits on a limit can start while the result is still being recorded), or one of `signals`.
+   */
+  async function untilWork(due: number, ...signals: AbortSignal[]): Promise<void> {
+    if (signals.some((x) => x.aborted)) return;
+    // ends this wait's timer and listeners: the signals outlive many waits
+    const done = new AbortController();
+    const ends = [...inFlight.values()].map((f) => (f.ended ? f.done : f.freed));
+    const woken = signals.map((x) => new Promise<void>((r) => x.addEventListener("abort", () => r(), { once: true, signal: done.signal })));
+    const timer = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), done.signal).catch(() => undefined)] : [];
+    await Promise.race([...ends, ...woken, ...timer]);
+    done.abort();
+  }
+
   /** Keeps this instance's lease alive while it waits on long jobs. */
   function startHeartbeat(): () => void {
     const timer = setInterval(() => void beat().catch((err: unknown) => log.warn({ err }, "heartbeat failed")), Math.max(250, s.leaseMs / 3));
@@ -422,10 +443,7 @@ export function createLoop(deps: LoopDeps) {
             continue;
           }
           passes++;
-          // what waits on a clock (a backoff, another owner's lease, Vault) gets a pass when due;
-          // what waits on a limit gets one when something in flight ends
-          const timed = summary.waiting.filter((w) => w.kind !== "limit");
-          const due = Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
+          const due = dueOf(summary);
           if (inFlight.size === 0 && !Number.isFinite(due)) {
             // nothing left: done, once a pass that asked the remote found nothing new either
             if (fresh) break;
@@ -433,11 +451,7 @@ export function createLoop(deps: LoopDeps) {
             continue;
           }
           fresh = false;
-          const timer = new AbortController();
-          const wakeUp = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), timer.signal).catch(() => undefined)] : [];
-          // a child's end frees its place: the next action starts while the result is still being recorded
-          await Promise.race([...[...inFlight.values()].map((f) => (f.ended ? f.done : f.freed)), ...wakeUp]);
-          timer.abort();
+          await untilWork(due);
         }
         await flushing;
         await flushAndMark();
@@ -449,14 +463,19 @@ export function createLoop(deps: LoopDeps) {
     /** Polls until `signal`; then stops claiming, leaves running jobs for re-attachment, pushes what it holds. */
     async run(signal: AbortSignal, pollMs: number): Promise<void> {
       const stopBeat = startHeartbeat();
+      let pollAt = now().getTime();
       while (!signal.aborted) {
+        // the poll and a push webhook ask the remote; a pass woken by a child's end reuses a recent tip
+        const fresh = now().getTime() >= pollAt || wakeUp.signal.aborted;
+        if (fresh) pollAt = now().getTime() + pollMs;
+        if (wakeUp.signal.aborted) wakeUp = new AbortController();
         try {
-          await pass();
+          const summary = await pass(fresh ? undefined : RECENT_TIP_MS);
+          await untilWork(Math.min(pollAt, dueOf(summary)), signal, wakeUp.signal);
         } catch (err) {
           log.error({ err }, "pass failed; backing off until the next poll");
+          await deps.clock.sleep(Math.max(0, pollAt - now().getTime()), AbortSignal.any([signal, wakeUp.signal])).catch(() => undefined);
         }
-        await deps.clock.sleep(pollMs, AbortSignal.any([signal, wakeUp.signal])).catch(() => undefined);
-        if (wakeUp.signal.aborted) wakeUp = new AbortController();
       }
       controller.abort(new Error("dispatcher stopping"));
       await beat(true).catch((err: unknown) => log.warn({ err }, "heartbeat failed"));

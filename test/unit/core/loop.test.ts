@@ -40,6 +40,8 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
+  /** virtual ms since the start at each dispatch */
+  const dispatchedAt: number[] = [];
   const purged: string[] = [];
   let t = Date.parse("2026-12-02T10:00:00Z");
   const t0 = t;
@@ -59,6 +61,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
     async dispatch(req) {
       const jobId = `${req.job}/dispatch-${req.meta.action_id}`;
       dispatched.push(jobId);
+      dispatchedAt.push(t - t0);
       return { jobId, evalId: "e" };
     },
     async watchJob(jobId, _index, waitMs) {
@@ -118,7 +121,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
   };
   const loop = createLoop(deps);
   for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
-  return { loop, repo, ledger, dispatched, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
+  return { loop, repo, ledger, dispatched, dispatchedAt, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
 }
 
 const files = {
@@ -230,6 +233,23 @@ describe("createLoop", () => {
       ["c", "recorded"],
     ]);
   });
+  it("run(): a child's end starts the next pass at once, not at the next poll; the pass reuses a tip seen within a second", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1, runsUntil: { a: 30_000 } });
+    const syncs: (number | undefined)[] = [];
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs.push(o?.maxAgeMs), sync(o));
+    const stop = new AbortController();
+    const POLL_MS = 3_600_000;
+    const running = t.loop.run(stop.signal, POLL_MS);
+    while (t.dispatched.length < 2 && t.elapsed() < POLL_MS) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    await running;
+    expect(t.dispatched).toEqual(["runner/dispatch-a", "runner/dispatch-c"]);
+    // a ran 30 s and its end was seen at the next look; the poll was an hour away
+    expect(t.dispatchedAt[1]).toBeLessThan(POLL_MS / 10);
+    expect(syncs.slice(0, 2)).toEqual([undefined, 1000]);
+  });
+
   it("lists the ledger once, not per pass; an attempt ending without a result has its entry read, never listed again", async () => {
     const three = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
     const count = (t: ReturnType<typeof setup>) => {
