@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { buildPinFile, type PinFile } from "../core/pins.js";
+import { parentJobsOf } from "../core/request.js";
 import { createNomadPort } from "../nomad/client.js";
 import { writePinFile } from "../pinfile.js";
 import type { BenchNomad } from "./nomad.js";
@@ -80,12 +81,14 @@ async function rawExecRunner(stack: Stack): Promise<Record<string, unknown>> {
 export async function registerBenchJobs(stack: Stack, admin: BenchNomad): Promise<void> {
   const ns = stack.NOMAD_NAMESPACE;
   await admin.register(trivialJob(NOOP_JOB, ns, {}, rawExec("/bin/true", [])));
-  await admin.register(trivialJob(MOCK_JOB, ns, RUNNER_META, mock("0s")));
+  // `dispatcher run` checks at start that every mount-set variant of its runner job is pinned;
+  // the bench's actions mount nothing, so the variants are copies
+  for (const job of parentJobsOf(MOCK_JOB)) await admin.register(trivialJob(job, ns, RUNNER_META, mock("0s")));
   await admin.register(trivialJob(MOCK_HOLD_JOB, ns, RUNNER_META, mock("1h", true)));
   await admin.register(await rawExecRunner(stack));
   const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: ns });
   const stackPins = JSON.parse(await readFile(stack.DISPATCHER_JOB_PINS, "utf8")) as PinFile;
   const specs = new Map(Object.entries(stackPins.jobs).map(([id, p]) => [id, p.spec]));
-  for (const job of [MOCK_JOB, MOCK_HOLD_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
+  for (const job of [...parentJobsOf(MOCK_JOB), MOCK_HOLD_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
   writePinFile(stack.pins, buildPinFile(specs, new Date()));
 }

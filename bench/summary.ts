@@ -60,6 +60,7 @@ export function summarize(samples: Sample[]): Row[] {
 }
 
 export interface Ratio {
+  subject: string;
   versus: string;
   perSecond: number;
   batchP50: number;
@@ -69,7 +70,7 @@ export interface Ratio {
   cpuPerAction: number;
 }
 
-/** dispatcher ÷ other, per metric (throughput below 1 and latency above 1 mean slower). */
+/** subject (a dispatcher row) ÷ other, per metric (throughput below 1 and latency above 1 mean slower). */
 export function ratios(rows: Row[], subject: string, others: string[]): Ratio[] {
   const d = rows.find((r) => r.contender === subject);
   if (!d) return [];
@@ -77,6 +78,7 @@ export function ratios(rows: Row[], subject: string, others: string[]): Ratio[] 
     const o = rows.find((r) => r.contender === name);
     if (!o) return [];
     return [{
+      subject,
       versus: name,
       perSecond: d.perSecond / o.perSecond,
       batchP50: d.batchP50 / o.batchP50,

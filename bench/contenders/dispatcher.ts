@@ -1,6 +1,7 @@
-// Contender 3, the dispatcher: N action files land in the ops repo in one commit, then
+// Contender "dispatcher-once": N action files land in the ops repo in one commit, then
 // `dispatcher once` (dist/dispatcher.mjs, in a child process under bench/usage.ts) dispatches them
-// all, tracks them and pushes every result. Timings come from its own log lines.
+// all, tracks them and pushes every result. Timings come from its own log lines. What both
+// dispatcher contenders share (environment, log lines, a batch's figures) is here too.
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -22,6 +23,8 @@ export interface DispatcherSetup {
   pins: string;
   /** notes every git process the dispatcher starts */
   git?: GitCounter;
+  /** DISPATCHER_INSTANCE; "bench" when absent */
+  instance?: string;
 }
 
 /** What runners fetch: the bench's repos live under the stack's git daemon. */
@@ -68,7 +71,7 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
     DISPATCHER_RUNNER_REMOTE: runnerRemoteOf(setup.stack, setup.remote),
     DISPATCHER_WORKDIR: setup.workdir,
     DISPATCHER_CONFIG: setup.configFile,
-    DISPATCHER_INSTANCE: "bench",
+    DISPATCHER_INSTANCE: setup.instance ?? "bench",
     // one ledger per run and ops repo, as in production one per ops repo: a rerun on the same
     // stack, and the poll checks of two repos, reuse action ids
     DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}-${basename(setup.remote, ".git")}`,
@@ -116,6 +119,12 @@ export async function runDispatcher(setup: DispatcherSetup, ids: string[], formu
   await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
   const start = Date.now();
   const { lines, usage } = await runOnce(setup);
+  const run = await batchOf(setup.remote, ids, lines, start);
+  return { ...run, cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs }, peakRssMiB: usage.maxRssMiB, gitProcesses: usage.gitProcesses };
+}
+
+/** A batch's timings and outcomes from the dispatcher's log lines; `start`: its commit had landed. */
+export async function batchOf(remote: string, ids: string[], lines: LogLine[], start: number): Promise<Omit<BatchRun, "cpu">> {
   const pushed = new Map<string, number>();
   const dispatched = new Map<string, number>();
   for (const l of lines) {
@@ -123,16 +132,13 @@ export async function runDispatcher(setup: DispatcherSetup, ids: string[], formu
     if (l.msg === "dispatched" && l.action) dispatched.set(l.action, l.time);
   }
   const done = ids.filter((id) => pushed.has(id));
-  const statuses = await Promise.all(ids.map((id) => resultStatus(setup.remote, id)));
+  const statuses = await Promise.all(ids.map((id) => resultStatus(remote, id)));
   return {
     actions: ids.length,
     wallMs: Math.max(...done.map((id) => pushed.get(id)!)) - start,
     batchLatencies: done.map((id) => pushed.get(id)! - start),
     serviceLatencies: done.filter((id) => dispatched.has(id)).map((id) => pushed.get(id)! - dispatched.get(id)!),
     failures: statuses.filter((s) => s !== "succeeded").length,
-    cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs },
-    peakRssMiB: usage.maxRssMiB,
-    gitProcesses: usage.gitProcesses,
   };
 }
 
