@@ -1,7 +1,8 @@
 import { createActionsIndex, readActions } from "./repo-read.js";
+import type { ParsedAction } from "../actions/schema.js";
 import { failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type CatalogSettings } from "./catalog.js";
+import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type Catalog, type CatalogSettings } from "./catalog.js";
 import type { ExecuteDeps } from "./execute.js";
 import { runAttempt, type AttemptDeps } from "./attempt.js";
 import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
@@ -10,7 +11,7 @@ import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
 import { storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
-import { planDispatches, serializationKey, type Candidate, type Limits, type Wait } from "./schedule.js";
+import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
 import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
@@ -67,6 +68,12 @@ const RECENT_TIP_MS = 1000;
 /** failed passes in a row that `once` waits out before it gives up */
 const ONCE_PASS_RETRIES = 5;
 
+/** how long the passes after a full read may lean on it (its catalog: host volumes, Vault's policies) */
+const FULL_SCAN_MS = 10_000;
+
+/** why a wait's timer and listeners were dropped (see untilWork) */
+const WAIT_OVER = new Error("the wait is over");
+
 /** a wait without its own end (Vault, a result not yet at the tip) is looked at again after this */
 const RECHECK_MS = 1000;
 
@@ -76,10 +83,6 @@ interface InFlight {
   key: string;
   /** its child has ended: it no longer counts towards the limits, though its result is still being recorded */
   ended: boolean;
-  /** resolves when the child has ended or the attempt is over */
-  freed: Promise<void>;
-  /** resolves `freed` */
-  free(): void;
   done: Promise<void>;
 }
 
@@ -105,12 +108,27 @@ export function createLoop(deps: LoopDeps) {
   /** the actions directory as the last pass saw it: the next applies only what changed */
   const actionsIndex = createActionsIndex();
   let lastBeat = 0;
+  /**
+   * The last pass that read every pending action, its catalog and the timed waits it found. A pass
+   * at the same commit, within FULL_SCAN_MS and before any of those waits is due, reads only as
+   * far as the free places reach: a backlog of n was otherwise read n times over, one pass per
+   * completion.
+   */
+  let scan: { commit: string; at: number; catalog: Catalog; timed: Wait[] } | undefined;
   /** a tip at which nothing was pending: the same tip again means a pass has nothing to do */
   let quietAt: string | undefined;
   /** the coalescing window's flush, while one is scheduled or running */
   let flushing: Promise<void> | undefined;
   /** ends the scheduled flush's wait early: nothing is left in flight to join it */
   let flushNow: AbortController | undefined;
+  /** a child ended or an attempt was over since the last pass began: the next wait returns at once */
+  let endedSincePass = false;
+  /** ends the loop's current wait (untilWork) */
+  let wakeOnEnd: (() => void) | undefined;
+  function noteEnd(): void {
+    endedSincePass = true;
+    wakeOnEnd?.();
+  }
   /** when the last flush started */
   let lastFlushAt = Number.NEGATIVE_INFINITY;
   const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
@@ -191,22 +209,31 @@ export function createLoop(deps: LoopDeps) {
 
   /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
   async function readAndStart(tipMaxAgeMs?: number): Promise<PassSummary> {
+    endedSincePass = false;
     await beat();
     await purgeDue();
     const commit = await deps.repo.sync(tipMaxAgeMs === undefined ? undefined : { maxAgeMs: tipMaxAgeMs });
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
-    const parsed = (await readActions(deps.repo, commit, s.actionsDir, actionsIndex)).filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
-    if (parsed.length === 0) {
-      quietAt = commit;
-      return summary;
-    }
-    const catalog = await buildCatalog(deps, commit, s, catalogNeeds(parsed));
-    const known = await knownEntries();
+    const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
     const at = now(); // one instant for the whole pass: thousands may be pending
+    const last = scan?.commit === commit && at.getTime() - scan.at < FULL_SCAN_MS && scan.timed.every((w) => w.until !== undefined && w.until > at) ? scan : undefined;
+    let catalog: Catalog;
+    if (last) catalog = last.catalog;
+    else {
+      const pending = all.filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
+      if (pending.length === 0) {
+        quietAt = commit;
+        return summary;
+      }
+      catalog = await buildCatalog(deps, commit, s, catalogNeeds(pending));
+    }
+    const known = await knownEntries();
     const seen = new Map<string, Date | undefined>();
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
-    for (const p of parsed) {
+
+    /** Refuses `p`, or notes why it waits, or takes it as a candidate. */
+    async function consider(p: ParsedAction): Promise<void> {
       let refusal = refusalOf(p, catalog);
       let approvedBy: string[] | undefined;
       if (!refusal && p.ok && s.approvals) {
@@ -219,13 +246,13 @@ export function createLoop(deps: LoopDeps) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.class, refusal.message), fullLog: "" });
         events.emit("action:refused", { id: p.file.id, class: refusal.class, problem: refusal.message });
         summary.refused.push(p.file.id);
-        continue;
+        return;
       }
-      if (!p.ok) continue;
+      if (!p.ok) return;
       if (waitsForVault(p, catalog)) {
         // its secrets cannot be checked now: wait for Vault, never refuse on an outage
         summary.waiting.push({ id: p.action.id, kind: "vault", reason: "vault unreachable" });
-        continue;
+        return;
       }
       const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
@@ -240,12 +267,29 @@ export function createLoop(deps: LoopDeps) {
         candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
       }
     }
+
     // an attempt whose child has ended holds no place under max_in_flight or its serialization key
     const inFlightView = new Map([...inFlight].filter(([, f]) => !f.ended).map(([id, f]) => [id, { key: f.key }]));
-    const plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, at);
+    const free = s.limits.maxInFlight - inFlightView.size;
+    // after a full read, a pass reads only until its candidates fill the free places, reading
+    // further while the plan leaves places free (a backoff, a serialization key)
+    let want = free;
+    let i = 0;
+    let plan: Plan<(typeof candidates)[number]>;
+    for (;;) {
+      for (; i < all.length && !(last && candidates.length >= want); i++) {
+        const p = all[i]!;
+        if (!writer.holds(p.file.id) && !inFlight.has(p.file.id)) await consider(p);
+      }
+      plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, at);
+      if (!last || i >= all.length || plan.dispatch.length >= free) break;
+      want += free - plan.dispatch.length;
+    }
     for (const c of plan.dispatch) start(c, commit, c.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
+    if (last) summary.waiting.push(...last.timed);
+    else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
@@ -263,13 +307,11 @@ export function createLoop(deps: LoopDeps) {
 
   function track(c: Candidate, work: () => Promise<void>): void {
     const id = c.action.id;
-    let free!: () => void;
-    const freed = new Promise<void>((r) => (free = r));
-    const f: InFlight = { key: serializationKey(c.action, s.limits.serializeBy), ended: false, freed, free, done: Promise.resolve() };
+    const f: InFlight = { key: serializationKey(c.action, s.limits.serializeBy), ended: false, done: Promise.resolve() };
     inFlight.set(id, f);
     f.done = work().finally(() => {
       inFlight.delete(id);
-      free();
+      noteEnd();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
       // and the ledger has an entry for it (its own, or another instance's): read it next pass
       quietAt = undefined;
@@ -299,7 +341,7 @@ export function createLoop(deps: LoopDeps) {
         const f = inFlight.get(id);
         if (!f) return;
         f.ended = true;
-        f.free();
+        noteEnd();
       },
     };
   }
@@ -394,17 +436,20 @@ export function createLoop(deps: LoopDeps) {
 
   /**
    * Waits for the next pass: until `due`, or until a child in flight ends (its place frees: what
-   * waits on a limit can start while the result is still being recorded), or one of `signals`.
+   * waits on a limit can start while the result is still being recorded) or an attempt is over,
+   * or one of `signals`. An end since the last pass began ends the wait at once.
    */
   async function untilWork(due: number, ...signals: AbortSignal[]): Promise<void> {
-    if (signals.some((x) => x.aborted)) return;
+    if (endedSincePass || signals.some((x) => x.aborted)) return;
     // ends this wait's timer and listeners: the signals outlive many waits
     const done = new AbortController();
-    const ends = [...inFlight.values()].map((f) => (f.ended ? f.done : f.freed));
+    const ended = new Promise<void>((r) => (wakeOnEnd = r));
     const woken = signals.map((x) => new Promise<void>((r) => x.addEventListener("abort", () => r(), { once: true, signal: done.signal })));
     const timer = Number.isFinite(due) ? [deps.clock.sleep(Math.max(100, due - now().getTime()), done.signal).catch(() => undefined)] : [];
-    await Promise.race([...ends, ...woken, ...timer]);
-    done.abort();
+    await Promise.race([ended, ...woken, ...timer]);
+    wakeOnEnd = undefined;
+    // a reason of our own: the default builds a DOMException, with its stack, on every wait
+    done.abort(WAIT_OVER);
   }
 
   /** Keeps this instance's lease alive while it waits on long jobs. */

@@ -250,6 +250,27 @@ describe("createLoop", () => {
     expect(syncs.slice(0, 2)).toEqual([undefined, 1000]);
   });
 
+  it("after a full read, a pass at the same commit reads only as far as the free places reach; the order stays the ids'", async () => {
+    const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`vault/actions/x${String(i).padStart(2, "0")}.toml`, action(`x${String(i).padStart(2, "0")}`)]));
+    // one ending after the other, so something is always in flight and results are pushed
+    // once per (long) push interval: most passes are at a commit an earlier pass read
+    const runsUntil = Object.fromEntries(Object.keys(many).map((p, i) => [p.slice("vault/actions/".length, -".toml".length), (i + 1) * 100]));
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", ...many }, { maxInFlight: 2, pushIntervalMs: 600_000, runsUntil });
+    const passes: { commit: string; waiting: number }[] = [];
+    t.loop.events.on("pass:done", (e) => passes.push({ commit: e.commit, waiting: e.waiting }));
+    await t.loop.once();
+    expect(t.dispatched).toEqual(Object.keys(many).map((p) => `runner/dispatch-${p.slice("vault/actions/".length, -".toml".length)}`));
+    expect(t.repo.tree.has("vault/actions/x39.result.json")).toBe(true);
+    // the first pass found 38 waiting on the limit. Each pass after a completion read all that were
+    // left again (about 40 × 40 ÷ 2 waits in all); now a full read is redone at a new commit or
+    // 10 s after the last (here once, at the first completion, a 10 s look later), and the other
+    // passes read only as far as the free place
+    expect(passes[0]).toEqual({ commit: "c1", waiting: 38 });
+    const later = passes.filter((p, i) => i > 0 && p.commit === passes[i - 1]!.commit);
+    expect(later.length).toBeGreaterThan(30);
+    expect(later.map((p) => p.waiting).filter((w) => w > 1)).toEqual([37]);
+  });
+
   it("lists the ledger once, not per pass; an attempt ending without a result has its entry read, never listed again", async () => {
     const three = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
     const count = (t: ReturnType<typeof setup>) => {
