@@ -42,7 +42,7 @@ function ints(name: string, fallback: number[]): number[] {
 
 export function readSettings(): Settings {
   return {
-    rounds: int("BENCH_ROUNDS", 4),
+    rounds: int("BENCH_ROUNDS", 6),
     actions: int("BENCH_ACTIONS", 30),
     concurrency: int("BENCH_CONCURRENCY", 4),
     cliPollSeconds: int("BENCH_CLI_POLL_SECONDS", 2),

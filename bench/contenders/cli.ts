@@ -16,7 +16,7 @@ export async function runCli(stack: Stack, job: string, meta: Record<string, str
   const batchLatencies = lines.map(([, , done]) => Number(done) - start);
   const serviceLatencies = lines.map(([, dispatched, done]) => Number(done) - Number(dispatched));
   const failures = ids.length - lines.filter(([, , , code]) => code === "0").length;
-  return { actions: ids.length, wallMs, batchLatencies, serviceLatencies, failures, cpu: diffCpu(before, readCpu("self")) };
+  return { actions: ids.length, wallMs, batchLatencies, serviceLatencies, childLatencies: serviceLatencies, failures, cpu: diffCpu(before, readCpu("self")) };
 }
 
 function runScript(stack: Stack, args: string[], meta: Record<string, string>, input: string): Promise<string> {

@@ -127,9 +127,11 @@ export async function runDispatcher(setup: DispatcherSetup, ids: string[], formu
 export async function batchOf(remote: string, ids: string[], lines: LogLine[], start: number): Promise<Omit<BatchRun, "cpu">> {
   const pushed = new Map<string, number>();
   const dispatched = new Map<string, number>();
+  const finished = new Map<string, number>();
   for (const l of lines) {
     if (l.msg === "results pushed") for (const id of l.results ?? []) pushed.set(id, l.time);
     if (l.msg === "dispatched" && l.action) dispatched.set(l.action, l.time);
+    if (l.msg === "action finished" && l.action) finished.set(l.action, l.time);
   }
   const done = ids.filter((id) => pushed.has(id));
   const statuses = await Promise.all(ids.map((id) => resultStatus(remote, id)));
@@ -138,6 +140,7 @@ export async function batchOf(remote: string, ids: string[], lines: LogLine[], s
     wallMs: Math.max(...done.map((id) => pushed.get(id)!)) - start,
     batchLatencies: done.map((id) => pushed.get(id)! - start),
     serviceLatencies: done.filter((id) => dispatched.has(id)).map((id) => pushed.get(id)! - dispatched.get(id)!),
+    childLatencies: ids.filter((id) => dispatched.has(id) && finished.has(id)).map((id) => finished.get(id)! - dispatched.get(id)!),
     failures: statuses.filter((s) => s !== "succeeded").length,
   };
 }

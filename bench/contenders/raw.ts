@@ -21,5 +21,5 @@ export async function runRaw(nomad: BenchNomad, job: string, metas: Record<strin
   });
   const wallMs = performance.now() - start;
   // in-process: the bench's own CPU over the batch is this client's cost
-  return { actions: metas.length, wallMs, batchLatencies, serviceLatencies, failures, cpu: diffCpu(before, readCpu("self")) };
+  return { actions: metas.length, wallMs, batchLatencies, serviceLatencies, childLatencies: serviceLatencies, failures, cpu: diffCpu(before, readCpu("self")) };
 }

@@ -9,6 +9,12 @@ export interface BatchRun {
   batchLatencies: number[];
   /** that child's dispatch → its result */
   serviceLatencies: number[];
+  /**
+   * that child's dispatch → its end as the contender saw it (raw, cli: its service latency;
+   * dispatchers: the "action finished" line): what Nomad took, so a round whose children ran
+   * faster shows as such
+   */
+  childLatencies: number[];
   failures: number;
   /** the contender's own CPU (self: its process; children: git, nomad CLI, …) */
   cpu: CpuTimes;

@@ -389,7 +389,9 @@ export function createLoop(deps: LoopDeps) {
    */
   function scheduleFlush(): void {
     if (flushing || writer.size() === 0) return;
-    const wait = Math.max(s.commitWindowMs, lastFlushAt + s.pushIntervalMs - now().getTime());
+    // with nothing in flight no other result can join: push now (a pass that ran during the
+    // last push, or one that only refused, would otherwise wait out the interval)
+    const wait = inFlight.size === 0 ? 0 : Math.max(s.commitWindowMs, lastFlushAt + s.pushIntervalMs - now().getTime());
     const cut = new AbortController();
     flushNow = cut;
     flushing = deps.clock

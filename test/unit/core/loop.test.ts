@@ -165,6 +165,16 @@ describe("createLoop", () => {
     expect(unpaced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: result for c", "vault: result for d"]);
   });
 
+  it("once() ends without waiting out the push interval when a pass ran while the last result was being pushed", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") }, { pushIntervalMs: 600_000 });
+    const write = t.repo.port.writeFiles;
+    // a push takes a while: the pass woken by the attempt's end runs meanwhile
+    t.repo.port.writeFiles = async (files, message) => (await new Promise((r) => setTimeout(r, 20)), write(files, message));
+    await t.loop.once();
+    expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a"]);
+    expect(t.elapsed()).toBeLessThan(600_000);
+  });
+
   it("a pass at a tip with nothing pending does nothing more", async () => {
     const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n" });
     const first = await t.loop.pass();
