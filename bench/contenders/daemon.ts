@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { diffCpu, readCpu, readRss } from "../proc.js";
 import { actionToml, commitFiles } from "../opsrepo.js";
-import { batchOf, benchNodeArgs, dispatcherEnv, parseLines, type DispatcherSetup, type LogLine } from "./dispatcher.js";
+import { batchOf, benchNodeArgs, keepLog, dispatcherEnv, parseLines, type DispatcherSetup, type LogLine } from "./dispatcher.js";
 import type { BatchRun } from "./run.js";
 
 const CLI = new URL("../../dispatcher.mjs", import.meta.url).pathname;
@@ -109,6 +109,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
       const closed = new Promise((r) => child.once("close", r));
       child.kill("SIGTERM");
       await closed;
+      await keepLog(name, lines.map((l) => JSON.stringify(l)).join("\n"));
     },
   };
 }

@@ -79,6 +79,12 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
   };
 }
 
+/** BENCH_LOG_DIR: where each dispatcher process's log is kept (`<name>-<time>.log`), for timelines */
+export async function keepLog(name: string, text: string): Promise<void> {
+  const dir = process.env.BENCH_LOG_DIR;
+  if (dir) await writeFile(join(dir, `${name}-${Date.now()}.log`), text);
+}
+
 /** BENCH_NODE_ARGS: node options for every dispatcher process the bench starts (rounds and scale checks) */
 export function benchNodeArgs(): string[] {
   return (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
@@ -97,6 +103,7 @@ export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = benchNodeAr
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => {
+      void keepLog("once", err);
       if (code !== 0) return reject(new Error(`dispatcher once exited ${code}: ${err.trim().slice(-1000)}`));
       readFile(usageFile, "utf8").then(
         (text) => resolve({ lines: parseLines(err), usage: { ...(JSON.parse(text) as Omit<Usage, "gitProcesses">), gitProcesses: setup.git?.count(gitFile) } }),
