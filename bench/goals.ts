@@ -26,6 +26,8 @@ export function evaluateGoals(g: GoalInputs): Goal[] {
   const d = rowOf(g.rows, "dispatcher");
   const md = rowOf(g.rows, "mock-dispatcher");
   const big = g.inflight.reduce<InflightCheck | undefined>((a, c) => (!a || c.requested > a.requested ? c : a), undefined);
+  // a check that ended early measured nothing: its RSS is of fewer allocations than asked
+  const bigRss = big?.outcome === "ok" ? big.peakRssMiB : undefined;
   return [
     { goal: "throughput ÷ raw (runner child, concurrency 4)", figure: ratio(d?.perSecond, rowOf(g.rows, "raw")?.perSecond), limit: { min: 0.98 }, unit: "×" },
     { goal: "throughput ÷ raw (mock_driver, concurrency 64)", figure: ratio(md?.perSecond, rowOf(g.rows, "mock-raw")?.perSecond), limit: { min: 0.9 }, unit: "×" },
@@ -40,7 +42,7 @@ export function evaluateGoals(g: GoalInputs): Goal[] {
       limit: { max: 2 },
       unit: "×",
     },
-    { goal: `peak RSS with ${big?.requested ?? "–"} in flight`, figure: big?.peakRssMiB, limit: { max: 250 }, unit: "MiB" },
+    { goal: `peak RSS with ${big?.requested ?? "–"} in flight`, figure: bigRss, limit: { max: 250 }, unit: "MiB" },
   ];
 }
 

@@ -3,7 +3,7 @@
 // run (or the deadline passes) the samples stop, the dispatcher is killed and the children purged.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { benchNodeArgs, dispatcherEnv, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { benchNodeArgs, dispatcherEnv, keepLog, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
 import { MOCK_HOLD_JOB } from "../jobs.js";
 import type { BenchNomad } from "../nomad.js";
 import { actionToml, createBareRepo } from "../opsrepo.js";
@@ -77,6 +77,7 @@ export async function checkInflight(stack: Stack, nomad: BenchNomad, n: number, 
     child.kill("SIGKILL");
     await purgeChildren(nomad);
   }
+  await keepLog(`inflight-${n}`, log);
   const dispatched = parseLines(log).filter((l) => l.msg === "dispatched");
   result.dispatched = dispatched.length;
   if (dispatched.length > 0) result.lastDispatchMs = Math.max(...dispatched.map((l) => l.time)) - start;

@@ -254,6 +254,12 @@ export function createLoop(deps: LoopDeps) {
         summary.waiting.push({ id: p.action.id, kind: "vault", reason: "vault unreachable" });
         return;
       }
+      const retry = notBefore.get(p.action.id);
+      if (retry && retry > at) {
+        // our own attempt's backoff (its entry is ours): the plan says so, no ledger read needed
+        candidates.push({ file: p.file, action: p.action, approvedBy });
+        return;
+      }
       const entry = known.has(p.action.id) ? await deps.ledger.get(p.action.id) : undefined;
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
       const d = decideTakeover(entry, me, entry && seen.get(entry.owner), at, s.leaseMs);

@@ -26,16 +26,38 @@ function git(cwd: string, args: string[]): Promise<void> {
  * a huge file a hostile commit put there neither fills the task's disk nor its memory: blobs over
  * 1 MiB are hashed as a stream, never held whole.
  */
-export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string): Promise<void> {
+export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS): Promise<void> {
   await mkdir(dir, { recursive: true });
   await git(dir, ["init", "--quiet"]);
   await git(dir, ["config", "core.bigFileThreshold", "1m"]);
   const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
   await git(dir, ["sparse-checkout", "set", "--no-cone", "/*", `!/${actionsDir}*`, `/${actionPath}`]);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fetchCommit(dir, remote, commit);
+      break;
+    } catch (err) {
+      const wait = retryMs[attempt];
+      if (wait === undefined) throw err;
+      // the formula's log says why it starts late
+      console.error(`[runner] ${(err as Error).message}; trying again in ${wait / 1000} s`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  await git(dir, ["checkout", "--quiet", "--detach", commit]);
+}
+
+/**
+ * A remote that is away for a moment (a restart, a failover, a repo being moved) is waited for,
+ * about half a minute in all: a dispatch may go out just before the remote goes, and the action
+ * would fail without its formula ever running.
+ */
+const FETCH_RETRY_MS = [1000, 2000, 4000, 8000, 16000];
+
+async function fetchCommit(dir: string, remote: string, commit: string): Promise<void> {
   const shallow = await git(dir, ["fetch", "--quiet", "--depth", "1", remote, commit]).then(
     () => true,
     () => false,
   );
   if (!shallow) await git(dir, ["fetch", "--quiet", remote, "+refs/heads/*:refs/remotes/origin/*"]);
-  await git(dir, ["checkout", "--quiet", "--detach", commit]);
 }

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { GitError } from "../../../dispatcher/errors.js";
 import { runGit } from "../../../dispatcher/opsrepo/exec.js";
 import { checkoutAt } from "../../../dispatcher/runner/checkout.js";
@@ -17,6 +17,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   process.env.HOME = home;
   await ops.cleanup();
   await rm(scratch, { recursive: true, force: true });
@@ -62,6 +63,28 @@ describe("checkoutAt", () => {
     // "H": in the work tree; "S": skipped by the sparse patterns
     expect(files).toEqual(["H formulas/noop.sh", "H vault/README.md", "H vault/actions/deploy.toml", "S vault/actions/other.result.json", "S vault/actions/other.toml"]);
     await expect(readFile(join(dir, "vault/actions/other.toml"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("waits for a remote that is away for a moment, then checks out", async () => {
+    const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    await rename(ops.remote, `${ops.remote}.away`);
+    setTimeout(() => void rename(`${ops.remote}.away`, ops.remote), 250);
+    const said = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const dir = join(scratch, "ops");
+    await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml", [200, 200, 200]);
+    expect(await headOf(dir)).toBe(tip);
+    expect(said.mock.calls[0]![0]).toMatch(/^\[runner\] git fetch failed in .*does not appear to be a git repository.*; trying again in 0.2 s$/s);
+  });
+
+  it("gives up on a remote that stays away, with git's words", async () => {
+    const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    await rename(ops.remote, `${ops.remote}.away`);
+    const said = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const err = await checkoutAt(ops.remote, tip, join(scratch, "ops"), "vault/actions/deploy.toml", [10, 10]).catch((e: unknown) => e);
+    await rename(`${ops.remote}.away`, ops.remote);
+    expect(said).toHaveBeenCalledTimes(2);
+    expect(err).toBeInstanceOf(GitError);
+    expect((err as Error).message).toMatch(/^git fetch failed in .*: fatal: '.*' does not appear to be a git repository/);
   });
 
   it("fails with a GitError naming git's words for a commit the remote does not have", async () => {
