@@ -102,6 +102,10 @@ async function main(): Promise<void> {
       dirs = now;
     }
     if (left.length > 0) say(`${left.length} children still in Nomad after a forced garbage collection (${SETTLE_MS / 1000} s)`);
+    // Nomad counts open connections per address, idle ones too (HTTP 429 past 100): mock-raw's 64
+    // stayed open in the bench's pool and throttled the in-flight checks' dispatcher after it
+    nomad.closeIdle();
+    admin.closeIdle();
   }
 
   /** allocation directories on the stack's clients: each batch's children leave theirs until collected */

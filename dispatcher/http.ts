@@ -127,7 +127,15 @@ export function createHttp(opts: HttpOptions) {
     });
   }
 
-  return { request };
+  /**
+   * Closes the pool's idle keep-alive connections. Nomad counts every open connection from an
+   * address against its limit (100), idle ones too: a client done with a burst can give them back.
+   */
+  function closeIdle(): void {
+    for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+  }
+
+  return { request, closeIdle };
 }
 
 export type Http = ReturnType<typeof createHttp>;

@@ -65,7 +65,7 @@ export interface PassSummary {
  */
 const RECENT_TIP_MS = 1000;
 
-/** failed passes in a row that `once` waits out before it gives up */
+/** failed passes in a row that `once` waits out before it gives up (refusals, HTTP 429, aside) */
 const ONCE_PASS_RETRIES = 5;
 
 /** how long the passes after a full read may lean on it (its catalog: host volumes, Vault's policies) */
@@ -477,6 +477,8 @@ export function createLoop(deps: LoopDeps) {
       const stopBeat = startHeartbeat();
       let passes = 0;
       let failedPasses = 0;
+      /** failed passes in a row, refusals included: the retry rule's count */
+      let inRow = 0;
       /** the next pass asks the remote (the first, and the last before `once` ends) */
       let fresh = true;
       try {
@@ -486,10 +488,13 @@ export function createLoop(deps: LoopDeps) {
             // passes woken by a completion reuse a tip seen within a second
             summary = await pass(fresh ? undefined : RECENT_TIP_MS);
             failedPasses = 0;
+            inRow = 0;
           } catch (err) {
-            // a brief outage or a burst refused (429) is waited out by the retry rule, a few
-            // passes long; past that `once` gives up (the CLI exits 3) instead of waiting forever
-            const retry = ++failedPasses <= ONCE_PASS_RETRIES ? nextRetry(failureClassOf(err), { attempt: 1, failures: failedPasses }, now()) : undefined;
+            // a brief outage is waited out by the retry rule, a few passes long; past that `once`
+            // gives up (the CLI exits 3) instead of waiting forever. Refusals (429) are Nomad
+            // answering: waited out as the retry table says, its own attempts' requests among them
+            const cls = failureClassOf(err);
+            const retry = cls === "rate_limited" || ++failedPasses <= ONCE_PASS_RETRIES ? nextRetry(cls, { attempt: 1, failures: ++inRow }, now()) : undefined;
             if (!retry) throw err;
             log.warn({ err, retry_in_ms: retry.getTime() - now().getTime() }, "pass failed; trying again");
             await deps.clock.sleep(retry.getTime() - now().getTime());

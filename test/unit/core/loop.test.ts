@@ -203,10 +203,11 @@ describe("createLoop", () => {
     expect(t.dispatched).not.toContain("runner/dispatch-a");
   });
 
-  it("once() waits out a few refused passes (429) and finishes; past five in a row it gives up", async () => {
+  it("once() waits out refused passes (429) and finishes; past five failed passes in a row of an outage it gives up", async () => {
     const t = setup(files);
     const list = t.ledger.list;
-    let refusals = 2;
+    // more than five in a row: Nomad is answering, so a refusal never ends `once`
+    let refusals = 8;
     t.ledger.list = async () => {
       if (refusals-- > 0) throw new NomadApiError("nomad: GET /v1/vars failed: HTTP 429: Your IP is issuing too many concurrent connections", 429);
       return list();
