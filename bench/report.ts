@@ -44,7 +44,9 @@ export const CONTENDERS: Record<string, string> = {
 };
 
 export function goalsTable(goals: Goal[]): string {
-  const show = (v: number | undefined, unit: string) => (v === undefined || !Number.isFinite(v) ? "–" : `${v < 10 ? v.toFixed(2) : v.toFixed(0)}${unit && unit !== "×" ? ` ${unit}` : unit}`);
+  // ratios to three places: run O's 0.977 showed as "0.98× | no" against a limit of 0.98
+  const digits = (v: number, unit: string) => (unit === "×" ? 3 : v < 10 ? 2 : 0);
+  const show = (v: number | undefined, unit: string) => (v === undefined || !Number.isFinite(v) ? "–" : `${v.toFixed(digits(v, unit))}${unit && unit !== "×" ? ` ${unit}` : unit}`);
   return table(
     ["goal", "target", "this run", "met"],
     goals.map((g) => {
