@@ -4,7 +4,7 @@
 import type { Action, ActionFile } from "../actions/schema.js";
 import { ParentChanged, failureClassOf } from "../errors.js";
 import type { LoopEmitter } from "./events.js";
-import { followJob, type ExecuteDeps } from "./execute.js";
+import { collectChild, trackChild, type ExecuteDeps, type Follow, type Tracked } from "./execute.js";
 import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type FailedOp, type Step } from "./lifecycle.js";
 import { pinProblem } from "./pins.js";
 import type { LedgerEntry, LedgerPort, WrappedToken } from "./ports.js";
@@ -42,6 +42,8 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   let { state, commands } = first;
   let entry = input.entry;
   let token: WrappedToken | undefined;
+  /** how the child ended, kept from follow for collect */
+  let tracked: Tracked | undefined;
   const log = deps.log;
   const now = () => deps.clock.now();
   const spec = () => buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings);
@@ -90,7 +92,10 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
       case "record":
         return write(cmd.changes);
       case "follow":
-        return follow();
+        tracked = await trackChild(followed(), deps, deps.signal);
+        return { type: "child_ended" };
+      case "collect":
+        return collect(tracked!);
       case "revoke":
         await deps.vault.revokeAccessor(cmd.accessor, state.id).catch(() => undefined);
         return undefined;
@@ -112,20 +117,20 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
     }
   }
 
-  async function follow(): Promise<AttemptEvent> {
-    const report = await followJob(
-      {
-        actionId: state.id,
-        attempt: state.attempt,
-        jobId: state.jobId!,
-        timeoutMinutes: input.action.timeout_minutes ?? deps.settings.defaultTimeoutMinutes,
-        since: new Date(state.dispatchedAt ?? now().toISOString()),
-        policies: state.policies,
-        accessor: state.accessor,
-      },
-      deps,
-      deps.signal,
-    );
+  function followed(): Follow {
+    return {
+      actionId: state.id,
+      attempt: state.attempt,
+      jobId: state.jobId!,
+      timeoutMinutes: input.action.timeout_minutes ?? deps.settings.defaultTimeoutMinutes,
+      since: new Date(state.dispatchedAt ?? now().toISOString()),
+      policies: state.policies,
+      accessor: state.accessor,
+    };
+  }
+
+  async function collect(run: Tracked): Promise<AttemptEvent> {
+    const report = await collectChild(followed(), run, deps);
     const { outcome } = report;
     const full = combineLogs(report.stdout, report.stderr, []);
     const tailed = tail(full, deps.settings.tailBytes);
@@ -145,7 +150,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   /** Which command's failure an error is (the last one with an outcome in the list). */
   const opOf = (cmds: AttemptCommand[]): FailedOp => {
     const last = cmds.at(-1)?.type;
-    return last === "claim" || last === "check_parent" || last === "mint" || last === "dispatch" || last === "record" || last === "follow" ? last : "record";
+    return last === "claim" || last === "check_parent" || last === "mint" || last === "dispatch" || last === "record" || last === "follow" || last === "collect" ? last : "record";
   };
 
   for (;;) {

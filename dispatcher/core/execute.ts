@@ -54,31 +54,40 @@ export interface Follow {
 }
 
 /**
- * Track the job to a terminal state or a deadline, collect its output, revoke the token.
- * When `signal` aborts (shutdown), the job is left running and the token alive for whoever
- * re-attaches.
+ * Tracks the job to a terminal state or a deadline. When `signal` aborts (shutdown), the job is
+ * left running and the token alive for whoever re-attaches; any other failure revokes the token.
  */
-export async function followJob(f: Follow, deps: ExecuteDeps, signal?: AbortSignal): Promise<ExecutionReport> {
+export async function trackChild(f: Follow, deps: ExecuteDeps, signal?: AbortSignal): Promise<Tracked> {
   const log = deps.log.child({ job_id: f.jobId });
-  let aborted = false;
   try {
-    const run = await trackJob(f, deps, log, signal);
-    return await collect(f, run, deps, log);
+    return await trackJob(f, deps, log, signal);
   } catch (err) {
-    aborted = signal?.aborted === true;
+    if (signal?.aborted !== true) await revokeToken(f, deps, log);
     throw err;
-  } finally {
-    if (f.accessor && !aborted) {
-      await deps.vault.revokeAccessor(f.accessor, f.actionId).then(() => deps.events?.emit("token:revoked", { id: f.actionId }), (err: unknown) => {
-        deps.events?.emit("token:failed", { id: f.actionId, op: "revoke", class: failureClassOf(err), err });
-        if (failureClassOf(err) === "tampered") log.error({ err }, "the ledger's token accessor is not this action's runner token: left alone");
-        else log.warn({ err }, "could not revoke runner token; it expires with its TTL");
-      });
-    }
   }
 }
 
-type Tracked =
+/** Collects the ended child's output, then revokes its token. */
+export async function collectChild(f: Follow, run: Tracked, deps: ExecuteDeps): Promise<ExecutionReport> {
+  const log = deps.log.child({ job_id: f.jobId });
+  try {
+    return await collect(f, run, deps, log);
+  } finally {
+    await revokeToken(f, deps, log);
+  }
+}
+
+async function revokeToken(f: Follow, deps: ExecuteDeps, log: Logger): Promise<void> {
+  if (!f.accessor) return;
+  await deps.vault.revokeAccessor(f.accessor, f.actionId).then(() => deps.events?.emit("token:revoked", { id: f.actionId }), (err: unknown) => {
+    deps.events?.emit("token:failed", { id: f.actionId, op: "revoke", class: failureClassOf(err), err });
+    if (failureClassOf(err) === "tampered") log.error({ err }, "the ledger's token accessor is not this action's runner token: left alone");
+    else log.warn({ err }, "could not revoke runner token; it expires with its TTL");
+  });
+}
+
+/** How tracking ended: collectChild reads the output of either. */
+export type Tracked =
   | { kind: "done"; alloc: AllocationState }
   | { kind: "failed"; alloc?: AllocationState; class: FailureClass; message: string };
 

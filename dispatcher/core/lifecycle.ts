@@ -21,6 +21,8 @@ export type Phase =
   | "recording_dispatch"
   /** ledger: dispatched — the child is followed to its end */
   | "dispatched"
+  /** the child has ended (its place is free): its logs are read and its token revoked */
+  | "collecting"
   /** a lost run: attempt + 1 is being recorded */
   | "recording_retry"
   | "recording_result"
@@ -64,7 +66,7 @@ export interface AttemptState {
 }
 
 /** Which command failed, where that decides something (a failed mint is reported as such). */
-export type FailedOp = "claim" | "check_parent" | "mint" | "record" | "dispatch" | "follow";
+export type FailedOp = "claim" | "check_parent" | "mint" | "record" | "dispatch" | "follow" | "collect";
 
 export type AttemptEvent =
   | { type: "claimed"; accessor?: string }
@@ -77,7 +79,9 @@ export type AttemptEvent =
   | { type: "dispatched"; jobId: string; duplicate: boolean }
   /** a ledger write (record command) landed */
   | { type: "recorded" }
-  /** the child ended; `result` is what its run records unless the run was lost */
+  /** the child's allocation is terminal, or its job gone or past a deadline */
+  | { type: "child_ended" }
+  /** the child's output is read; `result` is what its run records unless the run was lost */
   | { type: "run_ended"; lost: boolean; jobId: string; result: ActionResult; fullLog: string; ran: RanFacts }
   | { type: "failed"; op: FailedOp; class: FailureClass; message: string; err: unknown }
   /** a check-and-set found another writer first */
@@ -104,7 +108,10 @@ export type AttemptCommand =
   /** write the ledger entry (check-and-set); outcome: recorded, conflict or failed */
   | { type: "record"; changes: Partial<LedgerFields> }
   | { type: "revoke"; accessor: string }
+  /** outcome: child_ended */
   | { type: "follow" }
+  /** outcome: run_ended */
+  | { type: "collect" }
   /** the child has ended: its place under max_in_flight and its serialization key are free */
   | { type: "release" }
   | { type: "queue_result"; result: ActionResult; fullLog: string }
@@ -115,7 +122,7 @@ export type AttemptCommand =
 
 /**
  * A step's commands run in order; at most one of them has an outcome (claim, verify_entry,
- * check_parent, mint, dispatch, record, follow), and it is the last: its outcome is the next event.
+ * check_parent, mint, dispatch, record, follow, collect), and it is the last: its outcome is the next event.
  */
 export interface Step {
   state: AttemptState;
@@ -215,13 +222,17 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
       }
       break;
     case "dispatched":
+      // the next action may start while this one's output is read: the child holds nothing in Nomad any more
+      if (e.type === "child_ended") return at("collecting", [{ type: "release" }, { type: "collect" }]);
+      break;
+    case "collecting":
       if (e.type === "run_ended") {
         const retry = e.lost ? nextRetry("lost", { attempt: s.attempt, failures: s.failures }, now) : undefined;
         if (retry) {
-          return at("recording_retry", [{ type: "release" }, { type: "record", changes: { state: "claimed", attempt: s.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }], { retryAt: retry, jobId: e.jobId });
+          return at("recording_retry", [{ type: "record", changes: { state: "claimed", attempt: s.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }], { retryAt: retry, jobId: e.jobId });
         }
         const pending = { result: e.result, fullLog: e.fullLog, finished: finishedEvent(s, e, now) };
-        return at("recording_result", [{ type: "release" }, { type: "record", changes: { state: "finished", result: JSON.stringify(e.result) } }], { pending });
+        return at("recording_result", [{ type: "record", changes: { state: "finished", result: JSON.stringify(e.result) } }], { pending });
       }
       break;
     case "recording_retry":

@@ -35,7 +35,10 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
     async watchJob() {
       return { allocations: [{ id: "al-1", node: "n1", clientStatus: "complete", exitCode: 0, startedAt: NOW.toISOString(), createIndex: 1 }], index: 2 };
     },
-    readLog: async (_a, _t, type) => (type === "stdout" ? "deployed\n" : ""),
+    readLog: async (_a, _t, type) => {
+      calls.push(`read ${type}`);
+      return type === "stdout" ? "deployed\n" : "";
+    },
     stopJob: async () => undefined,
     evaluateJob: async () => undefined,
     purgeJob: async () => undefined,
@@ -92,7 +95,8 @@ describe("runAttempt", () => {
     const t = setup();
     const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
     expect(end.phase).toBe("finished");
-    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1", "revoke acc-1", "release"]);
+    // the place is free as soon as the child has ended: its logs and its token come after
+    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1", "release", "read stdout", "read stderr", "revoke acc-1"]);
     expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me", attempt: 1, jobId: "runner/dispatch-1", accessor: "acc-1", dispatchedAt: NOW.toISOString() });
     expect(JSON.parse(t.ledger.entries.get("deploy")!.result!)).toMatchObject({ id: "deploy", status: "succeeded", logs: "deployed" });
     expect(t.queued).toHaveLength(1);
@@ -153,7 +157,7 @@ describe("runAttempt", () => {
     const left = await t.ledger.create("deploy", { state: "dispatched", owner: "dead", attempt: 1, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), updatedAt: NOW.toISOString() });
     const end = await runAttempt(beginReattach({ ...start, jobId: "runner/dispatch-1", accessor: "acc-old", dispatchedAt: NOW.toISOString(), from: "dead" }), { file, action, entry: left }, t.deps);
     expect(end.phase).toBe("finished");
-    expect(t.calls).toEqual(["revoke acc-old", "release"]);
+    expect(t.calls).toEqual(["release", "read stdout", "read stderr", "revoke acc-old"]);
     expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me" });
     expect(t.seen).toEqual(["action:reattached", "token:revoked", "action:finished"]);
   });

@@ -28,6 +28,7 @@ describe("step: the happy path and the ledger after each command (crash points)"
       { type: "recorded" },
       { type: "dispatched", jobId: "runner/dispatch-1", duplicate: false },
       { type: "recorded" },
+      { type: "child_ended" },
       { type: "run_ended", lost: false, jobId: "runner/dispatch-1", result: result("succeeded"), fullLog: "ok", ran: { allocId: "al-1", exitCode: 0 } },
       { type: "recorded" },
     ]);
@@ -43,9 +44,10 @@ describe("step: the happy path and the ledger after each command (crash points)"
       // a crash here: the entry says claimed; the successor's dispatch (same idempotency key) gets this child back
       ["recording_dispatch", ['record {"state":"dispatched","jobId":"runner/dispatch-1","accessor":"acc-1","dispatchedAt":"2026-12-02T10:00:00.000Z"}']],
       ["dispatched", ["emit action:dispatched", "follow"]],
-      // the child has ended: its place is free at once; a crash here: the entry says dispatched,
-      // the successor re-attaches and collects the result
-      ["recording_result", ["release", `record ${JSON.stringify({ state: "finished", result: JSON.stringify(result("succeeded")) })}`]],
+      // the child has ended: its place is free before its output is read; a crash here or in the
+      // next step: the entry says dispatched, the successor re-attaches and collects the result
+      ["collecting", ["release", "collect"]],
+      ["recording_result", [`record ${JSON.stringify({ state: "finished", result: JSON.stringify(result("succeeded")) })}`]],
       // only once stored is the result queued: a crash leaves it `finished`, and it is pushed from the ledger
       ["finished", ["queue_result", "emit action:finished"]],
     ]);
@@ -132,15 +134,15 @@ describe("step: failures and the one retry rule", () => {
   it("gives a lost run one more attempt (attempt + 1, recorded before the wait), then records lost", () => {
     const following = run(beginClaim(noSecrets, false), [{ type: "claimed" }, { type: "parent_ok" }, { type: "dispatched", jobId: "j1", duplicate: false }, { type: "recorded" }]).at(-1)!;
     const lost = { type: "run_ended", lost: true, jobId: "j1", result: result("lost"), fullLog: "", ran: { class: "lost" } } as const;
-    const retry = step(following.state, lost, now);
+    const retry = step(step(following.state, { type: "child_ended" }, now).state, lost, now);
     expect(retry.state.phase).toBe("recording_retry");
-    expect(retry.commands).toEqual([{ type: "release" }, { type: "record", changes: { state: "claimed", attempt: 2, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }]);
+    expect(retry.commands).toEqual([{ type: "record", changes: { state: "claimed", attempt: 2, jobId: undefined, accessor: undefined, dispatchedAt: undefined } }]);
     const waiting = step(retry.state, { type: "recorded" }, now);
     expect(types(waiting.commands)).toEqual(["emit action:retrying", "retry_at"]);
     expect(waiting.commands[1]).toEqual({ type: "retry_at", at: later(2000) });
     // the second attempt is lost too: no retry left
     const second = run(beginClaim({ ...noSecrets, attempt: 2 }, true), [{ type: "claimed" }, { type: "parent_ok" }, { type: "dispatched", jobId: "j2", duplicate: false }, { type: "recorded" }]).at(-1)!;
-    const final = step(second.state, { ...lost, jobId: "j2" }, now);
+    const final = step(step(second.state, { type: "child_ended" }, now).state, { ...lost, jobId: "j2" }, now);
     expect(final.state.phase).toBe("recording_result");
   });
 });
@@ -192,7 +194,7 @@ describe("step: conflicts, shutdown, re-attach", () => {
 
 describe("every outcome command is last in its step", () => {
   it("holds for each step of the paths above", () => {
-    const outcome = new Set(["claim", "verify_entry", "check_parent", "mint", "dispatch", "record", "follow"]);
+    const outcome = new Set(["claim", "verify_entry", "check_parent", "mint", "dispatch", "record", "follow", "collect"]);
     const steps = run(beginClaim(start, false), [
       { type: "claimed" },
       { type: "parent_ok" },
@@ -200,9 +202,11 @@ describe("every outcome command is last in its step", () => {
       { type: "recorded" },
       { type: "dispatched", jobId: "j", duplicate: true },
       { type: "recorded" },
+      { type: "child_ended" },
       { type: "run_ended", lost: false, jobId: "j", result: result("failed"), fullLog: "", ran: {} },
       { type: "recorded" },
     ]);
+    expect(steps.at(-1)!.state.phase).toBe("finished");
     for (const s of steps) {
       const idx = s.commands.map((c) => outcome.has(c.type));
       expect(idx.filter(Boolean).length).toBeLessThanOrEqual(1);

@@ -121,7 +121,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
   };
   const loop = createLoop(deps);
   for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
-  return { loop, repo, ledger, dispatched, dispatchedAt, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
+  return { loop, deps, repo, ledger, dispatched, dispatchedAt, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
 }
 
 const files = {
@@ -244,6 +244,23 @@ describe("createLoop", () => {
       ["c", "recorded"],
     ]);
   });
+  it("a child's end frees its place before its logs are read: the next action is dispatched meanwhile", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1 });
+    const readLog = t.deps.nomad.readLog;
+    const dispatchedAtRead: string[][] = [];
+    t.deps.nomad.readLog = async (allocId, task, type, max) => {
+      if (allocId === "al-a" && type === "stdout") {
+        // reading the first child's log is slow: let the loop run meanwhile
+        for (let i = 0; i < 20 && t.dispatched.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+        dispatchedAtRead.push([...t.dispatched]);
+      }
+      return readLog(allocId, task, type, max);
+    };
+    await t.loop.once();
+    expect(dispatchedAtRead).toEqual([["runner/dispatch-a", "runner/dispatch-c"]]);
+    expect(JSON.parse(t.repo.tree.get("vault/actions/a.result.json")!.toString())).toMatchObject({ status: "succeeded", logs: "ran al-a" });
+  });
+
   it("run(): a child's end starts the next pass at once, not at the next poll; the pass reuses a tip seen within a second", async () => {
     const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1, runsUntil: { a: 30_000 } });
     const syncs: (number | undefined)[] = [];
