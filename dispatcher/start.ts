@@ -194,7 +194,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
         listen: config.server.listen,
         metrics,
         readiness,
-        webhook: secretFile ? { secret: readWebhookSecret(secretFile), branch: config.repo.branch, onPush: () => loop.wake() } : undefined,
+        webhook: secretFile ? { secret: readWebhookSecret(secretFile), branch: config.repo.branch, onPush: (tip) => loop.wake(tip) } : undefined,
         log: log.child({ component: "server" }),
         now: () => clock.now().getTime(),
       }).catch((err: unknown) => {

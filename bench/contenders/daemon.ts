@@ -79,12 +79,13 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
   return {
     async runBatch(ids, formula) {
       const files = Object.fromEntries(ids.map((id) => [`vault/actions/${id}.toml`, actionToml(id, formula)]));
-      await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
+      const tip = await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
       const from = lines.length;
       const cpu = readCpu(pid);
       const git = setup.git?.count(gitFile);
       const start = Date.now();
-      const body = JSON.stringify({ ref: "refs/heads/main" });
+      // as GitHub sends it: the branch and the commit it now points at
+      const body = JSON.stringify({ ref: "refs/heads/main", after: tip });
       const hook = await fetch(`${url}/hooks/push`, {
         method: "POST",
         body,

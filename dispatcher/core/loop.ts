@@ -12,7 +12,7 @@ import { parentJobsOf } from "./request.js";
 import { storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
-import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
 import { createPurgeSchedule } from "./purge.js";
@@ -105,6 +105,8 @@ export function createLoop(deps: LoopDeps) {
   const firstSeen = new Map<string, number>();
   /** aborted to cut the poll interval short (a push webhook) */
   let wakeUp = new AbortController();
+  /** the tip the pending wake's webhook named */
+  let pushedTip: string | undefined;
   /** the actions directory as the last pass saw it: the next applies only what changed */
   const actionsIndex = createActionsIndex();
   let lastBeat = 0;
@@ -166,13 +168,13 @@ export function createLoop(deps: LoopDeps) {
   }
 
   /**
-   * One pass, reported as pass:done or pass:failed. `tipMaxAgeMs`: a remote tip confirmed that
-   * recently is used without asking the remote again (`once` between completions).
+   * One pass, reported as pass:done or pass:failed. `tip`: what is known of the remote's tip
+   * (confirmed recently between completions, or named by a push webhook).
    */
-  async function pass(tipMaxAgeMs?: number): Promise<PassSummary> {
+  async function pass(tip?: SyncHint): Promise<PassSummary> {
     const t0 = now().getTime();
     try {
-      const summary = await readAndStart(tipMaxAgeMs);
+      const summary = await readAndStart(tip);
       events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length });
       return summary;
     } catch (err) {
@@ -208,11 +210,11 @@ export function createLoop(deps: LoopDeps) {
   }
 
   /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
-  async function readAndStart(tipMaxAgeMs?: number): Promise<PassSummary> {
+  async function readAndStart(tip?: SyncHint): Promise<PassSummary> {
     endedSincePass = false;
     await beat();
     await purgeDue();
-    const commit = await deps.repo.sync(tipMaxAgeMs === undefined ? undefined : { maxAgeMs: tipMaxAgeMs });
+    const commit = await deps.repo.sync(tip);
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
@@ -486,7 +488,7 @@ export function createLoop(deps: LoopDeps) {
           let summary: PassSummary;
           try {
             // passes woken by a completion reuse a tip seen within a second
-            summary = await pass(fresh ? undefined : RECENT_TIP_MS);
+            summary = await pass(fresh ? undefined : { maxAgeMs: RECENT_TIP_MS });
             failedPasses = 0;
             inRow = 0;
           } catch (err) {
@@ -523,12 +525,15 @@ export function createLoop(deps: LoopDeps) {
       const stopBeat = startHeartbeat();
       let pollAt = now().getTime();
       while (!signal.aborted) {
-        // the poll and a push webhook ask the remote; a pass woken by a child's end reuses a recent tip
-        const fresh = now().getTime() >= pollAt || wakeUp.signal.aborted;
-        if (fresh) pollAt = now().getTime() + pollMs;
-        if (wakeUp.signal.aborted) wakeUp = new AbortController();
+        // the poll asks the remote, a push webhook names the new tip; a pass woken by a child's end reuses a recent tip
+        const polled = now().getTime() >= pollAt;
+        const pushed = wakeUp.signal.aborted;
+        const hint: SyncHint | undefined = polled ? undefined : pushed ? (pushedTip === undefined ? undefined : { pushed: pushedTip }) : { maxAgeMs: RECENT_TIP_MS };
+        // the poll stays due until a pass asks the remote: a webhook naming our own push asks nothing
+        if (hint === undefined) pollAt = now().getTime() + pollMs;
+        if (pushed) [wakeUp, pushedTip] = [new AbortController(), undefined];
         try {
-          const summary = await pass(fresh ? undefined : RECENT_TIP_MS);
+          const summary = await pass(hint);
           await untilWork(Math.min(pollAt, dueOf(summary)), signal, wakeUp.signal);
         } catch (err) {
           log.error({ err }, "pass failed; backing off until the next poll");
@@ -543,8 +548,14 @@ export function createLoop(deps: LoopDeps) {
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],
-    /** starts the next pass of \`run\` now (several calls before it starts make one pass) */
-    wake: () => wakeUp.abort(),
+    /**
+     * starts the next pass of \`run\` now (several calls before it starts make one pass); `tip`:
+     * the commit the push webhook named, kept only when every call before the pass named it
+     */
+    wake: (tip?: string) => {
+      pushedTip = wakeUp.signal.aborted && pushedTip !== tip ? undefined : tip;
+      wakeUp.abort();
+    },
     events,
   };
 }

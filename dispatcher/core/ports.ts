@@ -144,14 +144,22 @@ export interface Provenance {
 
 export type FileChange = { path: string; sha: string; size?: number } | { path: string; deleted: true };
 
+/** What a pass already knows of the remote's tip, so it asks less. */
+export interface SyncHint {
+  /** a tip confirmed (fetched, pushed or checked) this recently is used without asking again */
+  maxAgeMs?: number;
+  /**
+   * the tip a signed push webhook named: our own push's needs no git at all, another's is fetched
+   * without asking the remote first; the fetched ref, never this, is the tip
+   */
+  pushed?: string;
+}
+
 export interface OpsRepoPort {
   /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
   provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
-  /**
-   * fetch the remote; returns the commit at the tip of the tracked branch. With `maxAgeMs`, a
-   * tip confirmed (fetched, pushed or checked) that recently is returned without asking again.
-   */
-  sync(opts?: { maxAgeMs?: number }): Promise<string>;
+  /** fetch the remote; returns the commit at the tip of the tracked branch */
+  sync(opts?: SyncHint): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
   /** with each blob's size in bytes, so a huge file can be refused before it is read */
   listFiles(commit: string, dir: string): Promise<{ path: string; sha: string; size?: number }[]>;

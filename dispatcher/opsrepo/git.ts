@@ -295,6 +295,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     // a pass does not queue behind a result push when the remote has not moved
     sync: async (o) => {
       if (o?.maxAgeMs !== undefined && knownTip && Date.now() - confirmedAt < o.maxAgeMs) return knownTip;
+      // checked behind a push of ours in progress: it may be the one the webhook names
+      if (o?.pushed !== undefined) return serialize(async () => (knownTip !== undefined && o.pushed === knownTip ? knownTip : fetchTip()));
       return (await unchangedTip()) ?? serialize(fetchTip);
     },
 

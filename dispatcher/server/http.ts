@@ -12,7 +12,7 @@ export interface ServerDeps {
   metrics: Registry;
   readiness: Readiness;
   /** absent: /hooks/push answers 404 */
-  webhook?: { secret: string; branch: string; onPush(): void };
+  webhook?: { secret: string; branch: string; onPush(tip?: string): void };
   log: Logger;
   now(): number;
 }
@@ -85,8 +85,8 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
       return send(res, 202, `delivery ${verdict.delivery} was already handled\n`);
     }
     deliveries.inc({ outcome: "push" });
-    log.info({ source: verdict.source, delivery: verdict.delivery }, "push webhook: starting a pass");
-    w.onPush();
+    log.info({ source: verdict.source, delivery: verdict.delivery, tip: verdict.tip }, "push webhook: starting a pass");
+    w.onPush(verdict.tip);
     send(res, 202, "pass started\n");
   }
 

@@ -1,15 +1,19 @@
 // Push webhooks from Forgejo/Gitea and GitHub: the HMAC-SHA256 of the raw body under a shared
-// secret. What a delivery may do is start a pass early; it carries no data the pass trusts.
+// secret. What a delivery may do is start a pass early; it carries no data the pass trusts (the
+// tip it names only spares asking the remote whether it moved: the tip read is the fetched one).
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
 export type HookVerdict =
-  /** a push to the watched branch: start a pass */
-  | { kind: "push"; delivery?: string; source: "github" | "gitea" }
+  /** a push to the watched branch: start a pass; `tip`: the commit the push made the branch's tip */
+  | { kind: "push"; delivery?: string; source: "github" | "gitea"; tip?: string }
   /** signed, but nothing for us (another branch, a ping, another event) */
   | { kind: "ignored"; reason: string }
   | { kind: "unauthorized"; reason: string };
+
+/** a commit id as GitHub and Forgejo send it in `after`: SHA-1, or SHA-256 in a SHA-256 repository */
+const COMMIT_ID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 
 function header(h: Headers, name: string): string | undefined {
   const v = h[name];
@@ -40,14 +44,17 @@ export function judgeDelivery(h: Headers, body: Buffer, secret: string, branch: 
   const event = source === "github" ? header(h, "x-github-event") : (header(h, "x-gitea-event") ?? header(h, "x-forgejo-event"));
   if (event !== "push") return { kind: "ignored", reason: `event ${event ?? "(none)"} is not a push` };
   let ref: unknown;
+  let after: unknown;
   try {
-    ref = (JSON.parse(body.toString("utf8")) as { ref?: unknown }).ref;
+    ({ ref, after } = JSON.parse(body.toString("utf8")) as { ref?: unknown; after?: unknown });
   } catch {
     return { kind: "ignored", reason: "body is not JSON" };
   }
   if (ref !== `refs/heads/${branch}`) return { kind: "ignored", reason: `push to ${String(ref)}, not refs/heads/${branch}` };
   const delivery = source === "github" ? header(h, "x-github-delivery") : (header(h, "x-gitea-delivery") ?? header(h, "x-forgejo-delivery"));
-  return { kind: "push", source, ...(delivery ? { delivery } : {}) };
+  // a deleted branch's push names the zero commit: no tip
+  const tip = typeof after === "string" && COMMIT_ID.test(after) && !/^0+$/.test(after) ? after : undefined;
+  return { kind: "push", source, ...(delivery ? { delivery } : {}), ...(tip ? { tip } : {}) };
 }
 
 /** At most `limit` requests per `windowMs` (a fixed window): more get 429 without any work. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
 import { buildPinFile } from "../../../dispatcher/core/pins.js";
-import type { NomadPort, OpsRepoPort, RepoFile, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { NomadPort, OpsRepoPort, RepoFile, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
 import { NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
@@ -276,6 +276,35 @@ describe("createLoop", () => {
     // a ran 30 s and its end was seen at the next look; the poll was an hour away
     expect(t.dispatchedAt[1]).toBeLessThan(POLL_MS / 10);
     expect(syncs.slice(0, 2)).toEqual([undefined, 1000]);
+  });
+
+  it("run(): a webhook's tip is a hint to sync; differing tips before a pass ask the remote; a hinted pass leaves the poll due", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n" });
+    const syncs: [number, SyncHint | undefined][] = [];
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs.push([t.elapsed(), o]), sync(o));
+    const until = async (n: number) => {
+      while (syncs.length < n) await new Promise((r) => setTimeout(r, 1));
+    };
+    const stop = new AbortController();
+    const running = t.loop.run(stop.signal, 60_000);
+    await until(1);
+    t.advance(10_000);
+    t.loop.wake("c7");
+    t.loop.wake("c8");
+    await until(2);
+    t.advance(10_000);
+    t.loop.wake("c9");
+    await until(4);
+    stop.abort();
+    await running;
+    // the poll at 70 s is the one the pass at 10 s set: the hinted pass at 20 s did not move it
+    expect(syncs).toEqual([
+      [0, undefined],
+      [10_000, undefined],
+      [20_000, { pushed: "c9" }],
+      [70_000, undefined],
+    ]);
   });
 
   it("after a full read, a pass at the same commit reads only as far as the free places reach; the order stays the ids'", async () => {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
@@ -55,6 +55,19 @@ function openRepo(overrides: Partial<GitOpsRepoOptions> = {}): OpsRepoPort {
 }
 
 /** the id git gives a blob of `text` */
+/** The git commands (the first word after "git") started while `run` runs, from GIT_TRACE. */
+async function gitCommandsDuring(run: () => Promise<void>): Promise<string[]> {
+  const trace = join(scratch, `trace-${Date.now()}.log`);
+  process.env.GIT_TRACE = trace;
+  try {
+    await run();
+  } finally {
+    delete process.env.GIT_TRACE;
+  }
+  const text = existsSync(trace) ? await readFile(trace, "utf8") : "";
+  return [...text.matchAll(/trace: built-in: git (?:-c \S+ )*([a-z-]+)/g)].map((m) => m[1]!);
+}
+
 function gitSha(text: string): string {
   return createHash("sha1").update(`blob ${Buffer.byteLength(text)}\0${text}`).digest("hex");
 }
@@ -144,6 +157,20 @@ describe("sync", () => {
     expect(await repo.sync({ maxAgeMs: 60_000 })).toBe(first);
     expect(await repo.sync()).toBe(next);
     expect(await repo.sync({ maxAgeMs: 0 })).toBe(next);
+  });
+
+  it("takes a push webhook's tip only as a hint: its own push needs no git, another's is fetched without ls-remote", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    const { commit } = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
+    const own = await gitCommandsDuring(async () => expect(await repo.sync({ pushed: commit })).toBe(commit));
+    expect(own).toEqual([]);
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    const theirs = await gitCommandsDuring(async () => expect(await repo.sync({ pushed: next })).toBe(next));
+    expect(theirs.filter((c) => c === "ls-remote")).toEqual([]);
+    expect(theirs).toContain("fetch");
+    // a tip the remote does not have is never taken: the fetched ref is the tip
+    expect(await repo.sync({ pushed: "f".repeat(40) })).toBe(next);
   });
 
   it("has a fetch pack the clone's loose objects long before git's default of 6,700", async () => {

@@ -19,6 +19,17 @@ describe("judgeDelivery", () => {
     expect(judgeDelivery(forgejo, body, secret, "main")).toEqual({ kind: "push", source: "gitea" });
   });
 
+  it("names the tip the push made (after) when it is a commit id; not a deleted branch's zeros nor anything else", () => {
+    const tip = "0123456789abcdef0123456789abcdef01234567";
+    const judge = (after: unknown) => {
+      const b = Buffer.from(JSON.stringify({ ref: "refs/heads/main", after }));
+      return judgeDelivery({ "x-hub-signature-256": `sha256=${hex(secret, b)}`, "x-github-event": "push" }, b, secret, "main");
+    };
+    expect(judge(tip)).toEqual({ kind: "push", source: "github", tip });
+    expect(judge("a".repeat(64))).toEqual({ kind: "push", source: "github", tip: "a".repeat(64) });
+    for (const after of ["0".repeat(40), tip.toUpperCase(), `${tip}\n`, "HEAD", 42, undefined]) expect(judge(after)).toEqual({ kind: "push", source: "github" });
+  });
+
   it("refuses a signature under another secret, a tampered body, a missing signature", () => {
     const wrong = { "x-hub-signature-256": `sha256=${hex("another-secret-value", body)}`, "x-github-event": "push" };
     expect(judgeDelivery(wrong, body, secret, "main")).toEqual({ kind: "unauthorized", reason: "X-Hub-Signature-256 does not match the body under the shared secret" });
