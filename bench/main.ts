@@ -28,6 +28,9 @@ const say = (text: string) => process.stderr.write(`==> ${text}\n`);
 /** `dispatcher once` runs with nothing pending, averaged: the fixed cost in each round's CPU */
 const IDLE_ONCE_RUNS = 3;
 
+/** the batch a daemon runs after each start, before its figures are taken */
+const WARM_UP_ACTIONS = 4;
+
 /** how long a forced garbage collection may take to clear the children before a batch */
 const SETTLE_MS = 60_000;
 /** looks 500 ms apart with no allocation directory removed, after which a client is taken as done */
@@ -119,13 +122,20 @@ async function main(): Promise<void> {
    * runs on the same ops repo and ledger). It is started before each of its batches, once the
    * stack is settled, and stopped after: its first pass (start, Vault login, clone, the ledger's
    * listing) falls outside the batch, and it takes no CPU, and no share of the agent's event
-   * stream, while the other contenders run.
+   * stream, while the other contenders run. A deployed daemon has run actions before, and raw runs
+   * in this process, warm after its first batch: each start is followed by a small batch of its
+   * own, outside the figures (Nomad is settled after it).
    */
   function daemonContender(name: string, configFile: string): Omit<Contender, "name"> {
     const daemonSetup: DispatcherSetup = { ...setup, workdir: join(stack.dir, `${name}-work`), configFile, instance: `bench-${name}` };
     let daemon: Daemon | undefined;
+    let starts = 0;
     return {
-      before: async () => void (daemon = await startDaemon(daemonSetup, name)),
+      before: async () => {
+        daemon = await startDaemon(daemonSetup, name);
+        starts++;
+        await daemon.runBatch(Array.from({ length: WARM_UP_ACTIONS }, (_, i) => `w${starts}-${name}-${i}`), "noop");
+      },
       run: (ids) => daemon!.runBatch(ids, "noop"),
       after: async () => daemon?.stop(),
     };
@@ -134,8 +144,8 @@ async function main(): Promise<void> {
   const c = settings.concurrency;
   /** One contender's batch, with the Nomad agent's CPU over it. */
   async function sample(contender: Contender, ids: string[], round: number, label: string): Promise<Sample> {
-    await settleNomad();
     await contender.before?.();
+    await settleNomad();
     const before = readCpu(stack.nomadPid);
     const run = await contender.run(ids);
     const agent = diffCpu(before, readCpu(stack.nomadPid));
