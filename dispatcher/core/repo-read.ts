@@ -11,6 +11,8 @@ const ACTION_EXT = ".toml";
 const RESULT_EXT = ".result.json";
 const FORMULAS_DIR = "formulas";
 const FORMULA_EXT = ".sh";
+/** action files read at once: each is at most MAX_ACTION_BYTES, and a read may be a git process (a path with a newline) */
+const READS_AT_ONCE = 16;
 
 interface Listed {
   path: string;
@@ -54,22 +56,25 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
   index.read = undefined;
   await updateIndex(repo, commit, trimmed, index);
   const pending = [...index.pending].sort(compare).map((id) => ({ id, ...index.names.get(id + ACTION_EXT)! }));
-  const parsed: ParsedAction[] = [];
-  // one at a time: each read may be a git process, and a pass can see many pending files
-  const seen = new Map<string, ParsedAction>();
-  for (const f of pending) {
-    const key = `${f.path}\0${f.sha}`;
+  // sizes before contents: a huge blob is refused from the listing, never read into memory
+  const entries = pending.map((f) => {
     const file = { path: f.path, id: f.id, sha: f.sha };
-    // sizes before contents: a huge blob is refused from the listing, never read into memory
-    let p = index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size));
-    if (!p) {
-      const content = await repo.readFile(commit, f.path);
-      if (content === undefined) throw new GitError(`${f.path} is listed at ${commit} but cannot be read`);
-      p = parseAction(content, file);
-    }
-    seen.set(key, p);
-    parsed.push(p);
+    const key = `${f.path}\0${f.sha}`;
+    return { key, file, parsed: index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size)) };
+  });
+  const unread = entries.filter((e) => e.parsed === undefined);
+  // a window of reads at once: the cat-file answers come back to back instead of a round trip each
+  for (let i = 0; i < unread.length; i += READS_AT_ONCE) {
+    const window = unread.slice(i, i + READS_AT_ONCE);
+    const contents = await Promise.all(window.map((e) => repo.readFile(commit, e.file.path)));
+    window.forEach((e, j) => {
+      const content = contents[j];
+      if (content === undefined) throw new GitError(`${e.file.path} is listed at ${commit} but cannot be read`);
+      e.parsed = parseAction(content, e.file);
+    });
   }
+  const parsed = entries.map((e) => e.parsed!);
+  const seen = new Map(entries.map((e) => [e.key, e.parsed!]));
   // keep only what is still pending, so the cache never outgrows the pending set
   index.parsed = seen;
   index.read = parsed;

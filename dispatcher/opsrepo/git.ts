@@ -133,7 +133,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw remoteFailure(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
       await sleep(100 * attempt);
     }
-    knownTip = (await git(["rev-parse", "--verify", `refs/remotes/origin/${branch}^{commit}`])).toString("utf8").trim();
+    // the long-lived cat-file reads the ref as the fetch left it: no process
+    const tip = await objects.info(`refs/remotes/origin/${branch}^{commit}`);
+    if (tip?.type !== "commit") throw new GitError(`git fetch from ${shownRemote} left no commit at refs/remotes/origin/${branch}`);
+    knownTip = tip.sha;
     confirmedAt = Date.now();
     return knownTip;
   }
@@ -151,7 +154,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   }
 
   /** the last listing of each directory: the next one is this one plus the diff between the commits */
-  const listings = new Map<string, { commit: string; files: Map<string, { sha: string; size?: number }> }>();
+  const listings = new Map<string, { commit: string; tree?: string; files: Map<string, { sha: string; size?: number }> }>();
 
   /**
    * The blobs under `dir` at `commit`. The first listing reads the tree; later ones apply what
@@ -161,6 +164,12 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   async function listingAt(commit: string, dir: string): Promise<Map<string, { sha: string; size?: number }>> {
     const last = listings.get(dir);
     if (last?.commit === commit) return last.files;
+    // the directory's own tree id, from the long-lived cat-file: unchanged, so is its listing
+    const tree = dir.includes("\n") ? undefined : (await objects.info(`${commit}:${dir}`))?.sha;
+    if (last && tree !== undefined && tree === last.tree) {
+      listings.set(dir, { commit, tree, files: last.files });
+      return last.files;
+    }
     let files: Map<string, { sha: string; size?: number }>;
     if (!last) {
       files = new Map((await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e) => [e.path, { sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }]));
@@ -177,7 +186,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         else files.set(c.path, { sha: c.sha, ...(c.size === undefined ? {} : { size: c.size }) });
       }
     }
-    listings.set(dir, { commit, files });
+    listings.set(dir, { commit, tree, files });
     return files;
   }
 

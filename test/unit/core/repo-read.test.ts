@@ -33,6 +33,24 @@ function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[
 }
 
 describe("readActions", () => {
+  it("reads up to 16 files at once, and answers in id order whatever order the reads end in", async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `a${String(i).padStart(2, "0")}`);
+    const repo = fakeRepo(Object.fromEntries(ids.map((id) => [`vault/actions/${id}.toml`, valid(id)])));
+    const readFile = repo.readFile;
+    let open = 0;
+    let most = 0;
+    repo.readFile = async (commit, path) => {
+      most = Math.max(most, ++open);
+      // later ids answer first
+      await new Promise((r) => setTimeout(r, 40 - Number(path.slice(-7, -5))));
+      open--;
+      return readFile(commit, path);
+    };
+    const parsed = await readActions(repo, COMMIT, "vault/actions");
+    expect(most).toBe(16);
+    expect(parsed.map((p) => p.file.id)).toEqual(ids);
+  });
+
   it("parses pending actions only, sorted by id, with their blob ids", async () => {
     const repo = fakeRepo({
       "vault/actions/zeta.toml": valid("zeta"),

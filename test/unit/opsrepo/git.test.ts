@@ -233,6 +233,20 @@ describe("reading", () => {
     expect(byPath(await repo.listFiles(first, "vault/actions")).map((f) => f.path)).toEqual(["vault/actions/backup.toml", "vault/actions/deploy.toml"]);
   });
 
+  it("lists a directory whose tree is unchanged at a later commit without a git process", async () => {
+    const repo = openRepo();
+    const first = await repo.sync();
+    const before = await repo.listFiles(first, "formulas");
+    const next = await ops.commit({ "vault/actions/new.toml": "x" });
+    await repo.sync();
+    const commands = await gitCommandsDuring(async () => expect(await repo.listFiles(next, "formulas")).toEqual(before));
+    expect(commands).toEqual([]);
+    // a change in it is listed (by the diff), as before
+    const changed = await ops.commit({ "formulas/new.sh": "#!/bin/sh\n" });
+    await repo.sync();
+    expect((await repo.listFiles(changed, "formulas")).map((f) => f.path)).toEqual(["formulas/deploy.sh", "formulas/new.sh"]);
+  });
+
   it("reads a file, and tells an absent path from a bad commit", async () => {
     const repo = openRepo();
     const tip = await repo.sync();
