@@ -18,12 +18,23 @@ export interface Flushed {
 }
 
 /**
+ * Pushed ids held for holds(): a pass at a tip from before the push must not take them up again.
+ * Past this many the oldest are forgotten: a daemon runs for months, and their results are long
+ * at the tip (one found pending again, on a rewound branch, waits on its ledger entry).
+ */
+const PUSHED_KEPT = 50_000;
+
+/**
  * Results wait here until they are pushed. A failed push keeps them (nothing is lost) and the
  * next flush tries again; several results share one commit.
  */
-export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string; maxLogBytes: number; log: Logger }) {
+export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string; maxLogBytes: number; log: Logger; pushedKept?: number }) {
   const queue = new Map<string, PendingResult>();
-  const recorded = new Set<string>();
+  const pushedKept = opts.pushedKept ?? PUSHED_KEPT;
+  /** pushed by this process, oldest first */
+  const pushed = new Set<string>();
+  /** refused by the repo's layout: never at the tip, so held for the process's life (they are few) */
+  const refused = new Set<string>();
   // one flush at a time: a second one would take the first one's batch again
   let flushing: Promise<unknown> = Promise.resolve();
 
@@ -43,7 +54,7 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
     },
     /** ids with a result waiting to be pushed or pushed by this process */
     holds(id: string): boolean {
-      return queue.has(id) || recorded.has(id);
+      return queue.has(id) || pushed.has(id) || refused.has(id);
     },
     size(): number {
       return queue.size;
@@ -66,12 +77,17 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
     const ids = batch.map((p) => p.result.id);
     const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
     const outcome = await repo.writeFiles(batch.flatMap(toFiles), message);
-    for (const id of ids) {
-      queue.delete(id);
-      recorded.add(id);
-    }
     const failedPaths = new Map((outcome.failed ?? []).map((f) => [f.path, f.reason]));
     const failed = ids.filter((id) => failedPaths.has(resultPath(opts.actionsDir, id)));
+    for (const id of ids) {
+      queue.delete(id);
+      if (failed.includes(id)) refused.add(id);
+      else pushed.add(id);
+    }
+    for (const oldest of pushed) {
+      if (pushed.size <= pushedKept) break;
+      pushed.delete(oldest);
+    }
     for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
     const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
     for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");

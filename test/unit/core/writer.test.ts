@@ -13,6 +13,8 @@ class MemoryRepo implements OpsRepoPort {
   readonly calls: { message: string; files: { path: string; content: string }[] }[] = [];
   /** number of upcoming writeFiles calls that reject */
   failNext = 0;
+  /** paths the repo's layout refuses (a symlink in the way) */
+  readonly refuse = new Set<string>();
   private commits = 0;
 
   async sync(): Promise<string> {
@@ -38,12 +40,13 @@ class MemoryRepo implements OpsRepoPort {
       throw new Error("push rejected: remote unreachable");
     }
     const skipped: string[] = [];
-    for (const f of files) {
+    const failed = files.filter((f) => this.refuse.has(f.path)).map((f) => ({ path: f.path, reason: "vault/actions is a symlink in the repo, not a directory" }));
+    for (const f of files.filter((x) => !this.refuse.has(x.path))) {
       if (this.files.has(f.path)) skipped.push(f.path);
       else this.files.set(f.path, f.content.toString("utf8"));
     }
     this.commits++;
-    return { commit: `c${this.commits}`, skipped };
+    return { commit: `c${this.commits}`, skipped, ...(failed.length > 0 ? { failed } : {}) };
   }
 }
 
@@ -68,14 +71,14 @@ const pending = (id: string, over: Partial<ActionResult> = {}, fullLog = ""): Pe
 let repo: MemoryRepo;
 let lines: Record<string, unknown>[];
 
-function writer(maxLogBytes = 1024) {
+function writer(maxLogBytes = 1024, pushedKept?: number) {
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const l of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
       done();
     },
   });
-  return createResultWriter(repo, { actionsDir: DIR, maxLogBytes, log: createLogger({ destination, level: "debug", pretty: false }) });
+  return createResultWriter(repo, { actionsDir: DIR, maxLogBytes, log: createLogger({ destination, level: "debug", pretty: false }), ...(pushedKept === undefined ? {} : { pushedKept }) });
 }
 
 beforeEach(() => {
@@ -211,6 +214,16 @@ describe("createResultWriter", () => {
     expect(w.size()).toBe(0);
     expect(w.holds("a")).toBe(true);
     expect(w.holds("b")).toBe(false);
+  });
+
+  it("forgets the oldest pushed ids past its bound, never one the repo refused", async () => {
+    const w = writer(1024, 2);
+    repo.refuse.add(`${DIR}/x.result.json`);
+    for (const id of ["x", "a", "b", "c"]) {
+      w.add(pending(id));
+      await w.flush();
+    }
+    expect(["x", "a", "b", "c"].map((id) => w.holds(id))).toEqual([true, false, true, true]);
   });
 
   it("reports and logs a result that already existed upstream, and still writes the others", async () => {
