@@ -63,16 +63,10 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
     return { key, file, parsed: index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size)) };
   });
   const unread = entries.filter((e) => e.parsed === undefined);
-  // a window of reads at once: the cat-file answers come back to back instead of a round trip each
-  for (let i = 0; i < unread.length; i += READS_AT_ONCE) {
-    const window = unread.slice(i, i + READS_AT_ONCE);
-    const contents = await Promise.all(window.map((e) => repo.readFile(commit, e.file.path)));
-    window.forEach((e, j) => {
-      const content = contents[j];
-      if (content === undefined) throw new GitError(`${e.file.path} is listed at ${commit} but cannot be read`);
-      e.parsed = parseAction(content, e.file);
-    });
-  }
+  await readEach(repo, commit, unread, (e) => e.file.path, (e, content) => {
+    if (content === undefined) throw new GitError(`${e.file.path} is listed at ${commit} but cannot be read`);
+    e.parsed = parseAction(content, e.file);
+  });
   const parsed = entries.map((e) => e.parsed!);
   const seen = new Map(entries.map((e) => [e.key, e.parsed!]));
   // keep only what is still pending, so the cache never outgrows the pending set
@@ -139,15 +133,27 @@ export async function readResult(repo: OpsRepoPort, commit: string, dir: string,
 export async function readResults(repo: OpsRepoPort, commit: string, dir: string): Promise<{ results: ReadResult[]; problems: string[] }> {
   const files = (await listDirectChildren(repo, commit, dir)).filter((f) => f.name.endsWith(RESULT_EXT));
   const out = { results: [] as ReadResult[], problems: [] as string[] };
-  for (const f of files) {
-    const content = await repo.readFile(commit, f.path);
+  await readEach(repo, commit, files, (f) => f.path, (f, content) => {
     try {
       if (content !== undefined) out.results.push(parseResult(f.path, content));
     } catch (err) {
       out.problems.push((err as Error).message);
     }
-  }
+  });
   return out;
+}
+
+/**
+ * Reads each item's file at `commit` a window at a time (the cat-file answers come back to back
+ * instead of a round trip each) and hands each over, in order, before the next window is read:
+ * at most a window of contents is held.
+ */
+async function readEach<T>(repo: OpsRepoPort, commit: string, items: readonly T[], pathOf: (item: T) => string, use: (item: T, content: Buffer | undefined) => void): Promise<void> {
+  for (let i = 0; i < items.length; i += READS_AT_ONCE) {
+    const window = items.slice(i, i + READS_AT_ONCE);
+    const contents = await Promise.all(window.map((item) => repo.readFile(commit, pathOf(item))));
+    window.forEach((item, j) => use(item, contents[j]));
+  }
 }
 
 function parseResult(path: string, content: Buffer): ReadResult {
