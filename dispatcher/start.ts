@@ -135,10 +135,10 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
   };
 }
 
-/** The port with allocation tracking on the shared event stream. */
+/** The port with allocation tracking on the shared event stream (dispatches go through it: it knows which are covered). */
 function withFeed(nomad: NomadClient, log: Logger): NomadPort {
   const feed = createAllocationFeed(nomad, log);
-  return { ...nomad, watchJob: feed.watchJob };
+  return { ...nomad, watchJob: feed.watchJob, dispatch: feed.dispatch };
 }
 
 function readWebhookSecret(path: string): string {

@@ -15,6 +15,10 @@ import type { NomadClient } from "./client.js";
 // that it is gone, and a listing without an allocation costs three requests (thousands of jobs
 // queued behind a full cluster would otherwise keep the dispatcher and the agent busy). A
 // reconnect uncovers every job. A stream silent past a few heartbeats is cut and reconnected.
+// A job dispatched through the feed while its connection was live is covered from the start: Nomad
+// subscribes a connection before its first line (the opening heartbeat), so every change of that
+// job comes on it. Changes that come before the job is watched are held briefly for it, and its
+// first watch lists nothing (up to three requests a child, for the agent and for us).
 
 interface Tracked {
   allocs: Map<string, AllocationState>;
@@ -53,21 +57,49 @@ const FROM_NEWEST = Number.MAX_SAFE_INTEGER;
 const UNPLACED_RELIST_MS = 30_000;
 const UNPLACED_RELIST_MAX_MS = 5 * 60_000;
 
+/**
+ * Changes of untracked jobs are held this long, for a job dispatched just before (its watch starts
+ * after the ledger has recorded the dispatch); a job watched later than this after its dispatch is
+ * listed, as are all jobs while more than `RECENT_MAX` are held (a busy cluster's other jobs).
+ */
+const RECENT_MS = 60_000;
+const RECENT_MAX = 10_000;
+
+interface Held {
+  allocs: Map<string, AllocationState>;
+  index: number;
+  at: number;
+}
+
+/** a job dispatched while the stream was live: on which connection, when it was sent, and how many held jobs were dropped for room by then */
+interface Dispatched {
+  connection: number;
+  sentAt: number;
+  crowded: number;
+}
+
 export interface AllocationFeed {
   watchJob: NomadPort["watchJob"];
+  dispatch: NomadPort["dispatch"];
   close(): void;
 }
 
 export function createAllocationFeed(
   nomad: NomadClient,
   log: Logger,
-  opts: { reconnectMs?: number; silenceMs?: number; unplacedRelistMs?: number; unplacedRelistMaxMs?: number } = {},
+  opts: { reconnectMs?: number; silenceMs?: number; unplacedRelistMs?: number; unplacedRelistMaxMs?: number; recentMax?: number } = {},
 ): AllocationFeed {
   const reconnectMs = opts.reconnectMs ?? 1000;
   const silenceMs = opts.silenceMs ?? SILENCE_MS;
   const unplacedRelistMs = opts.unplacedRelistMs ?? UNPLACED_RELIST_MS;
   const unplacedRelistMaxMs = opts.unplacedRelistMaxMs ?? UNPLACED_RELIST_MAX_MS;
+  const recentMax = opts.recentMax ?? RECENT_MAX;
   const tracked = new Map<string, Tracked>();
+  /** changes of jobs nobody watches yet, oldest first */
+  const recent = new Map<string, Held>();
+  /** held jobs dropped for room so far: a dispatch held across a drop may have lost its changes */
+  let crowded = 0;
+  const dispatched = new Map<string, Dispatched>();
   let streamIndex = FROM_NEWEST;
   let stream: AbortController | undefined;
   /** the current connection has delivered a line (an event or a heartbeat) */
@@ -135,7 +167,10 @@ export function createAllocationFeed(
             streamIndex = batch.index;
             for (const a of batch.allocations) {
               const t = tracked.get(a.jobId);
-              if (!t) continue;
+              if (!t) {
+                hold(a.jobId, a, batch.index);
+                continue;
+              }
               t.allocs.set(a.id, a);
               t.index = Math.max(t.index, batch.index);
               wake(t);
@@ -157,8 +192,44 @@ export function createAllocationFeed(
     })();
   }
 
+  /** Keeps an untracked job's change for a watch that may follow its dispatch. */
+  function hold(jobId: string, a: AllocationState, index: number): void {
+    const now = Date.now();
+    const held = recent.get(jobId) ?? { allocs: new Map(), index, at: now };
+    recent.delete(jobId); // re-inserted last: the map stays oldest first
+    held.allocs.set(a.id, a);
+    held.index = Math.max(held.index, index);
+    held.at = now;
+    recent.set(jobId, held);
+    for (const [id, h] of recent) {
+      if (recent.size <= recentMax && now - h.at < RECENT_MS) break;
+      if (recent.size > recentMax) crowded++;
+      recent.delete(id);
+    }
+  }
+
+  /**
+   * A job dispatched on the live connection, watched for the first time on it: its changes are all
+   * held or still to come, so it starts covered, without a listing.
+   */
+  function adoptDispatched(jobId: string, t: Tracked): boolean {
+    const d = dispatched.get(jobId);
+    dispatched.delete(jobId);
+    const held = recent.get(jobId);
+    recent.delete(jobId);
+    if (!d || !live || d.connection !== connection || d.crowded !== crowded || Date.now() - d.sentAt >= RECENT_MS) return false;
+    if (held) {
+      t.allocs = held.allocs;
+      t.index = held.index;
+    }
+    t.coveredOn = connection;
+    t.listedAt = Date.now();
+    return true;
+  }
+
   function stopIfIdle(): void {
-    if (tracked.size > 0 || !stream) return;
+    // a child dispatched and not yet watched keeps it too: its changes may be on their way
+    if (tracked.size > 0 || dispatched.size > 0 || !stream) return;
     stream.abort();
     stream = undefined;
   }
@@ -205,6 +276,7 @@ export function createAllocationFeed(
     if (now - sweptAt < FORGET_SWEEP_MS) return;
     sweptAt = now;
     for (const [jobId, t] of tracked) if (now - t.askedAt > FORGET_MS && t.waiters.size === 0) tracked.delete(jobId);
+    for (const [jobId, d] of dispatched) if (now - d.sentAt >= RECENT_MS) dispatched.delete(jobId);
   }
 
   return {
@@ -216,7 +288,7 @@ export function createAllocationFeed(
         t = { allocs: new Map(), index: 0, waiters: new Set(), askedAt: now, listedAt: 0, emptyListings: 0 };
         tracked.set(jobId, t);
         ensureStream();
-        await reconcile(jobId, t);
+        if (!adoptDispatched(jobId, t)) await reconcile(jobId, t);
       }
       t.askedAt = now;
       if (t.index <= index) {
@@ -226,8 +298,18 @@ export function createAllocationFeed(
       }
       return snapshot(jobId, t);
     },
+    async dispatch(req) {
+      // opened here, so the children after the first are covered while it is live
+      ensureStream();
+      const seen = live ? { connection, sentAt: Date.now(), crowded } : undefined;
+      const job = await nomad.dispatch(req);
+      if (seen) dispatched.set(job.jobId, seen);
+      return job;
+    },
     close() {
       tracked.clear();
+      dispatched.clear();
+      recent.clear();
       stopIfIdle();
     },
   };

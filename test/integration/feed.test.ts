@@ -9,7 +9,10 @@ import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { dispatcherNomad, runnerRemoteFor, uniq } from "../helpers/stack.js";
 
 const nomad = dispatcherNomad();
-const feed = createAllocationFeed(nomad, createLogger({ level: "silent", pretty: false }));
+/** jobs the feed listed (its fallback when the stream may have missed a change) */
+const listed: string[] = [];
+const counted = { ...nomad, watchJob: (...a: Parameters<typeof nomad.watchJob>) => (listed.push(a[0]), nomad.watchJob(...a)) };
+const feed = createAllocationFeed(counted, createLogger({ level: "silent", pretty: false }));
 let remote: OpsRemote;
 let commit: string;
 
@@ -24,9 +27,9 @@ afterAll(async () => {
   await remote.cleanup();
 });
 
-async function dispatch(code: number): Promise<string> {
+async function dispatch(code: number, through: Pick<typeof nomad, "dispatch"> = nomad): Promise<string> {
   const u = uniq();
-  const { jobId } = await nomad.dispatch({
+  const { jobId } = await through.dispatch({
     job: "runner",
     meta: { action_id: `feed-${u}-${code}`, action_sha: "0".repeat(40), action_path: "vault/actions/x.toml", commit, formula: "code", ops_repo: runnerRemoteFor(remote.remote) },
     idempotencyToken: `feed-${u}`,
@@ -44,9 +47,16 @@ async function follow(jobId: string): Promise<AllocationState> {
   }
 }
 
+/** waits, past the feed, until the job's allocation is complete or failed */
+async function completed(jobId: string) {
+  let p = await nomad.watchJob(jobId, 0, 1000);
+  while (!p.allocations.some((a) => ["complete", "failed"].includes(a.clientStatus))) p = await nomad.watchJob(jobId, p.index, 5000);
+  return p;
+}
+
 describe("allocation feed", () => {
   it("follows several jobs at once to their exit codes", async () => {
-    const jobs = await Promise.all([0, 3, 5].map(dispatch));
+    const jobs = await Promise.all([0, 3, 5].map((code) => dispatch(code)));
     const allocs = await Promise.all(jobs.map(follow));
     expect(allocs.map((a) => [a.clientStatus, a.exitCode])).toEqual([
       ["complete", 0],
@@ -57,13 +67,22 @@ describe("allocation feed", () => {
 
   it("finds a job that finished before anyone watched it", async () => {
     const jobId = await dispatch(0);
-    const direct = await (async () => {
-      let p = await nomad.watchJob(jobId, 0, 1000);
-      while (!p.allocations.some((a) => a.clientStatus === "complete")) p = await nomad.watchJob(jobId, p.index, 5000);
-      return p;
-    })();
+    const direct = await completed(jobId);
     expect(direct.allocations).toHaveLength(1);
     expect(await follow(jobId)).toMatchObject({ clientStatus: "complete", exitCode: 0 });
+  });
+
+  it("follows a child dispatched on the live stream from the stream alone, though it ended before it was watched", async () => {
+    // the first dispatch opens the stream: it is not live yet, so that child is listed
+    const first = await dispatch(0, feed);
+    await completed(first);
+    const second = await dispatch(4, feed);
+    await completed(second);
+    const before = listed.length;
+    expect(await follow(second)).toMatchObject({ clientStatus: "failed", exitCode: 4 });
+    expect(listed.slice(before)).toEqual([]);
+    expect(await follow(first)).toMatchObject({ clientStatus: "complete", exitCode: 0 });
+    expect(listed.slice(before)).toEqual([first]);
   });
 });
 

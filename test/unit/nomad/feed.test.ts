@@ -3,7 +3,7 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../../dispatcher/log.js";
-import type { AllocationState, JobPlacement } from "../../../dispatcher/core/ports.js";
+import type { AllocationState, DispatchedJob, JobPlacement } from "../../../dispatcher/core/ports.js";
 import type { AllocationEventBatch, NomadClient } from "../../../dispatcher/nomad/client.js";
 import { createAllocationFeed, type AllocationFeed } from "../../../dispatcher/nomad/feed.js";
 
@@ -18,7 +18,11 @@ function scriptedNomad(unplaced = new Set<string>()) {
   let push: ((b: AllocationEventBatch | Error) => void) | undefined;
   const queue: (AllocationEventBatch | Error)[] = [];
   let index = 10;
+  let dispatches = 0;
   const client = {
+    async dispatch(): Promise<DispatchedJob> {
+      return { jobId: `runner/dispatch-${++dispatches}`, evalId: `e${dispatches}` };
+    },
     async watchJob(jobId: string): Promise<JobPlacement> {
       listings.push(jobId);
       if (unplaced.has(jobId)) return { allocations: [], blockedReason: "no node has the volume", evaluations: 1, index: ++index };
@@ -146,6 +150,74 @@ describe("createAllocationFeed", () => {
     expect(nomad.connections[0]!.aborted).toBe(true);
     expect(nomad.connections.length).toBeGreaterThanOrEqual(2);
   });
+  const request = { job: "runner", meta: {}, idempotencyToken: "t" };
+
+  /** the first dispatch opens the stream; it is live once its first line is read */
+  async function openLive(nomad: ReturnType<typeof scriptedNomad>, f: AllocationFeed): Promise<void> {
+    await f.dispatch(request);
+    nomad.send({ heartbeat: true });
+    await tick();
+  }
+
+  it("watches a child dispatched on the live stream without listing it, from the changes held since its dispatch", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
+    await openLive(nomad, feed);
+    const { jobId } = await feed.dispatch(request);
+    // its allocation runs and ends before anyone watches it (the ledger records the dispatch first)
+    nomad.send({ index: 50, allocations: [{ ...running(`${jobId}-a`), jobId }] });
+    await tick();
+    nomad.send({ index: 51, allocations: [{ ...complete(`${jobId}-a`), jobId }] });
+    await tick();
+    const placement = await feed.watchJob(jobId, 0, 1000);
+    expect(placement).toMatchObject({ index: 51, allocations: [{ id: `${jobId}-a`, clientStatus: "complete" }] });
+    expect(nomad.listings).toEqual([]);
+  });
+
+  it("waits for the first change of a covered child without listing it", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, unplacedRelistMs: 200 });
+    await openLive(nomad, feed);
+    const { jobId } = await feed.dispatch(request);
+    const quiet = await feed.watchJob(jobId, 0, 20);
+    expect(quiet).toMatchObject({ allocations: [], index: 0 });
+    const waiting = feed.watchJob(jobId, quiet.index, 1000);
+    await tick();
+    nomad.send({ index: 60, allocations: [{ ...running(`${jobId}-a`), jobId }] });
+    expect(await waiting).toMatchObject({ index: 60, allocations: [{ clientStatus: "running" }] });
+    expect(nomad.listings).toEqual([]);
+  });
+
+  it("lists a child dispatched before the stream was live, across a reconnect, or while held changes were dropped for room", async () => {
+    const nomad = scriptedNomad();
+    feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5, recentMax: 2 });
+    // the first dispatch opens the stream: not live yet
+    const before = await feed.dispatch(request);
+    await feed.watchJob(before.jobId, 0, 1000);
+    expect(nomad.listings).toEqual([before.jobId]);
+
+    nomad.send({ heartbeat: true });
+    await tick();
+    const broken = await feed.dispatch(request);
+    nomad.send(new Error("connection reset"));
+    await tick(20);
+    nomad.send({ heartbeat: true });
+    await tick();
+    await feed.watchJob(broken.jobId, 0, 1000);
+    expect(nomad.listings).toEqual([before.jobId, broken.jobId]);
+
+    const crowdedOut = await feed.dispatch(request);
+    nomad.send({ index: 70, allocations: [{ ...running(`${crowdedOut.jobId}-a`), jobId: crowdedOut.jobId }] });
+    // three other jobs' changes past the room for two: the oldest held, this child's, is dropped
+    await tick();
+    for (const other of ["o1", "o2", "o3"]) {
+      nomad.send({ index: 71, allocations: [{ ...running(`${other}-a`), jobId: other }] });
+      await tick();
+    }
+    await feed.watchJob(crowdedOut.jobId, 0, 1000);
+    expect(nomad.listings).toEqual([before.jobId, broken.jobId, crowdedOut.jobId]);
+  });
+
   it("rejects every wait on a signal when it aborts, with one listener on the signal however many wait", async () => {
     const nomad = scriptedNomad();
     feed = createAllocationFeed(nomad.client, silent, { reconnectMs: 5 });
