@@ -123,6 +123,46 @@ describe("runAttempt", () => {
     expect(digestOf(spec)).not.toBe(digestOf({ ...spec, args: ["/tmp/evil.js"] }));
   });
 
+  it("reads the parent while the claim is written, and checks it before minting", async () => {
+    const order: string[] = [];
+    const t = setup({
+      nomad: {
+        parentSpec: async () => {
+          order.push("parent read");
+          return spec;
+        },
+      },
+    });
+    const create = t.ledger.create.bind(t.ledger);
+    t.ledger.create = async (id, fields) => {
+      order.push("claim sent");
+      await new Promise((r) => setTimeout(r, 20));
+      order.push("claim written");
+      return create(id, fields);
+    };
+    const mint = t.deps.vault.mintWrapped;
+    t.deps.vault = { ...t.deps.vault, mintWrapped: (req) => (order.push("mint"), mint(req)) };
+    await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(order).toEqual(["parent read", "claim sent", "claim written", "mint"]);
+  });
+
+  it("lets a lost claim drop its parent read, failed or not", async () => {
+    const unhandled: unknown[] = [];
+    const note = (e: unknown) => void unhandled.push(e);
+    process.on("unhandledRejection", note);
+    try {
+      const t = setup({ nomad: { parentSpec: async () => Promise.reject(new NomadApiError("nomad: read job runner: connect ECONNREFUSED", undefined)) } });
+      t.ledger.entries.set("deploy", { id: "deploy", state: "claimed", owner: "other", attempt: 1, actionSha: "a1", commit: "c1", updatedAt: NOW.toISOString(), index: 1 });
+      const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+      await new Promise((r) => setTimeout(r, 10));
+      expect(end.phase).toBe("released");
+      expect(t.calls).toEqual([]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", note);
+    }
+  });
+
   it("stops at a lost check-and-set: another instance's write wins, our unrecorded token is revoked", async () => {
     const t = setup();
     const mint = t.deps.vault.mintWrapped;
