@@ -58,11 +58,7 @@ export interface PassSummary {
   inFlight: number;
 }
 
-/**
- * How old a confirmed remote tip, and the ledger's listing, may be for the passes `once` makes
- * between completions. A stale listing is safe: a claim is a create-if-absent, so an entry another
- * instance made meanwhile refuses ours (the attempt ends, the action waits for the next pass).
- */
+/** How old a confirmed remote tip may be for the passes `once` makes between completions. */
 const RECENT_TIP_MS = 1000;
 
 /** failed passes in a row that `once` waits out before it gives up (refusals, HTTP 429, aside) */
@@ -525,10 +521,12 @@ export function createLoop(deps: LoopDeps) {
       const stopBeat = startHeartbeat();
       let pollAt = now().getTime();
       while (!signal.aborted) {
-        // the poll asks the remote, a push webhook names the new tip; a pass woken by a child's end reuses a recent tip
+        // the poll asks the remote, a push webhook names the new tip; a pass woken by a child's end
+        // takes the tip the last of them (or our own push) left: a commit is seen at the poll or its
+        // webhook, however busy the dispatcher is, and a busy one asks the remote no more often
         const polled = now().getTime() >= pollAt;
         const pushed = wakeUp.signal.aborted;
-        const hint: SyncHint | undefined = polled ? undefined : pushed ? (pushedTip === undefined ? undefined : { pushed: pushedTip }) : { maxAgeMs: RECENT_TIP_MS };
+        const hint: SyncHint | undefined = polled ? undefined : pushed ? (pushedTip === undefined ? undefined : { pushed: pushedTip }) : { maxAgeMs: pollMs };
         // the poll stays due until a pass asks the remote: a webhook naming our own push asks nothing
         if (hint === undefined) pollAt = now().getTime() + pollMs;
         if (pushed) [wakeUp, pushedTip] = [new AbortController(), undefined];
