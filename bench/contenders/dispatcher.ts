@@ -3,7 +3,7 @@
 // all, tracks them and pushes every result. Timings come from its own log lines. What both
 // dispatcher contenders share (environment, log lines, a batch's figures) is here too.
 import { spawn } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
 import type { GitCounter } from "../gitcount.js";
@@ -82,7 +82,9 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
 /** BENCH_LOG_DIR: where each dispatcher process's log is kept (`<name>-<time>.log`), for timelines */
 export async function keepLog(name: string, text: string): Promise<void> {
   const dir = process.env.BENCH_LOG_DIR;
-  if (dir) await writeFile(join(dir, `${name}-${Date.now()}.log`), text);
+  if (!dir) return;
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${name}-${Date.now()}.log`), text);
 }
 
 /** BENCH_NODE_ARGS: node options for every dispatcher process the bench starts (rounds and scale checks) */
