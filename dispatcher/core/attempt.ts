@@ -50,8 +50,8 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   const now = () => deps.clock.now();
   const spec = () => buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings);
 
-  async function write(changes: Partial<LedgerEntry>): Promise<AttemptEvent> {
-    const next = await deps.ledger.update(entry!, { ...changes, owner: deps.me, updatedAt: now().toISOString() });
+  async function write(changes: Partial<LedgerEntry>, urgent = false): Promise<AttemptEvent> {
+    const next = await deps.ledger.update(entry!, { ...changes, owner: deps.me, updatedAt: now().toISOString() }, { urgent });
     if (!next) return { type: "conflict", message: `action ${state.id} was taken over by another instance` };
     entry = next;
     return { type: "recorded" };
@@ -64,7 +64,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         parentRead = deps.nomad.parentSpec(spec().job);
         parentRead.catch(() => undefined); // a lost claim never looks at it; check_parent gets its error
         if (cmd.resume) {
-          const ev = await write({ state: "claimed" });
+          const ev = await write({ state: "claimed" }, true);
           return ev.type === "recorded" ? { type: "claimed", accessor: entry!.accessor } : ev;
         }
         const created = await deps.ledger.create(state.id, { state: "claimed", owner: deps.me, attempt: state.attempt, actionSha: state.actionSha, commit: state.commit, updatedAt: now().toISOString() });
@@ -96,7 +96,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         return { type: "dispatched", jobId: d.jobId, duplicate: d.evalId === "" };
       }
       case "record":
-        return write(cmd.changes);
+        return write(cmd.changes, cmd.urgent);
       case "follow":
         tracked = await trackChild(followed(), deps, deps.signal);
         return { type: "child_ended" };

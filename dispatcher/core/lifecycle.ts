@@ -105,8 +105,8 @@ export type AttemptCommand =
   | { type: "check_parent" }
   | { type: "mint" }
   | { type: "dispatch" }
-  /** write the ledger entry (check-and-set); outcome: recorded, conflict or failed */
-  | { type: "record"; changes: Partial<LedgerFields> }
+  /** write the ledger entry (check-and-set); outcome: recorded, conflict or failed. `urgent`: the dispatch waits on it */
+  | { type: "record"; changes: Partial<LedgerFields>; urgent?: true }
   | { type: "revoke"; accessor: string }
   /** outcome: child_ended */
   | { type: "follow" }
@@ -189,7 +189,7 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
       if (e.type === "parent_ok") return s.policies.length > 0 ? at("claimed", [{ type: "mint" }]) : at("dispatching", [{ type: "dispatch" }]);
       if (e.type === "minted") {
         // recorded before the dispatch: a crash in between still lets a successor revoke it
-        return at("recording_accessor", [emit("token:minted", { id: s.id, attempt: s.attempt, policies: s.policies }), { type: "record", changes: { accessor: e.accessor } }], { accessor: e.accessor });
+        return at("recording_accessor", [emit("token:minted", { id: s.id, attempt: s.attempt, policies: s.policies }), { type: "record", changes: { accessor: e.accessor }, urgent: true }], { accessor: e.accessor });
       }
       break;
     case "recording_accessor":

@@ -221,10 +221,10 @@ export interface LedgerPort {
   /** ids of all entries with their CAS index (one call) */
   list(): Promise<Map<string, number>>;
   get(id: string): Promise<LedgerEntry | undefined>;
-  /** create only if absent; undefined when another writer got there first */
+  /** create only if absent (a claim: a child's start waits on it); undefined when another writer got there first */
   create(id: string, fields: LedgerFields): Promise<LedgerEntry | undefined>;
-  /** check-and-set on entry.index; undefined when the entry changed underneath */
-  update(entry: LedgerEntry, changes: Partial<LedgerFields>): Promise<LedgerEntry | undefined>;
+  /** check-and-set on entry.index; undefined when the entry changed underneath. `urgent`: a child's start waits on it */
+  update(entry: LedgerEntry, changes: Partial<LedgerFields>, opts?: { urgent?: boolean }): Promise<LedgerEntry | undefined>;
   /** record that `instance` is alive now */
   heartbeat(instance: string, at: Date, info?: InstanceInfo): Promise<void>;
   /** when `instance` last said it was alive */

@@ -139,9 +139,9 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     }
   }
 
-  async function readJob(jobId: string): Promise<z.infer<typeof S.jobDetail> | undefined> {
+  async function readJob(jobId: string, urgent = false): Promise<z.infer<typeof S.jobDetail> | undefined> {
     try {
-      return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobDetail)).body;
+      return (await get(`/v1/job/${encodeURIComponent(jobId)}`, S.jobDetail, { urgent })).body;
     } catch (err) {
       if (err instanceof NomadApiError && err.status === 404) return undefined;
       throw err;
@@ -182,6 +182,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
           {
             method: "POST",
             url: `/v1/job/${encodeURIComponent(req.job)}/dispatch`,
+            urgent: true,
             data: {
               Meta: req.meta,
               Payload: req.payload === undefined ? undefined : Buffer.from(req.payload).toString("base64"),
@@ -299,7 +300,8 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
     },
 
     async parentSpec(jobId) {
-      const job = await readJob(jobId);
+      // read right before a child starts
+      const job = await readJob(jobId, true);
       return job && pinnedSpecOf(job);
     },
 

@@ -61,11 +61,11 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
   }
 
   /** PUT with cas; a 409 means someone else wrote first. */
-  async function put(path: string, items: Record<string, string>, cas: number): Promise<z.infer<typeof variable> | undefined> {
+  async function put(path: string, items: Record<string, string>, cas: number, urgent = false): Promise<z.infer<typeof variable> | undefined> {
     try {
       const { body } = await nomad.request(
         `write variable ${path}`,
-        { method: "PUT", url: `/v1/var/${path}`, params: { cas }, data: { Path: path, Items: items } },
+        { method: "PUT", url: `/v1/var/${path}`, params: { cas }, data: { Path: path, Items: items }, urgent },
         variable,
       );
       return body;
@@ -94,12 +94,12 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       return v && toEntry(id, v);
     },
     async create(id, fields) {
-      const v = await put(pathOf(id), toItems(fields), 0);
+      const v = await put(pathOf(id), toItems(fields), 0, true);
       return v && toEntry(id, v);
     },
-    async update(entry, changes) {
+    async update(entry, changes, opts) {
       const { id: _id, index, ...current } = entry;
-      const v = await put(pathOf(entry.id), toItems({ ...current, ...changes }), index);
+      const v = await put(pathOf(entry.id), toItems({ ...current, ...changes }), index, opts?.urgent);
       return v && toEntry(entry.id, v);
     },
     async heartbeat(instance, at, info) {

@@ -100,4 +100,22 @@ describe("createHttp", () => {
     held.splice(0).forEach((answer) => answer());
     expect((await Promise.all(answers)).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
   });
+
+  it("gives a free connection to an urgent request before those that waited longer", async () => {
+    const pool = http(); // 4 connections
+    const busy = Array.from({ length: 4 }, () => pool.request({ url: "/v1/hold", params: { who: "busy" } }));
+    const later = pool.request({ url: "/v1/hold", params: { who: "bookkeeping" } });
+    const first = pool.request({ url: "/v1/hold", params: { who: "start" }, urgent: true });
+    await new Promise((r) => setTimeout(r, 50));
+    const sent = () => seen.map((r) => new URL(r.url!, "http://x").searchParams.get("who")).filter((w) => w !== null);
+    expect(sent()).toEqual(["busy", "busy", "busy", "busy"]);
+    held.splice(0, 1).forEach((answer) => answer());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent().slice(4)).toEqual(["start"]);
+    held.splice(0).forEach((answer) => answer());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent().slice(4)).toEqual(["start", "bookkeeping"]);
+    held.splice(0).forEach((answer) => answer());
+    await Promise.all([...busy, later, first]);
+  });
 });

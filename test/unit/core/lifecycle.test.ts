@@ -15,7 +15,7 @@ function run(first: Step, events: AttemptEvent[], at = now): Step[] {
   return steps;
 }
 
-const types = (cmds: AttemptCommand[]) => cmds.map((c) => (c.type === "emit" ? `emit ${c.name}` : c.type === "record" ? `record ${JSON.stringify(c.changes)}` : c.type));
+const types = (cmds: AttemptCommand[]) => cmds.map((c) => (c.type === "emit" ? `emit ${c.name}` : c.type === "record" ? `record${c.urgent ? " (urgent)" : ""} ${JSON.stringify(c.changes)}` : c.type));
 const result = (status: ActionResult["status"]): ActionResult => ({ id: "deploy", status, exit_code: status === "succeeded" ? 0 : 1 }) as ActionResult;
 const failed = (op: "claim" | "check_parent" | "mint" | "record" | "dispatch" | "follow", cls: FailureClass, message: string): AttemptEvent => ({ type: "failed", op, class: cls, message, err: new Error(message) });
 
@@ -38,8 +38,9 @@ describe("step: the happy path and the ledger after each command (crash points)"
       // a crash from here on leaves the entry `claimed`: a successor goes on from the parent check
       ["claimed", ["check_parent"]],
       ["claimed", ["mint"]],
-      // the accessor reaches the ledger before the dispatch: a successor can revoke the token
-      ["recording_accessor", ["emit token:minted", 'record {"accessor":"acc-1"}']],
+      // the accessor reaches the ledger before the dispatch: a successor can revoke the token (the
+      // dispatch waits on this write: it goes ahead of other requests)
+      ["recording_accessor", ["emit token:minted", 'record (urgent) {"accessor":"acc-1"}']],
       ["dispatching", ["dispatch"]],
       // a crash here: the entry says claimed; the successor's dispatch (same idempotency key) gets this child back
       ["recording_dispatch", ['record {"state":"dispatched","jobId":"runner/dispatch-1","accessor":"acc-1","dispatchedAt":"2026-12-02T10:00:00.000Z"}']],
