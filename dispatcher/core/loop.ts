@@ -189,7 +189,7 @@ export function createLoop(deps: LoopDeps) {
   let known: Set<string> | undefined;
 
   async function knownEntries(): Promise<Set<string>> {
-    known ??= new Set((await deps.ledger.list()).keys());
+    known ??= await deps.ledger.list();
     return known;
   }
 

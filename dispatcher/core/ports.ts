@@ -218,8 +218,8 @@ export interface InstanceBeat extends Partial<InstanceInfo> {
 }
 
 export interface LedgerPort {
-  /** ids of all entries with their CAS index (one call) */
-  list(): Promise<Map<string, number>>;
+  /** ids of all entries (one call) */
+  list(): Promise<Set<string>>;
   get(id: string): Promise<LedgerEntry | undefined>;
   /** create only if absent (a claim: a child's start waits on it); undefined when another writer got there first */
   create(id: string, fields: LedgerFields): Promise<LedgerEntry | undefined>;

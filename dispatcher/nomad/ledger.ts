@@ -7,7 +7,7 @@ import type { NomadClient } from "./client.js";
 // exactly one replica claims an action and every state change is fenced. It outlives job GC.
 
 const variable = z.object({ Path: z.string(), ModifyIndex: z.number(), Items: z.record(z.string(), z.string()).nullish() });
-const variableList = z.array(z.object({ Path: z.string(), ModifyIndex: z.number() })).nullish();
+const variableList = z.array(z.object({ Path: z.string() })).nullish();
 
 /** Variable paths allow [a-zA-Z0-9-_~/]; action ids may hold dots, which ids never hold as "~". */
 function encode(id: string): string {
@@ -87,7 +87,7 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
   return {
     async list() {
       const { body } = await nomad.get("/v1/vars", variableList, { params: { prefix: actionsPrefix } });
-      return new Map((body ?? []).map((v) => [decode(v.Path.slice(actionsPrefix.length)), v.ModifyIndex]));
+      return new Set((body ?? []).map((v) => decode(v.Path.slice(actionsPrefix.length))));
     },
     async get(id) {
       const v = await read(pathOf(id));

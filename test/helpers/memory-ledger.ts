@@ -7,7 +7,7 @@ export function createMemoryLedger(): LedgerPort & { entries: Map<string, Ledger
   let index = 1;
   return {
     entries,
-    list: async () => new Map([...entries].map(([id, e]) => [id, e.index])),
+    list: async () => new Set(entries.keys()),
     get: async (id) => entries.get(id),
     async create(id, fields) {
       if (entries.has(id)) return undefined;

@@ -31,7 +31,8 @@ describe("nomad ledger", () => {
     const created = (await ledger.create(id, { ...fields("a"), result: "{}" }))!;
     const cleared = (await ledger.update(created, { state: "recorded", result: undefined }))!;
     expect(cleared.result).toBeUndefined();
-    expect((await ledger.list()).get(id)).toBe(cleared.index);
+    expect((await ledger.list()).has(id)).toBe(true);
+    expect((await ledger.list()).has(`${id}-never`)).toBe(false);
   });
 
   it("remembers when an instance was last alive", async () => {
