@@ -34,7 +34,7 @@ export const CONTENDERS: Record<string, string> = {
   raw: "raw limit: HTTP dispatch of the stack's `runner` job (exec: chroot, nobody, read-only volumes) + blocking queries on the child's allocations until terminal; no logs, no git, no Vault",
   cli: "CLI baseline: `nomad job dispatch -detach runner`, then `nomad job status -short` every poll interval until dead, then `nomad alloc status` for the exit code (bench/contenders/cli-baseline.sh)",
   dispatcher:
-    "the dispatcher as deployed: a `dispatcher run` (dist/dispatcher.mjs, child process) started before each of its batches and warmed with 4 actions of its own, outside the figures; N action TOMLs pushed in one commit, then a signed push webhook; it reads the repo, dispatches `runner`, tracks with blocking queries, reads the logs, commits and pushes every result",
+    "the dispatcher as deployed: a `dispatcher run` (dist/dispatcher.mjs, child process) started before each of its batches and warmed with 4 actions of its own, outside the figures; N action TOMLs pushed in one commit, then a signed push webhook; it reads the repo, dispatches `runner`, tracks the children on Nomad's allocation event stream, reads the logs, commits and pushes every result",
   "dispatcher-once":
     "the dispatcher as a scheduled job: the same batch, then one `dispatcher once` process per round (start, Vault login, fetch, then the same work until every result is pushed)",
   "raw-trivial": "reference floor: the raw client on `bench-noop`, a parameterized raw_exec job running /bin/true",
