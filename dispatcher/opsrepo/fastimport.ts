@@ -1,6 +1,6 @@
 // One long-lived `git fast-import` per clone: a result commit is a few commands on its stdin, not a
 // process (a fork of the dispatcher costs more CPU than the commit). `checkpoint` puts the objects
-// on disk before the answer, so the push that follows sees them.
+// on disk, as a pack, before the answer, so the push that follows sees them.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
@@ -18,17 +18,15 @@ export interface FastImportCommit {
 export interface FastImport {
   /** the new commit's id and each file's blob id, in order */
   commit(c: FastImportCommit): Promise<{ commit: string; blobs: string[] }>;
+  /**
+   * Ends the process once its commits are written; the next commit starts another. While it runs,
+   * git keeps its packs (a .keep file each) out of gc, and its object table only grows.
+   */
+  close(): Promise<void>;
 }
-
-/** every checkpoint's pack becomes loose objects, also a large commit's (its pack is not compressed) */
-const UNPACK_LIMIT = 1_000_000;
-
-/** a process that has written this many commits is replaced (its object table only grows) */
-const COMMITS_PER_PROCESS = 500;
 
 export function createFastImport(cwd: string): FastImport {
   let child: ChildProcess | undefined;
-  let written = 0;
   let lines: string[] = [];
   let partial = "";
   let waiting: { count: number; resolve(lines: string[]): void; reject(e: Error): void } | undefined;
@@ -51,10 +49,10 @@ export function createFastImport(cwd: string): FastImport {
   }
 
   function start(): ChildProcess {
-    // Its pack only carries a commit to disk: at the checkpoint git unpacks it into loose objects,
-    // compressed as git always stores them. Compressing the carrier as well cost 20 ms a commit
-    // with 20,000 entries in vault/actions (a 1 MB tree).
-    const c = spawn("git", ["-c", "pack.compression=0", "-c", `fastimport.unpackLimit=${UNPACK_LIMIT}`, "fast-import", "--quiet", "--force"], { cwd, env: buildEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    // Each checkpoint's pack is kept as written, uncompressed: with 20,000 entries in vault/actions
+    // (a 1 MB tree) unpacking it into compressed loose objects cost 70 ms a commit, compressing
+    // the pack 10 ms. The clone's `gc --auto` packs these packs into one (opsrepo/git.ts).
+    const c = spawn("git", ["-c", "pack.compression=0", "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--force"], { cwd, env: buildEnv(), stdio: ["pipe", "pipe", "pipe"] });
     let stderr = "";
     c.stdout!.on("data", (d: Buffer) => {
       const parts = (partial + d.toString("utf8")).split("\n");
@@ -76,11 +74,6 @@ export function createFastImport(cwd: string): FastImport {
   return {
     commit(req) {
       if (waiting) return Promise.reject(new GitError("git fast-import: one commit at a time (the caller serializes writes)"));
-      if (child && written >= COMMITS_PER_PROCESS) {
-        child.stdin!.end(); // ends cleanly at EOF
-        child = undefined;
-        written = 0;
-      }
       child ??= start();
       const c = child;
       holdOpen(c, true);
@@ -100,9 +93,8 @@ export function createFastImport(cwd: string): FastImport {
       data(Buffer.from(req.message));
       text(`from ${req.from}\n`);
       req.files.forEach((f, i) => text(`M 100644 :${i + 2} ${f.path}\n`));
-      // checkpoint: the pack (or its loose objects) on disk before the marks are told
+      // checkpoint: the pack on disk before the marks are told
       text(`\ncheckpoint\nget-mark :1\n${req.files.map((_, i) => `get-mark :${i + 2}\n`).join("")}`);
-      written++;
       return new Promise((resolve, reject) => {
         waiting = {
           count: req.files.length + 1,
@@ -110,6 +102,17 @@ export function createFastImport(cwd: string): FastImport {
           reject,
         };
         c.stdin!.write(Buffer.concat(chunks));
+      });
+    },
+
+    close() {
+      const c = child;
+      if (!c || waiting) return Promise.resolve();
+      child = undefined; // its exit is no failure now
+      holdOpen(c, true);
+      return new Promise((resolve) => {
+        c.on("close", () => resolve());
+        c.stdin!.end(); // fast-import ends cleanly at EOF
       });
     },
   };

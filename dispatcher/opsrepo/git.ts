@@ -50,12 +50,22 @@ const MAX_LOCK_WAITS = 8;
 const MAX_PUSH_ATTEMPTS = 8;
 
 /**
- * Loose objects past which the maintenance a fetch starts packs them (in the background). Every
- * commit writes its trees whole as loose objects: with 10,000 actions `vault/actions` alone is a
- * 1 MB tree (570 KB compressed), so git's default (6,700) let the clone grow by about 750 MB
- * before packing them into a few MB (by hand: 678 such loose objects, 77 MB, packed into 1 MB).
+ * Loose objects past which `gc --auto` packs them (in the background). A fetch writes its trees
+ * whole: with 10,000 actions `vault/actions` alone is a 1 MB tree (570 KB compressed), so git's
+ * default (6,700) let the clone grow by about 750 MB before packing them into a few MB (by hand:
+ * 678 such loose objects, 77 MB, packed into 1 MB).
  */
 const GC_AUTO_LOOSE = 256;
+
+/**
+ * Our result commits between two `gc --auto` of our own. Each leaves a pack of its own (fast-import's,
+ * about 1 MB with 10,000 actions), which git keeps out of gc while that fast-import runs; past git's
+ * 50 packs gc packs them into one. A fetch runs gc too, but a dispatcher that only writes results
+ * never fetches.
+ */
+const COMMITS_PER_GC = 10;
+
+const GC_AUTO = ["-c", `gc.auto=${GC_AUTO_LOOSE}`, "gc", "--auto", "--quiet"];
 
 /** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
 const OWN_WRITES_KEPT = 16;
@@ -90,6 +100,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   let confirmedAt = 0;
   /** what each of our recent pushes changed, by its commit: the parent and the files */
   const ownWrites = new Map<string, { from: string; files: FileChange[] }>();
+  let commitsSinceGc = 0;
 
   async function remoteOp(what: string, cwd: string, args: string[]): Promise<void> {
     const run = await tryGit(cwd, args);
@@ -245,7 +256,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   /**
    * A commit of `files` on top of `tip` through the clone's long-lived `git fast-import`: blobs,
-   * trees and the commit written into .git only (loose objects below fastimport.unpackLimit); no
+   * trees and the commit written into .git only (a pack per commit); no
    * index, no working tree. Only the trees along the written paths are rebuilt, however large the repo.
    */
   function commitOnto(tip: string, files: RepoFile[], message: string): Promise<{ commit: string; blobs: string[] }> {
@@ -256,6 +267,18 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   function rememberWrite(commit: string, from: string, files: FileChange[]): void {
     ownWrites.set(commit, { from, files });
     if (ownWrites.size > OWN_WRITES_KEPT) ownWrites.delete(ownWrites.keys().next().value!);
+  }
+
+  /**
+   * Every COMMITS_PER_GC commits, the fast-import ends (its packs are gc's then) and git's own check
+   * runs: it returns at once and packs in the background.
+   */
+  async function collectGarbage(): Promise<void> {
+    if (++commitsSinceGc < COMMITS_PER_GC) return;
+    commitsSinceGc = 0;
+    await importer.close();
+    const run = await tryGit(workdir, GC_AUTO);
+    if (run.code !== 0) log.warn({ stderr: run.stderr.trim() }, "git gc --auto failed in the dispatcher's clone; the next one tries again");
   }
 
   async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {
@@ -282,6 +305,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         knownTip = commit; // the push moved the remote-tracking ref too
         confirmedAt = Date.now();
         rememberWrite(commit, tip, fresh.map((f, i) => ({ path: f.path, sha: blobs[i]!, size: f.content.length })));
+        await collectGarbage();
         return outcome(commit);
       }
       if (!PUSH_RACE.test(push.stderr)) throw remoteFailure(`cannot push to ${shownRemote}: ${push.stderr.trim()}`, push.stderr);

@@ -1,6 +1,6 @@
 // The long-lived fast-import on a real temporary repository: several commits through one process,
 // each readable by other git processes as soon as it is answered; a bad commit fails alone.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -44,10 +44,11 @@ describe("createFastImport", () => {
     expect(two.blobs).toHaveLength(2);
   });
 
-  it("leaves no pack behind, also for a commit of more objects than git's unpack limit (100): its uncompressed carrier pack becomes compressed loose objects", async () => {
+  it("keeps each commit's objects as one pack, also a single small file's: nothing is unpacked into loose objects", async () => {
     const fi = createFastImport(dir);
-    const files = Array.from({ length: 150 }, (_, i) => ({ path: `vault/actions/r${i}.log`, content: Buffer.from(`log ${i}: the same line, again and again\n`.repeat(200)) }));
-    const { commit } = await fi.commit({ from: base, files, message: "many", ident });
+    const one = await fi.commit({ from: base, files: [{ path: "vault/actions/a.log", content: Buffer.from("one\n") }], message: "one", ident });
+    const files = Array.from({ length: 150 }, (_, i) => ({ path: `vault/actions/r${i}.log`, content: Buffer.from(`log ${i}\n`) }));
+    const { commit } = await fi.commit({ from: one.commit, files, message: "many", ident });
     const counts = Object.fromEntries(
       (await runGit(dir, ["count-objects", "-v"]))
         .toString()
@@ -55,11 +56,21 @@ describe("createFastImport", () => {
         .split("\n")
         .map((l) => l.split(": ")),
     ) as Record<string, string>;
-    // 150 blobs, 3 trees and the commit, with the base commit and its empty tree
-    expect([counts.count, counts.packs]).toEqual(["156", "0"]);
-    // stored compressed: 150 files of 7,000 bytes take far less than their 1 MB
-    expect(Number(counts.size)).toBeLessThan(1024);
-    expect((await runGit(dir, ["cat-file", "-p", `${commit}:vault/actions/r149.log`])).toString()).toBe(files[149]!.content.toString());
+    // loose: the base commit and its empty tree, from `git commit`; the two commits' objects in a pack each
+    expect([counts.count, counts.packs, counts["in-pack"]]).toEqual(["2", "2", String(1 + 3 + 1 + (150 + 3 + 1))]);
+    expect((await runGit(dir, ["cat-file", "-p", `${commit}:vault/actions/r149.log`])).toString()).toBe("log 149\n");
+  });
+
+  it("keeps its packs out of gc while it runs; close ends it, and the next commit starts another", async () => {
+    const fi = createFastImport(dir);
+    const one = await fi.commit({ from: base, files: [{ path: "a", content: Buffer.from("a") }], message: "one", ident });
+    const packDir = join(dir, ".git", "objects", "pack");
+    const keeps = async () => (await readdir(packDir)).filter((f) => f.endsWith(".keep")).length;
+    expect(await keeps()).toBe(1);
+    await fi.close();
+    expect(await keeps()).toBe(0);
+    const two = await fi.commit({ from: one.commit, files: [{ path: "b", content: Buffer.from("b") }], message: "two", ident });
+    expect((await runGit(dir, ["log", "--format=%s", two.commit])).toString().trim().split("\n")).toEqual(["two", "one", "base"]);
   });
 
   it("fails a commit on an unknown base with git's message, and the next one works", async () => {

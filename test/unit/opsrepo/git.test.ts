@@ -389,6 +389,28 @@ describe("writeFiles", () => {
     expect(sleeps).toEqual([]);
   });
 
+  it("has git pack its commits' packs (one each) past gc.autoPackLimit, also when it never fetches", async () => {
+    const repo = openRepo();
+    await repo.sync();
+    // git's limit is 50 packs; 4 here, set in the environment as an operator could
+    Object.assign(process.env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "gc.autoPackLimit", GIT_CONFIG_VALUE_0: "4" });
+    try {
+      for (let i = 0; i < 10; i++) await repo.writeFiles([file(`vault/actions/r${i}.result.json`, `${i}\n`)], `vault: result for r${i}`);
+    } finally {
+      for (const k of ["GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"]) delete process.env[k];
+    }
+    const gitDir = join(scratch, "clone", ".git");
+    const packs = async () => (await readdir(join(gitDir, "objects", "pack"))).filter((f) => f.endsWith(".pack")).length;
+    // the maintenance runs in the background
+    for (let i = 0; i < 100 && (existsSync(join(gitDir, "gc.pid")) || (await packs()) > 1); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await packs()).toBe(1);
+    expect(await ops.read("vault/actions/r9.result.json")).toBe("9\n");
+    // the next commit starts a new fast-import on the packed clone
+    await repo.writeFiles([file("vault/actions/r10.result.json", "10\n")], "vault: result for r10");
+    expect(await ops.read("vault/actions/r10.result.json")).toBe("10\n");
+    expect((await repo.readFile(await remoteTip(), "vault/actions/r0.result.json"))?.toString()).toBe("0\n");
+  });
+
   it("refuses paths outside the repo", async () => {
     const repo = openRepo();
     await repo.sync();
