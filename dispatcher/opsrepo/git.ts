@@ -256,8 +256,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   /**
    * A commit of `files` on top of `tip` through the clone's long-lived `git fast-import`: blobs,
-   * trees and the commit written into .git only (a pack per commit); no
-   * index, no working tree. Only the trees along the written paths are rebuilt, however large the repo.
+   * trees and the commit written into .git only (a pack per commit); no index, no working tree.
+   * Only the trees along the written paths are rebuilt, however large the repo.
    */
   function commitOnto(tip: string, files: RepoFile[], message: string): Promise<{ commit: string; blobs: string[] }> {
     const ident = `${identityName} <${identityEmail}> ${Math.floor(Date.now() / 1000)} +0000`;
