@@ -57,6 +57,9 @@ const MAX_PUSH_ATTEMPTS = 8;
  */
 const GC_AUTO_LOOSE = 256;
 
+/** the threshold for every gc in the clone: ours and the one a fetch starts */
+const WITH_GC_AUTO_LOOSE = ["-c", `gc.auto=${GC_AUTO_LOOSE}`];
+
 /**
  * Our result commits between two `gc --auto` of our own. Each leaves a pack of its own (fast-import's,
  * about 1 MB with 10,000 actions), which git keeps out of gc while that fast-import runs; past git's
@@ -65,7 +68,7 @@ const GC_AUTO_LOOSE = 256;
  */
 const COMMITS_PER_GC = 10;
 
-const GC_AUTO = ["-c", `gc.auto=${GC_AUTO_LOOSE}`, "gc", "--auto", "--quiet"];
+const GC_AUTO = [...WITH_GC_AUTO_LOOSE, "gc", "--auto", "--quiet"];
 
 /** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
 const OWN_WRITES_KEPT = 16;
@@ -136,7 +139,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function fetchTip(): Promise<string> {
     await ensureClone();
-    const args = ["-c", `gc.auto=${GC_AUTO_LOOSE}`, "fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
+    const args = [...WITH_GC_AUTO_LOOSE, "fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
     for (let attempt = 1; ; attempt++) {
       const run = await tryGit(workdir, args);
       if (run.code === 0) break;
