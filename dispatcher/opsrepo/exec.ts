@@ -93,10 +93,13 @@ export function holdOpen(c: ChildProcess | undefined, busy: boolean): void {
 /** Runs git and returns stdout; a non-zero exit throws GitError with git's stderr. */
 export async function runGit(cwd: string, args: string[]): Promise<Buffer> {
   const run = await tryGit(cwd, args);
-  if (run.code !== 0) {
-    throw new GitError(redactUrls(`git ${args.join(" ")} failed in ${cwd}: ${run.stderr.trim()}`));
-  }
+  if (run.code !== 0) throw gitFailure(cwd, args, run);
   return run.stdout;
+}
+
+/** A failed git command as an error: the command, where, and git's own words. */
+export function gitFailure(cwd: string, args: string[], run: GitRun): GitError {
+  return new GitError(redactUrls(`git ${args.join(" ")} failed in ${cwd}: ${run.stderr.trim()}`));
 }
 
 /** The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is absent. */

@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
 import type { FileChange, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, tryGit, type SshCredential } from "./exec.js";
+import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
 import { readProvenance } from "./provenance.js";
@@ -43,7 +43,8 @@ interface TreeEntry {
 // ref advertisement and our ref update (the remote then fails to lock the ref).
 const PUSH_RACE = /\((fetch first|non-fast-forward)\)|cannot lock ref|failed to update ref/;
 
-const REF_LOCKED = /cannot lock ref|Unable to create '.*\.lock'/;
+/** another process using the shared clone (status beside logs -f) holds a ref or the config */
+const LOCKED = /cannot lock ref|Unable to create '.*\.lock'|could not lock config file/;
 const MAX_LOCK_WAITS = 8;
 
 /** Past this, the results stay queued and the next pass tries again. */
@@ -110,6 +111,21 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (run.code !== 0) throw remoteFailure(`cannot ${what} ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
   }
 
+  /** A git command in the clone, tried again while another process holds a lock it needs (up to MAX_LOCK_WAITS). */
+  async function tryGitWaitingForLocks(args: string[]): Promise<GitRun> {
+    for (let attempt = 1; ; attempt++) {
+      const run = await tryGit(workdir, args);
+      if (run.code === 0 || !LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) return run;
+      await sleep(100 * attempt);
+    }
+  }
+
+  /** A setting of the clone's own: fails with git's words once the config lock stays held. */
+  async function configure(args: string[]): Promise<void> {
+    const run = await tryGitWaitingForLocks(args);
+    if (run.code !== 0) throw gitFailure(workdir, args, run);
+  }
+
   function ensureClone(): Promise<void> {
     cloned ??= cloneOrAdopt().catch((err: unknown) => {
       cloned = undefined; // let the next sync try again
@@ -121,10 +137,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   async function cloneOrAdopt(): Promise<void> {
     if (existsSync(join(workdir, ".git"))) {
       if (!opts.shared) await removeStaleLocks(join(workdir, ".git"));
-      await git(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
+      await configure(["remote", "set-url", "origin", opts.remote]); // the configured remote may have moved
       // the credential may have moved too: every command in the clone uses the configured one
-      if (opts.ssh) await git(["config", "core.sshCommand", sshCommandFor(opts.ssh)]);
-      else await tryGit(workdir, ["config", "--unset", "core.sshCommand"]);
+      if (opts.ssh) await configure(["config", "core.sshCommand", sshCommandFor(opts.ssh)]);
+      else await tryGitWaitingForLocks(["config", "--unset", "core.sshCommand"]);
       return;
     }
     await mkdir(dirname(workdir), { recursive: true });
@@ -139,14 +155,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
   async function fetchTip(): Promise<string> {
     await ensureClone();
-    const args = [...WITH_GC_AUTO_LOOSE, "fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`];
-    for (let attempt = 1; ; attempt++) {
-      const run = await tryGit(workdir, args);
-      if (run.code === 0) break;
-      // another process fetching into the same clone (status beside logs -f) holds the ref lock
-      if (!REF_LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) throw remoteFailure(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
-      await sleep(100 * attempt);
-    }
+    const run = await tryGitWaitingForLocks([...WITH_GC_AUTO_LOOSE, "fetch", "--quiet", "origin", `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    if (run.code !== 0) throw remoteFailure(`cannot fetch from ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
     // the long-lived cat-file reads the ref as the fetch left it: no process
     const tip = await objects.info(`refs/remotes/origin/${branch}^{commit}`);
     if (tip?.type !== "commit") throw new GitError(`git fetch from ${shownRemote} left no commit at refs/remotes/origin/${branch}`);

@@ -115,6 +115,17 @@ describe("sync", () => {
     expect(sleeps).toEqual([100]);
   });
 
+  it("waits for another process holding the shared clone's config lock, then adopts the clone", async () => {
+    await openRepo().sync();
+    const lock = join(scratch, "clone", ".git", "config.lock");
+    await writeFile(lock, "");
+    // the other process (logs -f beside status) finishes its setting while we wait
+    const repo = openRepo({ shared: true, sleep: async (ms) => (sleeps.push(ms), rm(lock)) });
+    expect(await repo.sync()).toBe(await remoteTip());
+    expect(sleeps).toEqual([100]);
+    expect((await runGit(join(scratch, "clone"), ["remote", "get-url", "origin"])).toString().trim()).toBe(ops.remote);
+  });
+
   it("removes a stale lock left in its own clone by a killed predecessor", async () => {
     await openRepo().sync();
     await writeFile(join(scratch, "clone", ".git", "index.lock"), "");
