@@ -174,7 +174,7 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
 
   switch (s.phase) {
     case "claiming":
-      if (e.type === "claim_taken") return at("released", [{ type: "log", level: "debug", message: "claimed by another instance" }]);
+      if (e.type === "claim_taken") return at("released", [{ type: "log", level: "debug", message: "the ledger holds an entry for it already: read on the next pass" }]);
       if (e.type === "claimed") return at("claimed", [{ type: "check_parent" }], { claimed: true, earlierAccessor: e.accessor });
       break;
     case "reattaching":

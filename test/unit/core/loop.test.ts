@@ -205,21 +205,21 @@ describe("createLoop", () => {
 
   it("once() waits out refused passes (429) and finishes; past five failed passes in a row of an outage it gives up", async () => {
     const t = setup(files);
-    const list = t.ledger.list;
+    const heartbeat = t.ledger.heartbeat.bind(t.ledger);
     // more than five in a row: Nomad is answering, so a refusal never ends `once`
     let refusals = 8;
-    t.ledger.list = async () => {
-      if (refusals-- > 0) throw new NomadApiError("nomad: GET /v1/vars failed: HTTP 429: Your IP is issuing too many concurrent connections", 429);
-      return list();
+    t.ledger.heartbeat = async (...args) => {
+      if (refusals-- > 0) throw new NomadApiError("nomad: PUT /v1/var/dispatcher/instances/me failed: HTTP 429: Your IP is issuing too many concurrent connections", 429);
+      return heartbeat(...args);
     };
     await t.loop.once();
     expect(t.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-b"]);
 
     const down = setup(files);
     let calls = 0;
-    down.ledger.list = async () => {
+    down.ledger.heartbeat = async () => {
       calls++;
-      throw new NomadApiError("nomad: GET /v1/vars failed: connect ECONNREFUSED", undefined);
+      throw new NomadApiError("nomad: PUT /v1/var/dispatcher/instances/me failed: connect ECONNREFUSED", undefined);
     };
     await expect(down.loop.once()).rejects.toThrow("connect ECONNREFUSED");
     expect(calls).toBe(6);
@@ -328,28 +328,31 @@ describe("createLoop", () => {
     expect(later.map((p) => p.waiting).filter((w) => w > 1)).toEqual([37]);
   });
 
-  it("lists the ledger once, not per pass; an attempt ending without a result has its entry read, never listed again", async () => {
+  it("never lists the ledger nor reads a new action's entry: the claim finds an entry there is, and the next pass reads it", async () => {
     const three = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
+    /** the ledger's listings and the entries read, in order */
     const count = (t: ReturnType<typeof setup>) => {
       const list = t.ledger.list.bind(t.ledger);
-      let n = 0;
-      t.ledger.list = async () => (n++, list());
-      return () => n;
+      const get = t.ledger.get.bind(t.ledger);
+      const seen = { lists: 0, read: [] as string[] };
+      t.ledger.list = async () => (seen.lists++, list());
+      t.ledger.get = async (id) => (seen.read.push(id), get(id));
+      return seen;
     };
     const plain = setup(three, { maxInFlight: 1 });
-    const plainLists = count(plain);
+    const plainSeen = count(plain);
     await plain.loop.once();
-    expect([plain.dispatched.length, plainLists()]).toEqual([3, 1]);
-    // a later action, passes that ask the remote: still the one listing
+    expect([plain.dispatched.length, plainSeen]).toEqual([3, { lists: 0, read: [] }]);
+    // a later action, passes that ask the remote: still nothing listed or read
     await plain.repo.port.writeFiles([{ path: "vault/actions/e.toml", content: Buffer.from(action("e")) }], "one more");
     await plain.loop.once();
-    expect([plain.dispatched.length, plainLists()]).toEqual([4, 1]);
+    expect([plain.dispatched.length, plainSeen]).toEqual([4, { lists: 0, read: [] }]);
 
     const raced = setup(three, { maxInFlight: 1 });
-    const racedLists = count(raced);
+    const racedSeen = count(raced);
     const create = raced.ledger.create.bind(raced.ledger);
     let taken = false;
-    // another instance claims "c" between our listing and our claim, and finishes it at once
+    // another instance claims "c" before we do, and finishes it at once
     raced.ledger.create = async (id, fields) => {
       if (id !== "c" || taken) return create(id, fields);
       taken = true;
@@ -359,15 +362,13 @@ describe("createLoop", () => {
     };
     await raced.loop.once();
     expect(raced.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-d"]);
-    expect(racedLists()).toBe(1);
+    // its result is at the tip by the next pass: nothing left to read
+    expect(racedSeen).toEqual({ lists: 0, read: [] });
 
     // another instance claims "c" first and dies (no heartbeat): the lost claim makes the next
-    // pass read "c"'s entry, not list the ledger, and take it over
+    // pass read "c"'s entry and take it over
     const left = setup(three, { maxInFlight: 1 });
-    const leftLists = count(left);
-    const read: string[] = [];
-    const get = left.ledger.get.bind(left.ledger);
-    left.ledger.get = async (id) => (read.push(id), get(id));
+    const leftSeen = count(left);
     const leftCreate = left.ledger.create.bind(left.ledger);
     let claimed = false;
     left.ledger.create = async (id, fields) => {
@@ -378,6 +379,7 @@ describe("createLoop", () => {
     };
     await left.loop.once();
     expect(left.dispatched.sort()).toEqual(["runner/dispatch-a", "runner/dispatch-c", "runner/dispatch-d"]);
-    expect([leftLists(), read.includes("c")]).toEqual([1, true]);
+    expect(leftSeen.lists).toBe(0);
+    expect(leftSeen.read).toContain("c");
   });
 });
