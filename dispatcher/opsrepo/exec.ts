@@ -102,9 +102,13 @@ export function gitFailure(cwd: string, args: string[], run: GitRun): GitError {
   return new GitError(redactUrls(`git ${args.join(" ")} failed in ${cwd}: ${run.stderr.trim()}`));
 }
 
-/** The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is absent. */
-export async function remoteTip(remote: string, branch: string, cwd: string, ssh?: SshCredential): Promise<string | undefined> {
-  const run = await tryGit(cwd, [...sshConfigArgs(ssh), "ls-remote", "--", remote, `refs/heads/${branch}`]);
+/**
+ * The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is
+ * absent. `via`: a clone's remote name pointing at `remote`, asked through so that the clone's
+ * settings for it apply, as they do to its fetches and pushes.
+ */
+export async function remoteTip(remote: string, branch: string, cwd: string, ssh?: SshCredential, via = remote): Promise<string | undefined> {
+  const run = await tryGit(cwd, [...sshConfigArgs(ssh), "ls-remote", "--", via, `refs/heads/${branch}`]);
   if (run.code !== 0) throw remoteFailure(`cannot reach ${redactUrls(remote)}: ${run.stderr.trim()}`, run.stderr);
   return run.stdout.toString("utf8").split("\t")[0]?.trim() || undefined;
 }

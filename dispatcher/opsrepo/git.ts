@@ -172,7 +172,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   async function unchangedTip(): Promise<string | undefined> {
     const known = knownTip;
     if (!known) return undefined;
-    if ((await remoteTip(opts.remote, branch, workdir, opts.ssh)) !== known) return undefined;
+    // through `origin`: set to opts.remote when the clone was adopted
+    if ((await remoteTip(opts.remote, branch, workdir, opts.ssh, "origin")) !== known) return undefined;
     confirmedAt = Date.now();
     return known;
   }

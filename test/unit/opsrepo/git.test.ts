@@ -104,6 +104,19 @@ describe("sync", () => {
     expect(await repo.sync()).toBe(next);
   });
 
+  it("asks whether the remote moved through the clone's origin, so its settings apply as they do to a fetch", async () => {
+    const repo = openRepo();
+    const tip = await repo.sync();
+    const calls = join(scratch, "upload-pack.calls");
+    const wrapper = join(scratch, "upload-pack.sh");
+    await writeFile(wrapper, `#!/bin/sh\necho "$@" >> "${calls}"\nexec git upload-pack "$@"\n`);
+    await chmod(wrapper, 0o755);
+    await runGit(join(scratch, "clone"), ["config", "remote.origin.uploadpack", wrapper]);
+    // the remote has not moved: one ls-remote, whose remote side is the wrapper's `git upload-pack`
+    expect(await gitCommandsDuring(async () => void expect(await repo.sync()).toBe(tip))).toEqual(["ls-remote", "upload-pack"]);
+    expect(await readFile(calls, "utf8")).toBe(`${ops.remote}\n`);
+  });
+
   it("waits for another process holding the clone's ref lock, then fetches", async () => {
     await openRepo().sync();
     const lock = join(scratch, "clone", ".git", "refs", "remotes", "origin", "main.lock");
