@@ -199,7 +199,8 @@ describe("a forged ledger entry", () => {
 
   it("is not acted on: the unrelated job keeps running, the foreign token stays valid, no result is written", async () => {
     const d = await createTestDispatcher(remote.remote);
-    for (let pass = 0; pass < 2; pass++) {
+    // the first pass's claim finds the entry (check-and-set); each pass after reads and refuses it
+    for (let pass = 0; pass < 3; pass++) {
       await d.loop.pass();
       while (d.loop.inFlightIds().length > 0) await new Promise((r) => setTimeout(r, 100));
     }
