@@ -21,7 +21,7 @@ export interface GoalInputs {
 
 const rowOf = (rows: Row[], name: string) => rows.find((r) => r.contender === name);
 const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a / b);
-/** the dispatcher's own CPU in a poll check's step: the remote's receive-pack is the git server's */
+/** the dispatcher's own CPU in a poll check's step: the remote's side is the git server's */
 const cpu = (c?: PassCost) => (c ? c.selfMs + c.childrenMs - c.remoteMs : undefined);
 
 export function evaluateGoals(g: GoalInputs): Goal[] {
@@ -39,7 +39,7 @@ export function evaluateGoals(g: GoalInputs): Goal[] {
     { goal: "git processes per action (mock_driver)", figure: md?.gitPerAction, limit: { max: 1.5 }, unit: "" },
     { goal: `idle pass CPU at ${g.poll?.history ?? "–"} done actions`, figure: cpu(g.poll?.idle), limit: { max: 30 }, unit: "ms" },
     {
-      goal: `first result commit at ${g.poll?.history ?? "–"} actions ÷ at ${g.smallPoll?.history ?? "–"} (dispatcher CPU: the remote's receive-pack apart)`,
+      goal: `first result commit at ${g.poll?.history ?? "–"} actions ÷ at ${g.smallPoll?.history ?? "–"} (dispatcher CPU: the ops remote's side apart)`,
       figure: ratio(cpu(g.poll?.finish), cpu(g.smallPoll?.finish)),
       limit: { max: 2 },
       unit: "×",

@@ -6,7 +6,7 @@ import type { PollCheck } from "./scale/poll.js";
 import type { PassCost } from "./scale/poll-pass.js";
 import type { Settings } from "./settings.js";
 import { percentile } from "./stats.js";
-import type { Ratio, Row, Sample } from "./summary.js";
+import { ownCpu, type Ratio, type Row, type Sample } from "./summary.js";
 
 export interface Report {
   machine: Machine;
@@ -82,7 +82,8 @@ export function formatMarkdown(r: Report): string {
   out.push("");
   out.push("Latency: *batch* is from the moment all N are submitted (raw/cli: batch start; dispatchers: the commit landed in the ops repo) to each result; " +
     "*service* is from that child's dispatch to its result (raw/cli: observed terminal; dispatchers: its result pushed). CPU is the contender's own process and its children " +
-    "(git for the dispatcher, nomad CLIs for the baseline); *agent* is the Nomad agent's own CPU, *tasks* its reaped executors and tasks.", "");
+    "(git for the dispatcher, nomad CLIs for the baseline). Apart from it: the ops remote's side of the dispatcher's git calls (upload-pack under a fetch or ls-remote, receive-pack under a push), " +
+    "which over the bench's local path runs as the dispatcher's child (bench/remote-side.sh records it) and when deployed is the git server's work; *agent* is the Nomad agent's own CPU, *tasks* its reaped executors and tasks.", "");
   out.push("## Summary", "");
   out.push(summaryTable(r.rows), "");
   out.push(
@@ -115,7 +116,7 @@ export function formatMarkdown(r: Report): string {
         ms(percentile(x.childLatencies, 50)),
         ms(percentile(x.batchLatencies, 50)),
         ms(Math.max(...x.batchLatencies)),
-        ms(x.cpu.selfMs + x.cpu.childrenMs),
+        ms(ownCpu(x)),
         ms(x.agentMs),
         String(x.failures),
       ]),
@@ -130,7 +131,7 @@ export function formatMarkdown(r: Report): string {
 
 export function summaryTable(rows: Row[]): string {
   return table(
-    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "agent ms/action", "tasks ms/action", "peak RSS MiB", "git/action", "failures"],
+    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "ops remote's git ms/action", "agent ms/action", "tasks ms/action", "peak RSS MiB", "git/action", "failures"],
     rows.map((x) => [
       x.contender,
       String(x.actions),
@@ -140,6 +141,7 @@ export function summaryTable(rows: Row[]): string {
       ms(x.serviceP50),
       ms(x.serviceP99),
       `${f1(x.cpuPerAction)} (${f1(x.selfPerAction)}+${f1(x.childrenPerAction)})`,
+      x.remotePerAction === 0 ? "" : f1(x.remotePerAction),
       f1(x.agentPerAction),
       f1(x.tasksPerAction),
       x.peakRssMiB === undefined ? "" : f1(x.peakRssMiB),
@@ -155,10 +157,10 @@ function pollSection(p: PollCheck): string[] {
     `## Scale: one poll with ${p.history} done actions`,
     "",
     `${p.history} actions with results (${2 * p.history} files, one fast-import commit) and a ledger entry each (recorded), built in ${ms(p.buildMs)} ms; then one new action. ` +
-      "One dispatcher in one process, pass by pass. CPU: its node process and the git processes it runs; apart, the ops remote's receive-pack, which a push over a local path runs as " +
-      "a child of the dispatcher's `git push` (bench/scale/receive-pack.sh records it), and which is the git server's work when deployed.",
+      "One dispatcher in one process, pass by pass. CPU: its node process and the git processes it runs; apart, the ops remote's side (upload-pack, receive-pack), which a local path runs as " +
+      "a child of the dispatcher's git (bench/remote-side.sh records it), and which is the git server's work when deployed.",
     "",
-    table(["step", "wall ms", "node CPU ms", "git CPU ms", "dispatcher CPU ms", "remote receive-pack CPU ms"], [
+    table(["step", "wall ms", "node CPU ms", "git CPU ms", "dispatcher CPU ms", "ops remote's git CPU ms"], [
       row("first pass (clone, nothing new)", p.cold),
       row(`idle pass (nothing new; mean of ${p.idlePasses})`, p.idle),
       row("pass with 1 new action (reads, dispatches)", p.fresh),

@@ -51,7 +51,7 @@ export function readSettings(): Settings {
     mockConcurrency: int("BENCH_MOCK_CONCURRENCY", 64),
     smallHistory: int("BENCH_SMALL_HISTORY", 10),
     inflight: ints("BENCH_INFLIGHT", [150, 5000]),
-    inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 600),
+    inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 900),
     holdSeconds: int("BENCH_HOLD_SECONDS", 15),
     out: process.env.BENCH_OUT ?? join(ROOT, "bench/results.md"),
   };

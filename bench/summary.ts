@@ -18,16 +18,24 @@ export interface Row {
   batchP99: number;
   serviceP50: number;
   serviceP99: number;
-  /** the contender's own CPU per action, ms (self + children) */
+  /** the contender's own CPU per action, ms (self + children, the ops remote's side apart) */
   cpuPerAction: number;
   selfPerAction: number;
+  /** its children's, the remote's side apart */
   childrenPerAction: number;
+  /** the ops remote's side of its git calls (dispatchers), ms per action */
+  remotePerAction: number;
   agentPerAction: number;
   tasksPerAction: number;
   peakRssMiB?: number;
   /** git processes started per action (the dispatcher only) */
   gitPerAction?: number;
   failures: number;
+}
+
+/** a batch's CPU for its contender: the ops remote's side is the git server's */
+export function ownCpu(s: BatchRun): number {
+  return s.cpu.selfMs + s.cpu.childrenMs - (s.remoteMs ?? 0);
 }
 
 export function summarize(samples: Sample[]): Row[] {
@@ -47,9 +55,10 @@ export function summarize(samples: Sample[]): Row[] {
       batchP99: percentile(batch, 99),
       serviceP50: percentile(service, 50),
       serviceP99: percentile(service, 99),
-      cpuPerAction: sum(mine.map((s) => s.cpu.selfMs + s.cpu.childrenMs)) / actions,
+      cpuPerAction: sum(mine.map(ownCpu)) / actions,
       selfPerAction: sum(mine.map((s) => s.cpu.selfMs)) / actions,
-      childrenPerAction: sum(mine.map((s) => s.cpu.childrenMs)) / actions,
+      childrenPerAction: sum(mine.map((s) => s.cpu.childrenMs - (s.remoteMs ?? 0))) / actions,
+      remotePerAction: sum(mine.map((s) => s.remoteMs ?? 0)) / actions,
       agentPerAction: sum(mine.map((s) => s.agentMs)) / actions,
       tasksPerAction: sum(mine.map((s) => s.tasksMs)) / actions,
       peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,

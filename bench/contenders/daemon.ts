@@ -1,7 +1,7 @@
 // Contender "dispatcher": `dispatcher run` (dist/dispatcher.mjs in a child process), as operators
 // deploy it, woken by a signed push webhook once a batch's commit has landed. Its poll is an hour
 // away, so only the webhook starts a batch. CPU is read from /proc over each batch
-// (the process and every descendant: git), peak RSS from VmHWM.
+// (the process and every descendant: git; the ops remote's side apart), peak RSS from VmHWM.
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { diffCpu, readCpu, readRss } from "../proc.js";
 import { actionToml, commitFiles } from "../opsrepo.js";
+import { readRemoteMs, remoteSideEnv } from "../remote.js";
 import { batchOf, benchNodeArgs, keepLog, dispatcherEnv, parseLines, type DispatcherSetup, type LogLine } from "./dispatcher.js";
 import type { BatchRun } from "./run.js";
 
@@ -43,8 +44,9 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
   await writeFile(secretFile, secret, { mode: 0o600 });
   const url = `http://127.0.0.1:${await freePort()}`;
   const gitFile = join(setup.stack.dir, `${name}.git-count`);
+  const remoteFile = join(setup.stack.dir, `${name}.remote-cpu`);
   const child = spawn(process.execPath, [...benchNodeArgs(), CLI, "run"], {
-    env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), DISPATCHER_LISTEN: url.slice("http://".length), DISPATCHER_WEBHOOK_SECRET_FILE: secretFile, DISPATCHER_POLL_SECONDS: "3600" },
+    env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), ...remoteSideEnv(remoteFile), DISPATCHER_LISTEN: url.slice("http://".length), DISPATCHER_WEBHOOK_SECRET_FILE: secretFile, DISPATCHER_POLL_SECONDS: "3600" },
     stdio: ["ignore", "ignore", "pipe"],
   });
   // log lines parsed once, as they come: a batch of 2,000 writes several MB
@@ -82,6 +84,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
       const tip = await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
       const from = lines.length;
       const cpu = readCpu(pid);
+      const remote = readRemoteMs(remoteFile);
       const git = setup.git?.count(gitFile);
       const start = Date.now();
       // as GitHub sends it: the branch and the commit it now points at
@@ -102,7 +105,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
       await pause(SETTLE_AFTER_PUSH_MS);
       const used = diffCpu(cpu, readCpu(pid));
       const run = await batchOf(setup.remote, ids, lines.slice(from), start);
-      return { ...run, cpu: used, peakRssMiB: readRss(pid).peakMiB, gitProcesses: git === undefined ? undefined : setup.git!.count(gitFile) - git };
+      return { ...run, cpu: used, remoteMs: readRemoteMs(remoteFile) - remote, peakRssMiB: readRss(pid).peakMiB, gitProcesses: git === undefined ? undefined : setup.git!.count(gitFile) - git };
     },
     async stop() {
       process.off("exit", kill);

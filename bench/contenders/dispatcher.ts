@@ -8,6 +8,7 @@ import { basename, join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
 import type { GitCounter } from "../gitcount.js";
 import { actionToml, commitFiles, RUN } from "../opsrepo.js";
+import { readRemoteMs, remoteSideEnv } from "../remote.js";
 import type { Stack } from "../settings.js";
 import type { BatchRun } from "./run.js";
 
@@ -37,6 +38,8 @@ export interface Usage {
   selfMs: number;
   childrenMs: number;
   maxRssMiB: number;
+  /** of childrenMs: the ops remote's side (bench/remote.ts) */
+  remoteMs: number;
   /** git processes the dispatcher started (when counted) */
   gitProcesses?: number;
 }
@@ -96,9 +99,10 @@ export function benchNodeArgs(): string[] {
 export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = benchNodeArgs()): Promise<{ lines: LogLine[]; usage: Usage }> {
   const usageFile = join(setup.stack.dir, `usage-${process.pid}-${Date.now()}.json`);
   const gitFile = `${usageFile}.git`;
+  const remoteFile = `${usageFile}.remote`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgs, USAGE_WRAPPER, "once"], {
-      env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), BENCH_USAGE_FILE: usageFile },
+      env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), ...remoteSideEnv(remoteFile), BENCH_USAGE_FILE: usageFile },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -108,7 +112,7 @@ export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = benchNodeAr
       void keepLog("once", err);
       if (code !== 0) return reject(new Error(`dispatcher once exited ${code}: ${err.trim().slice(-1000)}`));
       readFile(usageFile, "utf8").then(
-        (text) => resolve({ lines: parseLines(err), usage: { ...(JSON.parse(text) as Omit<Usage, "gitProcesses">), gitProcesses: setup.git?.count(gitFile) } }),
+        (text) => resolve({ lines: parseLines(err), usage: { ...(JSON.parse(text) as Omit<Usage, "gitProcesses" | "remoteMs">), remoteMs: readRemoteMs(remoteFile), gitProcesses: setup.git?.count(gitFile) } }),
         reject,
       );
     });
@@ -129,7 +133,7 @@ export async function runDispatcher(setup: DispatcherSetup, ids: string[], formu
   const start = Date.now();
   const { lines, usage } = await runOnce(setup);
   const run = await batchOf(setup.remote, ids, lines, start);
-  return { ...run, cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs }, peakRssMiB: usage.maxRssMiB, gitProcesses: usage.gitProcesses };
+  return { ...run, cpu: { selfMs: usage.selfMs, childrenMs: usage.childrenMs }, remoteMs: usage.remoteMs, peakRssMiB: usage.maxRssMiB, gitProcesses: usage.gitProcesses };
 }
 
 /** A batch's timings and outcomes from the dispatcher's log lines; `start`: its commit had landed. */

@@ -16,8 +16,10 @@ export interface BatchRun {
    */
   childLatencies: number[];
   failures: number;
-  /** the contender's own CPU (self: its process; children: git, nomad CLI, …) */
+  /** the contender's CPU (self: its process; children: git, nomad CLI, …) */
   cpu: CpuTimes;
+  /** of cpu.childrenMs: the ops remote's side of the dispatcher's git calls (bench/remote.ts), the git server's work when deployed */
+  remoteMs?: number;
   /** the dispatcher's node process only */
   peakRssMiB?: number;
   /** git processes the dispatcher started */

@@ -1,27 +1,21 @@
 // Child process of the poll check: a dispatcher in this process on an ops repo with a long
 // history, measured pass by pass. Prints one JSON object: PassCost per step.
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { loadConfig } from "../../config.js";
 import { createLogger } from "../../log.js";
 import { startDispatcher } from "../../start.js";
 import { actionToml, commitFiles } from "../opsrepo.js";
 import { diffCpu, readCpu } from "../proc.js";
+import { readRemoteMs } from "../remote.js";
 
 export interface PassCost {
   wallMs: number;
   /** the dispatcher's node process */
   selfMs: number;
-  /** git processes it ran, the remote's receive-pack included */
+  /** git processes it ran, the remote's side included */
   childrenMs: number;
-  /** of childrenMs: the remote's receive-pack (the git server's work, on another machine when deployed) */
+  /** of childrenMs: the remote's upload-pack and receive-pack (the git server's work, on another machine when deployed) */
   remoteMs: number;
-}
-
-/** CPU the remote's receive-pack has used so far: the `times` of each push (receive-pack.sh), summed */
-function readRemoteMs(): number {
-  const file = process.env.BENCH_RECEIVE_CPU_FILE!;
-  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
-  return [...text.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + (Number(m[1]) * 60 + Number(m[2])) * 1000, 0);
 }
 
 /** an idle pass is a few ms: /proc counts CPU in 10 ms ticks, so idle passes are measured this many times and averaged */
@@ -29,7 +23,8 @@ const IDLE_PASSES = 20;
 
 /** The mean cost of `times` runs of `step`; the node process's CPU from process.cpuUsage (µs), git's from /proc. */
 async function measure(step: () => Promise<unknown>, times = 1): Promise<PassCost> {
-  const remote = readRemoteMs();
+  const remoteFile = process.env.BENCH_REMOTE_CPU_FILE!;
+  const remote = readRemoteMs(remoteFile);
   const before = readCpu("self");
   const self = process.cpuUsage();
   const t = performance.now();
@@ -37,7 +32,7 @@ async function measure(step: () => Promise<unknown>, times = 1): Promise<PassCos
   const wallMs = performance.now() - t;
   const used = process.cpuUsage(self);
   const { childrenMs } = diffCpu(before, readCpu("self"));
-  return { wallMs: wallMs / times, selfMs: (used.user + used.system) / 1000 / times, childrenMs: childrenMs / times, remoteMs: (readRemoteMs() - remote) / times };
+  return { wallMs: wallMs / times, selfMs: (used.user + used.system) / 1000 / times, childrenMs: childrenMs / times, remoteMs: (readRemoteMs(remoteFile) - remote) / times };
 }
 
 async function main(): Promise<void> {

@@ -6,13 +6,12 @@ import { benchNodeArgs, writeDispatcherConfig, dispatcherEnv, type DispatcherSet
 import { createNomadPort } from "../../nomad/client.js";
 import { createNomadLedger } from "../../nomad/ledger.js";
 import { actionToml, createBareRepo, NOOP_FORMULA } from "../opsrepo.js";
-import { ROOT, type Stack } from "../settings.js";
+import { remoteSideEnv } from "../remote.js";
+import type { Stack } from "../settings.js";
 import { runPool } from "../stats.js";
 import type { PassCost } from "./poll-pass.js";
 
 const PASS_CHILD = new URL("./poll-pass.js", import.meta.url).pathname;
-/** the remote's receive-pack, run through a wrapper that records its CPU (the git server's, not the dispatcher's) */
-const RECEIVE_PACK = join(ROOT, "bench/scale/receive-pack.sh");
 
 export interface PollCheck {
   history: number;
@@ -34,14 +33,7 @@ export async function checkPollCost(stack: Stack, history: number, nodeArgs: str
   const configFile = join(stack.dir, `history-${history}.toml`);
   await writeDispatcherConfig(configFile, { maxInFlight: 4, runnerJob: "runner" });
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
-  const env: NodeJS.ProcessEnv = {
-    ...dispatcherEnv(setup),
-    // git's configuration from the environment: every git the dispatcher runs pushes through the wrapper
-    GIT_CONFIG_COUNT: "1",
-    GIT_CONFIG_KEY_0: "remote.origin.receivepack",
-    GIT_CONFIG_VALUE_0: RECEIVE_PACK,
-    BENCH_RECEIVE_CPU_FILE: join(stack.dir, `history-${history}-receive.cpu`),
-  };
+  const env: NodeJS.ProcessEnv = { ...dispatcherEnv(setup), ...remoteSideEnv(join(stack.dir, `history-${history}-remote.cpu`)) };
   await seedLedger(stack, env.DISPATCHER_LEDGER_PREFIX!, history);
   const buildMs = performance.now() - t;
   const out = await runChild([...nodeArgs, PASS_CHILD], env);
