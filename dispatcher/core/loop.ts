@@ -182,10 +182,11 @@ export function createLoop(deps: LoopDeps) {
   /**
    * Ids this instance knows to have a ledger entry, so a pass reads it before deciding. The
    * ledger is never listed: it keeps every action ever recorded, and a listing grew with the
-   * history (10,000 entries: 1.6 MB, about 200 ms of CPU and its garbage). An id not known is
-   * taken for new, and the claim's check-and-set create finds any entry there is (another
-   * instance's, an earlier life's, a recorded one): a lost claim, never two owners. An attempt
-   * that ends without a result (a lost claim, a retry) adds its id, so the next pass reads it.
+   * history (10,000 entries: 1.6 MB, 160 ms of node CPU on a slow machine, then its garbage).
+   * An id not known is taken for new, and the claim's check-and-set create finds any entry
+   * there is (another instance's, an earlier life's, a recorded one): a lost claim, never two
+   * owners. An attempt that ends without a result (a lost claim, a retry) adds its id, so the
+   * next pass reads it.
    */
   const known = new Set<string>();
 
