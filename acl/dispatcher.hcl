@@ -12,7 +12,9 @@ namespace "dispatch" {
   ]
 
   variables {
-    # the ledger (<prefix>/actions/<id>) and replica heartbeats (<prefix>/instances/<name>)
+    # the ledger (<prefix>/actions/<id>) and replica heartbeats (<prefix>/instances/<name>):
+    # read and write each entry; list for `status` (every entry, every replica). The daemon
+    # itself never lists the ledger: its claim's check-and-set finds an entry there is
     path "dispatcher/*" {
       capabilities = ["read", "write", "list"]
     }
