@@ -22,7 +22,8 @@ export interface GoalInputs {
 const rowOf = (rows: Row[], name: string) => rows.find((r) => r.contender === name);
 const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a / b);
 /** the dispatcher's own CPU in a poll check's step: the remote's side is the git server's */
-const cpu = (c?: PassCost) => (c ? c.selfMs + c.childrenMs - c.remoteMs : undefined);
+export const ownPassCpu = (c: PassCost) => c.selfMs + c.childrenMs - c.remoteMs;
+const cpu = (c?: PassCost) => (c ? ownPassCpu(c) : undefined);
 
 export function evaluateGoals(g: GoalInputs): Goal[] {
   const d = rowOf(g.rows, "dispatcher");

@@ -1,5 +1,5 @@
 // bench/results.md and the console table.
-import { isMet, type Goal } from "./goals.js";
+import { isMet, ownPassCpu, type Goal } from "./goals.js";
 import type { Machine } from "./machine.js";
 import type { InflightCheck } from "./scale/inflight.js";
 import type { PollCheck } from "./scale/poll.js";
@@ -152,7 +152,7 @@ export function summaryTable(rows: Row[]): string {
 }
 
 function pollSection(p: PollCheck): string[] {
-  const row = (name: string, c: PassCost) => [name, ms(c.wallMs), ms(c.selfMs), ms(c.childrenMs - c.remoteMs), ms(c.selfMs + c.childrenMs - c.remoteMs), ms(c.remoteMs)];
+  const row = (name: string, c: PassCost) => [name, ms(c.wallMs), ms(c.selfMs), ms(c.childrenMs - c.remoteMs), ms(ownPassCpu(c)), ms(c.remoteMs)];
   return [
     `## Scale: one poll with ${p.history} done actions`,
     "",
