@@ -1,6 +1,7 @@
 // make bench: three contenders (raw HTTP client, CLI script, the dispatcher) on the same child,
 // alternating over rounds, then two scale checks; writes bench/results.md, prints a summary.
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { buildMeta } from "../runner/contract.js";
 import { runCli } from "./contenders/cli.js";
@@ -14,14 +15,14 @@ import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.j
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
 import { actionToml, blobSha, createBareRepo, NOOP_FORMULA, packRepo } from "./opsrepo.js";
-import { diffCpu, readCpu } from "./proc.js";
+import { diffCpu, readCpu, readMachineBusyMs } from "./proc.js";
 import { plotSvg } from "./plot.js";
 import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
 import { checkInflight } from "./scale/inflight.js";
 import { checkPollCost } from "./scale/poll.js";
 import { readSettings, readStack } from "./settings.js";
 import { sum } from "./stats.js";
-import { ratios, summarize, type Sample } from "./summary.js";
+import { ratios, summarize, type Sample, type Services } from "./summary.js";
 
 const say = (text: string) => process.stderr.write(`==> ${text}\n`);
 
@@ -141,17 +142,29 @@ async function main(): Promise<void> {
     };
   }
 
+  /** CPU of each of the stack's other services so far (itself and the children it waited for: the git daemon's upload-packs) */
+  const total = (pid: number) => {
+    const c = readCpu(pid);
+    return c.selfMs + c.childrenMs;
+  };
+  const readServicesMs = (): Services => ({ openbao: total(stack.servicePids.openbao), gitDaemon: total(stack.servicePids.gitDaemon), nomadBig: total(stack.servicePids.nomadBig) });
+  const diffServices = (a: Services, b: Services): Services => ({ openbao: b.openbao - a.openbao, gitDaemon: b.gitDaemon - a.gitDaemon, nomadBig: b.nomadBig - a.nomadBig });
+
   const c = settings.concurrency;
   /** One contender's batch, with the Nomad agent's CPU over it. */
   async function sample(contender: Contender, ids: string[], round: number, label: string): Promise<Sample> {
     await contender.before?.();
     await settleNomad();
     const before = readCpu(stack.nomadPid);
+    const machineBefore = readMachineBusyMs();
+    const servicesBefore = readServicesMs();
+    const from = Date.now();
     const run = await contender.run(ids);
+    const machine = { busyMs: readMachineBusyMs() - machineBefore, wallMs: Date.now() - from, services: diffServices(servicesBefore, readServicesMs()) };
     const agent = diffCpu(before, readCpu(stack.nomadPid));
     await contender.after?.();
     say(`${label}: ${(run.actions / (run.wallMs / 1000)).toFixed(2)} actions/s, ${run.failures} failed`);
-    return { ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs };
+    return { ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs, machine };
   }
 
   const contenders: Contender[] = [
@@ -195,7 +208,7 @@ async function main(): Promise<void> {
     const ids = Array.from({ length: settings.mockActions }, (_, i) => `m-${contender.name}-${String(i).padStart(5, "0")}`);
     samples.push(await sample(contender, ids, 1, contender.name));
   }
-  const rows = summarize(samples);
+  const rows = summarize(samples, availableParallelism());
 
   let poll;
   let smallPoll;

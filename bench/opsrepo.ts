@@ -15,6 +15,9 @@ export function actionToml(id: string, formula: string): string {
 
 export async function createBareRepo(path: string, files: Record<string, string>): Promise<string> {
   await runGit("/", ["init", "--quiet", "--bare", "--initial-branch=main", path]);
+  // a forge packs in its own housekeeping (packRepo, before each round), not inside every push:
+  // receive-pack's `gc --auto` would add a process per result push to the machine the rounds share
+  await runGit(path, ["config", "receive.autogc", "false"]);
   return commitFiles(path, files, "bench: seed");
 }
 

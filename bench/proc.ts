@@ -71,6 +71,17 @@ export function readCpu(pid: number | "self"): CpuTimes {
   return { selfMs: own.own * ms, childrenMs: ticks * ms };
 }
 
+/**
+ * The whole machine's busy CPU so far, ms summed over its CPUs (/proc/stat: user, nice, system,
+ * irq, softirq, steal): every process's work, the contender's and the stack's (Nomad, its tasks,
+ * OpenBao, the git daemon, the ops remote's side) and the kernel's.
+ */
+export function readMachineBusyMs(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return (user! + nice! + system! + irq! + softirq! + steal!) * tick();
+}
+
 /** Current and peak resident set size of `pid`, in MiB. */
 export function readRss(pid: number): { rssMiB: number; peakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -95,11 +95,12 @@ export function formatMarkdown(r: Report): string {
   out.push("## Dispatcher ÷ others", "");
   out.push(
     table(
-      ["dispatcher", "versus", "actions/s", "batch p50", "batch p99", "service p50", "service p99", "CPU/action"],
-      r.ratios.map((x) => [x.subject, x.versus, f2(x.perSecond), f2(x.batchP50), f2(x.batchP99), f2(x.serviceP50), f2(x.serviceP99), f1(x.cpuPerAction)]),
+      ["dispatcher", "versus", "actions/s", "batch p50", "batch p99", "service p50", "service p99", "CPU/action", "machine CPU/action"],
+      r.ratios.map((x) => [x.subject, x.versus, f2(x.perSecond), f2(x.batchP50), f2(x.batchP99), f2(x.serviceP50), f2(x.serviceP99), f1(x.cpuPerAction), f2(x.machinePerAction)]),
     ),
     "",
   );
+  out.push(...cpuBoundNote(r.rows, "dispatcher", "raw"), ...cpuBoundNote(r.rows, "mock-dispatcher", "mock-raw"));
   out.push("## Rounds", "");
   out.push(
     "*child p50* is each child's dispatch to its end as its contender saw it: what Nomad took. Since run E some rounds have children at about half the usual " +
@@ -131,7 +132,7 @@ export function formatMarkdown(r: Report): string {
 
 export function summaryTable(rows: Row[]): string {
   return table(
-    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "ops remote's git ms/action", "agent ms/action", "tasks ms/action", "peak RSS MiB", "git/action", "failures"],
+    ["contender", "actions", "actions/s", "batch p50 ms", "batch p99 ms", "service p50 ms", "service p99 ms", "CPU ms/action (self+children)", "ops remote's git ms/action", "agent ms/action", "tasks ms/action", "machine ms/action", "machine busy", "peak RSS MiB", "git/action", "failures"],
     rows.map((x) => [
       x.contender,
       String(x.actions),
@@ -144,11 +145,41 @@ export function summaryTable(rows: Row[]): string {
       x.remotePerAction === 0 ? "" : f1(x.remotePerAction),
       f1(x.agentPerAction),
       f1(x.tasksPerAction),
+      f1(x.machinePerAction),
+      `${(x.machineBusy * 100).toFixed(0)} %`,
       x.peakRssMiB === undefined ? "" : f1(x.peakRssMiB),
       x.gitPerAction === undefined ? "" : f2(x.gitPerAction),
       String(x.failures),
     ]),
   );
+}
+
+/**
+ * Where a dispatcher's extra machine CPU per action goes, against its raw client: when the
+ * machine's CPUs are busy throughout, throughput can be at most raw's CPU ÷ the dispatcher's.
+ */
+function cpuBoundNote(rows: Row[], subject: string, versus: string): string[] {
+  const d = rows.find((x) => x.contender === subject);
+  const o = rows.find((x) => x.contender === versus);
+  if (!d || !o) return [];
+  const extra = d.machinePerAction - o.machinePerAction;
+  const parts = {
+    "the dispatcher's own": d.cpuPerAction - o.cpuPerAction,
+    "the ops remote's side": d.remotePerAction,
+    "Nomad's agent": d.agentPerAction - o.agentPerAction,
+    "tasks and executors": d.tasksPerAction - o.tasksPerAction,
+    OpenBao: d.servicesPerAction.openbao - o.servicesPerAction.openbao,
+    "the git daemon serving the runners": d.servicesPerAction.gitDaemon - o.servicesPerAction.gitDaemon,
+    "the second Nomad client": d.servicesPerAction.nomadBig - o.servicesPerAction.nomadBig,
+  };
+  const rest = extra - Object.values(parts).reduce((a, b) => a + b, 0);
+  return [
+    `**${subject} against ${versus}, the machine's CPU:** busy ${(o.machineBusy * 100).toFixed(0)} % of ${versus}'s batches and ${(d.machineBusy * 100).toFixed(0)} % of ${subject}'s; ` +
+      `${f1(o.machinePerAction)} against ${f1(d.machinePerAction)} ms per action. Where the CPUs are the limit, ${subject} can reach at most ` +
+      `${f2(o.machinePerAction / d.machinePerAction)}× ${versus}'s throughput (this run: ${f2(d.perSecond / o.perSecond)}×). Its ${f1(extra)} ms more per action: ` +
+      `${Object.entries(parts).map(([k, v]) => `${k} ${f1(v)}`).join(", ")}, the rest ${f1(rest)} (the bench, the kernel, everything else).`,
+    "",
+  ];
 }
 
 function pollSection(p: PollCheck): string[] {

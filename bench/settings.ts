@@ -75,6 +75,8 @@ export interface Stack {
   NOMAD_BIN: string;
   BAO_BIN: string;
   nomadPid: number;
+  /** the stack's other services, whose CPU the CPU-bound note names: OpenBao, the git daemon serving the runners, the second Nomad client */
+  servicePids: { openbao: number; gitDaemon: number; nomadBig: number };
   /** scratch space of the bench, removed with the stack */
   dir: string;
   /** the bench's ops repos: under the git daemon's directory, so runners can fetch them */
@@ -85,13 +87,16 @@ export interface Stack {
   clientDataDirs: string[];
 }
 
+const pidOf = (dev: string, name: string) => Number(readFileSync(join(dev, `${name}.pid`), "utf8").trim());
+
 export function readStack(): Stack {
   const dev = join(ROOT, ".dev");
   const text = readFileSync(join(dev, "env"), "utf8");
   const env = Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
   return {
     ...(env as unknown as Stack),
-    nomadPid: Number(readFileSync(join(dev, "nomad.pid"), "utf8").trim()),
+    nomadPid: pidOf(dev, "nomad"),
+    servicePids: { openbao: pidOf(dev, "bao"), gitDaemon: pidOf(dev, "git-daemon"), nomadBig: pidOf(dev, "nomad-big") },
     managementToken: readFileSync(join(dev, "nomad-management-token"), "utf8").trim(),
     dir: join(dev, "bench"),
     repos: join(env.GIT_SERVED_DIR!, "bench"),

@@ -8,6 +8,15 @@ export interface Sample extends BatchRun {
   /** the Nomad agent's own CPU over the batch, and its reaped children's (executors and tasks) */
   agentMs: number;
   tasksMs: number;
+  /** the whole machine's busy CPU (ms, all CPUs) over the batch, the batch's wall time as the bench saw it, and the stack's other services' CPU in it */
+  machine: { busyMs: number; wallMs: number; services: Services };
+}
+
+/** ms of CPU of the stack's services other than the Nomad agent the tasks run under */
+export interface Services {
+  openbao: number;
+  gitDaemon: number;
+  nomadBig: number;
 }
 
 export interface Row {
@@ -27,6 +36,12 @@ export interface Row {
   remotePerAction: number;
   agentPerAction: number;
   tasksPerAction: number;
+  /** the whole machine's busy CPU per action, ms: every process, the stack's and the kernel's */
+  machinePerAction: number;
+  /** the share of the machine's CPUs busy over its batches, 0–1 */
+  machineBusy: number;
+  /** per action, ms */
+  servicesPerAction: Services;
   peakRssMiB?: number;
   /** git processes started per action (the dispatcher only) */
   gitPerAction?: number;
@@ -38,7 +53,7 @@ export function ownCpu(s: BatchRun): number {
   return s.cpu.selfMs + s.cpu.childrenMs - (s.remoteMs ?? 0);
 }
 
-export function summarize(samples: Sample[]): Row[] {
+export function summarize(samples: Sample[], cpus: number): Row[] {
   const names = [...new Set(samples.map((s) => s.contender))];
   return names.map((contender) => {
     const mine = samples.filter((s) => s.contender === contender);
@@ -61,6 +76,13 @@ export function summarize(samples: Sample[]): Row[] {
       remotePerAction: sum(mine.map((s) => s.remoteMs ?? 0)) / actions,
       agentPerAction: sum(mine.map((s) => s.agentMs)) / actions,
       tasksPerAction: sum(mine.map((s) => s.tasksMs)) / actions,
+      machinePerAction: sum(mine.map((s) => s.machine.busyMs)) / actions,
+      machineBusy: sum(mine.map((s) => s.machine.busyMs)) / (sum(mine.map((s) => s.machine.wallMs)) * cpus),
+      servicesPerAction: {
+        openbao: sum(mine.map((s) => s.machine.services.openbao)) / actions,
+        gitDaemon: sum(mine.map((s) => s.machine.services.gitDaemon)) / actions,
+        nomadBig: sum(mine.map((s) => s.machine.services.nomadBig)) / actions,
+      },
       peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
       gitPerAction: git.length > 0 ? sum(git) / actions : undefined,
       failures: sum(mine.map((s) => s.failures)),
@@ -77,6 +99,7 @@ export interface Ratio {
   serviceP50: number;
   serviceP99: number;
   cpuPerAction: number;
+  machinePerAction: number;
 }
 
 /** subject (a dispatcher row) ÷ other, per metric (throughput below 1 and latency above 1 mean slower). */
@@ -95,6 +118,7 @@ export function ratios(rows: Row[], subject: string, others: string[]): Ratio[] 
       serviceP50: d.serviceP50 / o.serviceP50,
       serviceP99: d.serviceP99 / o.serviceP99,
       cpuPerAction: d.cpuPerAction / o.cpuPerAction,
+      machinePerAction: d.machinePerAction / o.machinePerAction,
     }];
   });
 }

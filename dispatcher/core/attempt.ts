@@ -9,7 +9,7 @@ import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type F
 import { pinProblem, type ParentSpec } from "./pins.js";
 import type { LedgerEntry, LedgerPort, WrappedToken } from "./ports.js";
 import { tail } from "./redact.js";
-import { buildDispatchSpec } from "./request.js";
+import { buildDispatchSpec, type DispatchSpec } from "./request.js";
 import { buildRunResult, logPath, type ActionResult } from "./result.js";
 import { entryProblem, type Fence } from "./verify.js";
 import { combineLogs } from "./writer.js";
@@ -48,7 +48,13 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   let parentRead: Promise<ParentSpec | undefined> | undefined;
   const log = deps.log;
   const now = () => deps.clock.now();
-  const spec = () => buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings);
+  // built once per commit and attempt: each of claim, check_parent, mint and dispatch needs it (a hash and the meta each time)
+  let built: { key: string; spec: DispatchSpec } | undefined;
+  const spec = () => {
+    const key = `${state.commit} ${state.attempt}`;
+    if (built?.key !== key) built = { key, spec: buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings) };
+    return built.spec;
+  };
 
   async function write(changes: Partial<LedgerEntry>, urgent = false): Promise<AttemptEvent> {
     const next = await deps.ledger.update(entry!, { ...changes, owner: deps.me, updatedAt: now().toISOString() }, { urgent });
