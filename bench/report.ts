@@ -156,7 +156,7 @@ export function summaryTable(rows: Row[]): string {
 
 /**
  * Where a dispatcher's extra machine CPU per action goes, against its raw client: when the
- * machine's CPUs are busy throughout, throughput can be at most raw's CPU ÷ the dispatcher's.
+ * machine's CPUs are busy throughout, throughput is about raw's CPU ÷ the dispatcher's.
  */
 function cpuBoundNote(rows: Row[], subject: string, versus: string): string[] {
   const d = rows.find((x) => x.contender === subject);
@@ -175,7 +175,7 @@ function cpuBoundNote(rows: Row[], subject: string, versus: string): string[] {
   const rest = extra - Object.values(parts).reduce((a, b) => a + b, 0);
   return [
     `**${subject} against ${versus}, the machine's CPU:** busy ${(o.machineBusy * 100).toFixed(0)} % of ${versus}'s batches and ${(d.machineBusy * 100).toFixed(0)} % of ${subject}'s; ` +
-      `${f1(o.machinePerAction)} against ${f1(d.machinePerAction)} ms per action. Where the CPUs are the limit, ${subject} can reach at most ` +
+      `${f1(o.machinePerAction)} against ${f1(d.machinePerAction)} ms per action. With the CPUs as the only limit, ${subject} would reach about ` +
       `${f2(o.machinePerAction / d.machinePerAction)}× ${versus}'s throughput (this run: ${f2(d.perSecond / o.perSecond)}×). Its ${f1(extra)} ms more per action: ` +
       `${Object.entries(parts).map(([k, v]) => `${k} ${f1(v)}`).join(", ")}, the rest ${f1(rest)} (the bench, the kernel, everything else).`,
     "",
