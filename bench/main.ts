@@ -20,7 +20,7 @@ import { plotSvg } from "./plot.js";
 import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
 import { checkInflight } from "./scale/inflight.js";
 import { checkPollCost } from "./scale/poll.js";
-import { readSettings, readStack } from "./settings.js";
+import { perService, readSettings, readStack } from "./settings.js";
 import { sum } from "./stats.js";
 import { ratios, summarize, type Sample, type Services } from "./summary.js";
 
@@ -147,8 +147,8 @@ async function main(): Promise<void> {
     const c = readCpu(pid);
     return c.selfMs + c.childrenMs;
   };
-  const readServicesMs = (): Services => ({ openbao: total(stack.servicePids.openbao), gitDaemon: total(stack.servicePids.gitDaemon), nomadBig: total(stack.servicePids.nomadBig) });
-  const diffServices = (a: Services, b: Services): Services => ({ openbao: b.openbao - a.openbao, gitDaemon: b.gitDaemon - a.gitDaemon, nomadBig: b.nomadBig - a.nomadBig });
+  const readServicesMs = (): Services => perService((k) => total(stack.servicePids[k]));
+  const diffServices = (a: Services, b: Services): Services => perService((k) => b[k] - a[k]);
 
   const c = settings.concurrency;
   /** One contender's batch, with the Nomad agent's CPU over it. */

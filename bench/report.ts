@@ -4,7 +4,7 @@ import type { Machine } from "./machine.js";
 import type { InflightCheck } from "./scale/inflight.js";
 import type { PollCheck } from "./scale/poll.js";
 import type { PassCost } from "./scale/poll-pass.js";
-import type { Settings } from "./settings.js";
+import { SERVICES, type ServiceName, type Settings } from "./settings.js";
 import { percentile } from "./stats.js";
 import { ownCpu, type Ratio, type Row, type Sample } from "./summary.js";
 
@@ -168,9 +168,7 @@ function cpuBoundNote(rows: Row[], subject: string, versus: string): string[] {
     "the ops remote's side": d.remotePerAction,
     "Nomad's agent": d.agentPerAction - o.agentPerAction,
     "tasks and executors": d.tasksPerAction - o.tasksPerAction,
-    OpenBao: d.servicesPerAction.openbao - o.servicesPerAction.openbao,
-    "the git daemon serving the runners": d.servicesPerAction.gitDaemon - o.servicesPerAction.gitDaemon,
-    "the second Nomad client": d.servicesPerAction.nomadBig - o.servicesPerAction.nomadBig,
+    ...Object.fromEntries((Object.keys(SERVICES) as ServiceName[]).map((k) => [SERVICES[k].label, d.servicesPerAction[k] - o.servicesPerAction[k]])),
   };
   const rest = extra - Object.values(parts).reduce((a, b) => a + b, 0);
   return [

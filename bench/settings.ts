@@ -75,8 +75,8 @@ export interface Stack {
   NOMAD_BIN: string;
   BAO_BIN: string;
   nomadPid: number;
-  /** the stack's other services, whose CPU the CPU-bound note names: OpenBao, the git daemon serving the runners, the second Nomad client */
-  servicePids: { openbao: number; gitDaemon: number; nomadBig: number };
+  /** the stack's other services (SERVICES), whose CPU the CPU-bound note names */
+  servicePids: Record<ServiceName, number>;
   /** scratch space of the bench, removed with the stack */
   dir: string;
   /** the bench's ops repos: under the git daemon's directory, so runners can fetch them */
@@ -85,6 +85,19 @@ export interface Stack {
   pins: string;
   /** the data dirs of the stack's Nomad clients (the dev agent's and the big pool's) */
   clientDataDirs: string[];
+}
+
+/** The stack's services other than the Nomad agent the tasks run under: their pid file in .dev, and how the report names them. */
+export const SERVICES = {
+  openbao: { pidFile: "bao", label: "OpenBao" },
+  gitDaemon: { pidFile: "git-daemon", label: "the git daemon serving the runners" },
+  nomadBig: { pidFile: "nomad-big", label: "the second Nomad client" },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+
+/** One figure per service. */
+export function perService(f: (name: ServiceName) => number): Record<ServiceName, number> {
+  return Object.fromEntries((Object.keys(SERVICES) as ServiceName[]).map((k) => [k, f(k)])) as Record<ServiceName, number>;
 }
 
 const pidOf = (dev: string, name: string) => Number(readFileSync(join(dev, `${name}.pid`), "utf8").trim());
@@ -96,7 +109,7 @@ export function readStack(): Stack {
   return {
     ...(env as unknown as Stack),
     nomadPid: pidOf(dev, "nomad"),
-    servicePids: { openbao: pidOf(dev, "bao"), gitDaemon: pidOf(dev, "git-daemon"), nomadBig: pidOf(dev, "nomad-big") },
+    servicePids: perService((k) => pidOf(dev, SERVICES[k].pidFile)),
     managementToken: readFileSync(join(dev, "nomad-management-token"), "utf8").trim(),
     dir: join(dev, "bench"),
     repos: join(env.GIT_SERVED_DIR!, "bench"),

@@ -1,5 +1,6 @@
 // Rounds → one row per contender, and the ratios the issue asks for.
 import type { BatchRun } from "./contenders/run.js";
+import { perService, type ServiceName } from "./settings.js";
 import { percentile, sum } from "./stats.js";
 
 export interface Sample extends BatchRun {
@@ -12,12 +13,8 @@ export interface Sample extends BatchRun {
   machine: { busyMs: number; wallMs: number; services: Services };
 }
 
-/** ms of CPU of the stack's services other than the Nomad agent the tasks run under */
-export interface Services {
-  openbao: number;
-  gitDaemon: number;
-  nomadBig: number;
-}
+/** ms of CPU of each of the stack's services other than the Nomad agent the tasks run under */
+export type Services = Record<ServiceName, number>;
 
 export interface Row {
   contender: string;
@@ -62,6 +59,7 @@ export function summarize(samples: Sample[], cpus: number): Row[] {
     const service = mine.flatMap((s) => s.serviceLatencies);
     const rss = mine.map((s) => s.peakRssMiB).filter((x): x is number => x !== undefined);
     const git = mine.map((s) => s.gitProcesses).filter((x): x is number => x !== undefined);
+    const busy = sum(mine.map((s) => s.machine.busyMs));
     return {
       contender,
       actions,
@@ -76,13 +74,9 @@ export function summarize(samples: Sample[], cpus: number): Row[] {
       remotePerAction: sum(mine.map((s) => s.remoteMs ?? 0)) / actions,
       agentPerAction: sum(mine.map((s) => s.agentMs)) / actions,
       tasksPerAction: sum(mine.map((s) => s.tasksMs)) / actions,
-      machinePerAction: sum(mine.map((s) => s.machine.busyMs)) / actions,
-      machineBusy: sum(mine.map((s) => s.machine.busyMs)) / (sum(mine.map((s) => s.machine.wallMs)) * cpus),
-      servicesPerAction: {
-        openbao: sum(mine.map((s) => s.machine.services.openbao)) / actions,
-        gitDaemon: sum(mine.map((s) => s.machine.services.gitDaemon)) / actions,
-        nomadBig: sum(mine.map((s) => s.machine.services.nomadBig)) / actions,
-      },
+      machinePerAction: busy / actions,
+      machineBusy: busy / (sum(mine.map((s) => s.machine.wallMs)) * cpus),
+      servicesPerAction: perService((k) => sum(mine.map((s) => s.machine.services[k])) / actions),
       peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
       gitPerAction: git.length > 0 ? sum(git) / actions : undefined,
       failures: sum(mine.map((s) => s.failures)),
