@@ -14,7 +14,7 @@ import { evaluateGoals } from "./goals.js";
 import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
-import { actionToml, blobSha, createBareRepo, NOOP_FORMULA, packRepo } from "./opsrepo.js";
+import { actionToml, blobSha, createBareRepo, headOf, NOOP_FORMULA, packRepo } from "./opsrepo.js";
 import { diffCpu, readCpu, readMachineBusyMs } from "./proc.js";
 import { plotSvg } from "./plot.js";
 import { formatMarkdown, goalsTable, summaryTable } from "./report.js";
@@ -31,6 +31,9 @@ const IDLE_ONCE_RUNS = 3;
 
 /** the batch a daemon runs after each start, before its figures are taken */
 const WARM_UP_ACTIONS = 4;
+
+/** the action the raw and CLI children run: under vault/actions, as a dispatcher's are: their checkouts leave out the same files */
+const RAW_ACTION = "vault/actions/noop.toml";
 
 /** how long a forced garbage collection may take to clear the children before a batch */
 const SETTLE_MS = 60_000;
@@ -59,17 +62,28 @@ async function main(): Promise<void> {
   }
   await registerBenchJobs(stack, admin);
 
-  // the ops repo of the rounds: the noop formula, and one action file outside vault/actions
-  // that the raw and CLI children name in their meta (the dispatcher never sees it)
+  // the ops repo of the rounds: the noop formula, and the action file that the raw and CLI
+  // children name in their meta (the dispatcher's warm-up runs it once, then it is done)
   const remote = join(stack.repos, "ops.git");
-  const seed = await createBareRepo(remote, { "formulas/noop.sh": NOOP_FORMULA, "bench/noop.toml": actionToml("noop", "noop") });
-  const sha = await blobSha(remote, seed, "bench/noop.toml");
+  const seed = await createBareRepo(remote, { "formulas/noop.sh": NOOP_FORMULA, [RAW_ACTION]: actionToml("noop", "noop") });
+  const sha = await blobSha(remote, seed, RAW_ACTION);
+  /**
+   * The meta of a raw or CLI child at the ops repo's tip as its batch starts: its runner fetches
+   * and checks out the same tree a dispatcher's child of that round does (every earlier round's
+   * actions and results), not the two-file seed (runs A to U did, so the dispatcher's children
+   * fetched more).
+   */
+  let tip = seed;
+  const readTip = async () => void (tip = await headOf(remote));
   const runnerMeta = (id: string) =>
     buildMeta(
-      { actionId: id, actionSha: sha, actionPath: "bench/noop.toml", commit: seed, formula: "noop", opsRepo: runnerRemoteOf(stack, remote), secrets: [], mounts: [], kvMount: "kv" },
+      { actionId: id, actionSha: sha, actionPath: RAW_ACTION, commit: tip, formula: "noop", opsRepo: runnerRemoteOf(stack, remote), secrets: [], mounts: [], kvMount: "kv" },
       { attempt: "1", timeout_minutes: "60" },
     );
-  const { action_id: _, ...cliMeta } = runnerMeta("x");
+  const cliMeta = () => {
+    const { action_id: _, ...meta } = runnerMeta("x");
+    return meta;
+  };
   const git = createGitCounter(join(stack.dir, "gitshim"));
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml"), pins: stack.pins, git };
   await writeDispatcherConfig(setup.configFile, { maxInFlight: settings.concurrency, runnerJob: "runner" });
@@ -168,13 +182,13 @@ async function main(): Promise<void> {
   }
 
   const contenders: Contender[] = [
-    { name: "raw", run: (ids) => runRaw(nomad, "runner", ids.map(runnerMeta), c) },
-    { name: "cli", run: (ids) => runCli(stack, "runner", cliMeta, ids, settings.cliPollSeconds, c) },
+    { name: "raw", before: readTip, run: (ids) => runRaw(nomad, "runner", ids.map(runnerMeta), c) },
+    { name: "cli", before: readTip, run: (ids) => runCli(stack, "runner", cliMeta(), ids, settings.cliPollSeconds, c) },
     { name: "dispatcher", ...daemonContender("run", setup.configFile) },
     { name: "dispatcher-once", run: (ids) => runDispatcher(setup, ids, "noop") },
     { name: "raw-trivial", run: (ids) => runRaw(nomad, NOOP_JOB, ids.map(() => ({})), c) },
     // the same runner and formula without isolation: what exec (chroot, nobody, volumes) costs
-    { name: "raw-raw-exec", run: (ids) => runRaw(nomad, RAW_EXEC_RUNNER, ids.map(runnerMeta), c) },
+    { name: "raw-raw-exec", before: readTip, run: (ids) => runRaw(nomad, RAW_EXEC_RUNNER, ids.map(runnerMeta), c) },
   ];
   const samples: Sample[] = [];
   for (let round = 1; round <= settings.rounds; round++) {

@@ -37,7 +37,7 @@ export async function commitFiles(repo: string, files: Record<string, string>, m
     data(content);
   }
   await fastImport(repo, Buffer.concat(chunks));
-  return (await runGit(repo, ["rev-parse", "refs/heads/main"])).toString().trim();
+  return headOf(repo);
 }
 
 /**
@@ -47,6 +47,11 @@ export async function commitFiles(repo: string, files: Record<string, string>, m
  */
 export async function packRepo(repo: string): Promise<void> {
   await runGit(repo, ["repack", "-adq"]);
+}
+
+/** The tip of main. */
+export async function headOf(repo: string): Promise<string> {
+  return (await runGit(repo, ["rev-parse", "refs/heads/main"])).toString().trim();
 }
 
 /** Blob id of `path` at `commit`. */
