@@ -142,7 +142,10 @@ export interface Provenance {
   later: CommitSignature[];
 }
 
-export type FileChange = { path: string; sha: string; size?: number } | { path: string; deleted: true };
+/** a file at a commit: its blob id, and its size in bytes when known */
+export type ListedFile = { path: string; sha: string; size?: number };
+
+export type FileChange = ListedFile | { path: string; deleted: true };
 
 /** What a pass already knows of the remote's tip, so it asks less. */
 export interface SyncHint {
@@ -162,7 +165,7 @@ export interface OpsRepoPort {
   sync(opts?: SyncHint): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
   /** with each blob's size in bytes, so a huge file can be refused before it is read */
-  listFiles(commit: string, dir: string): Promise<{ path: string; sha: string; size?: number }[]>;
+  listFiles(commit: string, dir: string): Promise<ListedFile[]>;
   /**
    * what changed under `dir` from one commit to the other: files added or changed (with their
    * blob ids and sizes) and deleted ones; undefined when `from` is not known here (list afresh)

@@ -3,7 +3,7 @@ import * as z from "zod";
 import { oversizeAction, parseAction } from "../actions/parse.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { GitError, PermanentFailure } from "../errors.js";
-import type { OpsRepoPort } from "./ports.js";
+import type { ListedFile, OpsRepoPort } from "./ports.js";
 import { RESULT_STATUSES } from "./result.js";
 import type { StoredResult } from "./status.js";
 
@@ -14,12 +14,6 @@ const FORMULA_EXT = ".sh";
 /** action files read at once: each is at most MAX_ACTION_BYTES, and a read may be a git process (a path with a newline) */
 const READS_AT_ONCE = 16;
 
-interface Listed {
-  path: string;
-  sha: string;
-  size?: number;
-}
-
 /**
  * What readActions keeps between passes: the directory's direct children at one commit, the ids
  * pending there, and what was parsed. A later commit applies only what changed since (a diff),
@@ -29,7 +23,7 @@ export interface ActionsIndex {
   commit?: string;
   dir?: string;
   /** direct children of the directory by name */
-  names: Map<string, Listed>;
+  names: Map<string, ListedFile>;
   /** ids with an action file and no result */
   pending: Set<string>;
   /** parsed pending files, by path and blob id */
@@ -97,7 +91,7 @@ async function updateIndex(repo: OpsRepoPort, commit: string, dir: string, index
 }
 
 /** One child added, changed or (undefined) deleted, and what that means for the pending ids. */
-function setName(index: ActionsIndex, name: string, file: Listed | undefined): void {
+function setName(index: ActionsIndex, name: string, file: ListedFile | undefined): void {
   if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }) });
   else index.names.delete(name);
   const id = name.endsWith(RESULT_EXT) ? name.slice(0, -RESULT_EXT.length) : name.endsWith(ACTION_EXT) ? name.slice(0, -ACTION_EXT.length) : undefined;

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import type { FileChange, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
+import type { FileChange, ListedFile, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, tryGit, type GitRun, type SshCredential } from "./exec.js";
@@ -70,6 +70,9 @@ const WITH_GC_AUTO_LOOSE = ["-c", `gc.auto=${GC_AUTO_LOOSE}`];
 const COMMITS_PER_GC = 10;
 
 const GC_AUTO = [...WITH_GC_AUTO_LOOSE, "gc", "--auto", "--quiet"];
+
+/** files in a listing kept for the next one (listingAt) */
+const KEPT_LISTING_MAX = 1000;
 
 /** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
 const OWN_WRITES_KEPT = 16;
@@ -178,40 +181,23 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     return known;
   }
 
-  /** the last listing of each directory: the next one is this one plus the diff between the commits */
-  const listings = new Map<string, { commit: string; tree?: string; files: Map<string, { sha: string; size?: number }> }>();
+  /** the last listing of each small directory, by its tree id: unchanged at a later commit, it is not listed again */
+  const listings = new Map<string, { tree: string; files: ListedFile[] }>();
 
   /**
-   * The blobs under `dir` at `commit`. The first listing reads the tree; later ones apply what
-   * changed since the last listed commit (one diff-tree, sizes from cat-file), so a pass after
-   * a push costs the push's few files, not the directory's whole history.
+   * The blobs under `dir` at `commit`. A directory whose tree is the one last listed (looked up
+   * in the long-lived cat-file, no process) is answered from memory: the formulas, at every
+   * commit our own pushes make. A large listing is not kept: its reader keeps an index of its
+   * own and follows later commits by their diff (readActions and `vault/actions`; at 10,000
+   * actions a second copy held 20,000 entries for good).
    */
-  async function listingAt(commit: string, dir: string): Promise<Map<string, { sha: string; size?: number }>> {
-    const last = listings.get(dir);
-    if (last?.commit === commit) return last.files;
-    // the directory's own tree id, from the long-lived cat-file: unchanged, so is its listing
+  async function listingAt(commit: string, dir: string): Promise<ListedFile[]> {
     const tree = dir.includes("\n") ? undefined : (await objects.info(`${commit}:${dir}`))?.sha;
-    if (last && tree !== undefined && tree === last.tree) {
-      listings.set(dir, { commit, tree, files: last.files });
-      return last.files;
-    }
-    let files: Map<string, { sha: string; size?: number }>;
-    if (!last) {
-      files = new Map((await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e) => [e.path, { sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }]));
-    } else {
-      const changes = await diffFiles(last.commit, commit, dir);
-      // the last listed commit gone (a clone replaced under us): list afresh
-      if (!changes) {
-        listings.delete(dir);
-        return listingAt(commit, dir);
-      }
-      files = new Map(last.files);
-      for (const c of changes) {
-        if ("deleted" in c) files.delete(c.path);
-        else files.set(c.path, { sha: c.sha, ...(c.size === undefined ? {} : { size: c.size }) });
-      }
-    }
-    listings.set(dir, { commit, tree, files });
+    const last = listings.get(dir);
+    if (tree !== undefined && last?.tree === tree) return last.files;
+    const files = (await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e): ListedFile => ({ path: e.path, sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }));
+    if (tree !== undefined && files.length <= KEPT_LISTING_MAX) listings.set(dir, { tree, files });
+    else listings.delete(dir);
     return files;
   }
 
@@ -347,10 +333,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       return (await unchangedTip()) ?? serialize(fetchTip);
     },
 
-    async listFiles(commit, dir) {
-      const files = await listingAt(commit, dir);
-      return [...files].map(([path, f]) => ({ path, ...f }));
-    },
+    listFiles: (commit, dir) => listingAt(commit, dir),
 
     diffFiles: (from, to, dir) => diffFiles(from, to, dir.replace(/\/+$/, "")),
 

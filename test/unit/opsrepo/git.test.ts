@@ -236,7 +236,7 @@ describe("reading", () => {
     ]);
   });
 
-  it("lists a later commit by what changed since the last listing, as a fresh listing would", async () => {
+  it("lists a later commit as a fresh clone lists it, and back", async () => {
     const repo = openRepo();
     const first = await repo.sync();
     await repo.listFiles(first, "vault/actions");
@@ -253,7 +253,6 @@ describe("reading", () => {
       ["vault/actions/new.toml", 5],
       ["vault/actions/sub/deep.toml", 6],
     ]);
-    // and back: an older commit is the same diff the other way
     expect(byPath(await repo.listFiles(first, "vault/actions")).map((f) => f.path)).toEqual(["vault/actions/backup.toml", "vault/actions/deploy.toml"]);
   });
 
@@ -265,10 +264,21 @@ describe("reading", () => {
     await repo.sync();
     const commands = await gitCommandsDuring(async () => expect(await repo.listFiles(next, "formulas")).toEqual(before));
     expect(commands).toEqual([]);
-    // a change in it is listed (by the diff), as before
+    // a change in it is listed again
     const changed = await ops.commit({ "formulas/new.sh": "#!/bin/sh\n" });
     await repo.sync();
     expect((await repo.listFiles(changed, "formulas")).map((f) => f.path)).toEqual(["formulas/deploy.sh", "formulas/new.sh"]);
+  });
+
+  it("keeps no listing past 1,000 files: their reader keeps its own index", async () => {
+    const many = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`vault/actions/a${i}.toml`, `id = "a${i}"\n`]));
+    const tip = await ops.commit(many);
+    const repo = openRepo();
+    await repo.sync();
+    expect(await repo.listFiles(tip, "vault/actions")).toHaveLength(1003);
+    expect(await gitCommandsDuring(async () => void expect(await repo.listFiles(tip, "vault/actions")).toHaveLength(1003))).toEqual(["ls-tree"]);
+    expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual(["ls-tree"]);
+    expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual([]);
   });
 
   it("reads a file, and tells an absent path from a bad commit", async () => {
