@@ -68,7 +68,7 @@ export function formatMarkdown(r: Report): string {
   out.push(`- versions: Nomad ${m.nomad}, ${m.bao}, Node ${m.node}, ${m.git}`);
   out.push(
     `- sizes: ${s.rounds} rounds × ${s.actions} actions per contender, concurrency ${s.concurrency} for all, CLI poll every ${s.cliPollSeconds} s; ` +
-      `history ${s.history} (small: ${s.smallHistory}); mock_driver ${s.mockActions} actions at concurrency ${s.mockConcurrency}; in flight ${s.inflight.join(", ")} (bound ${s.inflightSeconds} s)`,
+      `history ${s.history} (small: ${s.smallHistory}); mock_driver ${s.mockActions} actions at concurrency ${s.mockConcurrency} (two batches each: raw, dispatcher, dispatcher, raw); in flight ${s.inflight.join(", ")} (bound ${s.inflightSeconds} s)`,
     "",
   );
   out.push("## Goals", "", goalsTable(r.goals), "", "![throughput and service latency per contender](results.svg)", "");
