@@ -32,6 +32,9 @@ const IDLE_ONCE_RUNS = 3;
 /** the batch a daemon runs after each start, before its figures are taken */
 const WARM_UP_ACTIONS = 4;
 
+/** the dev stack's secret (vault/dev-secrets.env) that dispatcher-secret's actions ask for */
+const BENCH_SECRET = "DEMO_TOKEN";
+
 /** the action the raw and CLI children run: under vault/actions, as a dispatcher's are: their checkouts leave out the same files */
 const RAW_ACTION = "vault/actions/noop.toml";
 
@@ -87,6 +90,8 @@ async function main(): Promise<void> {
   const git = createGitCounter(join(stack.dir, "gitshim"));
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, "dispatcher-work"), configFile: join(stack.dir, "dispatcher.toml"), pins: stack.pins, git };
   await writeDispatcherConfig(setup.configFile, { maxInFlight: settings.concurrency, runnerJob: "runner" });
+  const secretConfig = join(stack.dir, "dispatcher-secret.toml");
+  await writeDispatcherConfig(secretConfig, { maxInFlight: settings.concurrency, runnerJob: "runner", secrets: [BENCH_SECRET] });
 
   say("warm-up: the dispatcher's clone, one runner child, one trivial child");
   await runOnce(setup);
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
    * in this process, warm after its first batch: each start is followed by a small batch of its
    * own, outside the figures (Nomad is settled after it).
    */
-  function daemonContender(name: string, configFile: string): Omit<Contender, "name"> {
+  function daemonContender(name: string, configFile: string, secrets: readonly string[] = []): Omit<Contender, "name"> {
     const daemonSetup: DispatcherSetup = { ...setup, workdir: join(stack.dir, `${name}-work`), configFile, instance: `bench-${name}` };
     let daemon: Daemon | undefined;
     let starts = 0;
@@ -149,9 +154,9 @@ async function main(): Promise<void> {
       before: async () => {
         daemon = await startDaemon(daemonSetup, name);
         starts++;
-        await daemon.runBatch(Array.from({ length: WARM_UP_ACTIONS }, (_, i) => `w${starts}-${name}-${i}`), "noop");
+        await daemon.runBatch(Array.from({ length: WARM_UP_ACTIONS }, (_, i) => `w${starts}-${name}-${i}`), "noop", secrets);
       },
-      run: (ids) => daemon!.runBatch(ids, "noop"),
+      run: (ids) => daemon!.runBatch(ids, "noop", secrets),
       after: async () => daemon?.stop(),
     };
   }
@@ -186,6 +191,7 @@ async function main(): Promise<void> {
     { name: "cli", before: readTip, run: (ids) => runCli(stack, "runner", cliMeta(), ids, settings.cliPollSeconds, c) },
     { name: "dispatcher", ...daemonContender("run", setup.configFile) },
     { name: "dispatcher-once", run: (ids) => runDispatcher(setup, ids, "noop") },
+    { name: "dispatcher-secret", ...daemonContender("secret", secretConfig, [BENCH_SECRET]) },
     { name: "raw-trivial", run: (ids) => runRaw(nomad, NOOP_JOB, ids.map(() => ({})), c) },
     // the same runner and formula without isolation: what exec (chroot, nobody, volumes) costs
     { name: "raw-raw-exec", before: readTip, run: (ids) => runRaw(nomad, RAW_EXEC_RUNNER, ids.map(runnerMeta), c) },
@@ -255,6 +261,7 @@ async function main(): Promise<void> {
     ratios: [
       ...ratios(rows, "dispatcher", ["raw", "cli", "raw-trivial", "raw-raw-exec"]),
       ...ratios(rows, "dispatcher-once", ["raw"]),
+      ...ratios(rows, "dispatcher-secret", ["raw", "dispatcher"]),
       ...ratios(rows, "mock-dispatcher", ["mock-raw"]),
     ],
     idleOnce: { runs: idleOnce.length, meanMs: sum(idleOnce) / idleOnce.length },

@@ -9,8 +9,8 @@ export const NOOP_FORMULA = "#!/usr/bin/env bash\necho ok\n";
 // attempt) of an earlier run's child, or the dispatcher would re-attach to it instead of running
 export const RUN = Date.now().toString(36);
 
-export function actionToml(id: string, formula: string): string {
-  return `id = "${id}"\nformula = "${formula}"\ncontext = "bench run ${RUN}"\nsecrets = []\n`;
+export function actionToml(id: string, formula: string, secrets: readonly string[] = []): string {
+  return `id = "${id}"\nformula = "${formula}"\ncontext = "bench run ${RUN}"\nsecrets = [${secrets.map((s) => JSON.stringify(s)).join(", ")}]\n`;
 }
 
 export async function createBareRepo(path: string, files: Record<string, string>): Promise<string> {

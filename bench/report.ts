@@ -38,6 +38,8 @@ export const CONTENDERS: Record<string, string> = {
     "the dispatcher as deployed: a `dispatcher run` (dist/dispatcher.mjs, child process) started before each of its batches and warmed with 4 actions of its own, outside the figures; N action TOMLs pushed in one commit, then a signed push webhook; it reads the repo, dispatches `runner`, tracks the children on Nomad's allocation event stream, reads the logs, commits and pushes every result",
   "dispatcher-once":
     "the dispatcher as a scheduled job: the same batch, then one `dispatcher once` process per round (start, Vault login, fetch, then the same work until every result is pushed)",
+  "dispatcher-secret":
+    "`dispatcher` with one secret per action (`secrets = [\"DEMO_TOKEN\"]`): a Vault token minted for its one policy, wrapped, its accessor recorded in the ledger, revoked at the end; the runner unwraps it and reads the secret before the formula",
   "raw-trivial": "reference floor: the raw client on `bench-noop`, a parameterized raw_exec job running /bin/true",
   "raw-raw-exec": "the raw client on the same runner and formula under raw_exec (no isolation): the difference to `raw` is what exec's isolation costs per start",
   "mock-raw": "high rate: the raw client on `bench-mock` (mock_driver, `run_for = \"0s\"`: no process, exits 0 at once), at the mock concurrency",
@@ -100,7 +102,7 @@ export function formatMarkdown(r: Report): string {
     ),
     "",
   );
-  out.push(...cpuBoundNote(r.rows, "dispatcher", "raw"), ...cpuBoundNote(r.rows, "mock-dispatcher", "mock-raw"));
+  out.push(...cpuBoundNote(r.rows, "dispatcher", "raw"), ...cpuBoundNote(r.rows, "dispatcher-secret", "dispatcher"), ...cpuBoundNote(r.rows, "mock-dispatcher", "mock-raw"));
   out.push("## Rounds", "");
   out.push(
     "*child p50* is each child's dispatch to its end as its contender saw it: what Nomad took. Since run E some rounds have children at about half the usual " +
@@ -165,7 +167,7 @@ function cpuBoundNote(rows: Row[], subject: string, versus: string): string[] {
   const extra = d.machinePerAction - o.machinePerAction;
   const parts = {
     "the dispatcher's own": d.cpuPerAction - o.cpuPerAction,
-    "the ops remote's side": d.remotePerAction,
+    "the ops remote's side": d.remotePerAction - o.remotePerAction,
     "Nomad's agent": d.agentPerAction - o.agentPerAction,
     "tasks and executors": d.tasksPerAction - o.tasksPerAction,
     ...Object.fromEntries((Object.keys(SERVICES) as ServiceName[]).map((k) => [SERVICES[k].label, d.servicesPerAction[k] - o.servicesPerAction[k]])),

@@ -21,7 +21,8 @@ const BATCH_BOUND_MS = 15 * 60_000;
 const SETTLE_AFTER_PUSH_MS = 1000;
 
 export interface Daemon {
-  runBatch(ids: string[], formula: string): Promise<BatchRun>;
+  /** `secrets`: what each action asks for (a token minted, wrapped, recorded and revoked each) */
+  runBatch(ids: string[], formula: string, secrets?: readonly string[]): Promise<BatchRun>;
   stop(): Promise<void>;
 }
 
@@ -79,8 +80,8 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
   }
 
   return {
-    async runBatch(ids, formula) {
-      const files = Object.fromEntries(ids.map((id) => [`vault/actions/${id}.toml`, actionToml(id, formula)]));
+    async runBatch(ids, formula, secrets = []) {
+      const files = Object.fromEntries(ids.map((id) => [`vault/actions/${id}.toml`, actionToml(id, formula, secrets)]));
       const tip = await commitFiles(setup.remote, files, `bench: ${ids.length} actions`);
       const from = lines.length;
       const cpu = readCpu(pid);

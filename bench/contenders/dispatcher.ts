@@ -52,11 +52,12 @@ export interface LogLine {
   results?: string[];
 }
 
-export async function writeDispatcherConfig(path: string, c: { maxInFlight: number; runnerJob: string }): Promise<void> {
+export async function writeDispatcherConfig(path: string, c: { maxInFlight: number; runnerJob: string; secrets?: readonly string[] }): Promise<void> {
   // serialize_by = "none": every contender runs `concurrency` identical children at once
+  const secrets = c.secrets ? `secrets = [${c.secrets.map((s) => JSON.stringify(s)).join(", ")}]\n` : "";
   await writeFile(
     path,
-    `[nomad]\nrunner_job = "${c.runnerJob}"\n[limits]\nmax_in_flight = ${c.maxInFlight}\nserialize_by = "none"\n[timeouts]\nplacement_seconds = 900\n`,
+    `${secrets}[nomad]\nrunner_job = "${c.runnerJob}"\n[limits]\nmax_in_flight = ${c.maxInFlight}\nserialize_by = "none"\n[timeouts]\nplacement_seconds = 900\n`,
   );
 }
 
