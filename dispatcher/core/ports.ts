@@ -165,7 +165,7 @@ export interface OpsRepoPort {
   sync(opts?: SyncHint): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
   /** with each blob's size in bytes, so a huge file can be refused before it is read */
-  listFiles(commit: string, dir: string): Promise<ListedFile[]>;
+  listFiles(commit: string, dir: string): Promise<readonly ListedFile[]>;
   /**
    * what changed under `dir` from one commit to the other: files added or changed (with their
    * blob ids and sizes) and deleted ones; undefined when `from` is not known here (list afresh)

@@ -182,7 +182,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   }
 
   /** the last listing of each small directory, by its tree id: unchanged at a later commit, it is not listed again */
-  const listings = new Map<string, { tree: string; files: ListedFile[] }>();
+  const listings = new Map<string, { tree: string; files: readonly ListedFile[] }>();
 
   /**
    * The blobs under `dir` at `commit`. A directory whose tree is the one last listed (looked up
@@ -191,7 +191,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
    * own and follows later commits by their diff (readActions and `vault/actions`; at 10,000
    * actions a second copy held 20,000 entries for good).
    */
-  async function listingAt(commit: string, dir: string): Promise<ListedFile[]> {
+  async function listingAt(commit: string, dir: string): Promise<readonly ListedFile[]> {
     const tree = dir.includes("\n") ? undefined : (await objects.info(`${commit}:${dir}`))?.sha;
     const last = listings.get(dir);
     if (tree !== undefined && last?.tree === tree) return last.files;

@@ -246,7 +246,7 @@ describe("reading", () => {
     const other = openRepo({ workdir: join(scratch, "clone-fresh") });
     await other.sync();
     const fresh = await other.listFiles(next, "vault/actions");
-    const byPath = <T extends { path: string }>(xs: T[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
+    const byPath = <T extends { path: string }>(xs: readonly T[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
     expect(byPath(incremental)).toEqual(byPath(fresh));
     expect(byPath(incremental).map((f) => [f.path, f.size])).toEqual([
       ["vault/actions/deploy.toml", 27],
