@@ -1,5 +1,8 @@
+import type { ParsedAction } from "../actions/schema.js";
+import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
 import { readActions } from "../core/repo-read.js";
-import { buildCatalog, catalogNeeds } from "../core/catalog.js";
+import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
+import type { OpsRepoPort } from "../core/ports.js";
 import { formatPlan, previewPass } from "../core/preview.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
@@ -10,8 +13,9 @@ export const planCommand: Command = {
   help: `Usage: dispatcher plan [options]
 
 For each pending action at the ops repo's tip: the job it would dispatch with its meta, the
-runner-<name> policies of its wrapped token and its mounts; or why it is invalid, refused or
-waiting. Decided by the same code as the loop; nothing is dispatched, minted or written.
+runner-<name> policies of its wrapped token, its mounts and (require_signed) who approved it; or
+why it is invalid, refused or waiting. Decided by the same code as the loop; nothing is
+dispatched, minted or written.
 
 ${CONFIG_HELP}`,
   options: configOptions,
@@ -22,7 +26,15 @@ ${CONFIG_HELP}`,
     const commit = await v.repo.sync();
     const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
-    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date()), commit));
+    const approvals = settings.approvals && (await readApprovals(v.repo, settings.approvals, commit, parsed, catalog));
+    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit));
     return 0;
   },
 };
+
+/** The verdicts the loop would reach on the actions it would not refuse otherwise, one at a time (two git processes each). */
+async function readApprovals(repo: OpsRepoPort, rule: ApprovalRule, commit: string, parsed: readonly ParsedAction[], catalog: Catalog): Promise<Map<string, ApprovalVerdict>> {
+  const verdicts = new Map<string, ApprovalVerdict>();
+  for (const p of parsed) if (p.ok && !refusalOf(p, catalog)) verdicts.set(p.file.path, await readApproval(repo, rule, commit, p.file, p.action.formula));
+  return verdicts;
+}

@@ -1,10 +1,12 @@
-import type { CommitSignature, Provenance } from "./ports.js";
+import type { Refusal } from "./catalog.js";
+import type { CommitSignature, OpsRepoPort, Provenance } from "./ports.js";
 
 // Who may trigger what: with require_signed, an action runs only when the commit that last
 // changed its file and the one that last changed its formula are signed by allowed keys (so no
 // later unsigned commit changed either), and, with approvals = N, N distinct allowed signers
 // approved this very content: the author's commit plus signed commits after it carrying the
-// trailer "Approves: <action path>@<blob>". Pure: the git reading is the ops repo adapter's.
+// trailer "Approves: <action path>@<blob>". Pure but readApproval: the git reading is the ops
+// repo adapter's.
 
 export interface ApprovalRule {
   /** the allowed-signers file (gpg.ssh.allowedSignersFile format), named in messages */
@@ -54,4 +56,15 @@ export function approvalOf(action: Provenance, blob: string, formula: Provenance
     };
   }
   return { ok: true, signers: list };
+}
+
+/** The verdict on an action file at `commit`, from the provenance of it and of its formula. */
+export async function readApproval(repo: Pick<OpsRepoPort, "provenance">, rule: ApprovalRule, commit: string, file: { path: string; sha: string }, formula: string): Promise<ApprovalVerdict> {
+  const [action, formulaProv] = await Promise.all([repo.provenance(commit, file.path, rule.allowedSigners), repo.provenance(commit, `formulas/${formula}.sh`, rule.allowedSigners)]);
+  return approvalOf(action, file.sha, formulaProv, rule);
+}
+
+/** An unapproved action's refusal, naming its file; undefined when it may run. */
+export function approvalRefusal(path: string, verdict: ApprovalVerdict): Refusal | undefined {
+  return verdict.ok ? undefined : { class: "unapproved", message: `${path}: ${verdict.problem}` };
 }

@@ -6,7 +6,7 @@ import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type
 import type { ExecuteDeps } from "./execute.js";
 import { runAttempt, type AttemptDeps } from "./attempt.js";
 import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
-import { approvalOf, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
+import { approvalRefusal, readApproval, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
 import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
 import { storedResultProblem, type Fence } from "./verify.js";
@@ -152,11 +152,7 @@ export function createLoop(deps: LoopDeps) {
     const key = `${commit}\0${file.path}\0${file.sha}`;
     let verdict = verdicts.get(key);
     if (!verdict) {
-      const [action, formulaProv] = await Promise.all([
-        deps.repo.provenance(commit, file.path, rule.allowedSigners),
-        deps.repo.provenance(commit, `formulas/${formula}.sh`, rule.allowedSigners),
-      ]);
-      verdict = approvalOf(action, file.sha, formulaProv, rule);
+      verdict = await readApproval(deps.repo, rule, commit, file, formula);
       if (verdicts.size > 10_000) verdicts.clear();
       verdicts.set(key, verdict);
     }
@@ -234,7 +230,7 @@ export function createLoop(deps: LoopDeps) {
         // before any token: an unsigned commit, even a formula's own push, triggers nothing
         const verdict = await approvalFor(s.approvals, commit, p.file, p.action.formula);
         if (verdict.ok) approvedBy = verdict.signers;
-        else refusal = { class: "unapproved", message: `${p.file.path}: ${verdict.problem}` };
+        refusal = approvalRefusal(p.file.path, verdict);
       }
       if (refusal) {
         writer.add({ result: buildRefusal(baseOf(p.file.id, p.file.sha, commit, 1), now(), refusal.class, refusal.message), fullLog: "" });

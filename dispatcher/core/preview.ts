@@ -1,32 +1,47 @@
 import type { ParsedAction } from "../actions/schema.js";
+import { approvalRefusal, type ApprovalVerdict } from "./approval.js";
 import { refusalOf, waitsForVault, type Catalog, type Refusal } from "./catalog.js";
 import { statusOf } from "./result.js";
 import { planDispatches, type Candidate, type Limits } from "./schedule.js";
 import { buildDispatchSpec, type DispatchSpec, type RequestSettings } from "./request.js";
 
 // `dispatcher plan`: what one pass would do with the pending actions, decided by the same
-// functions the loop uses (refusalOf, waitsForVault, planDispatches, buildDispatchSpec). Pure.
+// functions the loop uses (refusalOf, approvalRefusal, waitsForVault, planDispatches,
+// buildDispatchSpec). Pure: the approval verdicts are read before (readApproval).
 
 export type PlanEntry =
-  | { id: string; verdict: "dispatch"; spec: DispatchSpec; mounts: Record<string, string> }
+  | { id: string; verdict: "dispatch"; spec: DispatchSpec; mounts: Record<string, string>; approvedBy?: string[] }
   | { id: string; verdict: "refuse"; refusal: Refusal }
   | { id: string; verdict: "wait"; reason: string };
 
-export function previewPass(parsed: readonly ParsedAction[], catalog: Catalog, commit: string, settings: RequestSettings, limits: Limits, now: Date): PlanEntry[] {
+/**
+ * `approvals`: with require_signed, the verdict on each action that refusalOf lets through, by
+ * its file's path; undefined when any commit may trigger.
+ */
+export function previewPass(
+  parsed: readonly ParsedAction[],
+  catalog: Catalog,
+  commit: string,
+  settings: RequestSettings,
+  limits: Limits,
+  now: Date,
+  approvals?: ReadonlyMap<string, ApprovalVerdict>,
+): PlanEntry[] {
   const entries: PlanEntry[] = [];
   const candidates: Candidate[] = [];
   for (const p of parsed) {
-    const refusal = refusalOf(p, catalog);
+    const verdict = approvals?.get(p.file.path);
+    const refusal = refusalOf(p, catalog) ?? (verdict && approvalRefusal(p.file.path, verdict));
     if (refusal) entries.push({ id: p.file.id, verdict: "refuse", refusal });
     else if (waitsForVault(p, catalog)) entries.push({ id: p.file.id, verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" });
-    else if (p.ok) candidates.push({ file: p.file, action: p.action });
+    else if (p.ok) candidates.push({ file: p.file, action: p.action, ...(verdict?.ok ? { approvedBy: verdict.signers } : {}) });
   }
   // a plan sees no dispatcher's in-flight set: it shows what a fresh pass would start
   const plan = planDispatches(candidates, { inFlight: new Map(), notBefore: new Map() }, limits, now);
   for (const c of plan.dispatch) {
     const spec = buildDispatchSpec({ ...c, commit, attempt: 1 }, settings);
     const mounts = Object.fromEntries(c.action.mounts.map((m) => [m, catalog.mountPaths.get(m)!]));
-    entries.push({ id: c.action.id, verdict: "dispatch", spec, mounts });
+    entries.push({ id: c.action.id, verdict: "dispatch", spec, mounts, ...(c.approvedBy ? { approvedBy: c.approvedBy } : {}) });
   }
   for (const w of plan.waiting) entries.push({ id: w.id, verdict: "wait", reason: w.reason });
   return entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -47,6 +62,7 @@ export function formatPlan(entries: PlanEntry[], commit: string): string {
       lines.push(`  token: ${spec.policies.length === 0 ? "none (no secrets)" : `${spec.policies.join(", ")}, ttl ${spec.tokenTtlSeconds}s, response-wrapped`}`);
       const mounts = Object.entries(e.mounts).map(([m, path]) => `${m}=${path} (read-only at /mnt/${m})`);
       lines.push(`  mounts: ${mounts.length === 0 ? "none" : mounts.join(", ")}`);
+      if (e.approvedBy) lines.push(`  approved by: ${e.approvedBy.join(", ")}`);
     }
   }
   const count = (v: PlanEntry["verdict"]) => entries.filter((e) => e.verdict === v).length;

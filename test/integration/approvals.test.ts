@@ -3,9 +3,10 @@
 // signers must approve the very content. Anything else is rejected before a token is minted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
+import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { createSigners, type Signers } from "../helpers/signers.js";
-import { childrenOf, createTestDispatcher } from "../helpers/stack.js";
+import { childrenOf, createTestDispatcher, runnerRemoteFor } from "../helpers/stack.js";
 import { uniq } from "../helpers/stack.js";
 
 const u = uniq();
@@ -103,5 +104,47 @@ describe("approvals = 2", () => {
       class: "unapproved",
       message: `vault/actions/${ids.one}.toml: 1 of 2 approvals (alice@example.test); another allowed signer approves it with a signed commit carrying the trailer "Approves: vault/actions/${ids.one}.toml@${blob}"`,
     });
+  });
+});
+
+describe("plan with require_signed", () => {
+  it("shows the loop's verdicts: an unsigned action refused with its message, a signed one with its signer", async () => {
+    const alice = { signingKey: keys.key("alice") };
+    const planned = await createOpsRemote({ "README.md": "ops\n" });
+    try {
+      const signed = `signed-${u}`;
+      const unsigned = `unsigned-plan-${u}`;
+      await planned.commit({ "formulas/hello.sh": "#!/usr/bin/env bash\necho hello\n" }, "formulas", alice);
+      await planned.commit({ [`vault/actions/${signed}.toml`]: action(signed, "hello") }, "signed action", alice);
+      const tip = await planned.commit({ [`vault/actions/${unsigned}.toml`]: action(unsigned, "hello") }, "sneak in");
+      const run = await runCli(["plan"], await cliEnv(planned.remote, { DISPATCHER_REQUIRE_SIGNED: "true", DISPATCHER_ALLOWED_SIGNERS: keys.allowedSigners }));
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toBe(
+        [
+          `plan for ${tip.slice(0, 12)} (nothing is dispatched):`,
+          `${signed}: dispatch job runner (task runner), timeout 60 min`,
+          "  meta:",
+          `    action_id=${signed}`,
+          `    action_path=vault/actions/${signed}.toml`,
+          `    action_sha=${await blobOf(planned, `vault/actions/${signed}.toml`)}`,
+          "    attempt=1",
+          `    commit=${tip}`,
+          "    formula=hello",
+          "    kv_mount=kv",
+          `    ops_repo=${runnerRemoteFor(planned.remote)}`,
+          "    timeout_minutes=60",
+          "  token: none (no secrets)",
+          "  mounts: none",
+          "  approved by: alice@example.test",
+          `${unsigned}: refused (unapproved)`,
+          `  vault/actions/${unsigned}.toml: last changed by commit ${tip.slice(0, 12)}, which is not signed (require_signed: sign it with a key in ${keys.allowedSigners})`,
+          "1 to dispatch, 0 waiting, 1 refused",
+          "",
+        ].join("\n"),
+      );
+      expect(run.code).toBe(0);
+    } finally {
+      await planned.cleanup();
+    }
   });
 });

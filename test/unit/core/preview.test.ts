@@ -69,6 +69,22 @@ describe("previewPass", () => {
     );
   });
 
+  it("refuses an unapproved action with the loop's message, and names who approved one that runs", () => {
+    const approvals = new Map([
+      ["vault/actions/a.toml", { ok: true as const, signers: ["alice@example.test", "bob@example.test"] }],
+      ["vault/actions/e.toml", { ok: false as const, problem: "last changed by commit 0123456789ab, which is not signed (require_signed: sign it with a key in /etc/allowed)" }],
+    ]);
+    const lines = formatPlan(previewPass([parsed[0]!, parsed[4]!], catalog, "c0", settings, limits, new Date(), approvals), "c0").split("\n");
+    expect(lines.slice(-6)).toEqual([
+      "  mounts: ssh=/srv/ssh (read-only at /mnt/ssh)",
+      "  approved by: alice@example.test, bob@example.test",
+      "e: refused (unapproved)",
+      "  vault/actions/e.toml: last changed by commit 0123456789ab, which is not signed (require_signed: sign it with a key in /etc/allowed)",
+      "1 to dispatch, 0 waiting, 1 refused",
+      "",
+    ]);
+  });
+
   it("lets actions with secrets wait, not fail, while Vault is unreachable", () => {
     const entries = previewPass(parsed.slice(0, 1), { ...catalog, secrets: new Set(), vaultOk: false }, "c0", settings, limits, new Date());
     expect(entries).toEqual([{ id: "a", verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" }]);
