@@ -226,11 +226,8 @@ async function main(): Promise<void> {
   // two batches each, half the actions, in the order raw, dispatcher, dispatcher, raw: what drifts
   // over the pair (Nomad's state and raft log grow with every batch) falls on both alike
   const [mockRaw, mockDispatcher] = mockContenders as [Contender, Contender];
-  const mockOrder = settings.mockActions > 0 ? [mockRaw, mockDispatcher, mockDispatcher, mockRaw] : [];
-  const mockBatches = new Map<string, number>();
-  for (const contender of mockOrder) {
-    const batch = (mockBatches.get(contender.name) ?? 0) + 1;
-    mockBatches.set(contender.name, batch);
+  const mockOrder = settings.mockActions > 0 ? ([[mockRaw, 1], [mockDispatcher, 1], [mockDispatcher, 2], [mockRaw, 2]] as const) : [];
+  for (const [contender, batch] of mockOrder) {
     const size = batch === 1 ? Math.ceil(settings.mockActions / 2) : Math.floor(settings.mockActions / 2);
     say(`high rate: ${contender.name} batch ${batch}, ${size} actions at concurrency ${m}`);
     const ids = Array.from({ length: size }, (_, i) => `m${batch}-${contender.name}-${String(i).padStart(5, "0")}`);

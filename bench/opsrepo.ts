@@ -10,7 +10,12 @@ export const NOOP_FORMULA = "#!/usr/bin/env bash\necho ok\n";
 export const RUN = Date.now().toString(36);
 
 export function actionToml(id: string, formula: string, secrets: readonly string[] = []): string {
-  return `id = "${id}"\nformula = "${formula}"\ncontext = "bench run ${RUN}"\nsecrets = [${secrets.map((s) => JSON.stringify(s)).join(", ")}]\n`;
+  return `id = "${id}"\nformula = "${formula}"\ncontext = "bench run ${RUN}"\nsecrets = ${tomlStrings(secrets)}\n`;
+}
+
+/** A TOML array of strings (JSON's string escapes are TOML's basic-string escapes). */
+export function tomlStrings(xs: readonly string[]): string {
+  return `[${xs.map((x) => JSON.stringify(x)).join(", ")}]`;
 }
 
 export async function createBareRepo(path: string, files: Record<string, string>): Promise<string> {

@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
 import type { GitCounter } from "../gitcount.js";
-import { actionToml, commitFiles, RUN } from "../opsrepo.js";
+import { actionToml, commitFiles, RUN, tomlStrings } from "../opsrepo.js";
 import { readRemoteMs, remoteSideEnv } from "../remote.js";
 import type { Stack } from "../settings.js";
 import type { BatchRun } from "./run.js";
@@ -54,7 +54,7 @@ export interface LogLine {
 
 export async function writeDispatcherConfig(path: string, c: { maxInFlight: number; runnerJob: string; secrets?: readonly string[] }): Promise<void> {
   // serialize_by = "none": every contender runs `concurrency` identical children at once
-  const secrets = c.secrets ? `secrets = [${c.secrets.map((s) => JSON.stringify(s)).join(", ")}]\n` : "";
+  const secrets = c.secrets ? `secrets = ${tomlStrings(c.secrets)}\n` : "";
   await writeFile(
     path,
     `${secrets}[nomad]\nrunner_job = "${c.runnerJob}"\n[limits]\nmax_in_flight = ${c.maxInFlight}\nserialize_by = "none"\n[timeouts]\nplacement_seconds = 900\n`,
