@@ -39,6 +39,11 @@ variable "image" {
   type        = string
   default     = "registry.example/dispatcher-runner:0.1.0"
 }
+variable "network_mode" {
+  description = "docker only: the container's network (bridge: docker's default; host: the node's, as exec tasks have; none)"
+  type        = string
+  default     = "bridge"
+}
 variable "user" {
   type    = string
   default = "nobody"
@@ -132,6 +137,9 @@ job "runner" {
         security_opt    = local.docker ? ["no-new-privileges"] : null
         readonly_rootfs = local.docker ? true : null
         pids_limit      = local.docker ? 256 : null
+        network_mode    = local.docker ? var.network_mode : null
+        # a read-only root still gives formulas a scratch /tmp in memory, as exec's chroot has one
+        mount = local.docker ? [{ type = "tmpfs", target = "/tmp", readonly = false, tmpfs_options = { size = 67108864 } }] : null
       }
 
       dynamic "volume_mount" {

@@ -164,6 +164,81 @@ start_nomad_big() {
   wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
 }
 
+# a third client agent in node pool "docker" (runner class docker): the runner jobspec's docker
+# variant (no-new-privileges, a pids limit, a read-only root, no capabilities, user nobody) on a
+# real Docker engine (scripts/docker-engine.sh: the stack's own dockerd, an image built locally
+# from the task chroot); it offers the same mounts as the first client, from the same directories
+DOCKER_POOL=docker
+# the runner classes the stack offers (DISPATCHER_CLASSES in .dev/env)
+CLASSES=$BIG_POOL,$DOCKER_POOL
+write_nomad_docker_config() {
+  mkdir -p "$dev/nomad-docker-data"
+  cat > "$dev/nomad-docker.hcl" <<HCL
+data_dir  = "$dev/nomad-docker-data"
+bind_addr = "127.0.0.1"
+name      = "dev-$DOCKER_POOL"
+acl {
+  enabled = true
+}
+ports {
+  http = $((NOMAD_PORT + 15))
+  rpc  = $((NOMAD_PORT + 16))
+  serf = $((NOMAD_PORT + 17))
+}
+advertise {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+client {
+  enabled       = true
+  servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
+  node_pool     = "$DOCKER_POOL"
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$DOCKER_POOL"
+  host_volume "ssh" {
+    path      = "$dev/volumes/ssh"
+    read_only = true
+  }
+  host_volume "gpg" {
+    path      = "$dev/volumes/gpg"
+    read_only = true
+  }
+  host_volume "sops" {
+    path      = "$dev/volumes/sops"
+    read_only = true
+  }
+}
+plugin "docker" {
+  config {
+    endpoint = "unix://$dev/docker/docker.sock"
+    # images are built here and never pulled; nothing else is pruned behind the stack's back
+    gc {
+      image = false
+    }
+    # what a task may keep: nothing (the jobspec drops all), so nothing needs allowing
+    allow_privileged = false
+    volumes {
+      enabled = false
+    }
+  }
+}
+HCL
+}
+
+nomad_docker_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg p "$DOCKER_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers.docker.Healthy)) | length > 0'; }
+
+start_nomad_docker() {
+  alive nomad-docker && return
+  "$root/scripts/docker-engine.sh" up "$dev"
+  write_nomad_docker_config
+  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: the docker variant)"\n}\n' "$DOCKER_POOL" "$DOCKER_POOL" >"$dev/pool-docker.hcl"
+  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-docker.hcl" >/dev/null
+  say "starting a third nomad client in node pool $DOCKER_POOL (docker driver)"
+  "$nomad" agent -config "$dev/nomad-docker.hcl" >"$dev/nomad-docker.log" 2>&1 &
+  echo $! >"$dev/nomad-docker.pid"
+  wait_for "nomad client ($DOCKER_POOL)" 60 nomad_docker_ready
+}
+
 start_nomad() {
   alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
   write_nomad_config
@@ -251,12 +326,23 @@ restart() {
 }
 
 register_jobs() {
-  local vars=(-var "driver=$DRIVER")
+  # a var file, not -var flags: a class's own var file (below) overrides it, and a -var flag
+  # would override the class's
+  mkdir -p "$dev/class-vars"
+  echo "driver = \"$DRIVER\"" >"$dev/jobs.vars.hcl"
   # raw_exec: no chroot, no volumes; the task reads the bundle and the mounts on the host
-  [ "$DRIVER" = raw_exec ] && vars+=(-var "node_bin=$(command -v node)" -var "runner_dir=$dev/runner" -var "mount_root=$dev/volumes")
+  [ "$DRIVER" = raw_exec ] && printf 'node_bin = "%s"\nrunner_dir = "%s"\nmount_root = "%s"\n' "$(command -v node)" "$dev/runner" "$dev/volumes" >>"$dev/jobs.vars.hcl"
+  local vars=(-var-file "$dev/jobs.vars.hcl")
   install_runner
-  NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad DISPATCHER_CLASSES=$BIG_POOL \
-    "$root/scripts/register-jobs.sh" "$dev/jobs.pin.json" "${vars[@]}"
+  # the docker class's parents: the docker variant, from the image of this very bundle
+  local image; image=$("$root/scripts/docker-engine.sh" image "$dev")
+  cat >"$dev/class-vars/$DOCKER_POOL.vars.hcl" <<VARS
+driver       = "docker"
+image        = "$image"
+network_mode = "host"
+VARS
+  NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad DISPATCHER_CLASSES=$CLASSES \
+    DISPATCHER_CLASS_VARS="$dev/class-vars" "$root/scripts/register-jobs.sh" "$dev/jobs.pin.json" "${vars[@]}"
 }
 
 seed_ops_repo() {
@@ -282,6 +368,7 @@ up() {
   say "ssh remote (deploy key only, git-shell) on ssh://root@127.0.0.1:$SSH_PORT"
   start_nomad
   start_nomad_big
+  start_nomad_docker
   start_bao
   VAULT_TOKEN=$(cat "$dev/root-token") BAO_BIN="$bao" APPROLE_DIR="$dev" "$root/scripts/bootstrap-vault.sh"
   register_jobs
@@ -300,7 +387,7 @@ DISPATCHER_GIT_SSH_KEY=$dev/ssh/deploy-key
 DISPATCHER_GIT_KNOWN_HOSTS=$dev/ssh/known_hosts
 DISPATCHER_RUNNER_REMOTE=git://127.0.0.1:$GIT_PORT/ops.git
 DISPATCHER_JOB_PINS=$dev/jobs.pin.json
-DISPATCHER_CLASSES=$BIG_POOL
+DISPATCHER_CLASSES=$CLASSES
 GIT_DAEMON_URL=git://127.0.0.1:$GIT_PORT
 GIT_SERVED_DIR=$dev/git
 NOMAD_BIN=$nomad
@@ -324,22 +411,25 @@ stop_pid() {
 }
 
 down() {
+  stop_pid nomad-docker
   stop_pid nomad-big
   stop_pid nomad
+  "$root/scripts/docker-engine.sh" down "$dev"
   stop_pid bao
   stop_pid git-daemon
   "$root/scripts/ssh-remote.sh" down "$dev"
   # tasks are children of nomad's executors; reap any left under our data dir
   pkill -f "$dev/nomad-data" 2>/dev/null || true
   pkill -f "$dev/nomad-big-data" 2>/dev/null || true
+  pkill -f "$dev/nomad-docker-data" 2>/dev/null || true
   # exec tasks' volume mounts live under the data dirs until their executor ends
-  grep -oE " $dev/nomad(-big)?-data[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  grep -oE " $dev/nomad(-big|-docker)?-data[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dev"
 }
 
 status() {
   local s
-  for s in nomad nomad-big bao git-daemon; do
+  for s in nomad nomad-big nomad-docker bao git-daemon; do
     if alive "$s"; then echo "$s: running (pid $(cat "$dev/$s.pid"))"; else echo "$s: stopped"; fi
   done
 }

@@ -53,7 +53,7 @@ describe("runner classes", () => {
       status: "invalid",
       error: { class: "invalid", message: `vault/actions/${ids.bigGpg}.toml: mounts[0] "gpg" is not offered by any ready node of class "big" (node pool big offers: ssh)` },
     });
-    expect(results.get(ids.huge)).toMatchObject({ status: "invalid", error: { class: "invalid", message: `vault/actions/${ids.huge}.toml: class "huge" is not a configured runner class (configured: big)` } });
+    expect(results.get(ids.huge)).toMatchObject({ status: "invalid", error: { class: "invalid", message: `vault/actions/${ids.huge}.toml: class "huge" is not a configured runner class (configured: big, docker)` } });
     const children = new Map([...(await childrenByAction("runner.big-gpg")), ...(await childrenByAction("runner"))]);
     expect(children.get(ids.bigGpg)).toBeUndefined();
     expect(children.get(ids.huge)).toBeUndefined();

@@ -51,10 +51,11 @@ describe("dispatcher doctor", () => {
     expect(run.stdout).toBe(
       [
         `ok nomad: ${s.NOMAD_ADDR} reachable, version ${engines.NOMAD_VERSION}`,
-        "ok jobspec runner: 16 parents (one per class (default, big) and mount set) registered as pinned",
-        "ok jobspec sidecar: 16 parents (one per class (default, big) and mount set) registered as pinned",
+        "ok jobspec runner: 24 parents (one per class (default, big, docker) and mount set) registered as pinned",
+        "ok jobspec sidecar: 24 parents (one per class (default, big, docker) and mount set) registered as pinned",
         "ok host volumes: ssh, gpg, sops offered",
         "ok class big: node pool big offers ssh",
+        "ok class docker: node pool docker offers ssh, gpg, sops",
         `ok openbao: ${s.VAULT_ADDR} reachable, version ${engines.BAO_VERSION}`,
         `ok vault login: AppRole at auth/approle (role_id ${s.DISPATCHER_VAULT_ROLE_ID_FILE}, secret_id ${s.DISPATCHER_VAULT_SECRET_ID_FILE}): token TTL ${ttl} s, renewed at half`,
         "ok token role: the dispatcher's token can create tokens on auth/token/create/dispatcher-runner",
@@ -76,7 +77,7 @@ describe("dispatcher doctor", () => {
       `fail openbao: vault: read health of http://127.0.0.1:${port} failed (ECONNREFUSED); fix: start OpenBao (or Vault) or set VAULT_ADDR to a reachable, unsealed server`,
     ]);
     // the token checks need OpenBao: not run, not reported
-    expect(lines.map((l) => l.split(":")[0])).toEqual(["ok nomad", "ok jobspec runner", "ok jobspec sidecar", "ok host volumes", "ok class big", "fail openbao", "ok ops repo"]);
+    expect(lines.map((l) => l.split(":")[0])).toEqual(["ok nomad", "ok jobspec runner", "ok jobspec sidecar", "ok host volumes", "ok class big", "ok class docker", "fail openbao", "ok ops repo"]);
   });
 
   it("fails when the dispatcher's token could read a secret, and run refuses to start", async () => {
