@@ -5,6 +5,7 @@ import TOML from "@iarna/toml";
 import * as z from "zod";
 import { CLASS_NAME, type FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
+import type { LogOptions } from "./log.js";
 import type { SshCredential } from "./opsrepo/exec.js";
 import type { VaultAuthMethod } from "./vault/login.js";
 
@@ -120,7 +121,14 @@ export const configSchema = z.strictObject({
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
-  logs: z.strictObject({ tailBytes: positiveInt, maxBytes: positiveInt }),
+  logs: z.strictObject({
+    tailBytes: positiveInt,
+    maxBytes: positiveInt,
+    /** the dispatcher's own log: auto (readable lines on a terminal, JSON when piped), json, pretty */
+    format: z.enum(["auto", "json", "pretty"]),
+    /** also append readable lines to this file ("": none) */
+    file: z.string(),
+  }),
   instance: z.string().min(1),
 });
 
@@ -155,7 +163,7 @@ export function defaults(cwd = process.cwd()): Layer {
     approvals: { requireSigned: false, allowedSigners: "", count: 1 },
     pollSeconds: 30,
     leaseSeconds: 60,
-    logs: { tailBytes: 4096, maxBytes: 1_048_576 },
+    logs: { tailBytes: 4096, maxBytes: 1_048_576, format: "auto", file: "" },
     instance: `${hostname()}-${process.pid}`,
   };
 }
@@ -194,6 +202,8 @@ const ENV: Record<string, string> = {
   DISPATCHER_APPROVALS: "approvals.count",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
+  DISPATCHER_LOG_FORMAT: "logs.format",
+  DISPATCHER_LOG_FILE: "logs.file",
 };
 
 /** settings given in the environment as comma-separated lists */
@@ -248,6 +258,11 @@ export function vaultAuthOf(v: Config["vault"]): VaultAuthMethod {
   if (v.token) return { kind: "token", token: v.token };
   if (v.tokenFile) return { kind: "token_file", path: v.tokenFile };
   return { kind: "approle", roleIdFile: v.roleIdFile, secretIdFile: v.secretIdFile, mount: v.approleMount };
+}
+
+/** The daemon's own log: auto leaves the choice to the terminal (readable on a TTY, JSON when piped). */
+export function logOptionsOf(l: Config["logs"]): LogOptions {
+  return { ...(l.format === "auto" ? {} : { pretty: l.format === "pretty" }), ...(l.file ? { file: l.file } : {}) };
 }
 
 /** The allowlist as the catalog takes it; `file` names where it lives in messages. */

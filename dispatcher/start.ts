@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { formulaSecretsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
@@ -155,7 +155,7 @@ function readWebhookSecret(path: string): string {
 
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
-  const log = (overrides.log ?? createLogger()).child({ instance: config.instance });
+  const log = (overrides.log ?? createLogger(logOptionsOf(config.logs))).child({ instance: config.instance });
   const engines = createEngines(config, log);
   const loopLog = log.child({ component: "loop" });
   const events = createLoopEmitter();

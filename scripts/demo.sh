@@ -7,6 +7,8 @@ set -a; . "$root/.dev/env"; set +a
 # the operator pushes to the repo directly; the dispatcher over SSH with its deploy key
 export DISPATCHER_OPS_REMOTE="$OPS_SSH_REMOTE" DISPATCHER_SECRETS=DEMO_TOKEN,DEPLOY_KEY
 export DISPATCHER_WORKDIR="$root/.dev/dispatcher-work"
+# the dispatcher's log as an operator tails it: one readable line per event, also when piped
+export DISPATCHER_LOG_FORMAT=pretty
 stamp=$(date -u +%Y%m%d-%H%M%S)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 

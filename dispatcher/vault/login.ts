@@ -88,7 +88,12 @@ export function createVaultSession(addr: string, method: VaultAuthMethod, log: L
     return (await stat(method.path).catch(() => undefined))?.mtimeMs !== fileMtime;
   }
 
-  const ready = () => (first ??= login());
+  /** the first login, shared by every caller while it runs; a failed one is tried afresh by the next caller */
+  const ready = () =>
+    (first ??= login().catch((err: unknown) => {
+      first = undefined;
+      throw err;
+    }));
 
   return {
     client,
@@ -98,7 +103,16 @@ export function createVaultSession(addr: string, method: VaultAuthMethod, log: L
       await login();
     },
     async keepAlive(signal) {
-      await ready();
+      // Vault down (or sealed) when the dispatcher starts is an outage like any other: waited out
+      while (!signal.aborted) {
+        try {
+          await ready();
+          break;
+        } catch (err) {
+          log.error({ err }, "Vault login failed; retrying");
+          await clock.sleep(RETRY_MS, signal).catch(() => undefined);
+        }
+      }
       while (!signal.aborted) {
         const halfMs = (ttlSeconds * 1000) / 2;
         const waitMs = ttlSeconds > 0 ? Math.max(1000, renewedAt + halfMs - clock.now().getTime()) : Number.POSITIVE_INFINITY;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, formulaSecretsOf, fromEnv, fromFile, loadConfig } from "../../../dispatcher/config.js";
+import { defaults, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -50,7 +50,7 @@ describe("defaults", () => {
       timeouts: { defaultMinutes: 60, placementSeconds: 300 },
       pollSeconds: 30,
       leaseSeconds: 60,
-      logs: { tailBytes: 4096, maxBytes: 1_048_576 },
+      logs: { tailBytes: 4096, maxBytes: 1_048_576, format: "auto", file: "" },
       instance: `${hostname()}-${process.pid}`,
     });
   });
@@ -112,7 +112,7 @@ describe("file layer", () => {
     expect(c.repo.authorName).toBe("Bot");
     expect(c.repo.branch).toBe("main");
     expect(c.limits).toEqual({ maxInFlight: 2, serializeBy: "id" });
-    expect(c.logs).toEqual({ tailBytes: 100, maxBytes: 1_048_576 });
+    expect(c.logs).toEqual({ tailBytes: 100, maxBytes: 1_048_576, format: "auto", file: "" });
   });
 
   it("fromFile converts nested keys", () => {
@@ -162,6 +162,18 @@ describe("file layer", () => {
     writeFileSync(file, 'secrets = ["GITHUB_TOKEN", "npm_token"]\n');
     expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(
       `${file} (secrets.1): must be UPPER_SNAKE_CASE like GITHUB_TOKEN`,
+    );
+  });
+
+  it("takes the log's format and file from the environment, and names the variable of a bad format", () => {
+    const c = loadConfig({ env: { ...REQUIRED, DISPATCHER_LOG_FORMAT: "pretty", DISPATCHER_LOG_FILE: "/var/log/dispatcher.log" } });
+    expect(c.logs).toEqual({ tailBytes: 4096, maxBytes: 1_048_576, format: "pretty", file: "/var/log/dispatcher.log" });
+    expect(logOptionsOf(c.logs)).toEqual({ pretty: true, file: "/var/log/dispatcher.log" });
+    expect(logOptionsOf(loadConfig({ env: { ...REQUIRED, DISPATCHER_LOG_FORMAT: "json" } }).logs)).toEqual({ pretty: false });
+    // auto: the terminal decides
+    expect(logOptionsOf(loadConfig({ env: REQUIRED }).logs)).toEqual({});
+    expect(configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_LOG_FORMAT: "text" } })).message).toBe(
+      'DISPATCHER_LOG_FORMAT: Invalid option: expected one of "auto"|"json"|"pretty"',
     );
   });
 
