@@ -1,9 +1,9 @@
 import type { ParsedAction } from "../actions/schema.js";
 import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
-import { readActions } from "../core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { OpsRepoPort } from "../core/ports.js";
-import { formatPlan, previewPass } from "../core/preview.js";
+import { formatIgnored, formatPlan, previewPass } from "../core/preview.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
@@ -24,10 +24,12 @@ ${CONFIG_HELP}`,
     const v = openView(config);
     const settings = loopSettings(config);
     const commit = await v.repo.sync();
-    const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
+    const index = createActionsIndex();
+    const parsed = await readActions(v.repo, commit, config.repo.actionsDir, index);
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const approvals = settings.approvals && (await readApprovals(v.repo, settings.approvals, commit, parsed, catalog));
-    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit));
+    const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
+    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit, ignored));
     return 0;
   },
 };

@@ -1,3 +1,4 @@
+import { formatIgnored } from "../core/preview.js";
 import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } from "../core/status.js";
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
@@ -71,7 +72,14 @@ async function renderActions(v: View, values: Values): Promise<string> {
     children: [...live.values()],
     unpushed,
   });
-  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}`;
+  const ignored = formatIgnored(v.config.repo.actionsDir, repo.ignored);
+  // --json keeps stdout one JSON array: what is ignored goes to stderr there
+  if (values.json) {
+    for (const line of ignored) process.stderr.write(`dispatcher status: ${line}\n`);
+    return `${JSON.stringify(rows, null, 2)}\n`;
+  }
+  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("");
+  return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${table}`;
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

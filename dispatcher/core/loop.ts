@@ -1,4 +1,4 @@
-import { createActionsIndex, readActions } from "./repo-read.js";
+import { createActionsIndex, readActions, takeIgnoredChange } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -207,6 +207,7 @@ export function createLoop(deps: LoopDeps) {
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
+    reportIgnored();
     const at = now(); // one instant for the whole pass: thousands may be pending
     const last = scan?.commit === commit && at.getTime() - scan.at < FULL_SCAN_MS && scan.timed.every((w) => w.until !== undefined && w.until > at) ? scan : undefined;
     let catalog: Catalog;
@@ -264,6 +265,17 @@ export function createLoop(deps: LoopDeps) {
       }
     }
 
+    /** consider(), failing only on an engine's outage: a check that throws on one action's input skips that one */
+    async function considerAlone(p: ParsedAction): Promise<void> {
+      try {
+        await consider(p);
+      } catch (err) {
+        const cls = failureClassOf(err);
+        if (cls === "infra" || cls === "rate_limited" || cls === "auth") throw err;
+        events.emit("action:skipped", { id: p.file.id, class: cls, err });
+      }
+    }
+
     // an attempt whose child has ended holds no place under max_in_flight or its serialization key
     const inFlightView = new Map([...inFlight].filter(([, f]) => !f.ended).map(([id, f]) => [id, { key: f.key }]));
     const free = s.limits.maxInFlight - inFlightView.size;
@@ -275,7 +287,7 @@ export function createLoop(deps: LoopDeps) {
     for (;;) {
       for (; i < all.length && !(last && candidates.length >= want); i++) {
         const p = all[i]!;
-        if (!writer.holds(p.file.id) && !inFlight.has(p.file.id)) await consider(p);
+        if (!writer.holds(p.file.id) && !inFlight.has(p.file.id)) await considerAlone(p);
       }
       plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, at);
       if (!last || i >= all.length || plan.dispatch.length >= free) break;
@@ -289,6 +301,20 @@ export function createLoop(deps: LoopDeps) {
     scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
+  }
+
+  /** entries ignored at the last report: a change to none is reported once */
+  let ignoredCount = 0;
+
+  /** The actions directory's entries outside the contract, logged and counted when they change. */
+  function reportIgnored(): void {
+    const change = takeIgnoredChange(actionsIndex);
+    if (!change || (change.entries.length === 0 && !change.truncated && ignoredCount === 0)) return;
+    ignoredCount = change.entries.length;
+    const byCode: Partial<Record<(typeof change.entries)[number]["code"], number>> = {};
+    for (const e of change.entries) byCode[e.code] = (byCode[e.code] ?? 0) + 1;
+    const sample = change.entries.slice(0, 10).map((e) => ({ path: e.path, reason: e.reason }));
+    events.emit("repo:ignored", { dir: s.actionsDir, count: ignoredCount, byCode, sample, truncated: change.truncated });
   }
 
   /** A result a dead owner finished but never pushed. Its full log was not kept, only the tail. */
@@ -403,8 +429,9 @@ export function createLoop(deps: LoopDeps) {
 
   /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */
   async function flushAndMark(): Promise<void> {
-    const { written, skipped, rejections } = await writer.flush();
+    const { written, skipped, failed, rejections } = await writer.flush();
     if (written.length > 0) events.emit("results:pushed", { ids: written, rejections });
+    if (failed.length > 0) events.emit("results:unwritable", { ids: failed });
     await markRecorded([...written, ...skipped]);
   }
 

@@ -114,9 +114,22 @@ describe("readActions", () => {
     expect((await readActions(repo, COMMIT, "vault/actions")).map((p) => p.file.id)).toEqual(["a"]);
   });
 
-  it("fails loudly when a listed file cannot be read", async () => {
+  it("gives a listed file that cannot be read a problem of its own; the others are read (issue 31: one input never fails the pass)", async () => {
+    const repo = fakeRepo({ "vault/actions/a.toml": valid("a"), "vault/actions/b.toml": valid("b") });
+    const readFile = repo.readFile;
+    repo.readFile = async (commit, path) => (path.endsWith("/a.toml") ? undefined : readFile(commit, path));
+    const parsed = await readActions(repo, COMMIT, "vault/actions");
+    expect(parsed).toEqual([
+      { ok: false, file: { path: "vault/actions/a.toml", id: "a", sha: "sha:vault/actions/a.toml" }, problems: [`is listed at ${COMMIT} but cannot be read`] },
+      { ok: true, file: { path: "vault/actions/b.toml", id: "b", sha: "sha:vault/actions/b.toml" }, action: expect.objectContaining({ id: "b" }) },
+    ]);
+  });
+
+  it("a git failure while reading still fails the pass (an outage is waited out, never an answer)", async () => {
     const repo = fakeRepo({ "vault/actions/a.toml": valid("a") });
-    repo.readFile = async () => undefined;
+    repo.readFile = async () => {
+      throw new GitError("git cat-file --batch-command exited (128)");
+    };
     await expect(readActions(repo, COMMIT, "vault/actions")).rejects.toThrow(GitError);
   });
 

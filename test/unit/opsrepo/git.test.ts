@@ -248,10 +248,11 @@ describe("reading", () => {
     const fresh = await other.listFiles(next, "vault/actions");
     const byPath = <T extends { path: string }>(xs: readonly T[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
     expect(byPath(incremental)).toEqual(byPath(fresh));
-    expect(byPath(incremental).map((f) => [f.path, f.size])).toEqual([
-      ["vault/actions/deploy.toml", 27],
-      ["vault/actions/new.toml", 5],
-      ["vault/actions/sub/deep.toml", 6],
+    // one level (issue 31): a subdirectory is an entry of its own kind, never walked
+    expect(byPath(incremental).map((f) => [f.path, f.size, f.kind])).toEqual([
+      ["vault/actions/deploy.toml", 27, undefined],
+      ["vault/actions/new.toml", 5, undefined],
+      ["vault/actions/sub", undefined, "directory"],
     ]);
     expect(byPath(await repo.listFiles(first, "vault/actions")).map((f) => f.path)).toEqual(["vault/actions/backup.toml", "vault/actions/deploy.toml"]);
   });
@@ -445,11 +446,18 @@ describe("writeFiles", () => {
     expect((await repo.readFile(await remoteTip(), "vault/actions/r0.result.json"))?.toString()).toBe("0\n");
   });
 
-  it("refuses paths outside the repo", async () => {
+  it("refuses paths outside the repo and paths with a newline, each alone: the others land (issue 31)", async () => {
     const repo = openRepo();
     await repo.sync();
-    await expect(repo.writeFiles([file("../escape.txt", "x")], "m")).rejects.toThrow(/outside the ops repo/);
-    await expect(repo.writeFiles([file(".git/config", "x")], "m")).rejects.toThrow(/outside the ops repo/);
+    const outcome = await repo.writeFiles([file("../escape.txt", "x"), file(".git/config", "x"), file("vault/actions/a\nb.result.json", "x"), file("vault/actions/ok.result.json", "ok\n")], "m");
+    expect(outcome.failed).toEqual([
+      { path: "../escape.txt", reason: 'refusing to write outside the ops repo: "../escape.txt"' },
+      { path: ".git/config", reason: 'refusing to write outside the ops repo: ".git/config"' },
+      { path: "vault/actions/a\nb.result.json", reason: `"vault/actions/a\\nb.result.json" has a control character (newline, tab, …): git's line-based protocols cannot carry it` },
+    ]);
+    expect(outcome.skipped).toEqual([]);
+    expect(await ops.read("vault/actions/ok.result.json")).toBe("ok\n");
+    expect(await ops.read("../escape.txt")).toBeUndefined();
   });
 });
 
