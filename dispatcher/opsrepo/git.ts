@@ -30,6 +30,8 @@ export interface GitOpsRepoOptions {
    * live, so they are waited for, never removed. A daemon's clone is its own.
    */
   shared?: boolean;
+  /** entries one listing or diff reads of a directory (default LISTING_CAP) */
+  listingCap?: number;
 }
 
 interface TreeEntry {
@@ -103,6 +105,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const shownRemote = redactUrls(opts.remote);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
   const maxPushAttempts = opts.maxPushAttempts ?? MAX_PUSH_ATTEMPTS;
+  const listingCap = opts.listingCap ?? LISTING_CAP;
   // fast-import's ident line cannot hold these: a configured name never breaks a commit
   const identityName = opts.author.name.replace(/[<>\n]/g, "");
   const identityEmail = opts.author.email.replace(/[<>\n]/g, "");
@@ -209,7 +212,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     const prefix = `${dir}/`;
     // `<dir>/`: its children; nothing when it is absent or no directory
     const run = await streamGit(workdir, ["ls-tree", "-l", "-z", "--full-tree", commit, "--", prefix], (record) => {
-      if (files.length >= LISTING_CAP) return false;
+      if (files.length >= listingCap) return false;
       const e = parseEntry(record);
       if (e.path.startsWith(prefix)) files.push(e);
       return true;
@@ -245,7 +248,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const [, mode = "", , sha = "", status = ""] = header.slice(1).split(" ");
       header = undefined;
       raw.push({ mode, sha, status: status.charAt(0), name: Buffer.from(record) });
-      return raw.length <= LISTING_CAP;
+      return raw.length <= listingCap;
     });
     if (run.stopped || run.code !== 0) return undefined;
     const changes = await Promise.all(

@@ -1,5 +1,5 @@
 // Whatever is pushed to the ops repo, the dispatcher keeps working: each case of a corpus built by
-// git plumbing (test/fault/repo-corpus.ts: names, tree shapes, sizes no working tree holds) sits
+// git plumbing (test/helpers/plumbing.ts: names, tree shapes, sizes no working tree holds) sits
 // beside an ordinary action, which gets its result, and one committed after it gets its result
 // too; `plan` and `status` name what was ignored or refused. Prints the first pass's CPU and the
 // peak RSS per case.
@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createTestDispatcher, uniq } from "../helpers/stack.js";
-import { createPlumbedRemote, treeBomb, type Entry, type PlumbedRemote } from "./repo-corpus.js";
+import { createPlumbedRemote, treeBomb, type Entry, type PlumbedRemote } from "../helpers/plumbing.js";
 
 const u = uniq();
 const ok = (id: string, extra = "") => `id = "${id}"\nformula = "noop"\ncontext = "hostile repo"\nsecrets = []\n${extra}`;

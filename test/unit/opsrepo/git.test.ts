@@ -11,6 +11,7 @@ import { createLogger } from "../../../dispatcher/log.js";
 import { runGit } from "../../../dispatcher/opsrepo/exec.js";
 import { createGitOpsRepo, type GitOpsRepoOptions } from "../../../dispatcher/opsrepo/git.js";
 import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
+import { createPlumbedRemote, treeBomb } from "../../helpers/plumbing.js";
 
 const AUTHOR = { name: "Ops Dispatcher", email: "dispatcher@example.test" };
 
@@ -280,6 +281,60 @@ describe("reading", () => {
     expect(await gitCommandsDuring(async () => void expect(await repo.listFiles(tip, "vault/actions")).toHaveLength(1003))).toEqual(["ls-tree"]);
     expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual(["ls-tree"]);
     expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual([]);
+  });
+
+  it("lists what anyone can push one level deep, every kind as data: a tree bomb, a submodule, a symlink, names with a newline or bytes that are not UTF-8 (issue 31)", async () => {
+    const r = await createPlumbedRemote();
+    try {
+      const blob = r.blob("x\n");
+      const bomb = treeBomb(r);
+      const tip = r.commit(
+        [
+          { mode: "100644", name: "ok.toml", sha: blob },
+          { mode: "040000", name: "bomb", sha: bomb },
+          { mode: "160000", name: "sub", sha: "1".repeat(40) },
+          { mode: "120000", name: "ln.toml", sha: blob },
+          { mode: "100644", name: "a\nb.toml", sha: blob },
+          { mode: "100644", name: Buffer.from([0x62, 0xff, 0x2e, 0x74, 0x6f, 0x6d, 0x6c]), sha: blob },
+        ],
+        [{ mode: "040000", name: "bomb", sha: bomb }],
+      );
+      const repo = openRepo({ remote: r.remote });
+      await repo.sync();
+      const started = Date.now();
+      const listed = await repo.listFiles(tip, "vault/actions");
+      expect([...listed].sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual([
+        { path: "vault/actions/a\nb.toml", sha: blob, size: 2 },
+        { path: "vault/actions/bomb", sha: bomb, kind: "directory" },
+        { path: "vault/actions/b\ufffd.toml", sha: blob, size: 2, notUtf8: true },
+        { path: "vault/actions/ln.toml", sha: blob, size: 2, kind: "symlink" },
+        { path: "vault/actions/ok.toml", sha: blob, size: 2 },
+        { path: "vault/actions/sub", sha: "1".repeat(40), kind: "submodule" },
+      ]);
+      expect(listed.truncated).toBeUndefined();
+      expect(await repo.listFiles(tip, "formulas")).toEqual([{ path: "formulas/bomb", sha: bomb, kind: "directory" }]);
+      // a diff across the bomb's arrival is one level too
+      const next = r.commit([{ mode: "040000", name: "bomb2", sha: bomb }], []);
+      await repo.sync();
+      expect(await repo.diffFiles(tip, next, "vault/actions")).toEqual([{ path: "vault/actions/bomb2", sha: bomb, kind: "directory" }]);
+      // 10^9 paths below: never walked
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  it("reads at most the cap of a directory's entries, and says the listing is truncated; a larger diff asks for a listing", async () => {
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`vault/actions/m${i}.toml`, `id = "m${i}"\n`]));
+    const first = await ops.commit({});
+    const tip = await ops.commit(many);
+    const repo = openRepo({ listingCap: 10 });
+    await repo.sync();
+    const listed = await repo.listFiles(tip, "vault/actions");
+    expect(listed).toHaveLength(10);
+    expect(listed.truncated).toBe(true);
+    expect(await repo.diffFiles(first, tip, "vault/actions")).toBeUndefined();
+    expect(await openRepo({ listingCap: 40, workdir: join(scratch, "other") }).listFiles(tip, "vault/actions").catch(() => "not synced")).toBe("not synced");
   });
 
   it("reads a file, and tells an absent path from a bad commit", async () => {

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { buildEnv, tryGit } from "../../dispatcher/opsrepo/exec.js";
-import { remotesDir } from "../helpers/gitrepo.js";
+import { remotesDir } from "./gitrepo.js";
 
 export type Mode = "100644" | "100755" | "120000" | "040000" | "160000";
 
