@@ -29,6 +29,7 @@ ${CONFIG_HELP}`,
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const approvals = settings.approvals && (await readApprovals(v.repo, settings.approvals, commit, parsed, catalog));
     const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
+    if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
     process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit, ignored));
     return 0;
   },

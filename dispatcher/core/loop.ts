@@ -46,6 +46,8 @@ export interface LoopDeps {
     /** require signed commits (and N approvals); undefined: any commit on the branch may trigger */
     approvals?: ApprovalRule;
     dispatcher: { version: string; instance: string };
+    /** action files a pass reads at most (default READS_PER_PASS); the next pass reads on */
+    readsPerPass?: number;
   };
 }
 
@@ -56,6 +58,8 @@ export interface PassSummary {
   refused: string[];
   waiting: Wait[];
   inFlight: number;
+  /** pending action files this pass left unread (a pass reads at most READS_PER_PASS): the next pass comes at once */
+  deferred?: number;
 }
 
 /** How old a confirmed remote tip may be for the passes `once` makes between completions. */
@@ -104,7 +108,7 @@ export function createLoop(deps: LoopDeps) {
   /** the tip the pending wake's webhook named */
   let pushedTip: string | undefined;
   /** the actions directory as the last pass saw it: the next applies only what changed */
-  const actionsIndex = createActionsIndex();
+  const actionsIndex = createActionsIndex({ readsPerPass: s.readsPerPass });
   let lastBeat = 0;
   /**
    * The last pass that read every pending action, its catalog and the timed waits it found. A pass
@@ -208,6 +212,7 @@ export function createLoop(deps: LoopDeps) {
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
     reportIgnored();
+    if (actionsIndex.deferred > 0) summary.deferred = actionsIndex.deferred;
     const at = now(); // one instant for the whole pass: thousands may be pending
     const last = scan?.commit === commit && at.getTime() - scan.at < FULL_SCAN_MS && scan.timed.every((w) => w.until !== undefined && w.until > at) ? scan : undefined;
     let catalog: Catalog;
@@ -215,7 +220,7 @@ export function createLoop(deps: LoopDeps) {
     else {
       const pending = all.filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
       if (pending.length === 0) {
-        quietAt = commit;
+        if (!summary.deferred) quietAt = commit;
         return summary;
       }
       catalog = await buildCatalog(deps, commit, s, catalogNeeds(pending));
@@ -298,6 +303,8 @@ export function createLoop(deps: LoopDeps) {
     summary.waiting.push(...plan.waiting);
     if (last) summary.waiting.push(...last.timed);
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
+    // files read by the next pass need a catalog of their own
+    if (summary.deferred) scan = undefined;
     scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
@@ -455,6 +462,7 @@ export function createLoop(deps: LoopDeps) {
 
   /** When a pass's timed waits (a backoff, another owner's lease, Vault) are due; never without one. */
   function dueOf(summary: PassSummary): number {
+    if (summary.deferred) return now().getTime();
     const timed = summary.waiting.filter((w) => w.kind !== "limit");
     return Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
   }
