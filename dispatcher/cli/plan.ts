@@ -14,8 +14,9 @@ export const planCommand: Command = {
 
 For each pending action at the ops repo's tip: the job it would dispatch with its meta, the
 runner-<name> policies of its wrapped token, its mounts and (require_signed) who approved it; or
-why it is invalid, refused or waiting. Decided by the same code as the loop; nothing is
-dispatched, minted or written.
+why it is invalid, refused or waiting; then what in the actions directory is ignored (not part of
+the contract) and why. Decided by the same code as the loop; nothing is dispatched, minted or
+written.
 
 ${CONFIG_HELP}`,
   options: configOptions,

@@ -13,7 +13,10 @@ One row per action in the ops repo at its tip: ID, KIND, STATE, JOB, ALLOC, NODE
 STATE is pending (not dispatched), queued (no allocation yet), starting, running, finishing
 (ended, result not pushed yet), unpushed (the result is in the ledger but did not reach the repo:
 a push keeps failing or the repo refuses its path; the dispatcher's log says which), or the result's status (succeeded, failed, timeout, invalid,
-rejected, lost). AGE is the time since that state began.
+rejected, lost). AGE is the time since that state began. Below the table, entries of the
+actions directory that are not part of the contract (a name with a control character, not UTF-8
+or over 200 bytes, a subdirectory, a submodule, any other name): "ignored: <path>: <why>" (on
+stderr with --json).
   --json                  print the rows as a JSON array instead
   --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
                           silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
