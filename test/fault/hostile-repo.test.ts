@@ -120,6 +120,17 @@ const CASES: Case[] = [
     },
     named: ["ignored: 100000 entries under vault/actions"],
   },
+  {
+    // more pending actions than a pass reads (READS_PER_PASS = 10,000), sorted before the ordinary
+    // ones: the next pass reads on at once, and every one gets its invalid result
+    name: "12k-empty-actions",
+    actions: (r) => {
+      const empty = r.blob("");
+      return Array.from({ length: 12_000 }, (_, i) => ({ mode: "100644" as const, name: `a-${String(i).padStart(5, "0")}.toml`, sha: empty }));
+    },
+    named: [],
+    invalid: { "a-00000": "vault/actions/a-00000.toml: id: missing", "a-11999": "vault/actions/a-11999.toml: id: missing" },
+  },
 ];
 
 const remotes: PlumbedRemote[] = [];
