@@ -25,6 +25,8 @@ interface Case {
   formulas?: (r: PlumbedRemote) => Entry[];
   /** what `plan` and `status` say of what is ignored, each line as printed (the invalid ones are status rows) */
   named: string[];
+  /** entries ignored, by metric reason (dispatcher_repo_ignored_entries) */
+  ignored?: Record<string, number>;
   /** ids with an invalid result naming their file and this problem */
   invalid?: Record<string, string>;
   /**
@@ -40,8 +42,8 @@ const ignoredLine = (path: string, reason: string) => `ignored: ${JSON.stringify
 const CONTROL = "its name has a control character (newline, tab, …)";
 
 const CASES: Case[] = [
-  { name: "newline", actions: (r) => [file(r, `nl-\n-${u}.toml`)], named: [ignoredLine(`vault/actions/nl-\n-${u}.toml`, CONTROL)] },
-  { name: "tab", actions: (r) => [file(r, `tab-\t-${u}.toml`)], named: [ignoredLine(`vault/actions/tab-\t-${u}.toml`, CONTROL)] },
+  { name: "newline", actions: (r) => [file(r, `nl-\n-${u}.toml`)], named: [ignoredLine(`vault/actions/nl-\n-${u}.toml`, CONTROL)], ignored: { control_character: 1 } },
+  { name: "tab", actions: (r) => [file(r, `tab-\t-${u}.toml`)], named: [ignoredLine(`vault/actions/tab-\t-${u}.toml`, CONTROL)], ignored: { control_character: 1 } },
   {
     name: "backslash",
     actions: (r) => [file(r, `bs-\\-${u}.toml`)],
@@ -59,6 +61,7 @@ const CASES: Case[] = [
     // "...toml" is the action "..": its result is "...result.json", beside it
     actions: (r) => [file(r, ".."), file(r, "...toml")],
     named: [ignoredLine("vault/actions/..", "not <id>.toml, <id>.result.json or <id>.log")],
+    ignored: { not_in_contract: 1 },
     invalid: { "..": 'file name "...toml" does not give a valid action id' },
     runnerFails: "git checkout failed in /local/ops: error: invalid path 'vault/actions/..'",
   },
@@ -72,16 +75,19 @@ const CASES: Case[] = [
     name: "non-utf8",
     actions: (r) => [file(r, Buffer.concat([Buffer.from("bytes-"), Buffer.from([0xff, 0xfe]), Buffer.from(`-${u}.toml`)]))],
     named: [ignoredLine(`vault/actions/bytes-\ufffd\ufffd-${u}.toml`, "its name is not valid UTF-8")],
+    ignored: { not_utf8: 1 },
   },
   {
     name: "4kb-name",
     actions: (r) => [file(r, `${"a".repeat(4096)}.toml`)],
     named: [ignoredLine(`vault/actions/${"a".repeat(4096)}.toml`, "its name is 4101 bytes long; at most 200")],
+    ignored: { name_too_long: 1 },
   },
   {
     name: "bomb-actions",
     actions: (r) => [{ mode: "040000", name: "bomb", sha: treeBomb(r) }],
     named: [ignoredLine("vault/actions/bomb", "a directory, not a file")],
+    ignored: { not_a_file: 1 },
     runnerFails: "git checkout failed in /local/ops: Command failed: git checkout --quiet --detach",
   },
   // formulas/ may hold helpers in subdirectories: a bomb there is only never walked by the dispatcher
@@ -98,6 +104,7 @@ const CASES: Case[] = [
       { mode: "160000", name: `gl-${u}.toml`, sha: "2".repeat(40) },
     ],
     named: [ignoredLine(`vault/actions/sub-${u}`, "a submodule (gitlink), not a file")],
+    ignored: { not_a_file: 1 },
     invalid: { [`gl-${u}`]: "is a submodule (gitlink), not a file" },
   },
   {
@@ -119,6 +126,7 @@ const CASES: Case[] = [
       return Array.from({ length: 100_000 }, (_, i) => ({ mode: "100644" as const, name: `e-${String(i).padStart(6, "0")}`, sha: empty }));
     },
     named: ["ignored: 100000 entries under vault/actions"],
+    ignored: { not_in_contract: 100_000 },
   },
   {
     // more pending actions than a pass reads (READS_PER_PASS = 10,000), sorted before the ordinary
@@ -184,6 +192,19 @@ describe("a hostile ops repo built by plumbing", () => {
         expect(res!.error!.message).toContain(problem);
       }
       expect(growthMb).toBeLessThan(RSS_BOUND_MB);
+
+      // logged when what is ignored changes, and counted
+      const said = d.captured.lines.filter((l) => l.msg === "entries that are not part of the ops repo's contract are ignored (plan and status name them)");
+      const metric = await d.metrics.getSingleMetric("dispatcher_repo_ignored_entries")!.get();
+      const counted = Object.fromEntries(metric.values.map((v) => [v.labels.reason, v.value]));
+      if (c.ignored) {
+        expect(said.length).toBeGreaterThanOrEqual(1);
+        expect(said[0]).toMatchObject({ level: 40, by_code: c.ignored });
+        expect(counted).toEqual(c.ignored);
+      } else {
+        expect(said).toEqual([]);
+        expect(counted).toEqual({});
+      }
       expect(passCpuMs).toBeLessThan(PASS_CPU_BOUND_MS);
 
       // the CLI's view of it: refused ones have their result by now, ignored ones are named
