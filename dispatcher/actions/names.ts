@@ -24,8 +24,12 @@ export type EntryRole =
 export type IgnoredCode = "not_utf8" | "control_character" | "name_too_long" | "not_a_file" | "not_in_contract";
 
 // C0 controls and DEL: a newline breaks every line-based git protocol (cat-file, fast-import)
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A control character (newline, tab, …) in `text`: no line-based git protocol can carry it. */
+export function hasControlCharacter(text: string): boolean {
+  return CONTROL.test(text);
+}
 
 /**
  * What the entry `name` (of `kind`) of an actions directory is. A name that could not be written
@@ -35,7 +39,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  */
 export function classifyEntry(name: string, kind: EntryKind, notUtf8 = false): EntryRole {
   if (notUtf8) return { role: "ignored", code: "not_utf8", reason: "its name is not valid UTF-8" };
-  if (CONTROL.test(name)) return { role: "ignored", code: "control_character", reason: "its name has a control character (newline, tab, …)" };
+  if (hasControlCharacter(name)) return { role: "ignored", code: "control_character", reason: "its name has a control character (newline, tab, …)" };
   const bytes = Buffer.byteLength(name);
   if (bytes > MAX_NAME_BYTES) return { role: "ignored", code: "name_too_long", reason: `its name is ${bytes} bytes long; at most ${MAX_NAME_BYTES}` };
   if (name.endsWith(ACTION_EXT) && name.length > ACTION_EXT.length) return { role: "action", id: name.slice(0, -ACTION_EXT.length) };

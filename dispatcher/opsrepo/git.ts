@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import type { EntryKind } from "../actions/names.js";
+import { hasControlCharacter, showPath, type EntryKind } from "../actions/names.js";
 import type { FileChange, ListedFile, Listing, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -11,7 +11,6 @@ import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
 import { readProvenance } from "./provenance.js";
-import { showPath } from "../actions/names.js";
 
 export interface GitOpsRepoOptions {
   remote: string;
@@ -471,8 +470,7 @@ function unwritablePath(path: string): string | undefined {
   } catch (err) {
     return (err as Error).message;
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(path)) return `${showPath(path)} has a control character (newline, tab, …): git's line-based protocols cannot carry it`;
+  if (hasControlCharacter(path)) return `${showPath(path)} has a control character (newline, tab, …): git's line-based protocols cannot carry it`;
   return undefined;
 }
 
