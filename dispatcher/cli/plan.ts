@@ -1,9 +1,9 @@
 import type { ParsedAction } from "../actions/schema.js";
 import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
-import { readActions } from "../core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { OpsRepoPort } from "../core/ports.js";
-import { formatPlan, previewPass } from "../core/preview.js";
+import { formatIgnored, formatPlan, previewPass } from "../core/preview.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
@@ -14,8 +14,9 @@ export const planCommand: Command = {
 
 For each pending action at the ops repo's tip: the job it would dispatch with its meta, the
 runner-<name> policies of its wrapped token, its mounts and (require_signed) who approved it; or
-why it is invalid, refused or waiting. Decided by the same code as the loop; nothing is
-dispatched, minted or written.
+why it is invalid, refused or waiting; then what in the actions directory is ignored (not part of
+the contract) and why. Decided by the same code as the loop; nothing is dispatched, minted or
+written.
 
 ${CONFIG_HELP}`,
   options: configOptions,
@@ -24,10 +25,13 @@ ${CONFIG_HELP}`,
     const v = openView(config);
     const settings = loopSettings(config);
     const commit = await v.repo.sync();
-    const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
+    const index = createActionsIndex();
+    const parsed = await readActions(v.repo, commit, config.repo.actionsDir, index);
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const approvals = settings.approvals && (await readApprovals(v.repo, settings.approvals, commit, parsed, catalog));
-    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit));
+    const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
+    if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
+    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit, ignored));
     return 0;
   },
 };

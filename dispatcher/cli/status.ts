@@ -1,3 +1,4 @@
+import { formatIgnored } from "../core/preview.js";
 import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } from "../core/status.js";
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
@@ -12,7 +13,10 @@ One row per action in the ops repo at its tip: ID, KIND, STATE, JOB, ALLOC, NODE
 STATE is pending (not dispatched), queued (no allocation yet), starting, running, finishing
 (ended, result not pushed yet), unpushed (the result is in the ledger but did not reach the repo:
 a push keeps failing or the repo refuses its path; the dispatcher's log says which), or the result's status (succeeded, failed, timeout, invalid,
-rejected, lost). AGE is the time since that state began.
+rejected, lost). AGE is the time since that state began. Below the table, entries of the
+actions directory that are not part of the contract (a name with a control character, not UTF-8
+or over 200 bytes, a subdirectory, a submodule, any other name): "ignored: <path>: <why>" (on
+stderr with --json).
   --json                  print the rows as a JSON array instead
   --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
                           silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
@@ -71,7 +75,14 @@ async function renderActions(v: View, values: Values): Promise<string> {
     children: [...live.values()],
     unpushed,
   });
-  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}`;
+  const ignored = formatIgnored(v.config.repo.actionsDir, repo.ignored);
+  // --json keeps stdout one JSON array: what is ignored goes to stderr there
+  if (values.json) {
+    for (const line of ignored) process.stderr.write(`dispatcher status: ${line}\n`);
+    return `${JSON.stringify(rows, null, 2)}\n`;
+  }
+  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("");
+  return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${table}`;
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

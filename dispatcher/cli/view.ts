@@ -1,5 +1,5 @@
 import { parentJobsOf } from "../core/request.js";
-import { readActions, readResults, type ReadResult } from "../core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions, readResults, type IgnoredEntry, type ReadResult } from "../core/repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
@@ -35,14 +35,17 @@ export interface RepoState {
   pending: readonly ParsedAction[];
   results: ReadResult[];
   problems: string[];
+  /** entries of the actions directory that are not part of the contract */
+  ignored: { entries: IgnoredEntry[]; truncated: boolean };
 }
 
 /** Pending actions and results at the remote's tip. */
 export async function readRepoState(v: View): Promise<RepoState> {
   const commit = await v.repo.sync();
-  const pending = await readActions(v.repo, commit, v.config.repo.actionsDir);
+  const index = createActionsIndex();
+  const pending = await readActions(v.repo, commit, v.config.repo.actionsDir, index);
   const { results, problems } = await readResults(v.repo, commit, v.config.repo.actionsDir);
-  return { commit, pending, results, problems };
+  return { commit, pending, results, problems, ignored: ignoredEntries(index) };
 }
 
 /**

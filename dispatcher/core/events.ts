@@ -2,6 +2,7 @@
 // manner of graphile-worker's WorkerEvents. Logs hang on these (core/log-events.ts), and so do
 // the Prometheus metrics (server/metrics.ts). A listener that throws is dropped from that event,
 // never allowed to stop the loop.
+import type { IgnoredCode } from "../actions/names.js";
 import type { FailureClass } from "../errors.js";
 import type { ResultStatus } from "./result.js";
 
@@ -43,6 +44,15 @@ export interface LoopEvents {
   "pass:failed": { durationMs: number; class: FailureClass; err: unknown };
   /** a ledger entry that does not hold up (forged, or another action's): left alone */
   "ledger:distrusted": { id: string; problem: string; owner: string; jobId?: string; attempt?: number };
+  /**
+   * the entries of the actions directory that are not part of the contract changed (names.ts):
+   * how many by code, the first few paths, whether the listing was cut at its cap
+   */
+  "repo:ignored": { dir: string; count: number; byCode: Partial<Record<IgnoredCode, number>>; sample: { path: string; reason: string }[]; truncated: boolean };
+  /** a pending action could not be considered (its input made a check throw): the pass went on with the others */
+  "action:skipped": { id: string; class: FailureClass; err: unknown };
+  /** results the repo cannot hold at their paths (names.ts never lets such an action through; a symlink or a file in the way): the others landed */
+  "results:unwritable": { ids: string[] };
   /** results committed and pushed in one commit; `rejections`: pushes refused by a concurrent writer first */
   "results:pushed": { ids: string[]; rejections: number };
   /** a push failed: the results stay queued (and in the ledger) for the next flush */

@@ -44,6 +44,14 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
     actionLog(e.id, undefined, e.jobId).warn({ err: e.err, class: e.class }, "could not purge the job (needs submit-job: acl/dispatcher-janitor.hcl); it stays until Nomad's own GC"),
   );
 
+  events.on("repo:ignored", (e) =>
+    e.count === 0 && !e.truncated
+      ? log.info({ dir: e.dir }, "nothing is ignored in the actions directory any more")
+      : log.warn({ dir: e.dir, count: e.count, by_code: e.byCode, sample: e.sample, truncated: e.truncated }, "entries that are not part of the ops repo's contract are ignored (plan and status name them)"),
+  );
+  events.on("action:skipped", (e) => log.error({ action: e.id, class: e.class, err: e.err }, "action not considered this pass; the others go on"));
+  events.on("results:unwritable", (e) => log.error({ results: e.ids }, "results the ops repo cannot hold at their paths; the others landed"));
+
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

@@ -1,4 +1,4 @@
-import { createActionsIndex, readActions } from "./repo-read.js";
+import { createActionsIndex, readActions, takeIgnoredChange } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -46,6 +46,8 @@ export interface LoopDeps {
     /** require signed commits (and N approvals); undefined: any commit on the branch may trigger */
     approvals?: ApprovalRule;
     dispatcher: { version: string; instance: string };
+    /** action files a pass reads at most (default READS_PER_PASS); the next pass reads on */
+    readsPerPass?: number;
   };
 }
 
@@ -56,6 +58,8 @@ export interface PassSummary {
   refused: string[];
   waiting: Wait[];
   inFlight: number;
+  /** pending action files this pass left unread (a pass reads at most READS_PER_PASS): the next pass comes at once */
+  deferred?: number;
 }
 
 /** How old a confirmed remote tip may be for the passes `once` makes between completions. */
@@ -104,7 +108,7 @@ export function createLoop(deps: LoopDeps) {
   /** the tip the pending wake's webhook named */
   let pushedTip: string | undefined;
   /** the actions directory as the last pass saw it: the next applies only what changed */
-  const actionsIndex = createActionsIndex();
+  const actionsIndex = createActionsIndex({ readsPerPass: s.readsPerPass });
   let lastBeat = 0;
   /**
    * The last pass that read every pending action, its catalog and the timed waits it found. A pass
@@ -207,6 +211,8 @@ export function createLoop(deps: LoopDeps) {
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: inFlight.size };
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
+    reportIgnored();
+    if (actionsIndex.deferred > 0) summary.deferred = actionsIndex.deferred;
     const at = now(); // one instant for the whole pass: thousands may be pending
     const last = scan?.commit === commit && at.getTime() - scan.at < FULL_SCAN_MS && scan.timed.every((w) => w.until !== undefined && w.until > at) ? scan : undefined;
     let catalog: Catalog;
@@ -214,7 +220,7 @@ export function createLoop(deps: LoopDeps) {
     else {
       const pending = all.filter((p) => !writer.holds(p.file.id) && !inFlight.has(p.file.id));
       if (pending.length === 0) {
-        quietAt = commit;
+        if (!summary.deferred) quietAt = commit;
         return summary;
       }
       catalog = await buildCatalog(deps, commit, s, catalogNeeds(pending));
@@ -264,6 +270,17 @@ export function createLoop(deps: LoopDeps) {
       }
     }
 
+    /** consider(), failing only on an engine's outage: a check that throws on one action's input skips that one */
+    async function considerAlone(p: ParsedAction): Promise<void> {
+      try {
+        await consider(p);
+      } catch (err) {
+        const cls = failureClassOf(err);
+        if (cls === "infra" || cls === "rate_limited" || cls === "auth") throw err;
+        events.emit("action:skipped", { id: p.file.id, class: cls, err });
+      }
+    }
+
     // an attempt whose child has ended holds no place under max_in_flight or its serialization key
     const inFlightView = new Map([...inFlight].filter(([, f]) => !f.ended).map(([id, f]) => [id, { key: f.key }]));
     const free = s.limits.maxInFlight - inFlightView.size;
@@ -275,7 +292,7 @@ export function createLoop(deps: LoopDeps) {
     for (;;) {
       for (; i < all.length && !(last && candidates.length >= want); i++) {
         const p = all[i]!;
-        if (!writer.holds(p.file.id) && !inFlight.has(p.file.id)) await consider(p);
+        if (!writer.holds(p.file.id) && !inFlight.has(p.file.id)) await considerAlone(p);
       }
       plan = planDispatches(candidates, { inFlight: inFlightView, notBefore }, s.limits, at);
       if (!last || i >= all.length || plan.dispatch.length >= free) break;
@@ -286,9 +303,25 @@ export function createLoop(deps: LoopDeps) {
     summary.waiting.push(...plan.waiting);
     if (last) summary.waiting.push(...last.timed);
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
+    // files read by the next pass need a catalog of their own
+    if (summary.deferred) scan = undefined;
     scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
+  }
+
+  /** entries ignored at the last report: a change to none is reported once */
+  let ignoredCount = 0;
+
+  /** The actions directory's entries outside the contract, logged and counted when they change. */
+  function reportIgnored(): void {
+    const change = takeIgnoredChange(actionsIndex);
+    if (!change || (change.entries.length === 0 && !change.truncated && ignoredCount === 0)) return;
+    ignoredCount = change.entries.length;
+    const byCode: Partial<Record<(typeof change.entries)[number]["code"], number>> = {};
+    for (const e of change.entries) byCode[e.code] = (byCode[e.code] ?? 0) + 1;
+    const sample = change.entries.slice(0, 10).map((e) => ({ path: e.path, reason: e.reason }));
+    events.emit("repo:ignored", { dir: s.actionsDir, count: ignoredCount, byCode, sample, truncated: change.truncated });
   }
 
   /** A result a dead owner finished but never pushed. Its full log was not kept, only the tail. */
@@ -403,8 +436,9 @@ export function createLoop(deps: LoopDeps) {
 
   /** Pushes what is queued and marks it recorded in the ledger; rejects when the push fails. */
   async function flushAndMark(): Promise<void> {
-    const { written, skipped, rejections } = await writer.flush();
+    const { written, skipped, failed, rejections } = await writer.flush();
     if (written.length > 0) events.emit("results:pushed", { ids: written, rejections });
+    if (failed.length > 0) events.emit("results:unwritable", { ids: failed });
     await markRecorded([...written, ...skipped]);
   }
 
@@ -428,6 +462,7 @@ export function createLoop(deps: LoopDeps) {
 
   /** When a pass's timed waits (a backoff, another owner's lease, Vault) are due; never without one. */
   function dueOf(summary: PassSummary): number {
+    if (summary.deferred) return now().getTime();
     const timed = summary.waiting.filter((w) => w.kind !== "limit");
     return Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
   }

@@ -1,4 +1,5 @@
 // The engine ports. Core depends on these types only; each adapter module implements one.
+import type { EntryKind } from "../actions/names.js";
 
 export interface DispatchRequest {
   /** parameterized parent job: "runner" or "sidecar" */
@@ -142,8 +143,15 @@ export interface Provenance {
   later: CommitSignature[];
 }
 
-/** a file at a commit: its blob id, and its size in bytes when known */
-export type ListedFile = { path: string; sha: string; size?: number };
+/**
+ * An entry of a directory at a commit: its object id, and a blob's size in bytes when known.
+ * `kind` absent: a file. `notUtf8`: the name's bytes are not UTF-8; `path` shows them replaced
+ * (U+FFFD) and names no entry, so it is never read by it.
+ */
+export type ListedFile = { path: string; sha: string; size?: number; kind?: EntryKind; notUtf8?: true };
+
+/** A directory's entries; `truncated`: it holds more than a listing reads (the rest is not read). */
+export type Listing = readonly ListedFile[] & { readonly truncated?: boolean };
 
 export type FileChange = ListedFile | { path: string; deleted: true };
 
@@ -163,12 +171,16 @@ export interface OpsRepoPort {
   provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
   /** fetch the remote; returns the commit at the tip of the tracked branch */
   sync(opts?: SyncHint): Promise<string>;
-  /** paths under `dir` at `commit` with their blob ids */
-  /** with each blob's size in bytes, so a huge file can be refused before it is read */
-  listFiles(commit: string, dir: string): Promise<readonly ListedFile[]>;
   /**
-   * what changed under `dir` from one commit to the other: files added or changed (with their
-   * blob ids and sizes) and deleted ones; undefined when `from` is not known here (list afresh)
+   * the direct children of `dir` at `commit`, of every kind (never a walk below them), with each
+   * blob's size in bytes, so a huge file can be refused before it is read; at most a capped
+   * number of entries (`truncated` beyond)
+   */
+  listFiles(commit: string, dir: string): Promise<Listing>;
+  /**
+   * what changed among the direct children of `dir` from one commit to the other: entries added
+   * or changed (with their ids, kinds and sizes) and deleted ones; undefined when `from` is not
+   * known here or the change is too large (list afresh)
    */
   diffFiles(from: string, to: string, dir: string): Promise<FileChange[] | undefined>;
   readFile(commit: string, path: string): Promise<Buffer | undefined>;

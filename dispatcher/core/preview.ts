@@ -1,4 +1,6 @@
+import { showPath } from "../actions/names.js";
 import type { ParsedAction } from "../actions/schema.js";
+import type { IgnoredEntry } from "./repo-read.js";
 import { approvalRefusal, type ApprovalVerdict } from "./approval.js";
 import { refusalOf, waitsForVault, type Catalog, type Refusal } from "./catalog.js";
 import { statusOf } from "./result.js";
@@ -47,7 +49,25 @@ export function previewPass(
   return entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export function formatPlan(entries: PlanEntry[], commit: string): string {
+/** entries of the actions directory that plan and status name one by one; the rest are counted */
+const IGNORED_SHOWN = 20;
+
+/**
+ * What plan and status say of the actions directory's entries that are not part of the contract:
+ * one line each (the first IGNORED_SHOWN), then how many there are; nothing when there are none.
+ */
+export function formatIgnored(dir: string, ignored: { entries: readonly IgnoredEntry[]; truncated: boolean }): string[] {
+  const { entries, truncated } = ignored;
+  const lines = entries.slice(0, IGNORED_SHOWN).map((e) => `ignored: ${showPath(e.path)}: ${e.reason}`);
+  if (entries.length > 0) {
+    const shown = entries.length > IGNORED_SHOWN ? `, the first ${IGNORED_SHOWN} shown` : "";
+    lines.push(`ignored: ${entries.length} ${entries.length === 1 ? "entry" : "entries"} under ${dir} (not part of the contract: never read, never answered)${shown}`);
+  }
+  if (truncated) lines.push(`ignored: ${dir} holds more entries than a listing reads; those past the cap are not seen`);
+  return lines;
+}
+
+export function formatPlan(entries: PlanEntry[], commit: string, ignored: string[] = []): string {
   const lines = [`plan for ${commit.slice(0, 12)} (nothing is dispatched):`];
   for (const e of entries) {
     if (e.verdict === "refuse") {
@@ -66,6 +86,7 @@ export function formatPlan(entries: PlanEntry[], commit: string): string {
     }
   }
   const count = (v: PlanEntry["verdict"]) => entries.filter((e) => e.verdict === v).length;
+  lines.push(...ignored);
   lines.push(`${count("dispatch")} to dispatch, ${count("wait")} waiting, ${count("refuse")} refused`);
   return `${lines.join("\n")}\n`;
 }

@@ -1,14 +1,13 @@
 // Reading the ops repo through its port: pending actions, results, formulas at a commit.
 import * as z from "zod";
+import { ACTION_EXT, classifyEntry, notAFile, RESULT_EXT, type IgnoredCode } from "../actions/names.js";
 import { oversizeAction, parseAction } from "../actions/parse.js";
 import type { ParsedAction } from "../actions/schema.js";
-import { GitError, PermanentFailure } from "../errors.js";
+import { PermanentFailure } from "../errors.js";
 import type { ListedFile, OpsRepoPort } from "./ports.js";
 import { RESULT_STATUSES } from "./result.js";
 import type { StoredResult } from "./status.js";
 
-const ACTION_EXT = ".toml";
-const RESULT_EXT = ".result.json";
 const FORMULAS_DIR = "formulas";
 const FORMULA_EXT = ".sh";
 /** action files read at once: each is at most MAX_ACTION_BYTES, and a read may be a git process (a path with a newline) */
@@ -30,10 +29,46 @@ export interface ActionsIndex {
   parsed: Map<string, ParsedAction>;
   /** readActions' answer at `commit`: every pass between two commits gets it again, not rebuilt */
   read?: readonly ParsedAction[];
+  /** children that are not part of the contract (names.ts), by name: never read, never answered */
+  ignored: Map<string, IgnoredEntry>;
+  /** the last full listing held more entries than a listing reads: those past it are unknown */
+  truncated: boolean;
+  /** `ignored` or `truncated` changed since takeIgnoredChange() last said so */
+  ignoredChanged: boolean;
+  /** action files read (and parsed) in one call at most; the rest wait for the next call */
+  readsPerPass: number;
+  /** pending files the last call left unread (readsPerPass): the next call at the same commit reads on */
+  deferred: number;
 }
 
-export function createActionsIndex(): ActionsIndex {
-  return { names: new Map(), pending: new Set(), parsed: new Map() };
+/**
+ * Action files a pass reads at most: each is at most 64 KiB and read a window at a time, but
+ * their parsed forms and the results of the invalid ones are held until pushed. The bench's
+ * 10,000 pending actions are read in one pass.
+ */
+export const READS_PER_PASS = 10_000;
+
+/** An entry of the actions directory that is not part of the contract, and why. */
+export interface IgnoredEntry {
+  path: string;
+  code: IgnoredCode;
+  reason: string;
+}
+
+export function createActionsIndex(opts: { readsPerPass?: number } = {}): ActionsIndex {
+  return { names: new Map(), pending: new Set(), parsed: new Map(), ignored: new Map(), truncated: false, ignoredChanged: false, readsPerPass: opts.readsPerPass ?? READS_PER_PASS, deferred: 0 };
+}
+
+/** What is ignored in the actions directory at the index's commit, sorted by path. */
+export function ignoredEntries(index: ActionsIndex): { entries: IgnoredEntry[]; truncated: boolean } {
+  return { entries: [...index.ignored.values()].sort((a, b) => compare(a.path, b.path)), truncated: index.truncated };
+}
+
+/** ignoredEntries(), once after each change (the loop logs and counts it then, not every pass). */
+export function takeIgnoredChange(index: ActionsIndex): { entries: IgnoredEntry[]; truncated: boolean } | undefined {
+  if (!index.ignoredChanged) return undefined;
+  index.ignoredChanged = false;
+  return ignoredEntries(index);
 }
 
 /**
@@ -54,18 +89,23 @@ export async function readActions(repo: OpsRepoPort, commit: string, dir: string
   const entries = pending.map((f) => {
     const file = { path: f.path, id: f.id, sha: f.sha };
     const key = `${f.path}\0${f.sha}`;
-    return { key, file, parsed: index.parsed.get(key) ?? (f.size === undefined ? undefined : oversizeAction(file, f.size)) };
+    // a directory, a submodule or a symlink at an action's path is data: invalid, never read
+    const shape = f.kind !== undefined && f.kind !== "file" ? { ok: false as const, file, problems: [`is ${notAFile(f.kind)}`] } : undefined;
+    return { key, file, parsed: index.parsed.get(key) ?? shape ?? (f.size === undefined ? undefined : oversizeAction(file, f.size)) };
   });
   const unread = entries.filter((e) => e.parsed === undefined);
-  await readEach(repo, commit, unread, (e) => e.file.path, (e, content) => {
-    if (content === undefined) throw new GitError(`${e.file.path} is listed at ${commit} but cannot be read`);
-    e.parsed = parseAction(content, e.file);
+  // past the cap, the rest are left for the next call: a pass's time and memory stay bounded
+  index.deferred = Math.max(0, unread.length - index.readsPerPass);
+  await readEach(repo, commit, unread.slice(0, index.readsPerPass), (e) => e.file.path, (e, content) => {
+    // one file that cannot be read is its own problem, not the pass's
+    e.parsed = content === undefined ? { ok: false, file: e.file, problems: [`is listed at ${commit} but cannot be read`] } : parseAction(content, e.file);
   });
-  const parsed = entries.map((e) => e.parsed!);
-  const seen = new Map(entries.map((e) => [e.key, e.parsed!]));
+  const done = entries.filter((e) => e.parsed !== undefined);
+  const parsed = done.map((e) => e.parsed!);
   // keep only what is still pending, so the cache never outgrows the pending set
-  index.parsed = seen;
-  index.read = parsed;
+  index.parsed = new Map(done.map((e) => [e.key, e.parsed!]));
+  // with files left unread, the next call at this commit reads on instead of answering again
+  index.read = index.deferred > 0 ? undefined : parsed;
   return parsed;
 }
 
@@ -76,7 +116,11 @@ async function updateIndex(repo: OpsRepoPort, commit: string, dir: string, index
   if (!changes) {
     index.names.clear();
     index.pending.clear();
-    for (const f of await listDirectChildren(repo, commit, dir)) setName(index, f.name, f);
+    index.ignored.clear();
+    const listing = await repo.listFiles(commit, dir);
+    index.truncated = listing.truncated === true;
+    index.ignoredChanged = true;
+    for (const f of directChildren(listing, dir)) setName(index, f.name, f);
   } else {
     const prefix = `${dir}/`;
     for (const c of changes) {
@@ -90,10 +134,20 @@ async function updateIndex(repo: OpsRepoPort, commit: string, dir: string, index
   index.dir = dir;
 }
 
-/** One child added, changed or (undefined) deleted, and what that means for the pending ids. */
+/**
+ * One child added, changed or (undefined) deleted, checked against the contract once here, and
+ * what that means for the pending ids. An ignored child is only remembered with its reason.
+ */
 function setName(index: ActionsIndex, name: string, file: ListedFile | undefined): void {
-  if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }) });
-  else index.names.delete(name);
+  index.names.delete(name);
+  if (index.ignored.delete(name)) index.ignoredChanged = true;
+  const role = file ? classifyEntry(name, file.kind ?? "file", file.notUtf8) : undefined;
+  if (file && role?.role === "ignored") {
+    index.ignored.set(name, { path: file.path, code: role.code, reason: role.reason });
+    index.ignoredChanged = true;
+    return;
+  }
+  if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }), ...(file.kind === undefined ? {} : { kind: file.kind }) });
   const id = name.endsWith(RESULT_EXT) ? name.slice(0, -RESULT_EXT.length) : name.endsWith(ACTION_EXT) ? name.slice(0, -ACTION_EXT.length) : undefined;
   if (id === undefined) return;
   if (index.names.has(id + ACTION_EXT) && !index.names.has(id + RESULT_EXT)) index.pending.add(id);
@@ -125,7 +179,7 @@ export async function readResult(repo: OpsRepoPort, commit: string, dir: string,
 
 /** Every result directly in `dir` at `commit`; unreadable ones are reported, not fatal. */
 export async function readResults(repo: OpsRepoPort, commit: string, dir: string): Promise<{ results: ReadResult[]; problems: string[] }> {
-  const files = (await listDirectChildren(repo, commit, dir)).filter((f) => f.name.endsWith(RESULT_EXT));
+  const files = directChildren(await repo.listFiles(commit, dir), dir).filter((f) => f.name.endsWith(RESULT_EXT) && classifyEntry(f.name, f.kind ?? "file", f.notUtf8).role === "result");
   const out = { results: [] as ReadResult[], problems: [] as string[] };
   await readEach(repo, commit, files, (f) => f.path, (f, content) => {
     try {
@@ -164,18 +218,15 @@ function parseResult(path: string, content: Buffer): ReadResult {
 
 /** Names of the formulas the ops repo offers at `commit`: `formulas/<name>.sh`. */
 export async function readFormulas(repo: OpsRepoPort, commit: string): Promise<Set<string>> {
-  const files = await listDirectChildren(repo, commit, FORMULAS_DIR);
+  // a file or a link to one (the runner's checkout follows it); subdirectories hold helpers, never walked here
+  const files = directChildren(await repo.listFiles(commit, FORMULAS_DIR), FORMULAS_DIR).filter((f) => (f.kind === undefined || f.kind === "symlink") && !f.notUtf8);
   return new Set(files.filter((f) => f.name.endsWith(FORMULA_EXT)).map((f) => f.name.slice(0, -FORMULA_EXT.length)));
 }
 
-/** listFiles is recursive; files in subfolders are not part of the contract. */
-async function listDirectChildren(repo: OpsRepoPort, commit: string, dir: string) {
-  const clean = dir.replace(/\/+$/, "");
-  const prefix = `${clean}/`;
-  const files = await repo.listFiles(commit, clean);
-  return files
-    .filter((f) => f.path.startsWith(prefix) && !f.path.slice(prefix.length).includes("/"))
-    .map((f) => ({ ...f, name: f.path.slice(prefix.length) }));
+/** The entries of a listing directly in `dir`, with their names (a port may list deeper: those are not part of the contract). */
+function directChildren(files: readonly ListedFile[], dir: string) {
+  const prefix = `${dir.replace(/\/+$/, "")}/`;
+  return files.filter((f) => f.path.startsWith(prefix) && !f.path.slice(prefix.length).includes("/")).map((f) => ({ ...f, name: f.path.slice(prefix.length) }));
 }
 
 /** Code-unit order: the same on every machine, whatever its locale. */

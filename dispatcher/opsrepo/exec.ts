@@ -1,6 +1,6 @@
 // The git subprocess: argv only (no shell), a fixed environment, output as bytes.
 
-import { execFile, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
 
 export interface GitRun {
@@ -79,6 +79,39 @@ export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
         resolve({ code: err ? (err.code as number) : 0, stdout, stderr: redactUrls(stderr.toString("utf8")) });
       },
     );
+  });
+}
+
+/**
+ * Runs git and hands each NUL-terminated record of its stdout (`-z` output) to `onRecord` as it
+ * comes, holding no more than a chunk and one record. When `onRecord` returns false, git is
+ * stopped and the rest of its output is never read (`stopped`): a listing of any size costs at
+ * most what its reader takes.
+ */
+export function streamGit(cwd: string, args: string[], onRecord: (record: Buffer) => boolean): Promise<{ code: number; stderr: string; stopped: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("git", args, { cwd, env: buildEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let partial: Buffer = Buffer.alloc(0);
+    let stderr = "";
+    let stopped = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (stopped) return;
+      let data = partial.length === 0 ? chunk : Buffer.concat([partial, chunk]);
+      for (let nul = data.indexOf(0); nul >= 0; nul = data.indexOf(0)) {
+        if (!onRecord(data.subarray(0, nul))) {
+          stopped = true;
+          child.kill();
+          return;
+        }
+        data = data.subarray(nul + 1);
+      }
+      // a copy: the chunk it points into is not kept
+      partial = Buffer.from(data);
+    });
+    // git's messages are short; a flood of them is cut
+    child.stderr.on("data", (d: Buffer) => void (stderr.length < 64 * 1024 && (stderr += d.toString("utf8"))));
+    child.on("error", (e) => reject(new GitError(`cannot run git ${args[0]} in ${cwd}: ${e.message}`, { cause: e })));
+    child.on("close", (code) => resolve({ code: code ?? -1, stderr: redactUrls(stderr), stopped }));
   });
 }
 

@@ -3,10 +3,11 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, resolve, sep } from "node:path";
-import type { FileChange, ListedFile, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
+import { hasControlCharacter, showPath, type EntryKind } from "../actions/names.js";
+import type { FileChange, ListedFile, Listing, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, tryGit, type GitRun, type SshCredential } from "./exec.js";
+import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
 import { readProvenance } from "./provenance.js";
@@ -28,6 +29,8 @@ export interface GitOpsRepoOptions {
    * live, so they are waited for, never removed. A daemon's clone is its own.
    */
   shared?: boolean;
+  /** entries one listing or diff reads of a directory (default LISTING_CAP) */
+  listingCap?: number;
 }
 
 interface TreeEntry {
@@ -74,6 +77,13 @@ const GC_AUTO = [...WITH_GC_AUTO_LOOSE, "gc", "--auto", "--quiet"];
 /** files in a listing kept for the next one (listingAt) */
 const KEPT_LISTING_MAX = 1000;
 
+/**
+ * Entries one listing (or one diff) reads of a directory; past them the listing is truncated and
+ * the rest never read, so a pass's memory and time stay bounded whatever was pushed (a pass
+ * lists two directories: the actions and the formulas). 200,000 entries are about 40 MB held.
+ */
+export const LISTING_CAP = 200_000;
+
 /** our own recent pushes, answered from memory by diffFiles (the next pass diffs across them) */
 const OWN_WRITES_KEPT = 16;
 
@@ -94,6 +104,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const shownRemote = redactUrls(opts.remote);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
   const maxPushAttempts = opts.maxPushAttempts ?? MAX_PUSH_ATTEMPTS;
+  const listingCap = opts.listingCap ?? LISTING_CAP;
   // fast-import's ident line cannot hold these: a configured name never breaks a commit
   const identityName = opts.author.name.replace(/[<>\n]/g, "");
   const identityEmail = opts.author.email.replace(/[<>\n]/g, "");
@@ -185,23 +196,39 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const listings = new Map<string, { tree: string; files: readonly ListedFile[] }>();
 
   /**
-   * The blobs under `dir` at `commit`. A directory whose tree is the one last listed (looked up
-   * in the long-lived cat-file, no process) is answered from memory: the formulas, at every
-   * commit our own pushes make. A large listing is not kept: its reader keeps an index of its
-   * own and follows later commits by their diff (readActions and `vault/actions`; at 10,000
-   * actions a second copy held 20,000 entries for good).
+   * The direct children of `dir` at `commit`, of every kind (`ls-tree` without `-r`: a tree of
+   * any depth below costs nothing), at most LISTING_CAP of them. A directory whose tree is the
+   * one last listed (looked up in the long-lived cat-file, no process) is answered from memory:
+   * the formulas, at every commit our own pushes make. A large listing is not kept: its reader
+   * keeps an index of its own and follows later commits by their diff (readActions and
+   * `vault/actions`; at 10,000 actions a second copy held 20,000 entries for good).
    */
-  async function listingAt(commit: string, dir: string): Promise<readonly ListedFile[]> {
+  async function listingAt(commit: string, dir: string): Promise<Listing> {
     const tree = dir.includes("\n") ? undefined : (await objects.info(`${commit}:${dir}`))?.sha;
     const last = listings.get(dir);
     if (tree !== undefined && last?.tree === tree) return last.files;
-    const files = (await readTree(commit, [dir], true)).filter((e) => e.type === "blob").map((e): ListedFile => ({ path: e.path, sha: e.sha, ...(e.size === undefined ? {} : { size: e.size }) }));
-    if (tree !== undefined && files.length <= KEPT_LISTING_MAX) listings.set(dir, { tree, files });
+    const files: ListedFile[] = [];
+    const prefix = `${dir}/`;
+    // `<dir>/`: its children; nothing when it is absent or no directory
+    const run = await streamGit(workdir, ["ls-tree", "-l", "-z", "--full-tree", commit, "--", prefix], (record) => {
+      if (files.length >= listingCap) return false;
+      const e = parseEntry(record);
+      if (e.path.startsWith(prefix)) files.push(e);
+      return true;
+    });
+    if (!run.stopped && run.code !== 0) throw gitFailure(workdir, ["ls-tree", commit, "--", prefix], { code: run.code, stdout: Buffer.alloc(0), stderr: run.stderr });
+    const listing: Listing = run.stopped ? Object.assign(files, { truncated: true }) : files;
+    if (tree !== undefined && !run.stopped && files.length <= KEPT_LISTING_MAX) listings.set(dir, { tree, files: listing });
     else listings.delete(dir);
-    return files;
+    return listing;
   }
 
-  /** Files added, changed or deleted under `dir` between two commits; undefined when `from` is unknown. */
+  /**
+   * What changed among the direct children of `dir` between two commits (the two trees diffed
+   * without `-r`: a subtree is one entry, however deep); undefined when `from` is unknown, `dir`
+   * is absent at either, or more than LISTING_CAP entries changed (the caller lists afresh).
+   * Deletions come first: an entry whose kind changed is a deletion and an addition.
+   */
   async function diffFiles(from: string, to: string, dir: string): Promise<FileChange[] | undefined> {
     // our own pushes since `from` (each only adds files): no git process
     const own: FileChange[] = [];
@@ -209,20 +236,35 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       own.push(...w.files);
       if (w.from === from) return own.filter((f) => f.path.startsWith(`${dir}/`));
     }
-    const diff = await tryGit(workdir, ["diff-tree", "-r", "-z", "--no-renames", "--raw", from, to, "--", dir]);
-    if (diff.code !== 0) return undefined;
-    return Promise.all(
-      parseRawDiff(diff.stdout).map(async (c): Promise<FileChange> => {
-        // a submodule (commit entry) is no file, as ls-tree's listing has none
-        if (c.status === "D" || c.mode === "160000") return { path: c.path, deleted: true };
-        const size = (await objects.info(c.sha))?.size;
-        return { path: c.path, sha: c.sha, ...(size === undefined ? {} : { size }) };
+    const raw: { mode: string; sha: string; status: string; name: Buffer }[] = [];
+    let header: string | undefined;
+    const run = await streamGit(workdir, ["diff-tree", "-z", "--no-renames", "--raw", `${from}:${dir}`, `${to}:${dir}`], (record) => {
+      if (header === undefined) {
+        header = record.toString("utf8");
+        return true;
+      }
+      // ":<old mode> <new mode> <old sha> <new sha> <status>"
+      const [, mode = "", , sha = "", status = ""] = header.slice(1).split(" ");
+      header = undefined;
+      raw.push({ mode, sha, status: status.charAt(0), name: Buffer.from(record) });
+      return raw.length <= listingCap;
+    });
+    if (run.stopped || run.code !== 0) return undefined;
+    const changes = await Promise.all(
+      raw.map(async (c): Promise<FileChange> => {
+        const { path, notUtf8 } = decodePath(Buffer.concat([Buffer.from(`${dir}/`), c.name]));
+        if (c.status === "D") return { path, deleted: true };
+        const kind = kindOfMode(c.mode, undefined);
+        const size = kind === "file" || kind === "symlink" ? (await objects.info(c.sha))?.size : undefined;
+        return { path, sha: c.sha, ...(size === undefined ? {} : { size }), ...(kind === "file" ? {} : { kind }), ...(notUtf8 ? { notUtf8 } : {}) };
       }),
     );
+    return [...changes.filter((c) => "deleted" in c), ...changes.filter((c) => !("deleted" in c))];
   }
 
-  async function readTree(commit: string, paths: string[], recursive: boolean): Promise<TreeEntry[]> {
-    const out = await git(["ls-tree", "-l", ...(recursive ? ["-r"] : []), "-z", "--full-tree", commit, "--", ...paths]);
+  /** the entries at `paths` themselves (never below them) */
+  async function readTree(commit: string, paths: string[]): Promise<TreeEntry[]> {
+    const out = await git(["ls-tree", "-l", "-z", "--full-tree", commit, "--", ...paths]);
     return parseTree(out);
   }
 
@@ -240,14 +282,20 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     const looked = await Promise.all(
       files.map(async (f) => {
         const parents = parentsOf(f.path);
-        const [own, ...above] = await Promise.all([f.path, ...parents].map(kindOfPath));
-        return { f, own, blocker: parents.find((_, i) => above[i] !== undefined && above[i] !== "tree") };
+        try {
+          const [own, ...above] = await Promise.all([f.path, ...parents].map(kindOfPath));
+          return { f, own, blocker: parents.find((_, i) => above[i] !== undefined && above[i] !== "tree") };
+        } catch (err) {
+          // a path the object reader cannot ask for: this file fails, not the batch
+          return { f, own: undefined, blocker: undefined, error: (err as Error).message };
+        }
       }),
     );
-    for (const { f, own, blocker } of looked) {
-      if (own) result.skipped.push(f.path);
+    for (const { f, own, blocker, error } of looked) {
+      if (error !== undefined) result.failed.push({ path: f.path, reason: error });
+      else if (own) result.skipped.push(f.path);
       else if (blocker) {
-        const entry = (await readTree(tip, [blocker], false)).find((e) => e.path === blocker)!;
+        const entry = (await readTree(tip, [blocker])).find((e) => e.path === blocker)!;
         result.failed.push({ path: f.path, reason: `${blocker} is ${kindOf(entry)} in the repo, not a directory` });
       } else result.fresh.push(f);
     }
@@ -281,8 +329,15 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (run.code !== 0) log.warn({ stderr: run.stderr.trim() }, "git gc --auto failed in the dispatcher's clone; the next one tries again");
   }
 
-  async function writeOnce(files: RepoFile[], message: string): Promise<WriteOutcome> {
-    files.forEach((f) => assertRepoPath(f.path));
+  async function writeOnce(all: RepoFile[], message: string): Promise<WriteOutcome> {
+    // a path no commit can hold fails alone: the others still land
+    const refused: WriteFailure[] = [];
+    const files = all.filter((f) => {
+      const reason = unwritablePath(f.path);
+      if (reason) refused.push({ path: f.path, reason });
+      return reason === undefined;
+    });
+    for (const f of refused) log.error({ path: showPath(f.path), reason: f.reason }, "result cannot be written at its path; the others still land");
     // the first try builds on the tip we last saw, unasked: the push itself checks it (it lands
     // only on that very tip, where nothing was overwritten); a refusal sends us to the remote
     let optimistic = knownTip !== undefined;
@@ -290,8 +345,10 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     for (let attempt = 1; ; ) {
       // every attempt after a refusal starts from the remote tip: building our commit there again is the rebase
       const tip = optimistic ? knownTip! : await fetchTip();
-      const { fresh, skipped, failed } = await placeable(tip, files);
-      for (const f of failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
+      const placed = await placeable(tip, files);
+      const { fresh, skipped } = placed;
+      const failed = [...refused, ...placed.failed];
+      for (const f of placed.failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
       const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}), rejections });
       if (fresh.length === 0 && !optimistic) return outcome(tip);
       if (fresh.length === 0) {
@@ -341,7 +398,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
     async readFile(commit, path) {
       if (path.includes("\n")) {
-        const entry = (await readTree(commit, [path], false)).find((e) => e.path === path);
+        const entry = (await readTree(commit, [path])).find((e) => e.path === path);
         return entry?.type === "blob" ? git(["cat-file", "blob", entry.sha]) : undefined;
       }
       const found = await objects.read(`${commit}:${path}`);
@@ -368,17 +425,6 @@ function splitNul(out: Buffer): string[] {
   return out.toString("utf8").split("\0").filter((s) => s !== "");
 }
 
-/** `diff-tree --raw -z`: ":<old mode> <new mode> <old sha> <new sha> <status>\0<path>\0" per change. */
-function parseRawDiff(out: Buffer): { mode: string; sha: string; status: string; path: string }[] {
-  const parts = splitNul(out);
-  const changes: { mode: string; sha: string; status: string; path: string }[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [, mode = "", , sha = "", status = ""] = parts[i]!.slice(1).split(" ");
-    changes.push({ mode, sha, status: status.charAt(0), path: parts[i + 1]! });
-  }
-  return changes;
-}
-
 /** `ls-tree -z` lines: "<mode> <type> <sha>\t<path>". */
 function parseTree(out: Buffer): TreeEntry[] {
   return splitNul(out).map((line) => {
@@ -387,6 +433,45 @@ function parseTree(out: Buffer): TreeEntry[] {
     const [mode = "", type = "", sha = "", size = "-"] = line.slice(0, tab).split(/ +/);
     return { mode, type, sha, path: line.slice(tab + 1), ...(size === "-" ? {} : { size: Number(size) }) };
   });
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A path from git's bytes: as text, or (not UTF-8) with its bad bytes replaced and flagged. */
+function decodePath(bytes: Buffer): { path: string; notUtf8?: true } {
+  try {
+    return { path: UTF8.decode(bytes) };
+  } catch {
+    return { path: bytes.toString("utf8"), notUtf8: true };
+  }
+}
+
+/** A directory entry's kind from its mode (and, for a mode git tolerates but never writes, its type). */
+function kindOfMode(mode: string, type: string | undefined): EntryKind {
+  if (mode === "120000") return "symlink";
+  if (mode === "040000" || mode === "40000" || type === "tree") return "directory";
+  if (mode === "160000" || type === "commit") return "submodule";
+  return "file";
+}
+
+/** One `ls-tree -l -z` record: "<mode> <type> <sha> <size, padded>\t<path>". */
+function parseEntry(record: Buffer): ListedFile {
+  const tab = record.indexOf(9);
+  const [mode = "", type = "", sha = "", size = "-"] = record.subarray(0, tab).toString("utf8").split(/ +/);
+  const { path, notUtf8 } = decodePath(record.subarray(tab + 1));
+  const kind = kindOfMode(mode, type);
+  return { path, sha, ...(size === "-" ? {} : { size: Number(size) }), ...(kind === "file" ? {} : { kind }), ...(notUtf8 ? { notUtf8 } : {}) };
+}
+
+/** Why no commit of ours may hold `path`, undefined when it may. */
+function unwritablePath(path: string): string | undefined {
+  try {
+    assertRepoPath(path);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (hasControlCharacter(path)) return `${showPath(path)} has a control character (newline, tab, …): git's line-based protocols cannot carry it`;
+  return undefined;
 }
 
 /** How a tree entry reads in a message. */

@@ -53,6 +53,18 @@ export function createMetrics(src: MetricsSources): Registry {
   });
   ev.on("results:kept", () => pushes.inc({ outcome: "failed" }));
 
+  const ignored = new Gauge({ name: "dispatcher_repo_ignored_entries", help: "Entries of the actions directory at the last tip read that are not part of the contract, by why (not_utf8, control_character, name_too_long, not_a_file, not_in_contract)", labelNames: ["reason"], registers });
+  const truncated = new Gauge({ name: "dispatcher_repo_listing_truncated", help: "1 when the actions directory held more entries than a listing reads (those past the cap are not seen)", registers });
+  ev.on("repo:ignored", (e) => {
+    ignored.reset();
+    for (const [code, n] of Object.entries(e.byCode)) ignored.set({ reason: code }, n);
+    truncated.set(e.truncated ? 1 : 0);
+  });
+  const skipped = new Counter({ name: "dispatcher_actions_skipped_total", help: "Pending actions a pass could not consider (a check threw on their input); the pass went on with the others", labelNames: ["class"], registers });
+  ev.on("action:skipped", (e) => skipped.inc({ class: e.class }));
+  const unwritable = new Counter({ name: "dispatcher_results_unwritable_total", help: "Results the ops repo could not hold at their paths; the others of their commit landed", registers });
+  ev.on("results:unwritable", (e) => unwritable.inc(e.ids.length));
+
   const conflicts = new Counter({ name: "dispatcher_ledger_conflicts_total", help: "Ledger check-and-set writes that found another writer first", registers });
   ev.on("ledger:conflict", () => conflicts.inc());
   const distrusted = new Counter({ name: "dispatcher_ledger_distrusted_total", help: "Ledger entries that did not hold up (forged or another action's) and were left alone", registers });

@@ -32,7 +32,7 @@ export interface CommitOptions {
 }
 
 /** Where remotes go: the dev stack's git daemon serves .dev/git to runners (read-only); else a temp dir. */
-function remotesDir(): string {
+export function remotesDir(): string {
   const served = new URL("../../.dev/git", import.meta.url).pathname;
   return existsSync(served) ? served : tmpdir();
 }

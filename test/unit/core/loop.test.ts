@@ -36,7 +36,7 @@ function memoryRepo(files: Record<string, string>) {
   return { port, tree, commits };
 }
 
-function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number } = {}) {
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
@@ -117,6 +117,7 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
       purgeAfterMs: over.purgeAfterMs ?? 0,
       namespace: "dispatch",
       dispatcher: { version: "0.1.0", instance: "me" },
+      ...(over.readsPerPass === undefined ? {} : { readsPerPass: over.readsPerPass }),
     },
   };
   const loop = createLoop(deps);
@@ -130,6 +131,34 @@ const files = {
   "vault/actions/b.toml": action("b", "deploy", '["GITHUB_TOKEN"]'),
   "vault/actions/bad.toml": action("bad", "missing"),
 };
+
+describe("createLoop with hostile input (issue 31)", () => {
+  it("reads at most readsPerPass action files a pass; the next pass comes at once and reads on, until every one has its result", async () => {
+    const many: Record<string, string> = { "formulas/deploy.sh": "#!/bin/sh\n" };
+    for (const id of ["a", "b", "c", "d", "e"]) many[`vault/actions/${id}.toml`] = action(id, id < "c" ? "missing" : "deploy");
+    const t = setup(many, { readsPerPass: 2 });
+    const first = await t.loop.pass();
+    expect(first.refused).toEqual(["a", "b"]);
+    expect(first.deferred).toBe(3);
+    await t.loop.once();
+    for (const id of ["a", "b"]) expect(JSON.parse(t.repo.tree.get(`vault/actions/${id}.result.json`)!.toString()), id).toMatchObject({ status: "invalid" });
+    for (const id of ["c", "d", "e"]) expect(JSON.parse(t.repo.tree.get(`vault/actions/${id}.result.json`)!.toString()), id).toMatchObject({ status: "succeeded" });
+  });
+
+  it("skips an action whose check throws on its input and goes on with the others in the same pass", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/boom.toml": action("boom"), "vault/actions/c.toml": action("c") });
+    t.deps.settings.approvals = { allowedSigners: "/etc/allowed", approvals: 1 };
+    t.deps.repo.provenance = async (_commit, path) => {
+      if (path === "vault/actions/boom.toml") throw new TypeError("Cannot read properties of undefined");
+      return { path, later: [] };
+    };
+    const skipped: string[] = [];
+    t.loop.events.on("action:skipped", (e) => skipped.push(`${e.id} ${e.class}`));
+    const summary = await t.loop.pass();
+    expect(summary.refused.sort()).toEqual(["a", "c"]);
+    expect(skipped).toEqual(["boom agent"]);
+  });
+});
 
 describe("createLoop", () => {
   it("once(): refuses the invalid action, runs the others, pushes every result and marks the ledger recorded", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseAction } from "../../../dispatcher/actions/parse.js";
 import type { Catalog } from "../../../dispatcher/core/catalog.js";
-import { formatPlan, previewPass } from "../../../dispatcher/core/preview.js";
+import { formatIgnored, formatPlan, previewPass } from "../../../dispatcher/core/preview.js";
 
 const settings = { runnerJob: "runner", sidecarJob: "sidecar", runnerRemote: "/ops.git", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300 };
 const limits = { maxInFlight: 4, serializeBy: "formula" as const };
@@ -88,5 +88,25 @@ describe("previewPass", () => {
   it("lets actions with secrets wait, not fail, while Vault is unreachable", () => {
     const entries = previewPass(parsed.slice(0, 1), { ...catalog, secrets: new Set(), vaultOk: false }, "c0", settings, limits, new Date());
     expect(entries).toEqual([{ id: "a", verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" }]);
+  });
+});
+
+describe("formatIgnored (issue 31)", () => {
+  it("names each ignored entry on one line, quoted, then counts them; nothing when there are none", () => {
+    expect(formatIgnored("vault/actions", { entries: [], truncated: false })).toEqual([]);
+    expect(formatIgnored("vault/actions", { entries: [{ path: "vault/actions/a\nb.toml", code: "control_character", reason: "its name has a control character (newline, tab, …)" }], truncated: false })).toEqual([
+      'ignored: "vault/actions/a\\nb.toml": its name has a control character (newline, tab, …)',
+      "ignored: 1 entry under vault/actions (not part of the contract: never read, never answered)",
+    ]);
+  });
+
+  it("shows the first 20 of many, and says when the listing stopped at its cap", () => {
+    const entries = Array.from({ length: 100_000 }, (_, i) => ({ path: `vault/actions/e-${i}`, code: "not_in_contract" as const, reason: "not <id>.toml, <id>.result.json or <id>.log" }));
+    const lines = formatIgnored("vault/actions", { entries, truncated: true });
+    expect(lines).toHaveLength(22);
+    expect(lines.slice(-2)).toEqual([
+      "ignored: 100000 entries under vault/actions (not part of the contract: never read, never answered), the first 20 shown",
+      "ignored: vault/actions holds more entries than a listing reads; those past the cap are not seen",
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createActionsIndex, readActions, readFormulas } from "../../../dispatcher/core/repo-read.js";
-import type { FileChange, OpsRepoPort } from "../../../dispatcher/core/ports.js";
+import { createActionsIndex, ignoredEntries, readActions, readFormulas, takeIgnoredChange } from "../../../dispatcher/core/repo-read.js";
+import type { FileChange, ListedFile, OpsRepoPort } from "../../../dispatcher/core/ports.js";
 import { GitError } from "../../../dispatcher/errors.js";
 
 const COMMIT = "c0ffee";
@@ -114,9 +114,22 @@ describe("readActions", () => {
     expect((await readActions(repo, COMMIT, "vault/actions")).map((p) => p.file.id)).toEqual(["a"]);
   });
 
-  it("fails loudly when a listed file cannot be read", async () => {
+  it("gives a listed file that cannot be read a problem of its own; the others are read (issue 31: one input never fails the pass)", async () => {
+    const repo = fakeRepo({ "vault/actions/a.toml": valid("a"), "vault/actions/b.toml": valid("b") });
+    const readFile = repo.readFile;
+    repo.readFile = async (commit, path) => (path.endsWith("/a.toml") ? undefined : readFile(commit, path));
+    const parsed = await readActions(repo, COMMIT, "vault/actions");
+    expect(parsed).toEqual([
+      { ok: false, file: { path: "vault/actions/a.toml", id: "a", sha: "sha:vault/actions/a.toml" }, problems: [`is listed at ${COMMIT} but cannot be read`] },
+      { ok: true, file: { path: "vault/actions/b.toml", id: "b", sha: "sha:vault/actions/b.toml" }, action: expect.objectContaining({ id: "b" }) },
+    ]);
+  });
+
+  it("a git failure while reading still fails the pass (an outage is waited out, never an answer)", async () => {
     const repo = fakeRepo({ "vault/actions/a.toml": valid("a") });
-    repo.readFile = async () => undefined;
+    repo.readFile = async () => {
+      throw new GitError("git cat-file --batch-command exited (128)");
+    };
     await expect(readActions(repo, COMMIT, "vault/actions")).rejects.toThrow(GitError);
   });
 
@@ -212,5 +225,77 @@ describe("readActions with an index", () => {
     // an unknown base (diffFiles says undefined) lists afresh
     await readActions(repo, "elsewhere", "vault/actions", index).catch(() => undefined);
     expect(listed).toEqual([COMMIT, "elsewhere"]);
+  });
+});
+
+describe("readActions and what is not part of the contract (issue 31)", () => {
+  /** a one-level listing as git.ts gives it, entries of every kind */
+  function shapedRepo(entries: ListedFile[], diffs: Record<string, FileChange[]> = {}): OpsRepoPort & { reads: string[] } {
+    const base = fakeRepo({});
+    return {
+      ...base,
+      listFiles: async () => entries,
+      diffFiles: async (from, to) => diffs[`${from}..${to}`],
+      readFile: async (_commit, path) => (base.reads.push(path), Buffer.from(valid(path.slice("vault/actions/".length, -".toml".length)))),
+    };
+  }
+
+  it("gives a directory, a submodule or a symlink at <id>.toml an invalid result without reading it, ignores what cannot be named safely, reports it once", async () => {
+    const repo = shapedRepo([
+      { path: "vault/actions/ok.toml", sha: "s1", size: 60 },
+      { path: "vault/actions/d.toml", sha: "t1", kind: "directory" },
+      { path: "vault/actions/g.toml", sha: "c1", kind: "submodule" },
+      { path: "vault/actions/l.toml", sha: "b1", size: 9, kind: "symlink" },
+      { path: "vault/actions/bomb", sha: "t2", kind: "directory" },
+      { path: "vault/actions/a\nb.toml", sha: "s2", size: 60 },
+      { path: "vault/actions/x\ufffd.toml", sha: "s3", size: 60, notUtf8: true },
+      { path: "vault/actions/README.md", sha: "s4", size: 3 },
+    ]);
+    const index = createActionsIndex();
+    const parsed = await readActions(repo, COMMIT, "vault/actions", index);
+    expect(parsed.map((p) => (p.ok ? [p.file.id, "ok"] : [p.file.id, ...p.problems]))).toEqual([
+      ["d", "is a directory, not a file"],
+      ["g", "is a submodule (gitlink), not a file"],
+      ["l", "is a symlink, not a file"],
+      ["ok", "ok"],
+    ]);
+    expect(repo.reads).toEqual(["vault/actions/ok.toml"]);
+    const ignored = {
+      entries: [
+        { path: "vault/actions/README.md", code: "not_in_contract", reason: "not <id>.toml, <id>.result.json or <id>.log" },
+        { path: "vault/actions/a\nb.toml", code: "control_character", reason: "its name has a control character (newline, tab, …)" },
+        { path: "vault/actions/bomb", code: "not_a_file", reason: "a directory, not a file" },
+        { path: "vault/actions/x\ufffd.toml", code: "not_utf8", reason: "its name is not valid UTF-8" },
+      ],
+      truncated: false,
+    };
+    expect(ignoredEntries(index)).toEqual(ignored);
+    expect(takeIgnoredChange(index)).toEqual(ignored);
+    // told once: the same commit again, and a later one that changed nothing of it, say nothing
+    await readActions(repo, COMMIT, "vault/actions", index);
+    expect(takeIgnoredChange(index)).toBeUndefined();
+  });
+
+  it("follows ignored entries through diffs, and says when the listing was cut at its cap", async () => {
+    const listing = Object.assign([{ path: "vault/actions/bomb", sha: "t1", kind: "directory" as const }], { truncated: true });
+    const repo = shapedRepo(listing, {
+      [`${COMMIT}..next`]: [{ path: "vault/actions/bomb", deleted: true }, { path: "vault/actions/new.toml", sha: "n1", size: 60 }],
+    });
+    const index = createActionsIndex();
+    await readActions(repo, COMMIT, "vault/actions", index);
+    expect(takeIgnoredChange(index)).toEqual({ entries: [{ path: "vault/actions/bomb", code: "not_a_file", reason: "a directory, not a file" }], truncated: true });
+    expect((await readActions(repo, "next", "vault/actions", index)).map((p) => p.file.id)).toEqual(["new"]);
+    expect(takeIgnoredChange(index)).toEqual({ entries: [], truncated: true });
+  });
+
+  it("takes only files and links to them as formulas: a subdirectory of formulas/ (helpers, or a tree bomb) is never walked", async () => {
+    const repo = shapedRepo([]);
+    repo.listFiles = async () => [
+      { path: "formulas/deploy.sh", sha: "s1", size: 9 },
+      { path: "formulas/linked.sh", sha: "s2", size: 9, kind: "symlink" },
+      { path: "formulas/lib.sh", sha: "t1", kind: "directory" },
+      { path: "formulas/sub.sh", sha: "c1", kind: "submodule" },
+    ];
+    expect([...(await readFormulas(repo, COMMIT))].sort()).toEqual(["deploy", "linked"]);
   });
 });

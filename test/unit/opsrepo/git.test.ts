@@ -11,6 +11,7 @@ import { createLogger } from "../../../dispatcher/log.js";
 import { runGit } from "../../../dispatcher/opsrepo/exec.js";
 import { createGitOpsRepo, type GitOpsRepoOptions } from "../../../dispatcher/opsrepo/git.js";
 import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
+import { createPlumbedRemote, treeBomb } from "../../helpers/plumbing.js";
 
 const AUTHOR = { name: "Ops Dispatcher", email: "dispatcher@example.test" };
 
@@ -248,10 +249,11 @@ describe("reading", () => {
     const fresh = await other.listFiles(next, "vault/actions");
     const byPath = <T extends { path: string }>(xs: readonly T[]) => [...xs].sort((a, b) => a.path.localeCompare(b.path));
     expect(byPath(incremental)).toEqual(byPath(fresh));
-    expect(byPath(incremental).map((f) => [f.path, f.size])).toEqual([
-      ["vault/actions/deploy.toml", 27],
-      ["vault/actions/new.toml", 5],
-      ["vault/actions/sub/deep.toml", 6],
+    // one level (issue 31): a subdirectory is an entry of its own kind, never walked
+    expect(byPath(incremental).map((f) => [f.path, f.size, f.kind])).toEqual([
+      ["vault/actions/deploy.toml", 27, undefined],
+      ["vault/actions/new.toml", 5, undefined],
+      ["vault/actions/sub", undefined, "directory"],
     ]);
     expect(byPath(await repo.listFiles(first, "vault/actions")).map((f) => f.path)).toEqual(["vault/actions/backup.toml", "vault/actions/deploy.toml"]);
   });
@@ -279,6 +281,60 @@ describe("reading", () => {
     expect(await gitCommandsDuring(async () => void expect(await repo.listFiles(tip, "vault/actions")).toHaveLength(1003))).toEqual(["ls-tree"]);
     expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual(["ls-tree"]);
     expect(await gitCommandsDuring(async () => void (await repo.listFiles(tip, "formulas")))).toEqual([]);
+  });
+
+  it("lists what anyone can push one level deep, every kind as data: a tree bomb, a submodule, a symlink, names with a newline or bytes that are not UTF-8 (issue 31)", async () => {
+    const r = await createPlumbedRemote();
+    try {
+      const blob = r.blob("x\n");
+      const bomb = treeBomb(r);
+      const tip = r.commit(
+        [
+          { mode: "100644", name: "ok.toml", sha: blob },
+          { mode: "040000", name: "bomb", sha: bomb },
+          { mode: "160000", name: "sub", sha: "1".repeat(40) },
+          { mode: "120000", name: "ln.toml", sha: blob },
+          { mode: "100644", name: "a\nb.toml", sha: blob },
+          { mode: "100644", name: Buffer.from([0x62, 0xff, 0x2e, 0x74, 0x6f, 0x6d, 0x6c]), sha: blob },
+        ],
+        [{ mode: "040000", name: "bomb", sha: bomb }],
+      );
+      const repo = openRepo({ remote: r.remote });
+      await repo.sync();
+      const started = Date.now();
+      const listed = await repo.listFiles(tip, "vault/actions");
+      expect([...listed].sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual([
+        { path: "vault/actions/a\nb.toml", sha: blob, size: 2 },
+        { path: "vault/actions/bomb", sha: bomb, kind: "directory" },
+        { path: "vault/actions/b\ufffd.toml", sha: blob, size: 2, notUtf8: true },
+        { path: "vault/actions/ln.toml", sha: blob, size: 2, kind: "symlink" },
+        { path: "vault/actions/ok.toml", sha: blob, size: 2 },
+        { path: "vault/actions/sub", sha: "1".repeat(40), kind: "submodule" },
+      ]);
+      expect(listed.truncated).toBeUndefined();
+      expect(await repo.listFiles(tip, "formulas")).toEqual([{ path: "formulas/bomb", sha: bomb, kind: "directory" }]);
+      // a diff across the bomb's arrival is one level too
+      const next = r.commit([{ mode: "040000", name: "bomb2", sha: bomb }], []);
+      await repo.sync();
+      expect(await repo.diffFiles(tip, next, "vault/actions")).toEqual([{ path: "vault/actions/bomb2", sha: bomb, kind: "directory" }]);
+      // 10^9 paths below: never walked
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  it("reads at most the cap of a directory's entries, and says the listing is truncated; a larger diff asks for a listing", async () => {
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`vault/actions/m${i}.toml`, `id = "m${i}"\n`]));
+    const first = await ops.commit({});
+    const tip = await ops.commit(many);
+    const repo = openRepo({ listingCap: 10 });
+    await repo.sync();
+    const listed = await repo.listFiles(tip, "vault/actions");
+    expect(listed).toHaveLength(10);
+    expect(listed.truncated).toBe(true);
+    expect(await repo.diffFiles(first, tip, "vault/actions")).toBeUndefined();
+    expect(await openRepo({ listingCap: 40, workdir: join(scratch, "other") }).listFiles(tip, "vault/actions").catch(() => "not synced")).toBe("not synced");
   });
 
   it("reads a file, and tells an absent path from a bad commit", async () => {
@@ -445,11 +501,18 @@ describe("writeFiles", () => {
     expect((await repo.readFile(await remoteTip(), "vault/actions/r0.result.json"))?.toString()).toBe("0\n");
   });
 
-  it("refuses paths outside the repo", async () => {
+  it("refuses paths outside the repo and paths with a newline, each alone: the others land (issue 31)", async () => {
     const repo = openRepo();
     await repo.sync();
-    await expect(repo.writeFiles([file("../escape.txt", "x")], "m")).rejects.toThrow(/outside the ops repo/);
-    await expect(repo.writeFiles([file(".git/config", "x")], "m")).rejects.toThrow(/outside the ops repo/);
+    const outcome = await repo.writeFiles([file("../escape.txt", "x"), file(".git/config", "x"), file("vault/actions/a\nb.result.json", "x"), file("vault/actions/ok.result.json", "ok\n")], "m");
+    expect(outcome.failed).toEqual([
+      { path: "../escape.txt", reason: 'refusing to write outside the ops repo: "../escape.txt"' },
+      { path: ".git/config", reason: 'refusing to write outside the ops repo: ".git/config"' },
+      { path: "vault/actions/a\nb.result.json", reason: `"vault/actions/a\\nb.result.json" has a control character (newline, tab, …): git's line-based protocols cannot carry it` },
+    ]);
+    expect(outcome.skipped).toEqual([]);
+    expect(await ops.read("vault/actions/ok.result.json")).toBe("ok\n");
+    expect(await ops.read("../escape.txt")).toBeUndefined();
   });
 });
 

@@ -1,0 +1,233 @@
+// Whatever is pushed to the ops repo, the dispatcher keeps working: each case of a corpus built by
+// git plumbing (test/helpers/plumbing.ts: names, tree shapes, sizes no working tree holds) sits
+// beside an ordinary action, which gets its result, and one committed after it gets its result
+// too; `plan` and `status` name what was ignored or refused. Prints the first pass's CPU and the
+// peak RSS per case.
+import { readFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import type { ActionResult } from "../../dispatcher/core/result.js";
+import { cliEnv, runCli } from "../helpers/cli.js";
+import { createTestDispatcher, uniq } from "../helpers/stack.js";
+import { createPlumbedRemote, treeBomb, type Entry, type PlumbedRemote } from "../helpers/plumbing.js";
+
+const u = uniq();
+const ok = (id: string, extra = "") => `id = "${id}"\nformula = "noop"\ncontext = "hostile repo"\nsecrets = []\n${extra}`;
+
+/** growth of this process's RSS over the case, the dispatcher running in it (MB) */
+const RSS_BOUND_MB = 200;
+/** CPU of the first pass over the hostile tree, this process's own (ms) */
+const PASS_CPU_BOUND_MS = 5_000;
+
+interface Case {
+  name: string;
+  /** entries added to vault/actions beside the ordinary action */
+  actions?: (r: PlumbedRemote) => Entry[];
+  /** entries added to formulas/ beside noop.sh */
+  formulas?: (r: PlumbedRemote) => Entry[];
+  /** what `plan` and `status` say of what is ignored, each line as printed (the invalid ones are status rows) */
+  named: string[];
+  /** entries ignored, by metric reason (dispatcher_repo_ignored_entries) */
+  ignored?: Record<string, number>;
+  /** ids with an invalid result naming their file and this problem */
+  invalid?: Record<string, string>;
+  /**
+   * The runner cannot check out this tree, so every action at such a commit fails with this
+   * message (the dispatcher records it and goes on). Not the dispatcher's to fix: git refuses a
+   * tree holding `..`, and the runner's checkout indexes every path of a tree bomb.
+   */
+  runnerFails?: string;
+}
+
+const file = (r: PlumbedRemote, name: string | Buffer, content: string | Buffer = ok("x")): Entry => ({ mode: "100644", name, sha: r.blob(content) });
+const ignoredLine = (path: string, reason: string) => `ignored: ${JSON.stringify(path)}: ${reason}`;
+const CONTROL = "its name has a control character (newline, tab, …)";
+
+const CASES: Case[] = [
+  { name: "newline", actions: (r) => [file(r, `nl-\n-${u}.toml`)], named: [ignoredLine(`vault/actions/nl-\n-${u}.toml`, CONTROL)], ignored: { control_character: 1 } },
+  { name: "tab", actions: (r) => [file(r, `tab-\t-${u}.toml`)], named: [ignoredLine(`vault/actions/tab-\t-${u}.toml`, CONTROL)], ignored: { control_character: 1 } },
+  {
+    name: "backslash",
+    actions: (r) => [file(r, `bs-\\-${u}.toml`)],
+    named: [],
+    invalid: { [`bs-\\-${u}`]: `file name ${JSON.stringify(`bs-\\-${u}.toml`)} does not give a valid action id` },
+  },
+  {
+    name: "quotes",
+    actions: (r) => [file(r, `q-"'-${u}.toml`)],
+    named: [],
+    invalid: { [`q-"'-${u}`]: `file name ${JSON.stringify(`q-"'-${u}.toml`)} does not give a valid action id` },
+  },
+  {
+    name: "dot-dot",
+    // "...toml" is the action "..": its result is "...result.json", beside it
+    actions: (r) => [file(r, ".."), file(r, "...toml")],
+    named: [ignoredLine("vault/actions/..", "not <id>.toml, <id>.result.json or <id>.log")],
+    ignored: { not_in_contract: 1 },
+    invalid: { "..": 'file name "...toml" does not give a valid action id' },
+    runnerFails: "git checkout failed in /local/ops: error: invalid path 'vault/actions/..'",
+  },
+  {
+    name: "leading-dash",
+    actions: (r) => [file(r, `--output=x-${u}.toml`, ok(`--output=x-${u}`))],
+    named: [],
+    invalid: { [`--output=x-${u}`]: `file name ${JSON.stringify(`--output=x-${u}.toml`)} does not give a valid action id` },
+  },
+  {
+    name: "non-utf8",
+    actions: (r) => [file(r, Buffer.concat([Buffer.from("bytes-"), Buffer.from([0xff, 0xfe]), Buffer.from(`-${u}.toml`)]))],
+    named: [ignoredLine(`vault/actions/bytes-\ufffd\ufffd-${u}.toml`, "its name is not valid UTF-8")],
+    ignored: { not_utf8: 1 },
+  },
+  {
+    name: "4kb-name",
+    actions: (r) => [file(r, `${"a".repeat(4096)}.toml`)],
+    named: [ignoredLine(`vault/actions/${"a".repeat(4096)}.toml`, "its name is 4101 bytes long; at most 200")],
+    ignored: { name_too_long: 1 },
+  },
+  {
+    name: "bomb-actions",
+    actions: (r) => [{ mode: "040000", name: "bomb", sha: treeBomb(r) }],
+    named: [ignoredLine("vault/actions/bomb", "a directory, not a file")],
+    ignored: { not_a_file: 1 },
+    runnerFails: "git checkout failed in /local/ops: Command failed: git checkout --quiet --detach",
+  },
+  // formulas/ may hold helpers in subdirectories: a bomb there is only never walked by the dispatcher
+  {
+    name: "bomb-formulas",
+    formulas: (r) => [{ mode: "040000", name: "bomb", sha: treeBomb(r) }],
+    named: [],
+    runnerFails: "git checkout failed in /local/ops: Command failed: git checkout --quiet --detach",
+  },
+  {
+    name: "gitlink",
+    actions: () => [
+      { mode: "160000", name: `sub-${u}`, sha: "1".repeat(40) },
+      { mode: "160000", name: `gl-${u}.toml`, sha: "2".repeat(40) },
+    ],
+    named: [ignoredLine(`vault/actions/sub-${u}`, "a submodule (gitlink), not a file")],
+    ignored: { not_a_file: 1 },
+    invalid: { [`gl-${u}`]: "is a submodule (gitlink), not a file" },
+  },
+  {
+    name: "action-is-directory",
+    actions: (r) => [{ mode: "040000", name: `dir-${u}.toml`, sha: r.tree([file(r, "inner.toml", ok(`dir-${u}`))]) }],
+    named: [],
+    invalid: { [`dir-${u}`]: "is a directory, not a file" },
+  },
+  {
+    name: "symlink",
+    actions: (r) => [{ mode: "120000", name: `ln-${u}.toml`, sha: r.blob("../../formulas/noop.sh") }],
+    named: [],
+    invalid: { [`ln-${u}`]: "is a symlink, not a file" },
+  },
+  {
+    name: "100k-empty-files",
+    actions: (r) => {
+      const empty = r.blob("");
+      return Array.from({ length: 100_000 }, (_, i) => ({ mode: "100644" as const, name: `e-${String(i).padStart(6, "0")}`, sha: empty }));
+    },
+    named: ["ignored: 100000 entries under vault/actions"],
+    ignored: { not_in_contract: 100_000 },
+  },
+  {
+    // more pending actions than a pass reads (READS_PER_PASS = 10,000), sorted before the ordinary
+    // ones: the next pass reads on at once, and every one gets its invalid result
+    name: "12k-empty-actions",
+    actions: (r) => {
+      const empty = r.blob("");
+      return Array.from({ length: 12_000 }, (_, i) => ({ mode: "100644" as const, name: `a-${String(i).padStart(5, "0")}.toml`, sha: empty }));
+    },
+    named: [],
+    invalid: { "a-00000": "vault/actions/a-00000.toml: id: missing", "a-11999": "vault/actions/a-11999.toml: id: missing" },
+  },
+];
+
+/** CPU of this process's finished children (its git ls-tree, diff-tree, …), ms: /proc/self/stat cutime + cstime, at 100 ticks a second */
+function childrenCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
+const remotes: PlumbedRemote[] = [];
+afterAll(async () => {
+  await Promise.all(remotes.map((r) => r.cleanup()));
+});
+
+async function resultOf(r: PlumbedRemote, id: string): Promise<ActionResult | undefined> {
+  const text = await r.read(`vault/actions/${id}.result.json`);
+  return text === undefined ? undefined : (JSON.parse(text) as ActionResult);
+}
+
+describe("a hostile ops repo built by plumbing", () => {
+  for (const c of CASES) {
+    it(`${c.name}: an action beside it and one after it get their results; plan and status name it`, async () => {
+      const r = await createPlumbedRemote();
+      remotes.push(r);
+      const beside = `beside-${c.name}-${u}`;
+      const after = `after-${c.name}-${u}`;
+      const noop = { mode: "100755" as const, name: "noop.sh", sha: r.blob("#!/usr/bin/env bash\necho noop ok\n") };
+      r.commit([file(r, `${beside}.toml`, ok(beside)), ...(c.actions?.(r) ?? [])], [noop, ...(c.formulas?.(r) ?? [])]);
+
+      const d = await createTestDispatcher(r.remote);
+      const baseline = process.memoryUsage().rss;
+      let peak = baseline;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+      let passCpuMs = 0;
+      let gitCpuMs = 0;
+      try {
+        const cpu = process.cpuUsage();
+        const git = childrenCpuMs();
+        await d.loop.pass();
+        const used = process.cpuUsage(cpu);
+        passCpuMs = (used.user + used.system) / 1000;
+        gitCpuMs = childrenCpuMs() - git;
+        await d.loop.once();
+        r.commit([file(r, `${after}.toml`, ok(after))], []);
+        await d.loop.once();
+      } finally {
+        clearInterval(sampler);
+      }
+      const growthMb = (peak - baseline) / 2 ** 20;
+      const [b, a] = [await resultOf(r, beside), await resultOf(r, after)];
+      console.log(`fault hostile-repo ${c.name}: first pass cpu=${passCpuMs.toFixed(0)} ms (+${gitCpuMs} ms in git), peak rss=${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB), beside=${b?.status}, after=${a?.status}`);
+      for (const res of [b, a]) {
+        if (c.runnerFails) {
+          expect(res).toMatchObject({ status: "failed", error: { class: "infra" } });
+          expect(res!.error!.message.startsWith(c.runnerFails), res!.error!.message).toBe(true);
+        } else expect(res).toMatchObject({ status: "succeeded", exit_code: 0 });
+      }
+      for (const [id, problem] of Object.entries(c.invalid ?? {})) {
+        const res = await resultOf(r, id);
+        expect(res, id).toMatchObject({ status: "invalid", error: { class: "invalid" } });
+        expect(res!.error!.message).toContain(problem);
+      }
+      expect(growthMb).toBeLessThan(RSS_BOUND_MB);
+
+      // logged when what is ignored changes, and counted
+      const said = d.captured.lines.filter((l) => l.msg === "entries that are not part of the ops repo's contract are ignored (plan and status name them)");
+      const metric = await d.metrics.getSingleMetric("dispatcher_repo_ignored_entries")!.get();
+      const counted = Object.fromEntries(metric.values.map((v) => [v.labels.reason, v.value]));
+      if (c.ignored) {
+        expect(said.length).toBeGreaterThanOrEqual(1);
+        expect(said[0]).toMatchObject({ level: 40, by_code: c.ignored });
+        expect(counted).toEqual(c.ignored);
+      } else {
+        expect(said).toEqual([]);
+        expect(counted).toEqual({});
+      }
+      expect(passCpuMs).toBeLessThan(PASS_CPU_BOUND_MS);
+
+      // the CLI's view of it: refused ones have their result by now, ignored ones are named
+      const env = await cliEnv(r.remote);
+      const [plan, status] = [await runCli(["plan"], env), await runCli(["status"], env)];
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(status.code, status.stderr).toBe(0);
+      for (const line of c.named) {
+        expect(plan.stdout).toContain(line);
+        expect(status.stdout).toContain(line);
+      }
+      for (const id of Object.keys(c.invalid ?? {})) expect(status.stdout).toMatch(new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} +- +invalid`, "m"));
+    });
+  }
+});
