@@ -5,7 +5,7 @@ SHELL := bash
 
 STACK := scripts/stack.sh
 
-.PHONY: help deps build engines up down demo test typecheck test-unit test-integration fault bench
+.PHONY: help deps build engines forge-engine up down demo test typecheck test-unit test-integration fault bench
 
 help:
 	@echo "make demo   build engines, start the dev stack, dispatch the example actions, print results"
@@ -24,6 +24,10 @@ build: deps
 engines:
 	scripts/build-engines.sh
 
+# Gitea, for the forge tests (cold: about 5+ minutes; then cached)
+forge-engine:
+	scripts/build-engines.sh gitea
+
 up: build engines
 	$(STACK) up
 
@@ -39,9 +43,10 @@ typecheck: deps
 test-unit: deps
 	npx vitest run --project unit
 
-# starts the stack if it is not running, and stops it afterwards even when tests fail
-test-integration: build engines
-	scripts/with-stack.sh npx vitest run --project integration
+# starts the stack if it is not running, and stops it afterwards even when tests fail; with Gitea
+# (DEV_FORGE=1): the forge tests run on it
+test-integration: build engines forge-engine
+	DEV_FORGE=1 scripts/with-stack.sh npx vitest run --project integration
 
 # kill -9, racing replicas, engine and remote outages, a hostile corpus (figures printed)
 fault: build engines

@@ -117,6 +117,19 @@ export const configSchema = z.strictObject({
       count: positiveInt,
     })
     .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" }),
+  /** the forge hosting the ops repo (Gitea/Forgejo): commit statuses and pull request comments with results; off without url */
+  forge: z
+    .strictObject({
+      url: z.union([z.literal(""), z.url().refine(noCredential, CREDENTIAL_IN_URL)]),
+      /** owner/name of the ops repo on the forge */
+      repo: z.union([z.literal(""), z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be owner/name like ops/ops")]),
+      /** the bot's access token (least scopes: write:repository, write:issue), read from this file */
+      tokenFile: z.string(),
+      /** where unsent reports wait (default: beside the clone, <workdir>-forge-outbox.json) */
+      outbox: z.string(),
+    })
+    .refine((f) => !f.url || f.repo, { path: ["repo"], message: "is required with forge.url: the ops repo on the forge, e.g. ops/ops" })
+    .refine((f) => !f.url || f.tokenFile, { path: ["tokenFile"], message: "is required with forge.url: the bot's token file, e.g. /etc/dispatcher/forge-token" }),
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
@@ -153,6 +166,7 @@ export function defaults(cwd = process.cwd()): Layer {
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     approvals: { requireSigned: false, allowedSigners: "", count: 1 },
+    forge: { url: "", repo: "", tokenFile: "", outbox: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
@@ -192,6 +206,10 @@ const ENV: Record<string, string> = {
   DISPATCHER_REQUIRE_SIGNED: "approvals.requireSigned",
   DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
   DISPATCHER_APPROVALS: "approvals.count",
+  DISPATCHER_FORGE_URL: "forge.url",
+  DISPATCHER_FORGE_REPO: "forge.repo",
+  DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",
+  DISPATCHER_FORGE_OUTBOX: "forge.outbox",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
 };
@@ -241,6 +259,11 @@ export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
 /** The deploy key of an SSH ops remote, when one is configured. */
 export function sshCredentialOf(r: Config["repo"]): SshCredential | undefined {
   return r.sshKey ? { key: r.sshKey, knownHosts: r.knownHosts } : undefined;
+}
+
+/** Where unsent forge reports wait: forge.outbox, or beside the clone. */
+export function forgeOutboxOf(config: Pick<Config, "forge" | "repo">): string {
+  return config.forge.outbox || `${config.repo.workdir}-forge-outbox.json`;
 }
 
 /** The dispatcher's Vault login: an explicit VAULT_TOKEN wins, then a token file, then AppRole. */
