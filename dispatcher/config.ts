@@ -127,6 +127,8 @@ export const configSchema = z.strictObject({
       tokenFile: z.string(),
       /** where unsent reports wait (default: beside the clone, <workdir>-forge-outbox.json) */
       outbox: z.string(),
+      /** optional, doctor only: a repo admin's token, to see the push webhook (the bot may not list webhooks) */
+      hooksTokenFile: z.string(),
     })
     .refine((f) => !f.url || f.repo, { path: ["repo"], message: "is required with forge.url: the ops repo on the forge, e.g. ops/ops" })
     .refine((f) => !f.url || f.tokenFile, { path: ["tokenFile"], message: "is required with forge.url: the bot's token file, e.g. /etc/dispatcher/forge-token" }),
@@ -166,7 +168,7 @@ export function defaults(cwd = process.cwd()): Layer {
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     approvals: { requireSigned: false, allowedSigners: "", count: 1 },
-    forge: { url: "", repo: "", tokenFile: "", outbox: "" },
+    forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
@@ -210,6 +212,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_FORGE_REPO: "forge.repo",
   DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",
   DISPATCHER_FORGE_OUTBOX: "forge.outbox",
+  DISPATCHER_FORGE_HOOKS_TOKEN_FILE: "forge.hooksTokenFile",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
 };

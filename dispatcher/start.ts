@@ -94,6 +94,7 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
     nomad: engines.nomad,
     vault: { ...inspector, missingPolicies: (p) => engines.vault.missingPolicies(p) },
     remoteTip: () => remoteTip(config.repo.remote, config.repo.branch, tmpdir(), sshCredentialOf(config.repo)),
+    ...(config.forge.url ? { forge: forgeDoctor(config) } : {}),
     settings: {
       nomadAddr: config.nomad.addr,
       vaultAddr: config.vault.addr,
@@ -158,6 +159,20 @@ export function readForgeToken(path: string): string {
   }
   if (!token) throw new ConfigInvalid(`forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) ${path}: the file is empty; expected the bot's access token (scopes write:repository, write:issue)`);
   return token;
+}
+
+/** What doctor asks the forge: the bot's token, and with forge.hooks_token_file the repo's webhooks. */
+function forgeDoctor(config: Config): NonNullable<DoctorDeps["forge"]> {
+  const bot = createForge(config)!;
+  const admin = config.forge.hooksTokenFile ? createGiteaForge({ url: config.forge.url, repo: config.forge.repo, token: readForgeToken(config.forge.hooksTokenFile) }) : undefined;
+  return {
+    url: config.forge.url,
+    repo: config.forge.repo,
+    whoami: () => bot.whoami(),
+    permissions: () => bot.permissions(),
+    canReadUser: () => bot.canReadUser(),
+    ...(admin ? { hooks: () => admin.hooks() } : {}),
+  };
 }
 
 /** The forge adapter for `config` (Gitea/Forgejo API); undefined without forge.url. */

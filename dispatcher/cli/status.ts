@@ -1,3 +1,6 @@
+import { forgeOutboxOf } from "../config.js";
+import { formatUnsent } from "../core/forge.js";
+import { readOutbox } from "../forge/outbox.js";
 import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } from "../core/status.js";
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
@@ -12,7 +15,8 @@ One row per action in the ops repo at its tip: ID, KIND, STATE, JOB, ALLOC, NODE
 STATE is pending (not dispatched), queued (no allocation yet), starting, running, finishing
 (ended, result not pushed yet), unpushed (the result is in the ledger but did not reach the repo:
 a push keeps failing or the repo refuses its path; the dispatcher's log says which), or the result's status (succeeded, failed, timeout, invalid,
-rejected, lost). AGE is the time since that state began.
+rejected, lost). AGE is the time since that state began. With a forge (forge.url), the reports it
+has not taken yet (commit statuses, pull request comments) follow the table.
   --json                  print the rows as a JSON array instead
   --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
                           silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
@@ -71,7 +75,9 @@ async function renderActions(v: View, values: Values): Promise<string> {
     children: [...live.values()],
     unpushed,
   });
-  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}`;
+  // the daemon's forge outbox (on its host): reports a forge outage held back
+  const unsent = v.config.forge.url ? formatUnsent(readOutbox(forgeOutboxOf(v.config))) : "";
+  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}${unsent}`;
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

@@ -29,6 +29,17 @@ export interface DoctorDeps {
     missingPolicies(policies: string[]): Promise<string[]>;
   };
   remoteTip(): Promise<string | undefined>;
+  /** the forge the results are reported to (forge.url set) */
+  forge?: {
+    url: string;
+    repo: string;
+    /** the bot's token: who it is */
+    whoami(): Promise<{ login: string; isAdmin: boolean }>;
+    permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
+    canReadUser(): Promise<boolean>;
+    /** with forge.hooks_token_file (a repo admin's token, doctor only): the repo's webhooks; undefined: not checked */
+    hooks?(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
+  };
   settings: {
     nomadAddr: string;
     vaultAddr: string;
@@ -154,7 +165,49 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
         : "check DISPATCHER_OPS_REMOTE is reachable";
     add("ops repo", true, false, failure(err), fix);
   }
+  if (deps.forge) await forgeChecks(deps.forge, add, failure);
   return checks;
+}
+
+/** The forge: the bot's token (valid, not an admin, least scopes), its write access, the push webhook. None is fatal: reports wait in the outbox. */
+async function forgeChecks(f: NonNullable<DoctorDeps["forge"]>, add: (name: string, fatal: boolean, ok: boolean, detail: string, fix?: string) => void, failure: (err: unknown) => string): Promise<void> {
+  const tokenFix = "give forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) a bot user's token with the scopes write:repository and write:issue only";
+  let login: string;
+  try {
+    const me = await f.whoami();
+    login = me.login;
+    if (me.isAdmin) {
+      add("forge token", false, false, `${f.url}: the token's user ${me.login} is a site admin; the dispatcher needs far less`, tokenFix);
+      return;
+    }
+    add("forge token", false, true, `${f.url}: valid, user ${me.login}`);
+  } catch (err) {
+    add("forge token", false, false, failure(err), failureClassOf(err) === "auth" ? tokenFix : "check forge.url (DISPATCHER_FORGE_URL) is the forge's reachable base URL");
+    return;
+  }
+  try {
+    const [perm, userScope] = await Promise.all([f.permissions(), f.canReadUser()]);
+    const problems = [
+      ...(perm.push ? [] : [`${login} cannot write to ${f.repo} (commit statuses need write access)`]),
+      ...(perm.admin ? [`${login} is an admin of ${f.repo}: write access is enough`] : []),
+      ...(userScope ? ["the token reads the user's account (a user scope): write:repository and write:issue are enough"] : []),
+    ];
+    if (problems.length === 0) add("forge scope", false, true, `${login} writes to ${f.repo}, not as its admin; no user scope`);
+    else add("forge scope", false, false, problems.join("; "), `make ${login} a collaborator of ${f.repo} with write access (not admin), and give it a token with the scopes write:repository, write:issue only`);
+  } catch (err) {
+    add("forge scope", false, false, failure(err), `make ${login} a collaborator of ${f.repo} with write access`);
+  }
+  if (!f.hooks) return;
+  try {
+    const hooks = await f.hooks();
+    const push = (hooks ?? []).filter((h) => h.active && h.events.includes("push") && /\/hooks\/push$/.test(h.url));
+    if (hooks === undefined) add("forge webhook", false, false, `forge.hooks_token_file may not list the webhooks of ${f.repo}`, `use a token of an admin of ${f.repo} (read:repository) for doctor`);
+    else if (push.length === 0) add("forge webhook", false, false, `${f.repo} has no active push webhook to …/hooks/push (${hooks.length} webhooks)`, `add one in ${f.repo}'s settings: URL http://<dispatcher>/hooks/push, content type json, the secret of server.webhook_secret_file, push events`);
+    // Gitea 1.27's API lists no deliveries: their history is on the webhook's settings page
+    else add("forge webhook", false, true, `push webhook ${push.map((h) => `#${h.id} → ${h.url}`).join(", ")} active; its last deliveries: ${f.url}/${f.repo}/settings/hooks/${push[0]!.id} (the API has no delivery history)`);
+  } catch (err) {
+    add("forge webhook", false, false, failure(err), `check the webhooks of ${f.repo}`);
+  }
 }
 
 /** `ok <check>: <detail>` or `fail <check>: <detail>; fix: <how>`, one line each (git's multi-line errors folded). */

@@ -130,3 +130,14 @@ export function supersedes(next: ForgeReport, queued: ForgeReport | undefined): 
   if (queued.status.state !== "pending" && next.status.state === "pending" && queued.commit === next.commit) return false;
   return true;
 }
+
+/** What `status` shows of the reports the forge has not taken yet ("" when none). */
+export function formatUnsent(reports: readonly ForgeReport[]): string {
+  if (reports.length === 0) return "";
+  const lines = reports.map((r) => {
+    const what = [r.status.state, ...(r.comment !== undefined && !r.sent?.comment ? ["+ comment"] : [])].join(" ");
+    const tried = r.tries ? `, ${r.tries} ${r.tries === 1 ? "try" : "tries"}: ${oneLine(r.lastError ?? "")}` : "";
+    return `  ${r.id}  ${what} on ${r.commit.slice(0, 12)} since ${r.queuedAt}${tried}`;
+  });
+  return `forge: ${reports.length} ${reports.length === 1 ? "report" : "reports"} not sent yet (retried by the daemon):\n${lines.join("\n")}\n`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { commentMarker, forgeStateOf, pendingReport, resultComment, resultReport, supersedes } from "../../../dispatcher/core/forge.js";
+import { commentMarker, forgeStateOf, formatUnsent, pendingReport, resultComment, resultReport, supersedes } from "../../../dispatcher/core/forge.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 
 const now = new Date("2026-12-07T20:00:00Z");
@@ -50,5 +50,16 @@ describe("forge reports", () => {
     expect(supersedes(done, pending)).toBe(true);
     expect(supersedes(pending, done)).toBe(false);
     expect(supersedes(pending, undefined)).toBe(true);
+  });
+});
+
+describe("formatUnsent", () => {
+  it("is empty without reports, else one line per report with what waits and the last error", () => {
+    expect(formatUnsent([])).toBe("");
+    const r = { ...resultReport(result(), "b".repeat(40), now), tries: 2, lastError: "forge: setting status failed: ECONNREFUSED" };
+    const p = pendingReport("other", "e".repeat(40), 1, now);
+    expect(formatUnsent([r, p])).toBe(
+      `forge: 2 reports not sent yet (retried by the daemon):\n  deploy  success + comment on bbbbbbbbbbbb since ${now.toISOString()}, 2 tries: forge: setting status failed: ECONNREFUSED\n  other  pending on eeeeeeeeeeee since ${now.toISOString()}\n`,
+    );
   });
 });
