@@ -170,7 +170,6 @@ function forgeDoctor(config: Config): NonNullable<DoctorDeps["forge"]> {
     repo: config.forge.repo,
     whoami: () => bot.whoami(),
     permissions: () => bot.permissions(),
-    canReadUser: () => bot.canReadUser(),
     ...(admin ? { hooks: () => admin.hooks() } : {}),
   };
 }

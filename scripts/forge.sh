@@ -42,7 +42,7 @@ write_config() {
   local port=$1
   mkdir -p "$dir/data/ssh" "$dir/log" "$dev/git/forge"
   [ -f "$dir/data/ssh/gitea.ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C dev-forge -f "$dir/data/ssh/gitea.ed25519"
-  [ -f "$dir/secret-key" ] || (umask 077; "$gitea_bin" generate secret SECRET_KEY >"$dir/secret-key"; "$gitea_bin" generate secret INTERNAL_TOKEN >"$dir/internal-token")
+  [ -f "$dir/secret-key" ] || (umask 077; "$gitea_bin" generate secret SECRET_KEY >"$dir/secret-key" 2>>"$dir/cli.log"; "$gitea_bin" generate secret INTERNAL_TOKEN >"$dir/internal-token" 2>>"$dir/cli.log")
   cat >"$dir/app.ini" <<INI
 APP_NAME = ops forge (dev stack)
 RUN_MODE = prod
@@ -127,14 +127,14 @@ make_user() {
   local name=$1; shift
   [ -f "$dir/$name-password" ] && return
   (umask 077; openssl rand -hex 16 >"$dir/$name-password")
-  gitea admin user create --username "$name" --email "$name@forge.test" --password "$(cat "$dir/$name-password")" --must-change-password=false "$@" >/dev/null
+  gitea admin user create --username "$name" --email "$name@forge.test" --password "$(cat "$dir/$name-password")" --must-change-password=false "$@" >/dev/null 2>>"$dir/cli.log"
 }
 
 # token NAME SCOPES: an access token for the user, written to DEV/forge/NAME-token (mode 600)
 make_token() {
   local name=$1 scopes=$2
   [ -s "$dir/$name-token" ] && return
-  (umask 077; gitea admin user generate-access-token --username "$name" --token-name "dev-$name" --scopes "$scopes" --raw >"$dir/$name-token")
+  (umask 077; gitea admin user generate-access-token --username "$name" --token-name "dev-$name" --scopes "$scopes" --raw >"$dir/$name-token" 2>>"$dir/cli.log")
 }
 
 up() {
@@ -144,7 +144,7 @@ up() {
   alive && { say "gitea already running (pid $(cat "$dir/gitea.pid"))"; return; }
   local start=$SECONDS
   write_config "$port"
-  [ -f "$dir/data/gitea.db" ] || gitea migrate >"$dir/migrate.log" 2>&1 || die "gitea migrate failed (see $dir/migrate.log)"
+  [ -f "$dir/data/gitea.db" ] || gitea migrate >>"$dir/cli.log" 2>&1 || die "gitea migrate failed (see $dir/cli.log)"
   make_user admin --admin
   make_user "$OWNER"
   make_user "$BOT"

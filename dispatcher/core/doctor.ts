@@ -33,10 +33,10 @@ export interface DoctorDeps {
   forge?: {
     url: string;
     repo: string;
-    /** the bot's token: who it is */
-    whoami(): Promise<{ login: string; isAdmin: boolean }>;
+    /** the token's user, when the token may read it (a user scope); undefined when it may not */
+    whoami(): Promise<{ login: string; isAdmin: boolean } | undefined>;
+    /** what the token's user may do on the repo (fails on an invalid token) */
     permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
-    canReadUser(): Promise<boolean>;
     /** with forge.hooks_token_file (a repo admin's token, doctor only): the repo's webhooks; undefined: not checked */
     hooks?(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
   };
@@ -169,33 +169,30 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   return checks;
 }
 
-/** The forge: the bot's token (valid, not an admin, least scopes), its write access, the push webhook. None is fatal: reports wait in the outbox. */
+/** The forge: the bot's token (valid, least scopes, no admin), its write access, the push webhook. None is fatal: reports wait in the outbox. */
 async function forgeChecks(f: NonNullable<DoctorDeps["forge"]>, add: (name: string, fatal: boolean, ok: boolean, detail: string, fix?: string) => void, failure: (err: unknown) => string): Promise<void> {
   const tokenFix = "give forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) a bot user's token with the scopes write:repository and write:issue only";
-  let login: string;
+  let perm: { admin: boolean; push: boolean; pull: boolean };
   try {
-    const me = await f.whoami();
-    login = me.login;
-    if (me.isAdmin) {
-      add("forge token", false, false, `${f.url}: the token's user ${me.login} is a site admin; the dispatcher needs far less`, tokenFix);
-      return;
-    }
-    add("forge token", false, true, `${f.url}: valid, user ${me.login}`);
+    perm = await f.permissions();
+    add("forge token", false, true, `${f.url}: valid for ${f.repo}`);
   } catch (err) {
-    add("forge token", false, false, failure(err), failureClassOf(err) === "auth" ? tokenFix : "check forge.url (DISPATCHER_FORGE_URL) is the forge's reachable base URL");
+    add("forge token", false, false, failure(err), failureClassOf(err) === "auth" ? tokenFix : "check forge.url (DISPATCHER_FORGE_URL) is the forge's reachable base URL and forge.repo names the ops repo");
     return;
   }
   try {
-    const [perm, userScope] = await Promise.all([f.permissions(), f.canReadUser()]);
+    // a least-scope token cannot read its own user: an answer means a user scope
+    const user = await f.whoami();
     const problems = [
-      ...(perm.push ? [] : [`${login} cannot write to ${f.repo} (commit statuses need write access)`]),
-      ...(perm.admin ? [`${login} is an admin of ${f.repo}: write access is enough`] : []),
-      ...(userScope ? ["the token reads the user's account (a user scope): write:repository and write:issue are enough"] : []),
+      ...(perm.push ? [] : [`the token's user cannot write to ${f.repo} (commit statuses need write access)`]),
+      ...(perm.admin ? [`the token's user is an admin of ${f.repo}: write access is enough`] : []),
+      ...(user ? [`the token reads its user's account (${user.login}: a user scope)`] : []),
+      ...(user?.isAdmin ? [`${user.login} is a site admin`] : []),
     ];
-    if (problems.length === 0) add("forge scope", false, true, `${login} writes to ${f.repo}, not as its admin; no user scope`);
-    else add("forge scope", false, false, problems.join("; "), `make ${login} a collaborator of ${f.repo} with write access (not admin), and give it a token with the scopes write:repository, write:issue only`);
+    if (problems.length === 0) add("forge scope", false, true, `writes to ${f.repo}, not as its admin; no user scope`);
+    else add("forge scope", false, false, problems.join("; "), `${tokenFix}, of a user that is a collaborator of ${f.repo} with write access (not admin)`);
   } catch (err) {
-    add("forge scope", false, false, failure(err), `make ${login} a collaborator of ${f.repo} with write access`);
+    add("forge scope", false, false, failure(err), tokenFix);
   }
   if (!f.hooks) return;
   try {

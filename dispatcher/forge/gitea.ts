@@ -16,12 +16,10 @@ export interface GiteaOptions {
 
 /** What `doctor` asks of the forge besides the port. */
 export interface GiteaInspect {
-  /** the token's user: login and whether it is a site admin */
-  whoami(): Promise<{ login: string; isAdmin: boolean }>;
+  /** the token's user (login, site admin?) when the token has a user scope; undefined when it may not read it (403) */
+  whoami(): Promise<{ login: string; isAdmin: boolean } | undefined>;
   /** what the token's user may do on the ops repo */
   permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
-  /** whether the token can read the user's emails (read:user): a least-scope bot token cannot */
-  canReadUser(): Promise<boolean>;
   /** the repo's webhooks (needs a repo admin's token); undefined when the token may not list them */
   hooks(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
 }
@@ -93,21 +91,17 @@ export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
       return "created";
     },
     async whoami() {
-      const u = await call("reading the token's user", () => http.get<{ login: string; is_admin: boolean }>("/user"));
-      return { login: u.login, isAdmin: u.is_admin };
+      try {
+        const u = (await http.get<{ login: string; is_admin: boolean }>("/user")).data;
+        return { login: u.login, isAdmin: u.is_admin };
+      } catch (err) {
+        if (err instanceof AxiosError && err.response?.status === 403) return undefined;
+        throw failure("reading the token's user", err);
+      }
     },
     async permissions() {
       const r = await call(`reading ${o.repo}`, () => http.get<{ permissions?: { admin: boolean; push: boolean; pull: boolean } }>(repo));
       return r.permissions ?? { admin: false, push: false, pull: false };
-    },
-    async canReadUser() {
-      try {
-        await http.get("/user/emails");
-        return true;
-      } catch (err) {
-        if (err instanceof AxiosError && err.response?.status === 403) return false;
-        throw failure("probing the token's scopes", err);
-      }
     },
     async hooks() {
       try {

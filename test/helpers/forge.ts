@@ -169,7 +169,7 @@ export interface Delivery {
 export async function deliveriesOf(repo: string): Promise<Delivery[]> {
   const [owner, name] = repo.split("/");
   const sql = `select t.uuid, t.event_type, t.is_delivered, t.is_succeed, t.response_content from hook_task t join webhook w on w.id = t.hook_id join repository r on r.id = w.repo_id join user u on u.id = r.owner_id where u.lower_name = '${owner!.toLowerCase()}' and r.lower_name = '${name!.toLowerCase()}' order by t.id`;
-  const { stdout } = await run("sqlite3", ["-readonly", "-json", join(dev, "forge/data/gitea.db"), sql]);
+  const { stdout } = await run("sqlite3", ["-readonly", "-json", "-cmd", ".timeout 10000", join(dev, "forge/data/gitea.db"), sql]);
   const rows = (stdout.trim() ? JSON.parse(stdout) : []) as { uuid: string; event_type: string; is_delivered: number; is_succeed: number; response_content: string }[];
   return rows.map((r) => ({
     uuid: r.uuid,
