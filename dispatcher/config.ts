@@ -115,8 +115,15 @@ export const configSchema = z.strictObject({
       /** gpg.ssh.allowedSignersFile format: `principal namespaces="git" ssh-ed25519 AAAA…` */
       allowedSigners: z.string(),
       count: positiveInt,
+      /** signed: require_signed decides (off by default); forge: merged pull requests with `count` approvals by `approvers` */
+      provider: z.enum(["signed", "forge"]),
+      /** provider = "forge": forge user names whose approving reviews count */
+      approvers: z.array(z.string().min(1)),
+      /** provider = "forge": formulas whose actions may run from a direct push with dispatch_mode = "direct" (none by default) */
+      directFormulas: z.array(z.string().min(1)),
     })
-    .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" }),
+    .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" })
+    .refine((a) => a.provider !== "forge" || a.approvers.length > 0, { path: ["approvers"], message: 'is required with provider = "forge": the forge users whose approving reviews count, e.g. ["alice", "bob"]' }),
   /** the forge hosting the ops repo (Gitea/Forgejo): commit statuses and pull request comments with results; off without url */
   forge: z
     .strictObject({
@@ -167,7 +174,7 @@ export function defaults(cwd = process.cwd()): Layer {
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
-    approvals: { requireSigned: false, allowedSigners: "", count: 1 },
+    approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [] },
     forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
@@ -208,6 +215,9 @@ const ENV: Record<string, string> = {
   DISPATCHER_REQUIRE_SIGNED: "approvals.requireSigned",
   DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
   DISPATCHER_APPROVALS: "approvals.count",
+  DISPATCHER_APPROVALS_PROVIDER: "approvals.provider",
+  DISPATCHER_APPROVERS: "approvals.approvers",
+  DISPATCHER_DIRECT_FORMULAS: "approvals.directFormulas",
   DISPATCHER_FORGE_URL: "forge.url",
   DISPATCHER_FORGE_REPO: "forge.repo",
   DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",
@@ -218,7 +228,7 @@ const ENV: Record<string, string> = {
 };
 
 /** settings given in the environment as comma-separated lists */
-const LISTS = new Set(["secrets", "nomad.classes"]);
+const LISTS = new Set(["secrets", "nomad.classes", "approvals.approvers", "approvals.directFormulas"]);
 
 export function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};

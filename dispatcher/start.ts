@@ -13,7 +13,7 @@ import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
-import type { Clock, ForgePort, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
+import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter } from "./core/events.js";
@@ -138,7 +138,12 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     leaseMs: config.leaseSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
-    approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count } : undefined,
+    approvals:
+      config.approvals.provider === "forge"
+        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas }
+        : config.approvals.requireSigned
+          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count }
+          : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };
 }
@@ -172,6 +177,15 @@ function forgeDoctor(config: Config): NonNullable<DoctorDeps["forge"]> {
     permissions: () => bot.permissions(),
     ...(admin ? { hooks: () => admin.hooks() } : {}),
   };
+}
+
+/** What the forge gate reads ([approvals] provider = "forge"): the clone at `workdir` and the forge; undefined for another provider. */
+export function forgeGateOf(config: Config, workdir = config.repo.workdir): ForgeGatePort | undefined {
+  if (config.approvals.provider !== "forge") return undefined;
+  const forge = createForge(config);
+  if (!forge) throw new ConfigInvalid('approvals.provider (DISPATCHER_APPROVALS_PROVIDER) "forge" needs the forge: set forge.url, forge.repo and forge.token_file (DISPATCHER_FORGE_URL, DISPATCHER_FORGE_REPO, DISPATCHER_FORGE_TOKEN_FILE)');
+  const history = createRepoHistory(workdir, config.repo.branch);
+  return { lastChange: (c, p) => history.lastChange(c, p), mergedPullRequestReviews: (c) => forge.mergedPullRequestReviews(c) };
 }
 
 /** The forge adapter for `config` (Gitea/Forgejo API); undefined without forge.url. */
@@ -208,6 +222,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     clock: overrides.clock ?? systemClock,
     log: loopLog,
     events,
+    ...(config.approvals.provider === "forge" ? { forgeGate: forgeGateOf(config) } : {}),
     settings: loopSettings(config),
   });
   const clock = overrides.clock ?? systemClock;

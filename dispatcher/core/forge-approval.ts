@@ -6,6 +6,7 @@
 // not count). A direct push is refused, unless the action says dispatch_mode = "direct" and the
 // config lets its formula bypass. Pure: the forge's answers are read by the adapter.
 import type { ApprovalVerdict } from "./approval.js";
+import type { ForgeGatePort } from "./ports.js";
 
 export interface ForgeApprovalRule {
   /** forge user names whose approving reviews count */
@@ -77,4 +78,16 @@ export function forgeApprovalOf(action: ForgeChange, formula: ForgeChange, rule:
   const problem = changeProblem("", action, rule) ?? changeProblem(`its formula ${formula.path} was `, formula, rule);
   if (problem) return { ok: false, problem };
   return { ok: true, signers: approversOf(action.pr!, rule) };
+}
+
+/** The verdict on an action file at `commit`: what brought it and its formula, and their pull requests. */
+export async function readForgeApproval(gate: ForgeGatePort, rule: ForgeApprovalRule, commit: string, file: { path: string }, action: { formula: string; dispatch_mode?: "pr" | "direct" }): Promise<ApprovalVerdict> {
+  const changeOf = async (path: string): Promise<ForgeChange> => {
+    const last = await gate.lastChange(commit, path);
+    if (!last) return { path };
+    const pr = await gate.mergedPullRequestReviews(last);
+    return { path, commit: last, ...(pr ? { pr } : {}) };
+  };
+  const [a, f] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`)]);
+  return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula });
 }

@@ -1,5 +1,6 @@
 // The engine ports. Core depends on these types only; each adapter module implements one.
 import type { ForgeReport } from "./forge.js";
+import type { MergedPullRequest } from "./forge-approval.js";
 
 export interface DispatchRequest {
   /** parameterized parent job: "runner" or "sidecar" */
@@ -270,4 +271,11 @@ export interface RepoHistoryPort {
 export interface ForgeOutboxPort {
   load(): ForgeReport[];
   save(reports: readonly ForgeReport[]): void;
+}
+
+/** What the forge gate ([approvals] provider = "forge") reads: the ops repo's history and the forge's pull requests. */
+export interface ForgeGatePort {
+  lastChange(commit: string, path: string): Promise<string | undefined>;
+  /** the pull request whose merge made `commit`, with its author, merged head and reviews; undefined for a direct push */
+  mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
 }

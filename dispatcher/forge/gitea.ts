@@ -4,6 +4,7 @@
 import axios, { AxiosError, type AxiosInstance } from "axios";
 import { ForgeApiError } from "../errors.js";
 import type { ForgePort, ForgeStatus } from "../core/ports.js";
+import type { MergedPullRequest } from "../core/forge-approval.js";
 
 export interface GiteaOptions {
   /** the forge's base URL, e.g. http://127.0.0.1:3000 */
@@ -20,6 +21,8 @@ export interface GiteaInspect {
   whoami(): Promise<{ login: string; isAdmin: boolean } | undefined>;
   /** what the token's user may do on the ops repo */
   permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
+  /** the pull request merged as `commit`, with its reviews (the forge gate); undefined for a direct push */
+  mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
   /** the repo's webhooks (needs a repo admin's token); undefined when the token may not list them */
   hooks(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
 }
@@ -89,6 +92,28 @@ export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
       }
       await call(`commenting on pull request #${pr}`, () => http.post(`${repo}/issues/${pr}/comments`, { body }));
       return "created";
+    },
+    async mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined> {
+      let pr: { number: number; merged: boolean; user: { login: string }; head: { sha: string } };
+      try {
+        pr = (await http.get<typeof pr>(`${repo}/commits/${commit}/pull`)).data;
+      } catch (err) {
+        if (err instanceof AxiosError && err.response?.status === 404) return undefined;
+        throw failure(`finding the pull request merged as ${commit.slice(0, 12)}`, err);
+      }
+      if (!pr.merged) return undefined;
+      const reviews: { user: { login: string } | null; state: string; commit_id: string; dismissed: boolean }[] = [];
+      for (let page = 1; ; page++) {
+        const batch = await call(`listing the reviews of pull request #${pr.number}`, () => http.get<typeof reviews>(`${repo}/pulls/${pr.number}/reviews`, { params: { page, limit: 50 } }));
+        reviews.push(...batch);
+        if (batch.length < 50) break;
+      }
+      return {
+        number: pr.number,
+        author: pr.user.login,
+        head: pr.head.sha,
+        reviews: reviews.filter((r) => r.user).map((r) => ({ user: r.user!.login, state: r.state, commit: r.commit_id, dismissed: r.dismissed })),
+      };
     },
     async whoami() {
       try {

@@ -105,21 +105,40 @@ async function operatorGit(cwd: string, args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-/** Opens a pull request from a new branch carrying `files`; returns its number and head commit. */
-export async function openPullRequest(repo: string, branch: string, files: Record<string, string>, title: string): Promise<{ number: number; head: string }> {
-  const work = join(await mkdtemp(join(tmpdir(), "forge-pr-")), "w");
+/** Commits `files` as the operator on `branch` (made from main when new) and pushes it; returns the new head. */
+export async function operatorPush(repo: string, branch: string, files: Record<string, string>, message: string): Promise<string> {
+  const work = join(await mkdtemp(join(tmpdir(), "forge-push-")), "w");
   await operatorGit(tmpdir(), ["clone", "--quiet", `${forgeEnv().FORGE_URL}/${repo}.git`, work]);
-  await operatorGit(work, ["checkout", "--quiet", "-b", branch]);
+  const exists = await operatorGit(work, ["ls-remote", "--heads", "origin", branch]);
+  await operatorGit(work, exists ? ["checkout", "--quiet", branch] : ["checkout", "--quiet", "-b", branch]);
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(work, path)), { recursive: true });
     await writeFile(join(work, path), content, { mode: path.endsWith(".sh") ? 0o755 : 0o644 });
   }
   await operatorGit(work, ["add", "-A"]);
-  await operatorGit(work, ["commit", "--quiet", "-m", title]);
+  await operatorGit(work, ["commit", "--quiet", "-m", message]);
   await operatorGit(work, ["push", "--quiet", "origin", branch]);
-  const head = await operatorGit(work, ["rev-parse", "HEAD"]);
+  return operatorGit(work, ["rev-parse", "HEAD"]);
+}
+
+/** Opens a pull request from a new branch carrying `files`; returns its number and head commit. */
+export async function openPullRequest(repo: string, branch: string, files: Record<string, string>, title: string): Promise<{ number: number; head: string }> {
+  const head = await operatorPush(repo, branch, files, title);
   const pr = await forgeApi<{ number: number }>("POST", `/repos/${repo}/pulls`, { head: branch, base: "main", title });
   return { number: pr.number, head };
+}
+
+/** A forge user made by the admin (a fixture), with a token of the given scopes. */
+export async function createForgeUser(name: string, scopes: string[]): Promise<string> {
+  const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  await forgeApi("POST", "/admin/users", { username: name, email: `${name}@forge.test`, password, must_change_password: false }, forgeEnv().adminToken);
+  const res = await fetch(`${forgeEnv().FORGE_URL}/api/v1/users/${name}/tokens`, {
+    method: "POST",
+    headers: { Authorization: `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "test", scopes }),
+  });
+  if (!res.ok) throw new Error(`gitea token for ${name}: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { sha1: string }).sha1;
 }
 
 /** Merges the pull request (a merge commit) and returns the commit its merge made. */
