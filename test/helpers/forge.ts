@@ -124,8 +124,16 @@ export async function operatorPush(repo: string, branch: string, files: Record<s
 /** Opens a pull request from a new branch carrying `files`; returns its number and head commit. */
 export async function openPullRequest(repo: string, branch: string, files: Record<string, string>, title: string): Promise<{ number: number; head: string }> {
   const head = await operatorPush(repo, branch, files, title);
-  const pr = await forgeApi<{ number: number }>("POST", `/repos/${repo}/pulls`, { head: branch, base: "main", title });
-  return { number: pr.number, head };
+  // Gitea records a pushed branch from a queue: right after the push it may not know the head yet (404)
+  for (let i = 0; ; i++) {
+    try {
+      const pr = await forgeApi<{ number: number }>("POST", `/repos/${repo}/pulls`, { head: branch, base: "main", title });
+      return { number: pr.number, head };
+    } catch (err) {
+      if (i >= 40 || !/HTTP 404/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** A forge user made by the admin (a fixture), with a token of the given scopes. */
