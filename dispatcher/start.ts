@@ -175,6 +175,7 @@ function forgeDoctor(config: Config): NonNullable<DoctorDeps["forge"]> {
     repo: config.forge.repo,
     whoami: () => bot.whoami(),
     permissions: () => bot.permissions(),
+    ...(config.approvals.provider === "forge" ? { approvers: config.approvals.approvers, userExists: (n: string) => bot.userExists(n) } : {}),
     ...(admin ? { hooks: () => admin.hooks() } : {}),
   };
 }

@@ -37,6 +37,9 @@ export interface DoctorDeps {
     whoami(): Promise<{ login: string; isAdmin: boolean } | undefined>;
     /** what the token's user may do on the repo (fails on an invalid token) */
     permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
+    /** approvals.provider = "forge": the approvers, and whether each exists (undefined: the forge will not say) */
+    approvers?: readonly string[];
+    userExists?(name: string): Promise<boolean | undefined>;
     /** with forge.hooks_token_file (a repo admin's token, doctor only): the repo's webhooks; undefined: not checked */
     hooks?(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
   };
@@ -193,6 +196,18 @@ async function forgeChecks(f: NonNullable<DoctorDeps["forge"]>, add: (name: stri
     else add("forge scope", false, false, problems.join("; "), `${tokenFix}, of a user that is a collaborator of ${f.repo} with write access (not admin)`);
   } catch (err) {
     add("forge scope", false, false, failure(err), tokenFix);
+  }
+  if (f.approvers && f.userExists) {
+    try {
+      const found = await Promise.all(f.approvers.map(async (a) => [a, await f.userExists!(a)] as const));
+      const missing = found.filter(([, e]) => e === false).map(([a]) => a);
+      const unknown = found.filter(([, e]) => e === undefined).map(([a]) => a);
+      if (missing.length > 0) add("forge approvers", false, false, `no user ${missing.join(", ")} on ${f.url}; their approvals can never count`, "fix approvals.approvers (DISPATCHER_APPROVERS): forge user names, e.g. [\"alice\", \"bob\"]");
+      else if (unknown.length > 0) add("forge approvers", false, true, `${f.url} does not show profiles to anonymous requests; ${unknown.join(", ")} not checked`);
+      else add("forge approvers", false, true, `${f.approvers.join(", ")} exist`);
+    } catch (err) {
+      add("forge approvers", false, false, failure(err), "check forge.url is reachable");
+    }
   }
   if (!f.hooks) return;
   try {

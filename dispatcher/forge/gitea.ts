@@ -23,6 +23,8 @@ export interface GiteaInspect {
   permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
   /** the pull request merged as `commit`, with its reviews (the forge gate); undefined for a direct push */
   mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
+  /** whether a user of this name exists (asked anonymously: the bot's token has no user scope); undefined when the forge will not say */
+  userExists(name: string): Promise<boolean | undefined>;
   /** the repo's webhooks (needs a repo admin's token); undefined when the token may not list them */
   hooks(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
 }
@@ -114,6 +116,17 @@ export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
         head: pr.head.sha,
         reviews: reviews.filter((r) => r.user).map((r) => ({ user: r.user!.login, state: r.state, commit: r.commit_id, dismissed: r.dismissed })),
       };
+    },
+    async userExists(name: string) {
+      try {
+        // no token: a profile is public unless the forge requires signing in to see it
+        await axios.get(`${o.url.replace(/\/+$/, "")}/api/v1/users/${encodeURIComponent(name)}`, { timeout: o.timeoutMs ?? 10_000, maxRedirects: 0 });
+        return true;
+      } catch (err) {
+        if (err instanceof AxiosError && err.response?.status === 404) return false;
+        if (err instanceof AxiosError && (err.response?.status === 401 || err.response?.status === 403)) return undefined;
+        throw failure(`looking up user ${name}`, err);
+      }
     },
     async whoami() {
       try {

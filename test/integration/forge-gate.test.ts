@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createForgeRepo, createForgeUser, forgeApi, forgeEnv, freePort, mergePullRequest, openPullRequest, operatorPush, statusesOf, type ForgeRepo } from "../helpers/forge.js";
 import { waitUntil } from "../helpers/process.js";
-import { childrenOf, createTestDispatcher, uniq, type TestDispatcher } from "../helpers/stack.js";
+import { checkSetup } from "../../dispatcher/cli/doctor.js";
+import { loadConfig } from "../../dispatcher/config.js";
+import { childrenOf, createTestDispatcher, dispatcherEnv, uniq, type TestDispatcher } from "../helpers/stack.js";
 
 const u = uniq();
 const approver = `approver-${u}`;
@@ -17,6 +19,7 @@ const ids = { approved: `gate-ok-${u}`, none: `gate-none-${u}`, stale: `gate-sta
 
 let repo: ForgeRepo;
 let d: TestDispatcher;
+let dEnv: Record<string, string>;
 let approverToken: string;
 const stop = new AbortController();
 let running: Promise<void>;
@@ -30,13 +33,14 @@ beforeAll(async () => {
   const f = await openPullRequest(repo.repo, "formula", { "formulas/gated.sh": '#!/usr/bin/env bash\necho "gated ran"\n' }, "formulas: gated");
   await forgeApi("POST", `/repos/${repo.repo}/pulls/${f.number}/reviews`, { event: "APPROVED", body: "ok" }, approverToken);
   await mergePullRequest(repo.repo, f.number);
-  d = await createTestDispatcher(repo.remote, {
+  dEnv = {
     ...repo.env,
     DISPATCHER_FORGE_OUTBOX: join(await mkdtemp(join(tmpdir(), "forge-gate-")), "outbox.json"),
     DISPATCHER_LISTEN: `127.0.0.1:${port}`,
     DISPATCHER_APPROVALS_PROVIDER: "forge",
     DISPATCHER_APPROVERS: `${approver},someone-else`,
-  });
+  };
+  d = await createTestDispatcher(repo.remote, dEnv);
   d.loop.events.on("action:dispatched", (e) => dispatched.push(e.id));
   await d.serve();
   running = d.loop.run(stop.signal, 600_000);
@@ -112,5 +116,15 @@ describe("[approvals] provider = forge", () => {
     expect((await finalStatus(commit, ids.direct)).status).toBe("failure");
     expect(dispatched).not.toContain(ids.direct);
     expect(await childrenOf("runner", ids.direct)).toEqual([]);
+  });
+});
+
+describe("doctor with provider = forge", () => {
+  it("names an approver the forge does not know", async () => {
+    const config = loadConfig({ env: { ...dispatcherEnv(repo.remote), ...dEnv, DISPATCHER_WORKDIR: join(tmpdir(), `gate-doctor-${u}`) } });
+    const check = (await checkSetup(config)).find((c) => c.name === "forge approvers")!;
+    expect([check.ok, check.detail]).toEqual([false, `no user someone-else on ${forgeEnv().FORGE_URL}; their approvals can never count`]);
+    const fine = loadConfig({ env: { ...dispatcherEnv(repo.remote), ...dEnv, DISPATCHER_APPROVERS: approver, DISPATCHER_WORKDIR: join(tmpdir(), `gate-doctor-${u}`) } });
+    expect((await checkSetup(fine)).find((c) => c.name === "forge approvers")).toMatchObject({ ok: true, detail: `${approver} exist` });
   });
 });
