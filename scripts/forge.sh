@@ -153,8 +153,11 @@ up() {
   # statuses (write:repository) and pull-request comments (write:issue): nothing else
   make_token "$BOT" write:repository,write:issue
   [ -f "$dir/webhook-secret" ] || (umask 077; openssl rand -hex 32 >"$dir/webhook-secret")
+  healthy && die "something already answers on $(url) (another gitea?): stop it first"
   say "starting gitea $GITEA_VERSION on $(url) (ssh 127.0.0.1:$((port + 1)))"
-  gitea web >>"$dir/gitea.out" 2>&1 &
+  # the binary itself, not the gitea() function: a function would run in a subshell whose pid
+  # (the one `down` stops) is not Gitea's
+  "$gitea_bin" --config "$dir/app.ini" --work-path "$dir" web >>"$dir/gitea.out" 2>&1 &
   echo $! >"$dir/gitea.pid"
   local t=0
   until healthy; do
@@ -162,6 +165,7 @@ up() {
     alive || die "gitea exited at start (see $dir/gitea.out)"
     sleep 0.5
   done
+  alive || die "gitea exited at start (see $dir/gitea.out)"
   say "gitea up in $((SECONDS - start))s"
 }
 
