@@ -128,6 +128,14 @@ export function createForgeReporter(deps: ForgeReporterDeps): ForgeReporter {
         save();
         failures = 0;
       } catch (err) {
+        if (failureClassOf(err) === "rejected") {
+          // the forge answered and refused this report for good (a 4xx like an unknown commit):
+          // sending it again cannot help, and it must not hold back the ones behind it
+          log.error({ err, action: r.id, commit: r.commit }, "forge: report refused by the forge; dropped");
+          if (queue.get(r.id) === r) queue.delete(r.id);
+          save();
+          continue;
+        }
         r.tries = (r.tries ?? 0) + 1;
         r.lastError = (err as Error).message;
         save();

@@ -120,3 +120,34 @@ describe("createForgeReporter", () => {
     reporter.close();
   });
 });
+
+describe("createForgeReporter and a report the forge refuses for good", () => {
+  it("drops it (a 4xx such as an unknown commit) and sends the ones behind it", async () => {
+    const events = createLoopEmitter();
+    const sent: string[] = [];
+    let saved: ForgeReport[] = [];
+    const reporter = createForgeReporter({
+      events,
+      forge: {
+        async setStatus(commit, s) {
+          if (commit === "unknown") throw new ForgeApiError("forge: setting status failed: HTTP 422", 422);
+          sent.push(`${s.context} ${s.state}`);
+        },
+        mergedPullRequest: async () => undefined,
+        upsertComment: async () => "created",
+      },
+      ledger: { get: async (id) => ({ id, commit: id === "a" ? "unknown" : tip }) as LedgerEntry },
+      history: { lastChange: async (commit) => commit, readAtTip: async () => undefined },
+      outbox: { load: () => saved, save: (r) => void (saved = [...r]) },
+      clock: systemClock,
+      log: quiet,
+      actionsDir: "vault/actions",
+    });
+    events.emit("action:dispatched", { id: "a", attempt: 1, jobId: "j1", policies: [], duplicate: false, queuedMs: 0 });
+    events.emit("action:dispatched", { id: "b", attempt: 1, jobId: "j2", policies: [], duplicate: false, queuedMs: 0 });
+    await reporter.settled();
+    expect(sent).toEqual(["dispatcher/b pending"]);
+    expect(saved).toEqual([]);
+    reporter.close();
+  });
+});
