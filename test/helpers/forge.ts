@@ -206,3 +206,13 @@ export async function deliveriesOf(repo: string): Promise<Delivery[]> {
     status: r.response_content ? ((JSON.parse(r.response_content) as { status?: number }).status ?? 0) : 0,
   }));
 }
+
+/** Stops the stack's Gitea (its API and its SSH git server alike), and starts it again on its state. */
+export async function stopGitea(): Promise<void> {
+  await run(join(root, "scripts/forge.sh"), ["down", dev]);
+}
+
+export async function startGitea(): Promise<void> {
+  const port = new URL(forgeEnv().FORGE_URL).port;
+  await run(join(root, "scripts/forge.sh"), ["up", dev, port]);
+}
