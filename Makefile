@@ -11,6 +11,7 @@ help:
 	@echo "make demo   build engines, start the dev stack, dispatch the example actions, print results"
 	@echo "make test   type-check, unit tests, integration tests on the real dev stack"
 	@echo "make up | make down | make engines | make build | make bench"
+	@echo "DEV_FORGE=1 make up   the stack with Gitea (built on first use: several minutes)"
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -313,7 +313,8 @@ NOMAD_BIN=$nomad
 BAO_BIN=$bao
 ENV
   chmod 600 "$dev/env"
-  [ "${DEV_FORGE:-0}" = 1 ] && forge_up
+  # a Gitea already running keeps its settings in the new .dev/env
+  if [ "${DEV_FORGE:-0}" = 1 ] || alive forge/gitea; then forge_up; fi
   say "dev stack up: nomad $NOMAD_ADDR (ACLs on, driver $DRIVER), bao $VAULT_ADDR; the dispatcher's environment in .dev/env"
 }
 
