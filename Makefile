@@ -5,12 +5,13 @@ SHELL := bash
 
 STACK := scripts/stack.sh
 
-.PHONY: help deps build engines up down demo test typecheck test-unit test-integration fault bench
+.PHONY: help deps build engines forge-engine up down demo test typecheck test-unit test-integration fault bench
 
 help:
 	@echo "make demo   build engines, start the dev stack, dispatch the example actions, print results"
 	@echo "make test   type-check, unit tests, integration tests on the real dev stack"
 	@echo "make up | make down | make engines | make build | make bench"
+	@echo "DEV_FORGE=1 make up   the stack with Gitea (built on first use: several minutes)"
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -23,6 +24,10 @@ build: deps
 
 engines:
 	scripts/build-engines.sh
+
+# Gitea, for the forge tests (cold: about 5+ minutes; then cached)
+forge-engine:
+	scripts/build-engines.sh gitea
 
 up: build engines
 	$(STACK) up
@@ -39,9 +44,10 @@ typecheck: deps
 test-unit: deps
 	npx vitest run --project unit
 
-# starts the stack if it is not running, and stops it afterwards even when tests fail
-test-integration: build engines
-	scripts/with-stack.sh npx vitest run --project integration
+# starts the stack if it is not running, and stops it afterwards even when tests fail; with Gitea
+# (DEV_FORGE=1): the forge tests run on it
+test-integration: build engines forge-engine
+	DEV_FORGE=1 scripts/with-stack.sh npx vitest run --project integration
 
 # kill -9, racing replicas, engine and remote outages, a hostile corpus (figures printed)
 fault: build engines

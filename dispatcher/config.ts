@@ -116,8 +116,30 @@ export const configSchema = z.strictObject({
       /** gpg.ssh.allowedSignersFile format: `principal namespaces="git" ssh-ed25519 AAAA…` */
       allowedSigners: z.string(),
       count: positiveInt,
+      /** signed: require_signed decides (off by default); forge: merged pull requests with `count` approvals by `approvers` */
+      provider: z.enum(["signed", "forge"]),
+      /** provider = "forge": forge user names whose approving reviews count */
+      approvers: z.array(z.string().min(1)),
+      /** provider = "forge": formulas whose actions may run from a direct push with dispatch_mode = "direct" (none by default) */
+      directFormulas: z.array(z.string().min(1)),
     })
-    .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" }),
+    .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" })
+    .refine((a) => a.provider !== "forge" || a.approvers.length > 0, { path: ["approvers"], message: 'is required with provider = "forge": the forge users whose approving reviews count, e.g. ["alice", "bob"]' }),
+  /** the forge hosting the ops repo (Gitea/Forgejo): commit statuses and pull request comments with results; off without url */
+  forge: z
+    .strictObject({
+      url: z.union([z.literal(""), z.url().refine(noCredential, CREDENTIAL_IN_URL)]),
+      /** owner/name of the ops repo on the forge */
+      repo: z.union([z.literal(""), z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be owner/name like ops/ops")]),
+      /** the bot's access token (least scopes: write:repository, write:issue), read from this file */
+      tokenFile: z.string(),
+      /** where unsent reports wait (default: beside the clone, <workdir>-forge-outbox.json) */
+      outbox: z.string(),
+      /** optional, doctor only: a repo admin's token, to see the push webhook (the bot may not list webhooks) */
+      hooksTokenFile: z.string(),
+    })
+    .refine((f) => !f.url || f.repo, { path: ["repo"], message: "is required with forge.url: the ops repo on the forge, e.g. ops/ops" })
+    .refine((f) => !f.url || f.tokenFile, { path: ["tokenFile"], message: "is required with forge.url: the bot's token file, e.g. /etc/dispatcher/forge-token" }),
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
@@ -160,7 +182,8 @@ export function defaults(cwd = process.cwd()): Layer {
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
-    approvals: { requireSigned: false, allowedSigners: "", count: 1 },
+    approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [] },
+    forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
     logs: { tailBytes: 4096, maxBytes: 1_048_576, format: "auto", file: "" },
@@ -200,6 +223,14 @@ const ENV: Record<string, string> = {
   DISPATCHER_REQUIRE_SIGNED: "approvals.requireSigned",
   DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
   DISPATCHER_APPROVALS: "approvals.count",
+  DISPATCHER_APPROVALS_PROVIDER: "approvals.provider",
+  DISPATCHER_APPROVERS: "approvals.approvers",
+  DISPATCHER_DIRECT_FORMULAS: "approvals.directFormulas",
+  DISPATCHER_FORGE_URL: "forge.url",
+  DISPATCHER_FORGE_REPO: "forge.repo",
+  DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",
+  DISPATCHER_FORGE_OUTBOX: "forge.outbox",
+  DISPATCHER_FORGE_HOOKS_TOKEN_FILE: "forge.hooksTokenFile",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE: "instance",
   DISPATCHER_LOG_FORMAT: "logs.format",
@@ -207,7 +238,7 @@ const ENV: Record<string, string> = {
 };
 
 /** settings given in the environment as comma-separated lists */
-const LISTS = new Set(["secrets", "nomad.classes"]);
+const LISTS = new Set(["secrets", "nomad.classes", "approvals.approvers", "approvals.directFormulas"]);
 
 export function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};
@@ -251,6 +282,11 @@ export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
 /** The deploy key of an SSH ops remote, when one is configured. */
 export function sshCredentialOf(r: Config["repo"]): SshCredential | undefined {
   return r.sshKey ? { key: r.sshKey, knownHosts: r.knownHosts } : undefined;
+}
+
+/** Where unsent forge reports wait: forge.outbox, or beside the clone. */
+export function forgeOutboxOf(config: Pick<Config, "forge" | "repo">): string {
+  return config.forge.outbox || `${config.repo.workdir}-forge-outbox.json`;
 }
 
 /** The dispatcher's Vault login: an explicit VAULT_TOKEN wins, then a token file, then AppRole. */

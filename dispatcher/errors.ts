@@ -59,6 +59,19 @@ export class VaultApiError extends DispatcherError {
   }
 }
 
+/** The forge (Gitea/Forgejo) refused or could not be reached: reports wait and are sent again. */
+export class ForgeApiError extends DispatcherError {
+  readonly class: FailureClass;
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.class = classifyHttp(status);
+  }
+}
+
 export class GitError extends DispatcherError {
   readonly class: FailureClass;
   constructor(message: string, options?: { cause?: unknown }, cls: FailureClass = "infra") {

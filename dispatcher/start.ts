@@ -5,11 +5,15 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { forgeOutboxOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
+import { createGiteaForge } from "./forge/gitea.js";
+import { createFileOutbox } from "./forge/outbox.js";
+import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
-import type { Clock, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
+import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter } from "./core/events.js";
@@ -31,6 +35,7 @@ export interface Overrides {
   repo?: OpsRepoPort;
   log?: Logger;
   clock?: Clock;
+  forge?: ForgePort;
 }
 
 export interface Dispatcher {
@@ -43,6 +48,8 @@ export interface Dispatcher {
   readiness: Readiness;
   /** serves /metrics, /healthz, /readyz and the push webhook on server.listen; undefined when "off" */
   serve(): Promise<Served | undefined>;
+  /** reports results to the forge (commit statuses, pull request comments); undefined without forge.url */
+  forge?: ForgeReporter;
 }
 
 export interface Engines {
@@ -87,6 +94,7 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
     nomad: engines.nomad,
     vault: { ...inspector, missingPolicies: (p) => engines.vault.missingPolicies(p) },
     remoteTip: () => remoteTip(config.repo.remote, config.repo.branch, tmpdir(), sshCredentialOf(config.repo)),
+    ...(config.forge.url ? { forge: forgeDoctor(config) } : {}),
     settings: {
       nomadAddr: config.nomad.addr,
       vaultAddr: config.vault.addr,
@@ -130,7 +138,12 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     leaseMs: config.leaseSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
-    approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count } : undefined,
+    approvals:
+      config.approvals.provider === "forge"
+        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas }
+        : config.approvals.requireSigned
+          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count }
+          : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };
 }
@@ -139,6 +152,47 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
 function withFeed(nomad: NomadClient, log: Logger): NomadPort {
   const feed = createAllocationFeed(nomad, log);
   return { ...nomad, watchJob: feed.watchJob, dispatch: feed.dispatch };
+}
+
+/** The forge bot's token, from forge.token_file. */
+export function readForgeToken(path: string): string {
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw new ConfigInvalid(`forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) ${path}: cannot read the forge bot's token (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+  }
+  if (!token) throw new ConfigInvalid(`forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) ${path}: the file is empty; expected the bot's access token (scopes write:repository, write:issue)`);
+  return token;
+}
+
+/** What doctor asks the forge: the bot's token, and with forge.hooks_token_file the repo's webhooks. */
+function forgeDoctor(config: Config): NonNullable<DoctorDeps["forge"]> {
+  const bot = createForge(config)!;
+  const admin = config.forge.hooksTokenFile ? createGiteaForge({ url: config.forge.url, repo: config.forge.repo, token: readForgeToken(config.forge.hooksTokenFile) }) : undefined;
+  return {
+    url: config.forge.url,
+    repo: config.forge.repo,
+    whoami: () => bot.whoami(),
+    permissions: () => bot.permissions(),
+    ...(config.approvals.provider === "forge" ? { approvers: config.approvals.approvers, userExists: (n: string) => bot.userExists(n) } : {}),
+    ...(admin ? { hooks: () => admin.hooks() } : {}),
+  };
+}
+
+/** What the forge gate reads ([approvals] provider = "forge"): the clone at `workdir` and the forge; undefined for another provider. */
+export function forgeGateOf(config: Config, workdir = config.repo.workdir): ForgeGatePort | undefined {
+  if (config.approvals.provider !== "forge") return undefined;
+  const forge = createForge(config);
+  if (!forge) throw new ConfigInvalid('approvals.provider (DISPATCHER_APPROVALS_PROVIDER) "forge" needs the forge: set forge.url, forge.repo and forge.token_file (DISPATCHER_FORGE_URL, DISPATCHER_FORGE_REPO, DISPATCHER_FORGE_TOKEN_FILE)');
+  const history = createRepoHistory(workdir, config.repo.branch);
+  return { lastChange: (c, p) => history.lastChange(c, p), mergedPullRequestReviews: (c) => forge.mergedPullRequestReviews(c) };
+}
+
+/** The forge adapter for `config` (Gitea/Forgejo API); undefined without forge.url. */
+export function createForge(config: Config) {
+  if (!config.forge.url) return undefined;
+  return createGiteaForge({ url: config.forge.url, repo: config.forge.repo, token: readForgeToken(config.forge.tokenFile) });
 }
 
 function readWebhookSecret(path: string): string {
@@ -160,17 +214,32 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
   const loopLog = log.child({ component: "loop" });
   const events = createLoopEmitter();
   logLoopEvents(events, loopLog);
+  const ledger = overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix);
   const loop = createLoop({
     nomad: overrides.nomad ?? withFeed(engines.nomad, log.child({ component: "nomad" })),
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
-    ledger: overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix),
+    ledger,
     clock: overrides.clock ?? systemClock,
     log: loopLog,
     events,
+    ...(config.approvals.provider === "forge" ? { forgeGate: forgeGateOf(config) } : {}),
     settings: loopSettings(config),
   });
   const clock = overrides.clock ?? systemClock;
+  const forgePort = overrides.forge ?? createForge(config);
+  const forge = forgePort
+    ? createForgeReporter({
+        events,
+        forge: forgePort,
+        ledger,
+        history: createRepoHistory(config.repo.workdir, config.repo.branch),
+        outbox: createFileOutbox(forgeOutboxOf(config)),
+        clock,
+        log: log.child({ component: "forge" }),
+        actionsDir: config.repo.actionsDir,
+      })
+    : undefined;
   const metrics = createMetrics({ events, inFlight: () => loop.inFlightIds().length });
   const readiness = createReadiness({
     events,
@@ -186,6 +255,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     log,
     metrics,
     readiness,
+    ...(forge ? { forge } : {}),
     keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal),
     async serve() {
       if (config.server.listen === "off") return undefined;

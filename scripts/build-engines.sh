@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds nomad and bao from the Go module proxy into $ENGINE_CACHE/bin, keyed by version.
+# Builds nomad and bao (and, with `gitea`, the forge) from the Go module proxy into
+# $ENGINE_CACHE/bin, keyed by version.
 # Idempotent: a cached binary, or one on PATH at the pinned version, is reused.
+#   scripts/build-engines.sh [all|nomad|bao|gitea]   (all: nomad and bao; gitea only when asked)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=engines.env
@@ -74,4 +76,29 @@ if [ "$want" = all ] || [ "$want" = bao ]; then
   build bao "$BAO_VERSION" "$BAO_MODULE" "$BAO_NESTED" "$BAO_UNUSED" 0 \
     "-s -w -checklinkname=0 -X github.com/openbao/openbao/version.fullVersion=$BAO_VERSION -X github.com/openbao/openbao/version.GitCommit=f9407a27fbee"
   "$bin_dir/bao-$BAO_VERSION" version
+fi
+
+# Gitea: `go build` inside a writable copy of the module (its go.mod says gitea.dev), with sqlite;
+# the copy's templates/, options/ and public/ stay as its STATIC_ROOT_PATH (no bindata tag)
+build_gitea() {
+  local out="$bin_dir/gitea-$GITEA_VERSION" share="$ENGINE_CACHE/share/gitea-$GITEA_VERSION"
+  if [ -x "$out" ] && [ -d "$share/templates" ]; then say "gitea $GITEA_VERSION: cached at $out"; return; fi
+  local start=$SECONDS src="$ENGINE_CACHE/src/gitea-$GITEA_VERSION"
+  say "gitea $GITEA_VERSION: downloading $GITEA_MODULE"
+  local dir; dir=$(download "$GITEA_MODULE")
+  rm -rf "$src"; mkdir -p "$(dirname "$src")"
+  cp -r "$dir" "$src"; chmod -R u+w "$src"
+  say "gitea $GITEA_VERSION: go build (cold: about 5+ minutes on 2 cores)"
+  (cd "$src" && CGO_ENABLED=1 go build -trimpath -tags 'sqlite sqlite_unlock_notify' \
+      -ldflags "-s -w -X main.Version=$GITEA_VERSION" -o "$out.tmp" .) \
+    || die "go build of gitea $GITEA_VERSION failed (source in $src)"
+  rm -rf "$share"; mkdir -p "$share"
+  cp -r "$src/templates" "$src/options" "$src/public" "$share/"
+  mv "$out.tmp" "$out"
+  rm -rf "$src"
+  say "gitea $GITEA_VERSION: built in $((SECONDS - start))s, $(du -h "$out" | cut -f1)"
+}
+if [ "$want" = gitea ]; then
+  build_gitea
+  "$bin_dir/gitea-$GITEA_VERSION" --version
 fi

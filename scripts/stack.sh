@@ -9,7 +9,9 @@
 #   scripts/stack.sh down   stop exactly the processes `up` started (by pid), remove state
 #   scripts/stack.sh register  (re-)register jobspecs/ on the running stack
 #   scripts/stack.sh restart bao  restart OpenBao on its persisted state
+#   scripts/stack.sh forge up|down   add Gitea (scripts/forge.sh) to the running stack, or stop it
 #   scripts/stack.sh status
+# DEV_FORGE=1 makes `up` start Gitea too (building it first: cold, about 5+ minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/engines.env"
@@ -19,7 +21,11 @@ bao="$ENGINE_CACHE/bin/bao-$BAO_VERSION"
 NOMAD_PORT=${DEV_NOMAD_PORT:-4646}
 BAO_PORT=${DEV_BAO_PORT:-8200}
 GIT_PORT=$((NOMAD_PORT + 3))
+GIT_DAEMON_URL_BASE="git://127.0.0.1:$GIT_PORT"
 SSH_PORT=$((NOMAD_PORT + 4))
+# Gitea: HTTP on +20, its built-in SSH server on +21; +22 is where its ops repo's webhook points
+FORGE_PORT=$((NOMAD_PORT + 20))
+FORGE_HOOK_URL="http://127.0.0.1:$((NOMAD_PORT + 22))/hooks/push"
 # exec isolates formulas; raw_exec (no isolation) stays selectable for trusted formulas
 DRIVER=${DEV_DRIVER:-exec}
 export NOMAD_ADDR="http://127.0.0.1:$NOMAD_PORT" VAULT_ADDR="http://127.0.0.1:$BAO_PORT"
@@ -394,6 +400,8 @@ NOMAD_BIN=$nomad
 BAO_BIN=$bao
 ENV
   chmod 600 "$dev/env"
+  # a Gitea already running keeps its settings in the new .dev/env
+  if [ "${DEV_FORGE:-0}" = 1 ] || alive forge/gitea; then forge_up; fi
   say "dev stack up: nomad $NOMAD_ADDR (ACLs on, driver $DRIVER), bao $VAULT_ADDR; the dispatcher's environment in .dev/env"
 }
 
@@ -410,7 +418,38 @@ stop_pid() {
   rm -f "$dev/$name.pid"
 }
 
+# Gitea with its ops repo (operator/ops, webhook to FORGE_HOOK_URL); its settings join .dev/env
+forge_up() {
+  [ -f "$dev/env" ] || die "the stack is not up: scripts/stack.sh up first (or DEV_FORGE=1 scripts/stack.sh up)"
+  "$root/scripts/build-engines.sh" gitea >&2
+  "$root/scripts/forge.sh" up "$dev" "$FORGE_PORT"
+  local ops; ops=$("$root/scripts/forge.sh" repo "$dev" ops "$FORGE_HOOK_URL")
+  local env; env=$(grep -v '^FORGE_' "$dev/env")
+  cat >"$dev/env" <<ENV
+$env
+FORGE_URL=$(jq -r .url <<<"$ops")
+FORGE_REPO=$(jq -r .repo <<<"$ops")
+FORGE_OPS_REMOTE=$(jq -r .remote <<<"$ops")
+FORGE_RUNNER_REMOTE=$GIT_DAEMON_URL_BASE/forge/$(jq -r .repo <<<"$ops").git
+FORGE_KNOWN_HOSTS=$dev/forge/known_hosts
+FORGE_BOT_TOKEN_FILE=$dev/forge/dispatcher-bot-token
+FORGE_WEBHOOK_SECRET_FILE=$dev/forge/webhook-secret
+FORGE_HOOK_URL=$FORGE_HOOK_URL
+ENV
+  chmod 600 "$dev/env"
+  say "forge: gitea $(jq -r .url <<<"$ops"), ops repo $(jq -r .repo <<<"$ops") (ssh $(jq -r .remote <<<"$ops")), push webhook to $FORGE_HOOK_URL"
+}
+
+forge() {
+  case "${1:-}" in
+    up) forge_up ;;
+    down) "$root/scripts/forge.sh" down "$dev" ;;
+    *) die "usage: scripts/stack.sh forge up|down" ;;
+  esac
+}
+
 down() {
+  "$root/scripts/forge.sh" down "$dev"
   stop_pid nomad-docker
   stop_pid nomad-big
   stop_pid nomad
@@ -429,8 +468,8 @@ down() {
 
 status() {
   local s
-  for s in nomad nomad-big nomad-docker bao git-daemon; do
-    if alive "$s"; then echo "$s: running (pid $(cat "$dev/$s.pid"))"; else echo "$s: stopped"; fi
+  for s in nomad nomad-big nomad-docker bao git-daemon forge/gitea; do
+    if alive "$s"; then echo "${s#forge/}: running (pid $(cat "$dev/$s.pid"))"; else echo "${s#forge/}: stopped"; fi
   done
 }
 
@@ -439,6 +478,7 @@ case "${1:-}" in
   down) down ;;
   register) register_jobs ;;
   restart) restart "${2:-}" ;;
+  forge) forge "${2:-}" ;;
   status) status ;;
-  *) die "usage: scripts/stack.sh up|down|register|restart bao|status" ;;
+  *) die "usage: scripts/stack.sh up|down|register|restart bao|forge up|forge down|status" ;;
 esac

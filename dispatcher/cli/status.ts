@@ -1,4 +1,7 @@
 import { formatIgnored } from "../core/preview.js";
+import { forgeOutboxOf } from "../config.js";
+import { formatUnsent } from "../core/forge.js";
+import { readOutbox } from "../forge/outbox.js";
 import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } from "../core/status.js";
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
@@ -16,7 +19,8 @@ a push keeps failing or the repo refuses its path; the dispatcher's log says whi
 rejected, lost). AGE is the time since that state began. Below the table, entries of the
 actions directory that are not part of the contract (a name with a control character, not UTF-8
 or over 200 bytes, a subdirectory, a submodule, any other name): "ignored: <path>: <why>" (on
-stderr with --json).
+stderr with --json). With a forge (forge.url), the reports it has not taken yet (commit
+statuses, pull request comments) follow.
   --json                  print the rows as a JSON array instead
   --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
                           silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
@@ -81,7 +85,9 @@ async function renderActions(v: View, values: Values): Promise<string> {
     for (const line of ignored) process.stderr.write(`dispatcher status: ${line}\n`);
     return `${JSON.stringify(rows, null, 2)}\n`;
   }
-  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("");
+  // the daemon's forge outbox (on its host): reports a forge outage held back
+  const unsent = v.config.forge.url ? formatUnsent(readOutbox(forgeOutboxOf(v.config))) : "";
+  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("") + unsent;
   return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${table}`;
 }
 

@@ -29,6 +29,20 @@ export interface DoctorDeps {
     missingPolicies(policies: string[]): Promise<string[]>;
   };
   remoteTip(): Promise<string | undefined>;
+  /** the forge the results are reported to (forge.url set) */
+  forge?: {
+    url: string;
+    repo: string;
+    /** the token's user, when the token may read it (a user scope); undefined when it may not */
+    whoami(): Promise<{ login: string; isAdmin: boolean } | undefined>;
+    /** what the token's user may do on the repo (fails on an invalid token) */
+    permissions(): Promise<{ admin: boolean; push: boolean; pull: boolean }>;
+    /** approvals.provider = "forge": the approvers, and whether each exists (undefined: the forge will not say) */
+    approvers?: readonly string[];
+    userExists?(name: string): Promise<boolean | undefined>;
+    /** with forge.hooks_token_file (a repo admin's token, doctor only): the repo's webhooks; undefined: not checked */
+    hooks?(): Promise<{ id: number; url: string; active: boolean; events: string[] }[] | undefined>;
+  };
   settings: {
     nomadAddr: string;
     vaultAddr: string;
@@ -154,7 +168,58 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
         : "check DISPATCHER_OPS_REMOTE is reachable";
     add("ops repo", true, false, failure(err), fix);
   }
+  if (deps.forge) await forgeChecks(deps.forge, add, failure);
   return checks;
+}
+
+/** The forge: the bot's token (valid, least scopes, no admin), its write access, the push webhook. None is fatal: reports wait in the outbox. */
+async function forgeChecks(f: NonNullable<DoctorDeps["forge"]>, add: (name: string, fatal: boolean, ok: boolean, detail: string, fix?: string) => void, failure: (err: unknown) => string): Promise<void> {
+  const tokenFix = "give forge.token_file (DISPATCHER_FORGE_TOKEN_FILE) a bot user's token with the scopes write:repository and write:issue only";
+  let perm: { admin: boolean; push: boolean; pull: boolean };
+  try {
+    perm = await f.permissions();
+    add("forge token", false, true, `${f.url}: valid for ${f.repo}`);
+  } catch (err) {
+    add("forge token", false, false, failure(err), failureClassOf(err) === "auth" ? tokenFix : "check forge.url (DISPATCHER_FORGE_URL) is the forge's reachable base URL and forge.repo names the ops repo");
+    return;
+  }
+  try {
+    // a least-scope token cannot read its own user: an answer means a user scope
+    const user = await f.whoami();
+    const problems = [
+      ...(perm.push ? [] : [`the token's user cannot write to ${f.repo} (commit statuses need write access)`]),
+      ...(perm.admin ? [`the token's user is an admin of ${f.repo}: write access is enough`] : []),
+      ...(user ? [`the token reads its user's account (${user.login}: a user scope)`] : []),
+      ...(user?.isAdmin ? [`${user.login} is a site admin`] : []),
+    ];
+    if (problems.length === 0) add("forge scope", false, true, `writes to ${f.repo}, not as its admin; no user scope`);
+    else add("forge scope", false, false, problems.join("; "), `${tokenFix}, of a user that is a collaborator of ${f.repo} with write access (not admin)`);
+  } catch (err) {
+    add("forge scope", false, false, failure(err), tokenFix);
+  }
+  if (f.approvers && f.userExists) {
+    try {
+      const found = await Promise.all(f.approvers.map(async (a) => [a, await f.userExists!(a)] as const));
+      const missing = found.filter(([, e]) => e === false).map(([a]) => a);
+      const unknown = found.filter(([, e]) => e === undefined).map(([a]) => a);
+      if (missing.length > 0) add("forge approvers", false, false, `no user ${missing.join(", ")} on ${f.url}; their approvals can never count`, "fix approvals.approvers (DISPATCHER_APPROVERS): forge user names, e.g. [\"alice\", \"bob\"]");
+      else if (unknown.length > 0) add("forge approvers", false, true, `${f.url} does not show profiles to anonymous requests; ${unknown.join(", ")} not checked`);
+      else add("forge approvers", false, true, `${f.approvers.join(", ")} exist`);
+    } catch (err) {
+      add("forge approvers", false, false, failure(err), "check forge.url is reachable");
+    }
+  }
+  if (!f.hooks) return;
+  try {
+    const hooks = await f.hooks();
+    const push = (hooks ?? []).filter((h) => h.active && h.events.includes("push") && /\/hooks\/push$/.test(h.url));
+    if (hooks === undefined) add("forge webhook", false, false, `forge.hooks_token_file may not list the webhooks of ${f.repo}`, `use a token of an admin of ${f.repo} (read:repository) for doctor`);
+    else if (push.length === 0) add("forge webhook", false, false, `${f.repo} has no active push webhook to …/hooks/push (${hooks.length} webhooks)`, `add one in ${f.repo}'s settings: URL http://<dispatcher>/hooks/push, content type json, the secret of server.webhook_secret_file, push events`);
+    // Gitea 1.27's API lists no deliveries: their history is on the webhook's settings page
+    else add("forge webhook", false, true, `push webhook ${push.map((h) => `#${h.id} → ${h.url}`).join(", ")} active; its last deliveries: ${f.url}/${f.repo}/settings/hooks/${push[0]!.id} (the API has no delivery history)`);
+  } catch (err) {
+    add("forge webhook", false, false, failure(err), `check the webhooks of ${f.repo}`);
+  }
 }
 
 /** `ok <check>: <detail>` or `fail <check>: <detail>; fix: <how>`, one line each (git's multi-line errors folded). */

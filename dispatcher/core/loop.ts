@@ -7,12 +7,13 @@ import type { ExecuteDeps } from "./execute.js";
 import { runAttempt, type AttemptDeps } from "./attempt.js";
 import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
 import { approvalRefusal, readApproval, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
+import { readForgeApproval, type ForgeApprovalRule } from "./forge-approval.js";
 import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
 import { storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
-import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
+import type { Clock, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
 import { createPurgeSchedule } from "./purge.js";
@@ -26,6 +27,8 @@ export interface LoopDeps {
   log: Logger;
   /** where the loop reports its transitions (its logs hang on them); a new one when absent */
   events?: LoopEmitter;
+  /** the forge's pull requests, for approvals with provider = "forge" */
+  forgeGate?: ForgeGatePort;
   settings: ExecuteDeps["settings"] & {
     knownSecrets: string[];
     classes: CatalogSettings["classes"];
@@ -43,8 +46,8 @@ export interface LoopDeps {
     purgeAfterMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
     namespace: string;
-    /** require signed commits (and N approvals); undefined: any commit on the branch may trigger */
-    approvals?: ApprovalRule;
+    /** require signed commits (and N approvals), or the forge's merged and approved pull requests; undefined: any commit on the branch may trigger */
+    approvals?: ApprovalRule | ForgeApprovalRule;
     dispatcher: { version: string; instance: string };
     /** action files a pass reads at most (default READS_PER_PASS); the next pass reads on */
     readsPerPass?: number;
@@ -152,11 +155,11 @@ export function createLoop(deps: LoopDeps) {
   /** verdicts by commit and action blob: the signatures of a commit's history never change */
   const verdicts = new Map<string, ApprovalVerdict>();
 
-  async function approvalFor(rule: ApprovalRule, commit: string, file: { path: string; sha: string }, formula: string): Promise<ApprovalVerdict> {
+  async function approvalFor(rule: ApprovalRule | ForgeApprovalRule, commit: string, file: { path: string; sha: string }, action: ParsedAction & { ok: true }): Promise<ApprovalVerdict> {
     const key = `${commit}\0${file.path}\0${file.sha}`;
     let verdict = verdicts.get(key);
     if (!verdict) {
-      verdict = await readApproval(deps.repo, rule, commit, file, formula);
+      verdict = "approvers" in rule ? await readForgeApproval(deps.forgeGate!, rule, commit, file, action.action) : await readApproval(deps.repo, rule, commit, file, action.action.formula);
       if (verdicts.size > 10_000) verdicts.clear();
       verdicts.set(key, verdict);
     }
@@ -234,7 +237,7 @@ export function createLoop(deps: LoopDeps) {
       let approvedBy: string[] | undefined;
       if (!refusal && p.ok && s.approvals) {
         // before any token: an unsigned commit, even a formula's own push, triggers nothing
-        const verdict = await approvalFor(s.approvals, commit, p.file, p.action.formula);
+        const verdict = await approvalFor(s.approvals, commit, p.file, p);
         if (verdict.ok) approvedBy = verdict.signers;
         refusal = approvalRefusal(p.file.path, verdict);
       }

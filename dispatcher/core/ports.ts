@@ -1,5 +1,7 @@
 // The engine ports. Core depends on these types only; each adapter module implements one.
 import type { EntryKind } from "../actions/names.js";
+import type { ForgeReport } from "./forge.js";
+import type { MergedPullRequest } from "./forge-approval.js";
 
 export interface DispatchRequest {
   /** parameterized parent job: "runner" or "sidecar" */
@@ -246,4 +248,46 @@ export interface LedgerPort {
   lastSeen(instance: string): Promise<Date | undefined>;
   /** every replica that ever beat under this ledger, with what it said last */
   instances(): Promise<InstanceBeat[]>;
+}
+
+/** A commit status's state, as Gitea/Forgejo (and GitHub) name them. */
+export type ForgeStatusState = "pending" | "success" | "failure" | "error";
+
+export interface ForgeStatus {
+  state: ForgeStatusState;
+  /** e.g. dispatcher/<id>: one status line per action on a commit */
+  context: string;
+  /** one line */
+  description: string;
+}
+
+/** The forge hosting the ops repo (Gitea/Forgejo): where results are reported to people. */
+export interface ForgePort {
+  /** set (or replace, by context) a commit status on `commit` */
+  setStatus(commit: string, status: ForgeStatus): Promise<void>;
+  /** the number of the pull request whose merge made `commit`; undefined when it came by a direct push */
+  mergedPullRequest(commit: string): Promise<number | undefined>;
+  /** create the comment carrying `marker` on the pull request, or update the one that does */
+  upsertComment(pr: number, marker: string, body: string): Promise<"created" | "updated">;
+}
+
+/** What the forge reports read of the ops repo's history (the dispatcher's clone). */
+export interface RepoHistoryPort {
+  /** the commit that last changed `path` at or before `commit`, along first parents (a merge, not the branch's commit) */
+  lastChange(commit: string, path: string): Promise<string | undefined>;
+  /** `path` at the remote-tracking tip of the branch (our own push moved it); undefined when absent */
+  readAtTip(path: string): Promise<Buffer | undefined>;
+}
+
+/** Where unsent forge reports wait (they outlive a forge outage and a restart). */
+export interface ForgeOutboxPort {
+  load(): ForgeReport[];
+  save(reports: readonly ForgeReport[]): void;
+}
+
+/** What the forge gate ([approvals] provider = "forge") reads: the ops repo's history and the forge's pull requests. */
+export interface ForgeGatePort {
+  lastChange(commit: string, path: string): Promise<string | undefined>;
+  /** the pull request whose merge made `commit`, with its author, merged head and reviews; undefined for a direct push */
+  mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
 }

@@ -32,12 +32,14 @@ export function judgeDelivery(h: Headers, body: Buffer, secret: string, branch: 
   // Forgejo sends X-Forgejo-Signature and, for compatibility, X-Gitea-Signature (same value)
   const gitea = header(h, "x-gitea-signature") ?? header(h, "x-forgejo-signature");
   let source: "github" | "gitea";
-  if (github !== undefined) {
-    if (!github.startsWith("sha256=") || !signatureMatches(github.slice(7), body, secret)) return { kind: "unauthorized", reason: "X-Hub-Signature-256 does not match the body under the shared secret" };
-    source = "github";
-  } else if (gitea !== undefined) {
+  // Gitea and Forgejo also send X-Hub-Signature-256 (and X-GitHub-Event) for GitHub's consumers:
+  // their own signature decides, so a forge's delivery is read as the forge's
+  if (gitea !== undefined) {
     if (!signatureMatches(gitea, body, secret)) return { kind: "unauthorized", reason: "X-Gitea-Signature does not match the body under the shared secret" };
     source = "gitea";
+  } else if (github !== undefined) {
+    if (!github.startsWith("sha256=") || !signatureMatches(github.slice(7), body, secret)) return { kind: "unauthorized", reason: "X-Hub-Signature-256 does not match the body under the shared secret" };
+    source = "github";
   } else {
     return { kind: "unauthorized", reason: "no signature: expected X-Hub-Signature-256 (GitHub) or X-Gitea-Signature (Forgejo/Gitea)" };
   }

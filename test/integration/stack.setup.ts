@@ -11,6 +11,10 @@ export default function setup(): () => void {
   const running = existsSync(`${root}.dev/env`) && execFileSync("bash", [`${root}scripts/stack.sh`, "status"]).toString().includes("nomad: running");
   // a stack left running from an older checkout gets this checkout's jobspecs
   execFileSync("bash", [`${root}scripts/stack.sh`, running ? "register" : "up"], { stdio: "inherit" });
+  // DEV_FORGE=1 (make test): Gitea too; `up` started it, a running stack gets it added
+  if (process.env.DEV_FORGE === "1" && !execFileSync("bash", [`${root}scripts/stack.sh`, "status"]).toString().includes("gitea: running")) {
+    execFileSync("bash", [`${root}scripts/stack.sh`, "forge", "up"], { stdio: "inherit" });
+  }
   return () => {
     if (!running) execFileSync("bash", [`${root}scripts/stack.sh`, "down"], { stdio: "inherit" });
   };

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
+import { defaults, forgeOutboxOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -347,6 +347,30 @@ describe("credentials in URLs", () => {
   it("requires a pinned host key with a deploy key", () => {
     expect(() => loadConfig({ env: { VAULT_TOKEN: "t", DISPATCHER_OPS_REMOTE: "ssh://git@h/ops.git", DISPATCHER_GIT_SSH_KEY: "/k" } })).toThrow(
       "DISPATCHER_GIT_KNOWN_HOSTS (not set): is required with a deploy key: a known_hosts file pinning the remote's host key",
+    );
+  });
+});
+
+describe("[forge]", () => {
+  it("is off by default; the outbox defaults to beside the clone", () => {
+    const c = loadConfig({ env: REQUIRED, cwd: "/srv/app" });
+    expect(c.forge).toEqual({ url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" });
+    expect(forgeOutboxOf(c)).toBe("/srv/app/.dispatcher/ops-forge-outbox.json");
+  });
+
+  it("with a URL needs the repo and the bot's token file, each error naming its layer", () => {
+    const err = configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_FORGE_URL: "http://127.0.0.1:3000" } }));
+    expect(err.message).toBe(
+      "DISPATCHER_FORGE_REPO (not set): is required with forge.url: the ops repo on the forge, e.g. ops/ops\nDISPATCHER_FORGE_TOKEN_FILE (not set): is required with forge.url: the bot's token file, e.g. /etc/dispatcher/forge-token",
+    );
+    const c = loadConfig({ env: { ...REQUIRED, DISPATCHER_FORGE_URL: "http://127.0.0.1:3000", DISPATCHER_FORGE_REPO: "ops/ops", DISPATCHER_FORGE_TOKEN_FILE: "/etc/t" } });
+    expect(c.forge).toMatchObject({ url: "http://127.0.0.1:3000", repo: "ops/ops", tokenFile: "/etc/t" });
+  });
+
+  it("refuses a credential in the URL and a repo that is not owner/name", () => {
+    const err = configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_FORGE_URL: "https://bot:tok@git.example.org", DISPATCHER_FORGE_REPO: "ops", DISPATCHER_FORGE_TOKEN_FILE: "/etc/t" } }));
+    expect(err.message).toBe(
+      "DISPATCHER_FORGE_URL: must not carry a credential: use an SSH deploy key (DISPATCHER_GIT_SSH_KEY, DISPATCHER_GIT_KNOWN_HOSTS) or a git credential helper, e.g. ssh://git@git.example.org/ops.git\nDISPATCHER_FORGE_REPO: must be owner/name like ops/ops",
     );
   });
 });

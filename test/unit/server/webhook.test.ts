@@ -74,3 +74,16 @@ describe("createReplayGuard", () => {
     expect([guard.first("a"), guard.first("a"), guard.first("b"), guard.first("c"), guard.first("a"), guard.first("c")]).toEqual([true, false, true, true, true, false]);
   });
 });
+
+describe("judgeDelivery with Gitea's headers as Gitea 1.27 sends them", () => {
+  // services/webhook/deliver.go: X-Gitea-Signature, X-Gogs-Signature, X-Hub-Signature(-256) and X-GitHub-Event alike
+  const gitea = (sig: string) => ({ "x-gitea-signature": sig, "x-gitea-event": "push", "x-gitea-delivery": "u-1", "x-hub-signature-256": `sha256=${hex(secret, body)}`, "x-github-event": "push", "x-github-delivery": "u-1" });
+
+  it("is read as Gitea's, by its own signature", () => {
+    expect(judgeDelivery(gitea(hex(secret, body)), body, secret, "main")).toEqual({ kind: "push", source: "gitea", delivery: "u-1" });
+  });
+
+  it("is refused when its own signature is wrong, whatever the GitHub header says", () => {
+    expect(judgeDelivery(gitea(hex("another-secret-value", body)), body, secret, "main")).toEqual({ kind: "unauthorized", reason: "X-Gitea-Signature does not match the body under the shared secret" });
+  });
+});
