@@ -7,13 +7,17 @@ import { join } from "node:path";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta } from "./contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerPayload } from "./contract.js";
 import { formulaEnv, runFormula } from "./formula.js";
 
+/** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
+let payload: RunnerPayload = {};
+
 async function main(): Promise<number> {
-  const meta = readRunnerMeta(process.env);
   const taskDir = process.env.NOMAD_TASK_DIR ?? process.cwd();
-  const wrappingToken = await takeWrappingToken(join(taskDir, "wrap.token"));
+  payload = await takePayload(join(taskDir, "wrap.token"));
+  const { wrappingToken } = payload;
+  const meta = readRunnerMeta(process.env);
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
@@ -49,18 +53,18 @@ async function checkMounts(paths: Record<string, string>): Promise<void> {
   }
 }
 
-/** Reads the payload file and deletes it, so the formula cannot find the wrapping token. */
-async function takeWrappingToken(path: string): Promise<string | undefined> {
+/** Reads the payload file and deletes it, so the formula finds neither the wrapping token nor the verdict nonce. */
+async function takePayload(path: string): Promise<RunnerPayload> {
   const text = await readFile(path, "utf8").catch(() => undefined);
   await rm(path, { force: true });
-  return text?.trim() || undefined;
+  return decodePayload(text);
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     const cls = failureClassOf(err);
-    console.error(formatRunnerError(cls, err instanceof Error ? err.message : String(err)));
+    console.error(formatRunnerError(cls, err instanceof Error ? err.message : String(err), payload.nonce));
     process.exit(cls === "timeout" ? RUNNER_TIMEOUT_EXIT : RUNNER_ERROR_EXIT);
   },
 );
