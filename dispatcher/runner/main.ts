@@ -8,7 +8,7 @@ import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
 import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerPayload } from "./contract.js";
-import { formulaEnv, runFormula } from "./formula.js";
+import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
 let payload: RunnerPayload = {};
@@ -36,6 +36,7 @@ async function main(): Promise<number> {
       env,
       secretValues: [...Object.values(secrets), ...(token ? [token.token] : [])],
       timeoutMs: meta.timeoutMs,
+      walls: wallsFromEnv(process.env),
       stdout: process.stdout,
       stderr: process.stderr,
     });
