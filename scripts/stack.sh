@@ -153,13 +153,19 @@ HCL
 
 nomad_big_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" --arg p "$BIG_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
 
+# The exec driver hands the agent's environment (minus a short denylist) to every task, and a
+# formula runs as the same user as its runner: it reads it in /proc/1/environ. So the agents start
+# with an empty environment plus what they need: whatever the shell running `make up` exported
+# (a cloud credential, a token, DEV_*) never reaches a task.
+agent_env() { env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+
 start_nomad_big() {
   alive nomad-big && return
   write_nomad_big_config
   printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: second client)"\n}\n' "$BIG_POOL" "$BIG_POOL" >"$dev/pool-big.hcl"
   NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-big.hcl" >/dev/null
   say "starting a second nomad client in node pool $BIG_POOL"
-  "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
+  agent_env "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
   echo $! >"$dev/nomad-big.pid"
   wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
 }
@@ -168,7 +174,7 @@ start_nomad() {
   alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
   write_nomad_config
   say "starting nomad agent -dev on $NOMAD_ADDR"
-  "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
+  agent_env "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
   echo $! >"$dev/nomad.pid"
   wait_for "nomad leader" 60 nomad_leader
   (umask 077; "$nomad" acl bootstrap -json | jq -r .SecretID >"$dev/nomad-management-token")
