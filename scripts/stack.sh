@@ -157,7 +157,8 @@ nomad_big_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" -
 # formula runs as the same user as its runner: it reads it in /proc/1/environ. So the agents start
 # with an empty environment plus what they need: whatever the shell running `make up` exported
 # (a cloud credential, a token, DEV_*) never reaches a task.
-agent_env() { env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# (an array, not a function: `cmd &` of a simple command execs it in the forked child, so $! is the agent's pid)
+AGENT_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
 
 start_nomad_big() {
   alive nomad-big && return
@@ -165,7 +166,7 @@ start_nomad_big() {
   printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: second client)"\n}\n' "$BIG_POOL" "$BIG_POOL" >"$dev/pool-big.hcl"
   NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-big.hcl" >/dev/null
   say "starting a second nomad client in node pool $BIG_POOL"
-  agent_env "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
+  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
   echo $! >"$dev/nomad-big.pid"
   wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
 }
@@ -174,7 +175,7 @@ start_nomad() {
   alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
   write_nomad_config
   say "starting nomad agent -dev on $NOMAD_ADDR"
-  agent_env "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
+  "${AGENT_ENV[@]}" "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
   echo $! >"$dev/nomad.pid"
   wait_for "nomad leader" 60 nomad_leader
   (umask 077; "$nomad" acl bootstrap -json | jq -r .SecretID >"$dev/nomad-management-token")

@@ -14,7 +14,7 @@ const u = uniq();
 const id = `envprobe-${u}`;
 let remote: OpsRemote;
 /** what the runner's environment may hold: the task's own variables (Nomad's and the jobspec's env block) and the clean agent's three */
-const TASK_VARS = /^(NOMAD_[A-Z0-9_]+|VAULT_ADDR|MOUNT_ROOT|RUNNER_[A-Z_]+|PATH|HOME|LANG|TMPDIR|TMP|TEMP)$/;
+const TASK_VARS = /^(NOMAD_[A-Za-z0-9_]+|VAULT_ADDR|MOUNT_ROOT|RUNNER_[A-Z_]+|PATH|HOME|LANG|TMPDIR|TMP|TEMP)$/;
 
 const probe = `#!/usr/bin/env bash
 echo "runner: $(tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1 | sort | tr '\\n' ' ')"

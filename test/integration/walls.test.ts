@@ -67,7 +67,7 @@ afterAll(async () => {
 describe("nothing outlives the formula", () => {
   it("a formula that exits leaving background jobs and a daemon: the task ends at once, succeeded, token revoked", async () => {
     const r = await result(ids.bg);
-    expect(r).toMatchObject({ status: "succeeded", exit_code: 0, logs: "started\n", attempts: 1 });
+    expect(r).toMatchObject({ status: "succeeded", exit_code: 0, logs: "started", attempts: 1 });
     const a = await allocation(r.alloc_id!);
     expect(a.ClientStatus).toBe("complete");
     expect(a.finishedMs - a.startedMs).toBeLessThan(20_000);
@@ -98,6 +98,6 @@ describe("nothing outlives the formula", () => {
     const a = await allocation(r.alloc_id!);
     expect(a.ClientStatus).toBe("failed");
     expect(a.finishedMs - a.startedMs).toBeLessThan(30_000);
-    expect(await result(ids.neighbour)).toMatchObject({ status: "succeeded", logs: "fine\n" });
+    expect(await result(ids.neighbour)).toMatchObject({ status: "succeeded", logs: "fine" });
   });
 });
