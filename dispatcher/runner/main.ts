@@ -5,7 +5,7 @@ import { constants } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt } from "./checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
 import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerPayload } from "./contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
     await checkMounts(meta.mountPaths);
     const checkout = join(taskDir, "ops");
-    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath);
+    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath, undefined, checkoutBoundsFromEnv(process.env));
     const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
     return await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),
