@@ -19,7 +19,7 @@ async function result(remote: OpsRemote, id: string): Promise<ActionResult> {
 
 beforeAll(async () => {
   const action = (id: string) => `id = "${id}"\nformula = "hello"\ncontext = "c"\nsecrets = []\n`;
-  const hello = '#!/usr/bin/env bash\necho "checked out: $(du -sm "$OPS_REPO_DIR" | cut -f1) MB"\n';
+  const hello = '#!/usr/bin/env bash\necho "checked out: $(ls "$OPS_REPO_DIR" | tr "\\n" " ")"\n';
   hugeRemote = await createOpsRemote({ "formulas/hello.sh": hello, [`vault/actions/${ids.huge}.toml`]: action(ids.huge) });
   // committed after the action: any checkout of the tip carries it
   await hugeRemote.commit({ "assets/huge.bin": Buffer.alloc(400 * 1024 * 1024) }, "a large file");
@@ -41,6 +41,6 @@ describe("a checkout larger than the task's disk", () => {
   });
 
   it("leaves other actions running", async () => {
-    expect(await result(cleanRemote, ids.clean)).toMatchObject({ status: "succeeded", logs: expect.stringMatching(/^checked out: \d+ MB$/) });
+    expect(await result(cleanRemote, ids.clean)).toMatchObject({ status: "succeeded", logs: "checked out: formulas vault" });
   });
 });
