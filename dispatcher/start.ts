@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { formulaSecretsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { formulaMountsOf, formulaSecretsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
@@ -121,6 +121,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     knownSecrets: config.secrets,
     classes: config.nomad.classes,
     formulaSecrets: formulaSecretsOf(config),
+    formulaMounts: formulaMountsOf(config),
     hostVolumes: config.hostVolumes,
     limits: config.limits,
     tailBytes: config.logs.tailBytes,
