@@ -216,6 +216,12 @@ start_git_daemon() {
 install_runner() {
   [ -f "$root/dist/runner/runner.mjs" ] || die "dist/runner/runner.mjs is missing: run npm run build"
   install -m 0444 "$root/dist/runner/runner.mjs" "$dev/runner/runner.mjs"
+  # the runner's own node, executable but not readable by the task user: Linux makes a process
+  # that execs a binary it cannot read non-dumpable, so its /proc/1/mem, /proc/1/environ and
+  # /proc/1/fd are closed to the formula (same uid, no Yama here): the verdict nonce and the
+  # token stay in the runner. Started through env (-var sealed_node=true): Nomad adds r-x for
+  # everyone to a task's command binary.
+  [ "$(stat -c %a "$dev/runner/node" 2>/dev/null)" = 711 ] || install -m 0711 "$(readlink -f "$(command -v node)")" "$dev/runner/node"
 }
 
 bao_listening() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$VAULT_ADDR/v1/sys/health")" != 000 ]; }
@@ -261,6 +267,7 @@ register_jobs() {
   local vars=(-var "driver=$DRIVER")
   # raw_exec: no chroot, no volumes; the task reads the bundle and the mounts on the host
   [ "$DRIVER" = raw_exec ] && vars+=(-var "node_bin=$(command -v node)" -var "runner_dir=$dev/runner" -var "mount_root=$dev/volumes")
+  [ "$DRIVER" = exec ] && vars+=(-var "node_bin=/opt/dispatcher/node" -var "sealed_node=true")
   install_runner
   NOMAD_TOKEN=$(mgmt) DISPATCHER_NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token") NOMAD_NAMESPACE=dispatch NOMAD_BIN=$nomad DISPATCHER_CLASSES=$BIG_POOL \
     "$root/scripts/register-jobs.sh" "$dev/jobs.pin.json" "${vars[@]}"

@@ -1,7 +1,9 @@
 // The exec driver hands the Nomad agent's environment to every task, and a formula runs as the
-// same user as its runner, so it reads the runner's environment in /proc/1/environ. A hostile
-// formula granted nothing lists what it sees there and in its own environment: nothing of the
-// shell that started the stack (a canary exported there, DEV_*, SSH_*, a token) may show.
+// same user as its runner, so it could read the runner's environment in /proc/1/environ. The
+// agents start with PATH, HOME and LANG only, and the runner is not dumpable (its node is not
+// readable by the task user), so /proc/1/environ is closed; the formula's own environment is the
+// runner's allowlist: nothing of the shell that started the stack (a canary exported there,
+// DEV_*, a token) shows.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,11 +15,9 @@ const root = new URL("../..", import.meta.url).pathname;
 const u = uniq();
 const id = `envprobe-${u}`;
 let remote: OpsRemote;
-/** what the runner's environment may hold: the task's own variables (Nomad's and the jobspec's env block) and the clean agent's three */
-const TASK_VARS = /^(NOMAD_[A-Za-z0-9_]+|VAULT_ADDR|MOUNT_ROOT|RUNNER_[A-Z_]+|PATH|HOME|LANG|TMPDIR|TMP|TEMP)$/;
 
 const probe = `#!/usr/bin/env bash
-echo "runner: $(tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1 | sort | tr '\\n' ' ')"
+if [ -r /proc/1/environ ] && cat /proc/1/environ >/dev/null 2>&1; then echo "runner: $(tr '\\0' '\\n' < /proc/1/environ | cut -d= -f1 | sort | tr '\\n' ' ')"; else echo "runner: unreadable"; fi
 echo "own: $(env | cut -d= -f1 | sort | tr '\\n' ' ')"
 `;
 
@@ -46,9 +46,8 @@ describe("the agents' environment", () => {
     const r = JSON.parse((await remote.read(`vault/actions/${id}.result.json`))!) as ActionResult;
     expect(r.status).toBe("succeeded");
     const [runnerLine, ownLine] = r.logs.split("\n");
-    const runner = names(runnerLine);
-    expect(runner.length).toBeGreaterThan(3);
-    expect(runner.filter((n) => !TASK_VARS.test(n))).toEqual([]);
+    // the runner is not dumpable (its node is not readable by the task user: scripts/stack.sh), so /proc/1/environ is closed
+    expect(runnerLine).toBe("runner: unreadable");
     // the formula's own environment is the runner's allowlist (runner/formula.ts formulaEnv)
     expect(names(ownLine)).toEqual(["ACTION_ID", "HOME", "LANG", "OPS_REPO_DIR", "PATH", "PWD", "SHLVL", "VAULT_ACTION_TOML", "VAULT_ADDR", "_"]);
   });
