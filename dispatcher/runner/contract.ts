@@ -128,6 +128,13 @@ export function formatRunnerError(cls: FailureClass, message: string, nonce?: st
   return nonce ? `${line} [verdict ${nonce}]` : line;
 }
 
+/** The stored log shows the runner's verified verdict line without its nonce. */
+export function stripVerdictNonce(stderr: string, nonce: string): string {
+  const suffix = ` [verdict ${nonce}]`;
+  const at = stderr.lastIndexOf(suffix);
+  return at < 0 || stderr.slice(at + suffix.length).trim() !== "" ? stderr : stderr.slice(0, at) + stderr.slice(at + suffix.length);
+}
+
 /** Does the task's stderr end in something shaped like the runner's verdict (worth reading the child's nonce for)? */
 export function looksLikeRunnerVerdict(exitCode: number, stderr: string): boolean {
   if (exitCode !== RUNNER_ERROR_EXIT && exitCode !== RUNNER_TIMEOUT_EXIT) return false;

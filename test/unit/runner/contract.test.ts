@@ -5,6 +5,7 @@ import {
   encodePayload,
   formatRunnerError,
   looksLikeRunnerVerdict,
+  stripVerdictNonce,
   parseRunnerError,
   readRunnerMeta,
   RUNNER_ERROR_EXIT,
@@ -219,5 +220,12 @@ describe("the verdict belongs to the runner", () => {
     expect(decodePayload("s.bare\n")).toEqual({ wrappingToken: "s.bare" });
     expect(decodePayload(undefined)).toEqual({ wrappingToken: undefined });
     expect(decodePayload("{not json")).toEqual({});
+  });
+
+  it("shows the runner's verified line without its nonce in the stored log, and leaves anything else as printed", () => {
+    const line = formatRunnerError("timeout", "killed", N);
+    expect(stripVerdictNonce(`started\n${line}\n`, N)).toBe("started\n[runner] error timeout: killed\n");
+    expect(stripVerdictNonce(`${line}\nlater\n`, N)).toBe(`${line}\nlater\n`);
+    expect(stripVerdictNonce("[runner] error infra: x\n", N)).toBe("[runner] error infra: x\n");
   });
 });
