@@ -70,6 +70,7 @@ describe("nothing outlives the formula", () => {
     expect(r).toMatchObject({ status: "succeeded", exit_code: 0, logs: "started", attempts: 1 });
     const a = await allocation(r.alloc_id!);
     expect(a.ClientStatus).toBe("complete");
+    console.log(`walls: background jobs left behind: task ran ${a.finishedMs - a.startedMs} ms`);
     expect(a.finishedMs - a.startedMs).toBeLessThan(20_000);
     expect(await accessorAlive(r.token_accessor!)).toBe(false);
   });
@@ -85,6 +86,7 @@ describe("nothing outlives the formula", () => {
     expect(r.logs).not.toContain("could not revoke");
     const a = await allocation(r.alloc_id!);
     expect(a.ClientStatus).toBe("failed");
+    console.log(`walls: hang past the deadline: task ran ${a.finishedMs - a.startedMs} ms (deadline 60,000 ms)`);
     // deadline 60 s + the runner's 10 s SIGTERM grace + 2 s drain, with room for the start
     expect(a.finishedMs - a.startedMs).toBeLessThan(85_000);
     expect(await accessorAlive(r.token_accessor!)).toBe(false);
@@ -97,6 +99,7 @@ describe("nothing outlives the formula", () => {
     expect(r.logs).not.toContain("all started");
     const a = await allocation(r.alloc_id!);
     expect(a.ClientStatus).toBe("failed");
+    console.log(`walls: fork loop: ${r.error!.message}; task ran ${a.finishedMs - a.startedMs} ms`);
     expect(a.finishedMs - a.startedMs).toBeLessThan(30_000);
     expect(await result(ids.neighbour)).toMatchObject({ status: "succeeded", logs: "fine" });
   });
