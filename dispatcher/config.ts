@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import TOML from "@iarna/toml";
 import * as z from "zod";
-import { CLASS_NAME, type FormulaSecrets } from "./actions/schema.js";
+import { CLASS_NAME, MOUNTS, type FormulaMounts, type FormulaSecrets } from "./actions/schema.js";
 import { ConfigInvalid } from "./errors.js";
 import type { LogOptions } from "./log.js";
 import type { SshCredential } from "./opsrepo/exec.js";
@@ -88,6 +88,11 @@ export const configSchema = z.strictObject({
    * formula may ask for any known secret (`doctor` says so); present: a formula not listed gets none.
    */
   formulaSecrets: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(secretName)).optional(),
+  /**
+   * formula → the mounts it may get ([formula_mounts]: `release = ["ssh"]`): a mount holds key
+   * files, a grant like a secret. Absent: any offered mount; present: a formula not listed gets none.
+   */
+  formulaMounts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(z.enum(MOUNTS))).optional(),
   limits: z.strictObject({
     maxInFlight: positiveInt,
     /** actions with the same value of this field run one at a time */
@@ -269,7 +274,7 @@ function tomlToConfig(value: Layer): Layer {
   const out: Layer = {};
   for (const [k, v] of Object.entries(value)) {
     const key = k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    out[key] = v && typeof v === "object" && !Array.isArray(v) && key !== "formulaSecrets" ? tomlToConfig(v as Layer) : v;
+    out[key] = v && typeof v === "object" && !Array.isArray(v) && key !== "formulaSecrets" && key !== "formulaMounts" ? tomlToConfig(v as Layer) : v;
   }
   return out;
 }
@@ -277,6 +282,20 @@ function tomlToConfig(value: Layer): Layer {
 /** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
 export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
   return formulaSecretsOf({ ...parseLayers(z.object({ formulaSecrets: configSchema.shape.formulaSecrets }), { file, env: {} }), file });
+}
+
+/** Only [formula_mounts] of a config file, as `validate --config` checks it. */
+export function loadFormulaMounts(file: string): FormulaMounts | undefined {
+  return formulaMountsOf({ ...parseLayers(z.object({ formulaMounts: configSchema.shape.formulaMounts }), { file, env: {} }), file });
+}
+
+/** The mounts allowlist as the catalog takes it. */
+export function formulaMountsOf(config: Pick<Config, "formulaMounts" | "file">): FormulaMounts | undefined {
+  if (!config.formulaMounts) return undefined;
+  return {
+    allowed: new Map(Object.entries(config.formulaMounts).map(([f, list]) => [f, new Set<string>(list)])),
+    source: `[formula_mounts] in ${config.file ?? "the config"}`,
+  };
 }
 
 /** The deploy key of an SSH ops remote, when one is configured. */

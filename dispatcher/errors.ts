@@ -85,6 +85,11 @@ export class TimeoutExceeded extends DispatcherError {
   readonly class = "timeout";
 }
 
+/** The formula ran more processes at once than the task allows; the runner killed them all (the formula's failure). */
+export class ProcessLimitExceeded extends DispatcherError {
+  readonly class = "agent";
+}
+
 /** The allocation was never placed, or disappeared (node lost, GC). */
 export class AllocationLost extends DispatcherError {
   readonly class = "lost";

@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { forgeOutboxOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
 import { createGiteaForge } from "./forge/gitea.js";
 import { createFileOutbox } from "./forge/outbox.js";
@@ -129,6 +129,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     knownSecrets: config.secrets,
     classes: config.nomad.classes,
     formulaSecrets: formulaSecretsOf(config),
+    formulaMounts: formulaMountsOf(config),
     hostVolumes: config.hostVolumes,
     limits: config.limits,
     tailBytes: config.logs.tailBytes,

@@ -59,6 +59,16 @@ variable "secrets" {
   default     = []
 }
 
+variable "listen" {
+  description = "where /metrics, /healthz, /readyz and POST /hooks/push listen: \"loopback\" (127.0.0.1 on the node: Nomad's check and a Prometheus or proxy on the node reach it) or \"node\" (the node's address: /readyz, which asks Vault and Nomad, and /metrics are open to whoever reaches the node)"
+  type        = string
+  default     = "loopback"
+  validation {
+    condition     = contains(["loopback", "node"], var.listen)
+    error_message = "The listen variable is \"loopback\" or \"node\"."
+  }
+}
+
 job "dispatcher" {
   namespace   = var.namespace
   type        = "service"
@@ -75,7 +85,8 @@ job "dispatcher" {
       mode     = "delay"
     }
 
-    # /metrics, /healthz, /readyz (and the push webhook) on a port of the node's
+    # /metrics, /healthz, /readyz (and the push webhook) on a port of the node, bound to loopback
+    # unless var.listen = "node"
     network {
       port "http" {}
     }
@@ -86,6 +97,7 @@ job "dispatcher" {
       name     = "dispatcher"
       provider = "nomad"
       port     = "http"
+      address  = var.listen == "loopback" ? "127.0.0.1" : null
       tags     = ["metrics"]
       check {
         type     = "http"
@@ -152,7 +164,7 @@ job "dispatcher" {
         DISPATCHER_SECRETS              = join(",", var.secrets)
         DISPATCHER_WORKDIR              = "${NOMAD_ALLOC_DIR}/data/ops"
         DISPATCHER_INSTANCE             = "${NOMAD_ALLOC_ID}"
-        DISPATCHER_LISTEN               = "${NOMAD_ADDR_http}"
+        DISPATCHER_LISTEN               = var.listen == "loopback" ? "127.0.0.1:${NOMAD_PORT_http}" : "${NOMAD_ADDR_http}"
       }
 
       # `run` drains on SIGTERM: no new dispatches, finish and push the results in hand

@@ -53,6 +53,11 @@ variable "node_bin" {
   type        = string
   default     = "/usr/bin/node"
 }
+variable "sealed_node" {
+  description = "exec: node_bin is the runner's own node, root-owned mode 0711 (executable, not readable by the task user), started through /usr/bin/env. Linux makes a process that execs a binary it cannot read non-dumpable, so the formula (same user) cannot read the runner's memory, environment or descriptors through /proc/1. (Through env: Nomad makes the task's command readable by everyone.)"
+  type        = bool
+  default     = false
+}
 variable "runner_dir" {
   description = "where the runner bundle is mounted read-only (exec); its host directory for raw_exec"
   type        = string
@@ -129,8 +134,8 @@ job "runner" {
       driver = var.driver
       user   = local.isolated ? var.user : ""
       config {
-        command  = var.node_bin
-        args     = ["${var.runner_dir}/runner.mjs"]
+        command  = var.sealed_node ? "/usr/bin/env" : var.node_bin
+        args     = var.sealed_node ? [var.node_bin, "${var.runner_dir}/runner.mjs"] : ["${var.runner_dir}/runner.mjs"]
         cap_drop = local.isolated ? ["all"] : null
         # docker only (a null setting is left out of the task's config)
         image           = local.docker ? var.image : null

@@ -4,7 +4,7 @@
 # data root and exec root under .dev/docker (it never touches /var/lib/docker or a system
 # dockerd), no bridge and no iptables rules: tasks use the host's network, as exec tasks do here.
 # The runner image is built locally, never pulled: the exec chroot (scripts/chroot.sh) plus the
-# runner bundle at /opt/dispatcher, imported with `docker import` and tagged by the bundle's hash.
+# runner bundle and its sealed node at /opt/dispatcher, imported with `docker import` and tagged by the bundle's hash.
 #   scripts/docker-engine.sh up DEV_DIR      start dockerd (installs docker.io if missing)
 #   scripts/docker-engine.sh image DEV_DIR   (re)build the runner image; prints its tag
 #   scripts/docker-engine.sh down DEV_DIR    stop it, unmount what it mounted
@@ -61,6 +61,9 @@ image() {
   cp -al "$chroot/." "$stage/"
   mkdir -p "$stage/opt/dispatcher"
   install -m 0444 "$bundle" "$stage/opt/dispatcher/runner.mjs"
+  # the runner's own node, executable but not readable by the task user (sealed_node: a process
+  # that execs a binary it cannot read is not dumpable, so the formula cannot read /proc/1)
+  install -m 0711 "$chroot/usr/bin/node" "$stage/opt/dispatcher/node"
   id=$(tar -C "$stage" --numeric-owner --owner=0 --group=0 -c . | docker_cli import - "$tag")
   rm -rf "$stage"
   [ -n "$id" ] || die "docker import of $tag failed (see $dev/dockerd.log)"

@@ -159,13 +159,20 @@ HCL
 
 nomad_big_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" --arg p "$BIG_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
 
+# The exec driver hands the agent's environment (minus a short denylist) to every task, and a
+# formula runs as the same user as its runner: it reads it in /proc/1/environ. So the agents start
+# with an empty environment plus what they need: whatever the shell running `make up` exported
+# (a cloud credential, a token, DEV_*) never reaches a task.
+# (an array, not a function: `cmd &` of a simple command execs it in the forked child, so $! is the agent's pid)
+AGENT_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
+
 start_nomad_big() {
   alive nomad-big && return
   write_nomad_big_config
   printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: second client)"\n}\n' "$BIG_POOL" "$BIG_POOL" >"$dev/pool-big.hcl"
   NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-big.hcl" >/dev/null
   say "starting a second nomad client in node pool $BIG_POOL"
-  "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
+  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
   echo $! >"$dev/nomad-big.pid"
   wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
 }
@@ -240,7 +247,7 @@ start_nomad_docker() {
   printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: the docker variant)"\n}\n' "$DOCKER_POOL" "$DOCKER_POOL" >"$dev/pool-docker.hcl"
   NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-docker.hcl" >/dev/null
   say "starting a third nomad client in node pool $DOCKER_POOL (docker driver)"
-  "$nomad" agent -config "$dev/nomad-docker.hcl" >"$dev/nomad-docker.log" 2>&1 &
+  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-docker.hcl" >"$dev/nomad-docker.log" 2>&1 &
   echo $! >"$dev/nomad-docker.pid"
   wait_for "nomad client ($DOCKER_POOL)" 60 nomad_docker_ready
 }
@@ -249,7 +256,7 @@ start_nomad() {
   alive nomad && { say "nomad already running (pid $(cat "$dev/nomad.pid"))"; return; }
   write_nomad_config
   say "starting nomad agent -dev on $NOMAD_ADDR"
-  "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
+  "${AGENT_ENV[@]}" "$nomad" agent -dev -config "$dev/nomad.hcl" >"$dev/nomad.log" 2>&1 &
   echo $! >"$dev/nomad.pid"
   wait_for "nomad leader" 60 nomad_leader
   (umask 077; "$nomad" acl bootstrap -json | jq -r .SecretID >"$dev/nomad-management-token")
@@ -290,6 +297,12 @@ start_git_daemon() {
 install_runner() {
   [ -f "$root/dist/runner/runner.mjs" ] || die "dist/runner/runner.mjs is missing: run npm run build"
   install -m 0444 "$root/dist/runner/runner.mjs" "$dev/runner/runner.mjs"
+  # the runner's own node, executable but not readable by the task user: Linux makes a process
+  # that execs a binary it cannot read non-dumpable, so its /proc/1/mem, /proc/1/environ and
+  # /proc/1/fd are closed to the formula (same uid, no Yama here): the verdict nonce and the
+  # token stay in the runner. Started through env (-var sealed_node=true): Nomad adds r-x for
+  # everyone to a task's command binary.
+  [ "$(stat -c %a "$dev/runner/node" 2>/dev/null)" = 711 ] || install -m 0711 "$(readlink -f "$(command -v node)")" "$dev/runner/node"
 }
 
 bao_listening() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$VAULT_ADDR/v1/sys/health")" != 000 ]; }
@@ -338,6 +351,8 @@ register_jobs() {
   echo "driver = \"$DRIVER\"" >"$dev/jobs.vars.hcl"
   # raw_exec: no chroot, no volumes; the task reads the bundle and the mounts on the host
   [ "$DRIVER" = raw_exec ] && printf 'node_bin = "%s"\nrunner_dir = "%s"\nmount_root = "%s"\n' "$(command -v node)" "$dev/runner" "$dev/volumes" >>"$dev/jobs.vars.hcl"
+  # exec: the runner's own node, sealed (install_runner)
+  [ "$DRIVER" = exec ] && printf 'node_bin = "/opt/dispatcher/node"\nsealed_node = true\n' >>"$dev/jobs.vars.hcl"
   local vars=(-var-file "$dev/jobs.vars.hcl")
   install_runner
   # the docker class's parents: the docker variant, from the image of this very bundle

@@ -1,5 +1,5 @@
 import { show } from "./parse.js";
-import type { Action, ActionCatalog, FormulaSecrets } from "./schema.js";
+import type { Action, ActionCatalog, FormulaMounts, FormulaSecrets } from "./schema.js";
 
 export { formatProblems } from "./parse.js";
 
@@ -43,6 +43,15 @@ export function notAllowedSecretProblems(action: Action, allowlist: FormulaSecre
   const allowed = allowlist.allowed.get(action.formula) ?? new Set<string>();
   return action.secrets.flatMap((s, i) =>
     allowed.has(s) ? [] : [`secrets[${i}] ${show(s)} is not allowed for formula ${show(action.formula)} (allowed: ${listNames(allowed)}; allowlist: ${allowlist.source})`],
+  );
+}
+
+/** One line per mount the allowlist does not give the action's formula (none without an allowlist). */
+export function notAllowedMountProblems(action: Action, allowlist: FormulaMounts | undefined): string[] {
+  if (!allowlist) return [];
+  const allowed = allowlist.allowed.get(action.formula) ?? new Set<string>();
+  return action.mounts.flatMap((m, i) =>
+    allowed.has(m) ? [] : [`mounts[${i}] ${show(m)} is not allowed for formula ${show(action.formula)} (allowed: ${listNames(allowed)}; allowlist: ${allowlist.source})`],
   );
 }
 

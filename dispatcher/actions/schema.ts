@@ -55,6 +55,8 @@ export interface ActionCatalog {
   classes?: ReadonlyMap<string, ReadonlySet<string>>;
   /** which secrets each formula may be granted, when the dispatcher's config says (absent: any known secret) */
   formulaSecrets?: FormulaSecrets;
+  /** which mounts each formula may get, when the dispatcher's config says (absent: any offered mount) */
+  formulaMounts?: FormulaMounts;
 }
 
 /** The formula → secrets allowlist of the dispatcher's config, outside the ops repo. */
@@ -63,6 +65,9 @@ export interface FormulaSecrets {
   /** where it lives, for messages: e.g. "[formula_secrets] in /etc/dispatcher.toml" */
   source: string;
 }
+
+/** The formula → mounts allowlist ([formula_mounts]): a mount's key files are a grant like a secret. */
+export type FormulaMounts = FormulaSecrets;
 
 export type ParsedAction =
   | { ok: true; file: ActionFile; action: Action }

@@ -1,4 +1,4 @@
-import { loadFormulaSecrets } from "../config.js";
+import { loadFormulaMounts, loadFormulaSecrets } from "../config.js";
 import { ExitError } from "../errors.js";
 import { redactUrls } from "../opsrepo/exec.js";
 import { startDispatcher } from "../start.js";
@@ -63,13 +63,13 @@ export const COMMANDS: Record<string, Command> = {
   jobs: jobsCommand,
   validate: {
     summary: "check action files against the contract (for the ops repo's CI)",
-    help: `Usage: dispatcher validate [--secrets A,B] [--config FILE] <file.toml|dir>...\n\nParses each action file; with --secrets (or DISPATCHER_SECRETS) also checks secret names,\nwith --config (or DISPATCHER_CONFIG) the formula → secrets allowlist ([formula_secrets]),\nand checks formulas/<formula>.sh when the file sits in <repo>/vault/actions/.\nExits 1 and prints one line per problem when any file is invalid.`,
+    help: `Usage: dispatcher validate [--secrets A,B] [--config FILE] <file.toml|dir>...\n\nParses each action file; with --secrets (or DISPATCHER_SECRETS) also checks secret names,\nwith --config (or DISPATCHER_CONFIG) the formula → secrets and mounts allowlists ([formula_secrets], [formula_mounts]),\nand checks formulas/<formula>.sh when the file sits in <repo>/vault/actions/.\nExits 1 and prints one line per problem when any file is invalid.`,
     options: { secrets: { type: "string" }, config: { type: "string", short: "c" } },
     async run(values, positionals) {
       if (positionals.length === 0) throw new ExitError("dispatcher validate: name at least one file or directory", 2);
       const secretsCsv = (values.secrets as string | undefined) ?? process.env.DISPATCHER_SECRETS;
       const configFile = (values.config as string | undefined) ?? process.env.DISPATCHER_CONFIG;
-      const report = await validateFiles(positionals, secretsCsv?.split(",").filter(Boolean), configFile ? loadFormulaSecrets(configFile) : undefined);
+      const report = await validateFiles(positionals, secretsCsv?.split(",").filter(Boolean), configFile ? loadFormulaSecrets(configFile) : undefined, configFile ? loadFormulaMounts(configFile) : undefined);
       for (const line of report.lines) process.stdout.write(`${line}\n`);
       process.stdout.write(`${report.valid} valid, ${report.invalid} invalid\n`);
       return report.invalid > 0 ? 1 : 0;

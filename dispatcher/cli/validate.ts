@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { checkAction, formatProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
+import { checkAction, formatProblems, notAllowedMountProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
 import { parseAction } from "../actions/parse.js";
-import { MOUNTS, type FormulaSecrets } from "../actions/schema.js";
+import { MOUNTS, type FormulaMounts, type FormulaSecrets } from "../actions/schema.js";
 
 export interface ValidateReport {
   valid: number;
@@ -33,7 +33,7 @@ async function formulasNear(file: string): Promise<Set<string> | undefined> {
  * Offline validation for the ops repo's CI: the contract always; formulas when the repo's
  * formulas/ is beside; secret names when the allowlist is given. Mounts are checked by name only.
  */
-export async function validateFiles(paths: string[], secrets?: string[], allowlist?: FormulaSecrets): Promise<ValidateReport> {
+export async function validateFiles(paths: string[], secrets?: string[], allowlist?: FormulaSecrets, mountAllowlist?: FormulaMounts): Promise<ValidateReport> {
   const report: ValidateReport = { valid: 0, invalid: 0, lines: [] };
   for (const path of await expand(paths)) {
     const content = await readFile(path);
@@ -50,6 +50,7 @@ export async function validateFiles(paths: string[], secrets?: string[], allowli
       problems = [
         ...check.problems,
         ...notAllowedSecretProblems(parsed.action, allowlist),
+        ...notAllowedMountProblems(parsed.action, mountAllowlist),
         ...(check.unknownSecrets.length > 0 ? unknownSecretProblems(parsed.action, catalog) : []),
       ];
     }

@@ -3,6 +3,7 @@
 // step()'s. Errors become events (failed with the command that failed, conflict, aborted).
 import type { Action, ActionFile } from "../actions/schema.js";
 import { ParentChanged, failureClassOf } from "../errors.js";
+import { encodePayload, newVerdictNonce } from "../runner/contract.js";
 import type { LoopEmitter } from "./events.js";
 import { collectChild, trackChild, type ExecuteDeps, type Follow, type Tracked } from "./execute.js";
 import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type FailedOp, type Step } from "./lifecycle.js";
@@ -98,7 +99,9 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
       }
       case "dispatch": {
         const s = spec();
-        const d = await deps.nomad.dispatch({ job: s.job, meta: s.meta, payload: token?.wrappingToken, idempotencyToken: s.idempotencyToken });
+        // a fresh nonce per dispatch; a repeated dispatch gets the first child back, with its own payload (collect reads it from Nomad)
+        const payload = encodePayload({ nonce: newVerdictNonce(), wrappingToken: token?.wrappingToken });
+        const d = await deps.nomad.dispatch({ job: s.job, meta: s.meta, payload, idempotencyToken: s.idempotencyToken });
         return { type: "dispatched", jobId: d.jobId, duplicate: d.evalId === "" };
       }
       case "record":

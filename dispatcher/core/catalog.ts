@@ -1,6 +1,6 @@
-import { checkAction, formatProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
+import { checkAction, formatProblems, notAllowedMountProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
 import { readFormulas } from "./repo-read.js";
-import type { ActionCatalog, FormulaSecrets, ParsedAction } from "../actions/schema.js";
+import type { ActionCatalog, FormulaMounts, FormulaSecrets, ParsedAction } from "../actions/schema.js";
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import type { FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -44,6 +44,7 @@ export interface CatalogSettings {
   /** mount alias → the host volume that provides it */
   hostVolumes: Readonly<Record<Mount, string>>;
   formulaSecrets?: FormulaSecrets;
+  formulaMounts?: FormulaMounts;
 }
 
 export interface CatalogNeeds {
@@ -90,7 +91,7 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
       deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
     }
   }
-  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets };
+  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts };
 }
 
 /**
@@ -102,7 +103,8 @@ export function refusalOf(p: ParsedAction, catalog: Catalog): Refusal | undefine
   const check = checkAction(p.action, catalog);
   if (check.problems.length > 0) return { class: "invalid", message: formatProblems(p.file.path, check.problems) };
   // before Vault is asked anything: a formula never gets a secret the allowlist does not give it
-  const notAllowed = notAllowedSecretProblems(p.action, catalog.formulaSecrets);
+  // and never a mount (its key files) the allowlist does not give it
+  const notAllowed = [...notAllowedSecretProblems(p.action, catalog.formulaSecrets), ...notAllowedMountProblems(p.action, catalog.formulaMounts)];
   if (notAllowed.length > 0) return { class: "not_allowed", message: formatProblems(p.file.path, notAllowed) };
   if (catalog.vaultOk && check.unknownSecrets.length > 0) {
     return { class: "secret_unknown", message: formatProblems(p.file.path, unknownSecretProblems(p.action, catalog)) };

@@ -1,6 +1,6 @@
 import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { RUNNER_TASK, parseRunnerError } from "../runner/contract.js";
+import { RUNNER_TASK, decodePayload, looksLikeRunnerVerdict, parseRunnerError, stripVerdictNonce } from "../runner/contract.js";
 import type { PinFile } from "./pins.js";
 import type { AllocationState, Clock, JobPlacement, NomadPort, VaultPort } from "./ports.js";
 import type { RequestSettings } from "./request.js";
@@ -169,7 +169,7 @@ async function stopSafely(deps: ExecuteDeps, jobId: string, log: Logger): Promis
 
 async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger): Promise<ExecutionReport> {
   const alloc = run.alloc;
-  const [stdout, stderr] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, RUNNER_TASK, "stdout", log), readLogSafe(deps, alloc.id, RUNNER_TASK, "stderr", log)]) : ["", ""];
+  const [stdout, stderrRaw] = alloc ? await Promise.all([readLogSafe(deps, alloc.id, RUNNER_TASK, "stdout", log), readLogSafe(deps, alloc.id, RUNNER_TASK, "stderr", log)]) : ["", ""];
   const base = {
     jobId: f.jobId,
     allocId: alloc?.id,
@@ -179,12 +179,16 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
     policies: f.policies,
     tokenAccessor: f.accessor,
   };
+  let stderr = stderrRaw;
   if (run.kind === "failed") {
     return { outcome: { ...base, exitCode: alloc?.exitCode, status: runStatusOf(run.class), error: { class: run.class, message: run.message } }, stdout, stderr };
   }
   const code = run.alloc.exitCode;
   if (code === 0) return { outcome: { ...base, exitCode: 0, status: "succeeded" }, stdout, stderr };
-  const own = code === undefined ? undefined : parseRunnerError(code, stderr);
+  const verdict = code === undefined ? undefined : await runnerVerdict(f, code, stderr, deps, log);
+  const own = verdict?.own;
+  // the log shows the runner's line without its nonce (a line the formula forged stays as printed)
+  if (verdict?.own) stderr = stripVerdictNonce(stderr, verdict.nonce);
   const error = own ?? {
     class: (code === undefined ? "infra" : "agent") as FailureClass,
     message: code === undefined ? `task did not run: ${run.alloc.failureMessage ?? "no exit code"}` : `formula exited with code ${code}`,
@@ -192,6 +196,24 @@ async function collect(f: Follow, run: Tracked, deps: ExecuteDeps, log: Logger):
   log.info({ alloc_id: run.alloc.id, exit_code: code, class: error.class }, "allocation finished");
   // the runner enforces the deadline itself: its timeout is the action's timeout
   return { outcome: { ...base, exitCode: code, status: runStatusOf(error.class), error }, stdout, stderr };
+}
+
+/**
+ * The runner's own failure, when stderr ends in a verdict signed with the nonce this child's
+ * payload carries (read from Nomad only then: the formula never saw it). Anything else is the
+ * formula's exit code, whatever it printed.
+ */
+async function runnerVerdict(f: Follow, code: number, stderr: string, deps: ExecuteDeps, log: Logger): Promise<{ own?: { class: FailureClass; message: string }; nonce: string } | undefined> {
+  if (!looksLikeRunnerVerdict(code, stderr)) return undefined;
+  let nonce: string | undefined;
+  try {
+    nonce = decodePayload((await deps.nomad.childJob(f.jobId))?.payload).nonce;
+  } catch (err) {
+    log.warn({ err }, "could not read the child's payload: its runner verdict is not believed");
+  }
+  const own = parseRunnerError(code, stderr, nonce);
+  if (!own) log.warn({ exit_code: code }, "the task's stderr ends in a runner verdict that does not carry this child's nonce: recorded as the formula's own exit");
+  return nonce ? { own, nonce } : undefined;
 }
 
 /** A job that ran records what its class says; a refusal status cannot come out of a run. */

@@ -33,6 +33,7 @@ export interface LoopDeps {
     knownSecrets: string[];
     classes: CatalogSettings["classes"];
     formulaSecrets?: CatalogSettings["formulaSecrets"];
+    formulaMounts?: CatalogSettings["formulaMounts"];
     hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;

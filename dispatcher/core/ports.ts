@@ -7,7 +7,7 @@ export interface DispatchRequest {
   /** parameterized parent job: "runner" or "sidecar" */
   job: string;
   meta: Record<string, string>;
-  /** becomes the task's dispatch_payload file; carries the wrapping token */
+  /** becomes the task's dispatch_payload file; carries the verdict nonce and the wrapping token (runner/contract.ts) */
   payload?: string;
   idempotencyToken: string;
 }
@@ -69,6 +69,8 @@ export interface ChildIdentity {
   parent: string;
   namespace: string;
   meta: Record<string, string>;
+  /** the dispatch payload as sent (decoded from Nomad's base64) */
+  payload?: string;
 }
 
 /** A dispatched child of a parameterized job, as Nomad lists it. */

@@ -24,7 +24,42 @@ export function trimSecret(value: string): string {
 function formsOf(value: string): string[] {
   const v = trimSecret(value);
   const lines = v.split(/\r?\n/);
-  return lines.length === 1 ? [v] : [v, lines.join("\n"), lines.join("\r\n"), ...lines];
+  const plain = lines.length === 1 ? [v] : [v, lines.join("\n"), lines.join("\r\n"), ...lines];
+  return [...plain, ...encodedForms(v)];
+}
+
+/** An encoded form shorter than this is not masked: it would match ordinary text (a secret this short has its plain forms masked only). */
+export const MIN_ENCODED_LENGTH = 8;
+
+/**
+ * The forms a value takes in ordinary output: base64 (the value anywhere in an encoded stream:
+ * each of the three byte alignments, only the characters the value alone decides; so also the
+ * password inside a Basic auth header), its URL-safe alphabet, URL-encoded (upper- and lower-case
+ * hex), JSON-escaped and shell-quoted as bash's `printf %q` prints it.
+ */
+export function encodedForms(v: string): string[] {
+  const bytes = Buffer.from(v, "utf8");
+  const forms: string[] = [];
+  for (const k of [0, 1, 2]) {
+    const b64 = Buffer.concat([Buffer.alloc(k), bytes, Buffer.alloc(2)]).toString("base64");
+    const form = b64.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+    forms.push(form, form.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  const url = encodeURIComponent(v);
+  forms.push(url, url.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()), url.replace(/%20/g, "+"));
+  forms.push(JSON.stringify(v).slice(1, -1));
+  forms.push(shellQuoted(v));
+  return [...new Set(forms)].filter((f) => f !== v && f.length >= MIN_ENCODED_LENGTH);
+}
+
+/** bash's `printf %q`: a backslash before each character the shell would read otherwise; $'…' for a value with control characters. */
+function shellQuoted(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(v)) {
+    const ansi = v.replace(/[\\']/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => ({ "\n": "\\n", "\t": "\\t", "\r": "\\r" })[c] ?? `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+    return `$'${ansi}'`;
+  }
+  return v.replace(/[ '"\\|&;()<>!{}*[\]?^$`,]|^[~#]/g, (c) => `\\${c}`);
 }
 
 function maskable(values: Iterable<string>): string[] {
@@ -32,11 +67,18 @@ function maskable(values: Iterable<string>): string[] {
   return [...new Set([...values].flatMap(formsOf))].filter((x) => x.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
-export function redact(text: string, values: Iterable<string>): string {
-  const list = maskable(values);
+function maskWith(text: string, pattern: RegExp | undefined): string {
   // one pass, longest first: a value inside another, or inside a marker, is never re-matched
-  const masked = list.length === 0 ? text : text.replace(new RegExp(list.map(escape).join("|"), "g"), MARKER);
+  const masked = pattern ? text.replace(pattern, MARKER) : text;
   return masked.replace(TOKEN_SHAPE, "[redacted-token]");
+}
+
+function patternOf(list: string[]): RegExp | undefined {
+  return list.length === 0 ? undefined : new RegExp(list.map(escape).join("|"), "g");
+}
+
+export function redact(text: string, values: Iterable<string>): string {
+  return maskWith(text, patternOf(maskable(values)));
 }
 
 /**
@@ -46,6 +88,7 @@ export function redact(text: string, values: Iterable<string>): string {
  */
 export function createMasker(values: string[]): { push(chunk: string): string; end(): string } {
   const list = maskable(values);
+  const pattern = patternOf(list);
   let pending = "";
   function heldBack(text: string): number {
     const longest = list[0]?.length ?? 0;
@@ -57,13 +100,13 @@ export function createMasker(values: string[]): { push(chunk: string): string; e
   }
   return {
     push(chunk) {
-      const masked = redact(pending + chunk, list);
+      const masked = maskWith(pending + chunk, pattern);
       const keep = heldBack(masked);
       pending = masked.slice(masked.length - keep);
       return masked.slice(0, masked.length - keep);
     },
     end() {
-      const rest = redact(pending, list);
+      const rest = maskWith(pending, pattern);
       pending = "";
       return rest;
     },

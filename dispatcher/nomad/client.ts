@@ -307,7 +307,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
 
     async childJob(jobId) {
       const job = await readJob(jobId);
-      return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {} };
+      return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {}, ...(typeof job.Payload === "string" && job.Payload ? { payload: Buffer.from(job.Payload, "base64").toString("utf8") } : {}) };
     },
 
   };

@@ -9,11 +9,11 @@ function gitEnv(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { PATH: from.PATH, HOME: from.HOME, LANG: from.LANG, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
 }
 
-function git(cwd: string, args: string[]): Promise<void> {
+function git(cwd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("git", args, { cwd, env: gitEnv(process.env) }, (err, _stdout, stderr) => {
+    execFile("git", args, { cwd, env: gitEnv(process.env), maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new GitError(`git ${args[0]} failed in ${cwd}: ${String(stderr).trim() || err.message}`, { cause: err }));
-      else resolve();
+      else resolve(String(stdout));
     });
   });
 }
@@ -26,7 +26,7 @@ function git(cwd: string, args: string[]): Promise<void> {
  * a huge file a hostile commit put there neither fills the task's disk nor its memory: blobs over
  * 1 MiB are hashed as a stream, never held whole.
  */
-export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS): Promise<void> {
+export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
   await mkdir(dir, { recursive: true });
   await git(dir, ["init", "--quiet"]);
   await git(dir, ["config", "core.bigFileThreshold", "1m"]);
@@ -44,7 +44,61 @@ export async function checkoutAt(remote: string, commit: string, dir: string, ac
       await new Promise((r) => setTimeout(r, wait));
     }
   }
+  await checkCheckoutSize(dir, commit, actionPath, bounds);
   await git(dir, ["checkout", "--quiet", "--detach", commit]);
+}
+
+/** What a checkout may write: the task's disk is 300 MB (jobspecs/runner.nomad.hcl ephemeral_disk), and the exec driver enforces no quota. */
+export interface CheckoutBounds {
+  /** all files the checkout writes together */
+  maxTotalBytes: number;
+  /** any one of them */
+  maxFileBytes: number;
+}
+
+export const DEFAULT_CHECKOUT_BOUNDS: CheckoutBounds = { maxTotalBytes: 200 * 1024 * 1024, maxFileBytes: 100 * 1024 * 1024 };
+
+/** The bounds from the runner's env (RUNNER_MAX_CHECKOUT_MB, RUNNER_MAX_FILE_MB), defaults otherwise. */
+export function checkoutBoundsFromEnv(env: NodeJS.ProcessEnv): CheckoutBounds {
+  const mb = (name: string, fallback: number): number => {
+    const text = env[name];
+    if (text === undefined || text === "") return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number of MB, got "${text}" (example: ${name}=${fallback / 1024 / 1024})`);
+    return n * 1024 * 1024;
+  };
+  return { maxTotalBytes: mb("RUNNER_MAX_CHECKOUT_MB", DEFAULT_CHECKOUT_BOUNDS.maxTotalBytes), maxFileBytes: mb("RUNNER_MAX_FILE_MB", DEFAULT_CHECKOUT_BOUNDS.maxFileBytes) };
+}
+
+/**
+ * The sizes of what the checkout would write (the tree at `commit` without other actions'
+ * files), read from the fetched objects before any file is written: a file or a total over the
+ * bounds is refused naming the largest file and its size.
+ */
+async function checkCheckoutSize(dir: string, commit: string, actionPath: string, bounds: CheckoutBounds): Promise<void> {
+  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+  let total = 0;
+  let largest = { path: "", size: 0 };
+  // a commit that is not there is the checkout's to report, in git's words
+  const listing = await git(dir, ["ls-tree", "-r", "-l", "-z", commit]).catch(() => "");
+  for (const line of listing.split("\0")) {
+    // <mode> SP <type> SP <object> SP+ <size> TAB <path>
+    const tab = line.indexOf("\t");
+    if (tab < 0) continue;
+    const [, type, , size] = line.slice(0, tab).split(/ +/);
+    const path = line.slice(tab + 1);
+    if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) continue;
+    const n = Number(size);
+    total += n;
+    if (n > largest.size) largest = { path, size: n };
+  }
+  const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (largest.size > bounds.maxFileBytes) {
+    throw new GitError(`checkout of ${commit} refused: ${largest.path} is ${mb(largest.size)}, more than a checked-out file may be (${mb(bounds.maxFileBytes)}); keep large files out of the ops repo or raise RUNNER_MAX_FILE_MB`, undefined, "invalid");
+  }
+  if (total > bounds.maxTotalBytes) {
+    throw new GitError(`checkout of ${commit} refused: it would write ${mb(total)}, more than the task's disk allows (${mb(bounds.maxTotalBytes)}); the largest file is ${largest.path} (${mb(largest.size)})`, undefined, "invalid");
+  }
 }
 
 /**

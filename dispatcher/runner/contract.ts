@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { retryTable, type FailureClass } from "../errors.js";
 
 const FAILURE_CLASSES = Object.keys(retryTable) as FailureClass[];
@@ -12,7 +13,41 @@ export const RUNNER_TASK = "runner";
 export const RUNNER_ERROR_EXIT = 90;
 /** … and with this one when it killed the formula at the action's deadline (as timeout(1) does). */
 export const RUNNER_TIMEOUT_EXIT = 124;
-const ERROR_LINE = /^\[runner\] error ([a-z_]+): (.*)$/m;
+const ERROR_LINE = /^\[runner\] error ([a-z_]+): (.*) \[verdict ([0-9a-f]{32})\]$/;
+
+/**
+ * The dispatch payload (the task's `wrap.token` file, which the runner deletes before the formula
+ * starts): the verdict nonce, and the response-wrapped token when the action has secrets. Only
+ * the dispatcher (read-job in `dispatch`) and the runner ever see it; the runner signs its own
+ * failure line with the nonce, so a formula that prints one is not believed.
+ */
+export interface RunnerPayload {
+  nonce?: string;
+  wrappingToken?: string;
+}
+
+export function newVerdictNonce(): string {
+  return randomBytes(16).toString("hex");
+}
+
+export function encodePayload(p: RunnerPayload): string {
+  return JSON.stringify({ verdict: p.nonce, wrap: p.wrappingToken });
+}
+
+/** A payload of this format, or a bare wrapping token (a child dispatched before it: no nonce). */
+export function decodePayload(text: string | undefined): RunnerPayload {
+  const t = text?.trim() ?? "";
+  if (!t.startsWith("{")) return { wrappingToken: t || undefined };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(t);
+  } catch {
+    return {};
+  }
+  const o = (parsed ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  return { nonce: str(o.verdict), wrappingToken: str(o.wrap) };
+}
 
 export interface RunnerMeta {
   actionId: string;
@@ -83,16 +118,40 @@ function timeoutMinutesOf(text: string | undefined): number {
   return n;
 }
 
-/** One line, always: the dispatcher reads the last line of stderr. */
-export function formatRunnerError(cls: FailureClass, message: string): string {
-  return `[runner] error ${cls}: ${message.replace(/\s*\n\s*/g, " | ")}`;
+/**
+ * One line, always: the dispatcher reads the last line of stderr. With the payload's nonce the
+ * line is the runner's verdict; without one (a child dispatched with a bare token) it is only
+ * text for the log, and the dispatcher records the exit code as the formula's.
+ */
+export function formatRunnerError(cls: FailureClass, message: string, nonce?: string): string {
+  const line = `[runner] error ${cls}: ${message.replace(/\s*\n\s*/g, " | ")}`;
+  return nonce ? `${line} [verdict ${nonce}]` : line;
 }
 
-/** The runner's own failure, if the task's stderr ends with one. */
-export function parseRunnerError(exitCode: number, stderr: string): { class: FailureClass; message: string } | undefined {
-  if (exitCode !== RUNNER_ERROR_EXIT && exitCode !== RUNNER_TIMEOUT_EXIT) return undefined;
-  const lines = stderr.trimEnd().split("\n");
-  const m = ERROR_LINE.exec(lines.at(-1) ?? "");
-  if (!m || !FAILURE_CLASSES.includes(m[1] as FailureClass)) return undefined;
+/** The stored log shows the runner's verified verdict line without its nonce. */
+export function stripVerdictNonce(stderr: string, nonce: string): string {
+  const suffix = ` [verdict ${nonce}]`;
+  const at = stderr.lastIndexOf(suffix);
+  return at < 0 || stderr.slice(at + suffix.length).trim() !== "" ? stderr : stderr.slice(0, at) + stderr.slice(at + suffix.length);
+}
+
+/** Does the task's stderr end in something shaped like the runner's verdict (worth reading the child's nonce for)? */
+export function looksLikeRunnerVerdict(exitCode: number, stderr: string): boolean {
+  if (exitCode !== RUNNER_ERROR_EXIT && exitCode !== RUNNER_TIMEOUT_EXIT) return false;
+  return ERROR_LINE.test(stderr.trimEnd().split("\n").at(-1) ?? "");
+}
+
+/**
+ * The runner's own failure, if the task's stderr ends with its verdict signed with this child's
+ * nonce. A line the formula printed (it never sees the nonce), a class the runner never reports
+ * (`lost` is Nomad's word alone), or no nonce at all: undefined, the exit code is the formula's.
+ */
+export function parseRunnerError(exitCode: number, stderr: string, nonce: string | undefined): { class: FailureClass; message: string } | undefined {
+  if (!nonce || (exitCode !== RUNNER_ERROR_EXIT && exitCode !== RUNNER_TIMEOUT_EXIT)) return undefined;
+  const m = ERROR_LINE.exec(stderr.trimEnd().split("\n").at(-1) ?? "");
+  if (!m || !FAILURE_CLASSES.includes(m[1] as FailureClass) || m[1] === "lost") return undefined;
+  const seen = Buffer.from(m[3]!);
+  const want = Buffer.from(nonce);
+  if (seen.length !== want.length || !timingSafeEqual(seen, want)) return undefined;
   return { class: m[1] as FailureClass, message: m[2]! };
 }

@@ -2,18 +2,23 @@
 // Runs inside the allocation: unwrap the token, read exactly the granted secrets, run the
 // formula from the ops repo at the action's commit, revoke the token, exit with the formula's code.
 import { constants } from "node:fs";
-import { access, readFile, rm } from "node:fs/promises";
+import { access, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt } from "./checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta } from "./contract.js";
-import { formulaEnv, runFormula } from "./formula.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerPayload } from "./contract.js";
+import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
+
+/** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
+let payload: RunnerPayload = {};
 
 async function main(): Promise<number> {
-  const meta = readRunnerMeta(process.env);
   const taskDir = process.env.NOMAD_TASK_DIR ?? process.cwd();
-  const wrappingToken = await takeWrappingToken(join(taskDir, "wrap.token"));
+  payload = await takePayload(join(taskDir, "wrap.token"));
+  const { wrappingToken } = payload;
+  const meta = readRunnerMeta(process.env);
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
@@ -23,15 +28,17 @@ async function main(): Promise<number> {
     const secrets: Record<string, string> = {};
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
     await checkMounts(meta.mountPaths);
+    const mountValues = await mountFileValues(meta.mountPaths);
     const checkout = join(taskDir, "ops");
-    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath);
+    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath, undefined, checkoutBoundsFromEnv(process.env));
     const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
     return await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),
       cwd: checkout,
       env,
-      secretValues: [...Object.values(secrets), ...(token ? [token.token] : [])],
+      secretValues: [...Object.values(secrets), ...(token ? [token.token] : []), ...mountValues],
       timeoutMs: meta.timeoutMs,
+      walls: wallsFromEnv(process.env),
       stdout: process.stdout,
       stderr: process.stderr,
     });
@@ -49,18 +56,41 @@ async function checkMounts(paths: Record<string, string>): Promise<void> {
   }
 }
 
-/** Reads the payload file and deletes it, so the formula cannot find the wrapping token. */
-async function takeWrappingToken(path: string): Promise<string | undefined> {
+/** A granted mount holds key files: every small file the formula could read there is masked like a secret. */
+const MOUNT_FILE_MAX_BYTES = 64 * 1024;
+const MOUNT_FILES_MAX = 256;
+
+async function mountFileValues(paths: Record<string, string>): Promise<string[]> {
+  const values: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (values.length >= MOUNT_FILES_MAX) return;
+      const path = join(dir, e.name);
+      if (e.isDirectory() && depth < 3) await walk(path, depth + 1);
+      if (!e.isFile()) continue;
+      const size = (await stat(path).catch(() => undefined))?.size ?? Infinity;
+      if (size > MOUNT_FILE_MAX_BYTES) continue;
+      const text = await readFile(path, "utf8").catch(() => undefined);
+      if (text !== undefined && trimSecret(text).length >= MIN_SECRET_LENGTH) values.push(text);
+    }
+  };
+  for (const dir of Object.values(paths)) await walk(dir, 0);
+  return values;
+}
+
+/** Reads the payload file and deletes it, so the formula finds neither the wrapping token nor the verdict nonce. */
+async function takePayload(path: string): Promise<RunnerPayload> {
   const text = await readFile(path, "utf8").catch(() => undefined);
   await rm(path, { force: true });
-  return text?.trim() || undefined;
+  return decodePayload(text);
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     const cls = failureClassOf(err);
-    console.error(formatRunnerError(cls, err instanceof Error ? err.message : String(err)));
+    console.error(formatRunnerError(cls, err instanceof Error ? err.message : String(err), payload.nonce));
     process.exit(cls === "timeout" ? RUNNER_TIMEOUT_EXIT : RUNNER_ERROR_EXIT);
   },
 );

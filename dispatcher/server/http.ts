@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { Counter, type Registry } from "prom-client";
 import type { Logger } from "../log.js";
 import type { Readiness } from "./health.js";
-import { createRateLimit, createReplayGuard, judgeDelivery } from "./webhook.js";
+import { createRateLimit, createReplayGuard, judgeDelivery, replayKey } from "./webhook.js";
 
 export interface ServerDeps {
   /** host:port; port 0 picks a free one */
@@ -52,16 +52,14 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
   const port = Number(deps.listen.slice(at + 1));
   const limit = createRateLimit(HOOKS_PER_WINDOW, HOOK_WINDOW_MS, deps.now);
   const replays = createReplayGuard();
+  /** a flood of unsigned requests is counted in the metric, and logged at most this often */
+  const refusalsLogged = createRateLimit(HOOKS_PER_WINDOW, HOOK_WINDOW_MS, deps.now);
   const deliveries = new Counter({ name: "dispatcher_webhook_deliveries_total", help: "Push webhook deliveries by outcome (push, ignored, replayed, unauthorized, limited, too_large)", labelNames: ["outcome"], registers: [deps.metrics] });
   const log = deps.log;
 
   async function hook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const w = deps.webhook;
     if (!w) return send(res, 404, "no webhook secret configured (server.webhook_secret_file)\n");
-    if (!limit.allow()) {
-      deliveries.inc({ outcome: "limited" });
-      return send(res, 429, `more than ${HOOKS_PER_WINDOW} deliveries in ${HOOK_WINDOW_MS / 1000}s; polling continues\n`);
-    }
     let body: Buffer;
     try {
       body = await readBody(req);
@@ -70,19 +68,25 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
       deliveries.inc({ outcome: "too_large" });
       return send(res, 413, `${err.message}\n`);
     }
+    // the signature first: unsigned requests never count toward the limit, so a flood of them starves no real delivery
     const verdict = judgeDelivery(req.headers, body, w.secret, w.branch);
     if (verdict.kind === "unauthorized") {
       deliveries.inc({ outcome: "unauthorized" });
-      log.warn({ remote: req.socket.remoteAddress, problem: verdict.reason }, "webhook delivery refused");
+      if (refusalsLogged.allow()) log.warn({ remote: req.socket.remoteAddress, problem: verdict.reason }, "webhook delivery refused");
       return send(res, 401, `${verdict.reason}\n`);
+    }
+    if (!limit.allow()) {
+      deliveries.inc({ outcome: "limited" });
+      return send(res, 429, `more than ${HOOKS_PER_WINDOW} deliveries in ${HOOK_WINDOW_MS / 1000}s; polling continues\n`);
     }
     if (verdict.kind === "ignored") {
       deliveries.inc({ outcome: "ignored" });
       return send(res, 202, `ignored: ${verdict.reason}\n`);
     }
-    if (verdict.delivery && !replays.first(verdict.delivery)) {
+    // the replay key is the signed body itself (a delivery id header is not covered by the signature, and may be absent)
+    if (!replays.first(replayKey(body))) {
       deliveries.inc({ outcome: "replayed" });
-      return send(res, 202, `delivery ${verdict.delivery} was already handled\n`);
+      return send(res, 202, verdict.delivery ? `delivery ${verdict.delivery} was already handled\n` : "this delivery's body was already handled\n");
     }
     deliveries.inc({ outcome: "push" });
     log.info({ source: verdict.source, delivery: verdict.delivery, tip: verdict.tip }, "push webhook: starting a pass");

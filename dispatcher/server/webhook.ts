@@ -1,7 +1,7 @@
 // Push webhooks from Forgejo/Gitea and GitHub: the HMAC-SHA256 of the raw body under a shared
 // secret. What a delivery may do is start a pass early; it carries no data the pass trusts (the
 // tip it names only spares asking the remote whether it moved: the tip read is the fetched one).
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -75,7 +75,12 @@ export function createRateLimit(limit: number, windowMs: number, now: () => numb
   };
 }
 
-/** Delivery ids seen lately: a replayed delivery starts no second pass. */
+/** What identifies a delivery for the replay guard: the hash of its body, which the signature covers (a delivery id header is not). */
+export function replayKey(body: Buffer): string {
+  return createHash("sha256").update(body).digest("hex");
+}
+
+/** Delivery bodies seen lately: a replayed delivery starts no second pass. */
 export function createReplayGuard(capacity = 1000) {
   const seen = new Set<string>();
   return {

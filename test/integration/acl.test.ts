@@ -263,7 +263,7 @@ describe("a runner parent re-registered with another entrypoint", () => {
       level: 50,
       action: id,
       class: "parent_changed",
-      problem: `job "${parent}" differs from its pin: TaskGroups[runner].Tasks[runner].Config.args: pinned ["/opt/dispatcher/runner.mjs"], now ["/tmp/evil.js"]`,
+      problem: `job "${parent}" differs from its pin: TaskGroups[runner].Tasks[runner].Config.args: pinned ["/opt/dispatcher/node","/opt/dispatcher/runner.mjs"], now ["/tmp/evil.js"]`,
     });
   });
 
@@ -271,7 +271,7 @@ describe("a runner parent re-registered with another entrypoint", () => {
     const run = await runCli(["doctor"], await cliEnv(remote.remote, { DISPATCHER_SECRETS: "DEMO_TOKEN" }));
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(
-      `fail jobspec runner: job "${parent}" differs from its pin: TaskGroups[runner].Tasks[runner].Config.args: pinned ["/opt/dispatcher/runner.mjs"], now ["/tmp/evil.js"]; fix: register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run \`dispatcher jobs pin\` if the change is intended`,
+      `fail jobspec runner: job "${parent}" differs from its pin: TaskGroups[runner].Tasks[runner].Config.args: pinned ["/opt/dispatcher/node","/opt/dispatcher/runner.mjs"], now ["/tmp/evil.js"]; fix: register the parents from jobspecs/runner.nomad.hcl with scripts/register-jobs.sh (it pins them), or run \`dispatcher jobs pin\` if the change is intended`,
     );
   });
 });

@@ -71,4 +71,10 @@ describe("the dispatcher as a Nomad service job", () => {
     expect(metrics).toMatch(/^dispatcher_results_pushed_total 1$/m);
     expect(metrics).toMatch(/^dispatcher_actions_total\{status="succeeded",class="none"\} 1$/m);
   });
+
+  it("listens on loopback by default: /readyz and /metrics are not open to the network", async () => {
+    const job = (await (await nomadHttp("GET", "/v1/job/dispatcher?namespace=dispatcher")).json()) as { TaskGroups: { Services: { Address: string }[]; Tasks: { Env: Record<string, string> }[] }[] };
+    expect(job.TaskGroups[0]!.Tasks[0]!.Env.DISPATCHER_LISTEN).toBe("127.0.0.1:${NOMAD_PORT_http}");
+    expect(job.TaskGroups[0]!.Services[0]!.Address).toBe("127.0.0.1");
+  });
 });

@@ -149,6 +149,33 @@ describe("POST /hooks/push", () => {
   });
 });
 
+describe("POST /hooks/push under attack", () => {
+  it("a flood of unsigned requests does not starve a signed delivery; a replayed body without a delivery id starts no second pass", async () => {
+    const tip = await remote.commit({ [`vault/actions/flood-${u}.toml`]: action(`flood-${u}`, "hello") }, "add an action during a flood");
+    const body = JSON.stringify({ ref: "refs/heads/main", after: tip });
+    // 50 forged requests in well under the 10 s window (the limit is 20)
+    const flood = await Promise.all(Array.from({ length: 50 }, (_, i) => deliver(body, { "X-Hub-Signature-256": `sha256=${sign(`${body}${i}`)}`, "X-GitHub-Event": "push" })));
+    expect(flood.map((r) => r.status)).toEqual(Array(50).fill(401));
+    const ok = await deliver(body, { "X-Hub-Signature-256": `sha256=${sign(body)}`, "X-GitHub-Event": "push" });
+    expect([ok.status, await ok.text()]).toEqual([202, "pass started\n"]);
+    expect(await waitUntil(async () => passes.includes(tip), 20_000, 100)).toBe(true);
+    // the action's end starts passes of its own: count after its result is in
+    expect(await waitUntil(async () => (await remote.read(`vault/actions/flood-${u}.result.json`)) !== undefined, 120_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = passes.length;
+    // the same signed body again, no delivery id (or a new one: the header is not signed)
+    for (const extra of [{}, { "X-GitHub-Delivery": `fresh-${u}` }] as Record<string, string>[]) {
+      const replay = await deliver(body, { "X-Hub-Signature-256": `sha256=${sign(body)}`, "X-GitHub-Event": "push", ...extra });
+      expect(replay.status).toBe(202);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(passes.length).toBe(after);
+    const m = (await get("/metrics")).text;
+    expect(sample(m, 'dispatcher_webhook_deliveries_total{outcome="limited"}')).toBeUndefined();
+    expect(sample(m, 'dispatcher_webhook_deliveries_total{outcome="replayed"}')).toBe('dispatcher_webhook_deliveries_total{outcome="replayed"} 3');
+  });
+});
+
 describe("status --instances and --watch", () => {
   it("lists this replica as alive with what it holds", async () => {
     const row = new RegExp(`^${d.config.instance} +alive +\\d+s +0 +\\d+\\.\\d+\\.\\d+$`, "m");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkAction, notAllowedSecretProblems, unknownSecretProblems } from "../../../dispatcher/actions/check.js";
+import { checkAction, notAllowedMountProblems, notAllowedSecretProblems, unknownSecretProblems } from "../../../dispatcher/actions/check.js";
 import type { Action, ActionCatalog } from "../../../dispatcher/actions/schema.js";
 
 const action = (over: Partial<Action> = {}): Action => ({
@@ -81,6 +81,24 @@ describe("unknownSecretProblems", () => {
       'secrets[2] "AWS_KEY" is not a known secret (known: GITHUB_TOKEN, NPM_TOKEN)',
     ]);
     expect(unknownSecretProblems(a, { ...catalog, secrets: new Set() })[0]).toBe('secrets[0] "GITHUB_TOKEN" is not a known secret (known: none)');
+  });
+});
+
+describe("notAllowedMountProblems", () => {
+  const allowlist = { allowed: new Map([["deploy", new Set(["ssh"])]]), source: "[formula_mounts] in /etc/dispatcher.toml" };
+
+  it("lets a formula have the mounts the allowlist gives it, and every mount without an allowlist", () => {
+    expect(notAllowedMountProblems(action({ mounts: ["ssh"] }), allowlist)).toEqual([]);
+    expect(notAllowedMountProblems(action({ mounts: ["gpg"] }), undefined)).toEqual([]);
+  });
+
+  it("names the formula, the mount and where the allowlist lives", () => {
+    expect(notAllowedMountProblems(action({ mounts: ["ssh", "gpg"] }), allowlist)).toEqual([
+      'mounts[1] "gpg" is not allowed for formula "deploy" (allowed: ssh; allowlist: [formula_mounts] in /etc/dispatcher.toml)',
+    ]);
+    expect(notAllowedMountProblems(action({ formula: "backup", mounts: ["ssh"] }), allowlist)).toEqual([
+      'mounts[0] "ssh" is not allowed for formula "backup" (allowed: none; allowlist: [formula_mounts] in /etc/dispatcher.toml)',
+    ]);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, forgeOutboxOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
+import { defaults, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -128,6 +128,16 @@ describe("file layer", () => {
     expect([...allowlist.allowed.get("rotate_keys")!]).toEqual(["DEPLOY_KEY"]);
     expect(allowlist.source).toBe(`[formula_secrets] in ${file}`);
     expect(formulaSecretsOf(loadConfig({ env: REQUIRED }))).toBeUndefined();
+  });
+
+  it("reads [formula_mounts] with formula names as written, and names a mount that is not one", () => {
+    writeFileSync(file, '[formula_mounts]\nrotate_keys = ["ssh", "gpg"]\nrelease = []\n');
+    const allowlist = formulaMountsOf(loadConfig({ file, env: REQUIRED }))!;
+    expect([...allowlist.allowed.get("rotate_keys")!]).toEqual(["ssh", "gpg"]);
+    expect(allowlist.source).toBe(`[formula_mounts] in ${file}`);
+    expect(formulaMountsOf(loadConfig({ env: REQUIRED }))).toBeUndefined();
+    writeFileSync(file, '[formula_mounts]\nrelease = ["docker"]\n');
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(formula_mounts\\.release\\.0\\): `));
   });
 
   it("names the file and formula of a bad secret in [formula_secrets]", () => {

@@ -1,5 +1,6 @@
 // The lifecycle's interpreter over in-memory ports: what it calls, in which order, and what the
 // ledger holds when a port fails part-way (the crash points of core/lifecycle.ts, for real).
+import { decodePayload } from "../../../dispatcher/runner/contract.js";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { Action, ActionFile } from "../../../dispatcher/actions/schema.js";
@@ -29,7 +30,7 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
   for (const name of ["action:dispatched", "action:finished", "action:retrying", "action:reattached", "token:minted", "token:revoked", "ledger:conflict"] as const) events.on(name, () => seen.push(name));
   const nomad: NomadPort = {
     async dispatch(req) {
-      calls.push(`dispatch ${req.job} payload=${req.payload ?? "-"}`);
+      calls.push(`dispatch ${req.job} payload=${decodePayload(req.payload).wrappingToken ?? "-"}`);
       return { jobId: "runner/dispatch-1", evalId: "e1" };
     },
     async watchJob() {

@@ -110,3 +110,19 @@ describe("formatIgnored (issue 31)", () => {
     ]);
   });
 });
+
+describe("previewPass with [formula_mounts]", () => {
+  it("shows an action asking for a mount its formula is not given as refused, with the loop's message", () => {
+    const parsed = [parse("m", 'id = "m"\nformula = "triage"\ncontext = "c"\nsecrets = []\nmounts = ["ssh"]\n')];
+    const withAllowlist: Catalog = { ...catalog, formulaMounts: { allowed: new Map([["deploy", new Set(["ssh"])]]), source: "[formula_mounts] in /etc/dispatcher.toml" } };
+    expect(formatPlan(previewPass(parsed, withAllowlist, "0123456789abcdef", settings, limits, new Date()), "0123456789abcdef")).toBe(
+      [
+        "plan for 0123456789ab (nothing is dispatched):",
+        "m: refused (not_allowed)",
+        '  vault/actions/m.toml: mounts[0] "ssh" is not allowed for formula "triage" (allowed: none; allowlist: [formula_mounts] in /etc/dispatcher.toml)',
+        "0 to dispatch, 0 waiting, 1 refused",
+        "",
+      ].join("\n"),
+    );
+  });
+});

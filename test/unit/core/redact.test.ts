@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { createMasker, redact, tail } from "../../../dispatcher/core/redact.js";
 
@@ -217,5 +218,56 @@ describe("redact in one pass", () => {
 
   it("keeps a replacement character that was in the text (tail)", () => {
     expect(tail("x\uFFFDb", 4)).toBe("\uFFFDb");
+  });
+});
+
+describe("encoded forms of a secret", () => {
+  const secret = "p@ss w0rd/with+odd&chars=\"q\"";
+  const masked = (text: string) => !redact(text, [secret]).includes(text.trim()) && !redact(text, [secret]).includes("w0rd");
+
+  it("masks base64 of the value at each of the three byte alignments, and its URL-safe alphabet", () => {
+    for (const prefix of ["", "a", "ab", "abc", "user:"]) {
+      const b64 = Buffer.from(`${prefix}${secret}\n`).toString("base64");
+      const out = redact(`data ${b64} end`, [secret]);
+      expect(out).toContain("[redacted]");
+      // what remains of the encoded value cannot decode to the secret or any 8 characters of it
+      expect(Buffer.from(out.replace(/^data |\[redacted\]| end$/g, ""), "base64").toString("latin1")).not.toContain(secret.slice(4, 12));
+      expect(redact(b64.replace(/\+/g, "-").replace(/\//g, "_"), [secret])).toContain("[redacted]");
+    }
+  });
+
+  it("masks the password of a Basic auth header (what curl -v -u user:$T prints)", () => {
+    const header = `> Authorization: Basic ${Buffer.from(`deploy:${secret}`).toString("base64")}\n`;
+    const out = redact(header, [secret]);
+    expect(out).toMatch(/^> Authorization: Basic [A-Za-z0-9+/]{0,12}\[redacted\][A-Za-z0-9+/=]{0,4}\n$/);
+  });
+
+  it("masks the URL-encoded (either hex case, + for space), JSON-escaped and printf %q forms", () => {
+    const q = execFileSync("bash", ["-c", 'printf %q "$S"'], { env: { S: secret } }).toString();
+    for (const text of [encodeURIComponent(secret), encodeURIComponent(secret).toLowerCase(), encodeURIComponent(secret).replace(/%20/g, "+"), JSON.stringify(secret), JSON.stringify({ password: secret }), q]) {
+      expect(masked(text), text).toBe(true);
+    }
+  });
+
+  it("masks bash's $'…' form of a value with a newline, and the JSON-escaped key file", () => {
+    const key = "-----BEGIN KEY-----\nAAAAsecretbody\n-----END KEY-----";
+    const q = execFileSync("bash", ["-c", 'printf %q "$S"'], { env: { S: key } }).toString();
+    expect(redact(q, [key])).toBe("[redacted]");
+    expect(redact(JSON.stringify({ key }), [key])).toBe('{"key":"[redacted]"}');
+  });
+
+  it("does not mask encoded forms shorter than 8 characters (ordinary text would match)", () => {
+    expect(redact(Buffer.from("abcd").toString("base64"), ["abcd"])).toBe("YWJjZA==");
+  });
+});
+
+describe("the masker with encoded forms", () => {
+  it("masks a base64 form split across chunks", () => {
+    const secret = "a-long-enough-secret-value";
+    const b64 = Buffer.from(secret).toString("base64");
+    const m = createMasker([secret]);
+    const out = m.push(`x ${b64.slice(0, 10)}`) + m.push(`${b64.slice(10)} y\n`) + m.end();
+    expect(out).not.toContain(b64.slice(2, 30));
+    expect(out).toContain("[redacted]");
   });
 });

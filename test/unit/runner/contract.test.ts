@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
   buildMeta,
+  decodePayload,
+  encodePayload,
   formatRunnerError,
+  looksLikeRunnerVerdict,
+  stripVerdictNonce,
   parseRunnerError,
   readRunnerMeta,
   RUNNER_ERROR_EXIT,
+  RUNNER_TIMEOUT_EXIT,
   type RunnerMeta,
 } from "../../../dispatcher/runner/contract.js";
 
@@ -130,9 +135,12 @@ describe("readRunnerMeta", () => {
   });
 });
 
+/** the verdict nonce of one child, as its payload carries it */
+const N = "0123456789abcdef0123456789abcdef";
+
 describe("runner error line", () => {
   it("formats a fixed, greppable line", () => {
-    expect(formatRunnerError("secret_missing", "GITHUB_TOKEN is empty")).toBe("[runner] error secret_missing: GITHUB_TOKEN is empty");
+    expect(formatRunnerError("secret_missing", "GITHUB_TOKEN is empty", N)).toBe(`[runner] error secret_missing: GITHUB_TOKEN is empty [verdict ${N}]`);
   });
 
   it("round-trips through the runner's exit code and stderr", () => {
@@ -143,8 +151,8 @@ describe("runner error line", () => {
       ["agent", "message: with a colon: and more"],
     ] as const;
     for (const [cls, message] of cases) {
-      const stderr = `some formula output\n${formatRunnerError(cls, message)}\n`;
-      expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr)).toEqual({ class: cls, message });
+      const stderr = `some formula output\n${formatRunnerError(cls, message, N)}\n`;
+      expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr, N)).toEqual({ class: cls, message });
     }
   });
 
@@ -153,34 +161,71 @@ describe("runner error line", () => {
   });
 
   it("ignores other exit codes, even with an error line", () => {
-    const stderr = formatRunnerError("auth", "unwrap failed");
-    for (const code of [0, 1, 2, 89, 91, 137, -1]) expect(parseRunnerError(code, stderr)).toBeUndefined();
+    const stderr = formatRunnerError("auth", "unwrap failed", N);
+    for (const code of [0, 1, 2, 89, 91, 137, -1]) expect(parseRunnerError(code, stderr, N)).toBeUndefined();
   });
 
   it("only reads the last line of stderr", () => {
-    const stderr = `${formatRunnerError("auth", "unwrap failed")}\nformula printed this afterwards\n`;
-    expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr)).toBeUndefined();
+    const stderr = `${formatRunnerError("auth", "unwrap failed", N)}\nformula printed this afterwards\n`;
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, stderr, N)).toBeUndefined();
   });
 
   it("tolerates trailing blank lines and whitespace", () => {
-    expect(parseRunnerError(RUNNER_ERROR_EXIT, `${formatRunnerError("infra", "down")}\n\n  \n`)).toEqual({ class: "infra", message: "down" });
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, `${formatRunnerError("infra", "down", N)}\n\n  \n`, N)).toEqual({ class: "infra", message: "down" });
   });
 
   it("returns undefined for a formula that exits 90 on its own", () => {
-    expect(parseRunnerError(RUNNER_ERROR_EXIT, "")).toBeUndefined();
-    expect(parseRunnerError(RUNNER_ERROR_EXIT, "error: something else\n")).toBeUndefined();
-    expect(parseRunnerError(RUNNER_ERROR_EXIT, "  [runner] error auth: indented\n")).toBeUndefined();
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "", N)).toBeUndefined();
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "error: something else\n", N)).toBeUndefined();
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, "  [runner] error auth: indented\n", N)).toBeUndefined();
   });
 });
 
 describe("runner error lines (fixes)", () => {
   it("keeps a multi-line message on one line so it round-trips", () => {
-    const line = formatRunnerError("agent", "line1\nline2");
-    expect(line).toBe("[runner] error agent: line1 | line2");
-    expect(parseRunnerError(90, `noise\n${line}\n`)).toEqual({ class: "agent", message: "line1 | line2" });
+    const line = formatRunnerError("agent", "line1\nline2", N);
+    expect(line).toBe(`[runner] error agent: line1 | line2 [verdict ${N}]`);
+    expect(parseRunnerError(90, `noise\n${line}\n`, N)).toEqual({ class: "agent", message: "line1 | line2" });
   });
 
   it("ignores a class that is not in the vocabulary", () => {
-    expect(parseRunnerError(90, "[runner] error bogus: x")).toBeUndefined();
+    expect(parseRunnerError(90, "[runner] error bogus: x", N)).toBeUndefined();
+  });
+});
+
+describe("the verdict belongs to the runner", () => {
+  it("does not believe a line without this child's nonce, another nonce, or no nonce known", () => {
+    const other = "fedcba9876543210fedcba9876543210";
+    for (const code of [RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT]) {
+      expect(parseRunnerError(code, formatRunnerError("infra", "forged"), N)).toBeUndefined();
+      expect(parseRunnerError(code, formatRunnerError("infra", "forged", other), N)).toBeUndefined();
+      expect(parseRunnerError(code, formatRunnerError("infra", "real", N), undefined)).toBeUndefined();
+      expect(parseRunnerError(code, formatRunnerError("timeout", "real", N), N)).toEqual({ class: "timeout", message: "real" });
+    }
+  });
+
+  it("never takes lost from the runner: that is Nomad's word", () => {
+    expect(parseRunnerError(RUNNER_ERROR_EXIT, formatRunnerError("lost", "gone", N), N)).toBeUndefined();
+  });
+
+  it("asks for the nonce only when the last line has the verdict's shape and the exit code is the runner's", () => {
+    expect(looksLikeRunnerVerdict(90, `x\n${formatRunnerError("infra", "m", N)}\n`)).toBe(true);
+    expect(looksLikeRunnerVerdict(1, formatRunnerError("infra", "m", N))).toBe(false);
+    expect(looksLikeRunnerVerdict(90, formatRunnerError("infra", "m"))).toBe(false);
+  });
+
+  it("carries the nonce and the wrapping token in the payload; a bare token is a payload without nonce", () => {
+    expect(decodePayload(encodePayload({ nonce: N, wrappingToken: "s.wrap" }))).toEqual({ nonce: N, wrappingToken: "s.wrap" });
+    expect(decodePayload(encodePayload({ nonce: N }))).toEqual({ nonce: N, wrappingToken: undefined });
+    expect(decodePayload("s.bare\n")).toEqual({ wrappingToken: "s.bare" });
+    expect(decodePayload(undefined)).toEqual({ wrappingToken: undefined });
+    expect(decodePayload("{not json")).toEqual({});
+  });
+
+  it("shows the runner's verified line without its nonce in the stored log, and leaves anything else as printed", () => {
+    const line = formatRunnerError("timeout", "killed", N);
+    expect(stripVerdictNonce(`started\n${line}\n`, N)).toBe("started\n[runner] error timeout: killed\n");
+    expect(stripVerdictNonce(`${line}\nlater\n`, N)).toBe(`${line}\nlater\n`);
+    expect(stripVerdictNonce("[runner] error infra: x\n", N)).toBe("[runner] error infra: x\n");
   });
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunnerMeta } from "../../../dispatcher/runner/contract.js";
-import { formulaEnv, runFormula, type FormulaRun } from "../../../dispatcher/runner/formula.js";
+import { formulaEnv, runFormula, wallsFromEnv, type FormulaRun } from "../../../dispatcher/runner/formula.js";
 
 const meta: RunnerMeta = {
   actionId: "triage-42",
@@ -113,5 +113,27 @@ describe("runFormula", () => {
     expect(r.stdout).toBe("started\n");
     const grandchild = Number(await readFile(pidFile, "utf8"));
     expect(await stateOf(grandchild)).toMatch(/^(gone|Z)$/); // killed: gone, or a zombie its new parent has not reaped yet
+  });
+
+  it("is not held by a background job in a process group of its own that keeps the output pipes open: the drain is bounded", async () => {
+    const pidFile = join(dir, "setm.pid");
+    const started = Date.now();
+    // not the task's init here (a unit test must never kill(-1)): the group is killed, the set -m job is not
+    const r = await run(`set -m\nsleep 300 &\necho $! > ${pidFile}\necho bye\n`, { walls: { drainMs: 300, isInit: () => false } });
+    expect(r).toEqual({ code: 0, stdout: "bye\n", stderr: "" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    process.kill(Number(await readFile(pidFile, "utf8")), "SIGKILL");
+  });
+
+  it("sets RLIMIT_NPROC of the formula to the node-wide ceiling", async () => {
+    expect((await run("ulimit -u\n", { walls: { nodeNproc: 777, isInit: () => false } })).stdout).toBe("777\n");
+  });
+});
+
+describe("wallsFromEnv", () => {
+  it("reads the process limit and the node-wide ceiling, and names a bad value", () => {
+    expect(wallsFromEnv({ RUNNER_MAX_PROCESSES: "64", RUNNER_NODE_NPROC: "4096" })).toMatchObject({ maxProcesses: 64, nodeNproc: 4096 });
+    expect(wallsFromEnv({})).toMatchObject({ maxProcesses: 512, nodeNproc: 16384 });
+    expect(() => wallsFromEnv({ RUNNER_MAX_PROCESSES: "lots" })).toThrow('RUNNER_MAX_PROCESSES must be a positive whole number, got "lots" (example: RUNNER_MAX_PROCESSES=512)');
   });
 });
