@@ -130,7 +130,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     leaseMs: config.leaseSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
-    approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count } : undefined,
+    approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir } : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };
 }

@@ -139,7 +139,10 @@ export interface Provenance {
   path: string;
   /** undefined when no commit changed the path */
   last?: CommitSignature;
+  /** the commits after `last` up to the commit read (first parents) that carry Approves trailers, newest first */
   later: CommitSignature[];
+  /** how many first-parent commits came after `last` up to the commit read (0: `last` is it) */
+  distance?: number;
 }
 
 /** a file at a commit: its blob id, and its size in bytes when known */
@@ -160,7 +163,13 @@ export interface SyncHint {
 
 export interface OpsRepoPort {
   /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
-  provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
+  /**
+   * who last changed `path` at `commit` along first parents (a merge judged against its first
+   * parent); with `outside`, anything not under that folder (`path` is then its label)
+   */
+  provenance(commit: string, path: string, allowedSignersFile: string, outside?: string): Promise<Provenance>;
+  /** commits whose signature this process has checked so far (each once) */
+  signatureChecks?(): number;
   /** fetch the remote; returns the commit at the tip of the tracked branch */
   sync(opts?: SyncHint): Promise<string>;
   /** paths under `dir` at `commit` with their blob ids */
