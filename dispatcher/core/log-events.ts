@@ -44,6 +44,8 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
     actionLog(e.id, undefined, e.jobId).warn({ err: e.err, class: e.class }, "could not purge the job (needs submit-job: acl/dispatcher-janitor.hcl); it stays until Nomad's own GC"),
   );
 
+  // each commit's signature is checked once per process: a pass checks only commits new to it
+  events.on("pass:done", (e) => e.signaturesChecked && log.info({ commit: e.commit, signatures_checked: e.signaturesChecked }, "commit signatures checked"));
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

@@ -165,9 +165,11 @@ export function createLoop(deps: LoopDeps) {
    */
   async function pass(tip?: SyncHint): Promise<PassSummary> {
     const t0 = now().getTime();
+    const checked = deps.repo.signatureChecks?.() ?? 0;
     try {
       const summary = await readAndStart(tip);
-      events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length });
+      const signaturesChecked = (deps.repo.signatureChecks?.() ?? 0) - checked;
+      events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}) });
       return summary;
     } catch (err) {
       events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });
