@@ -66,6 +66,8 @@ export interface ChildIdentity {
   parent: string;
   namespace: string;
   meta: Record<string, string>;
+  /** the job as a pin holds a parent (nomad adapter: pinnedSpecOf), to compare a child with its parent's pin */
+  spec?: Record<string, unknown>;
 }
 
 /** A dispatched child of a parameterized job, as Nomad lists it. */
