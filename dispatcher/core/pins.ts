@@ -92,6 +92,6 @@ function isNamed(v: unknown): boolean {
 }
 
 function short(v: unknown): string {
-  const text = v === undefined ? "absent" : canonicalJson(v);
+  const text = v === undefined ? "absent" : JSON.stringify(v);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -30,7 +30,7 @@ async function register(job: Job): Promise<void> {
 async function overrideMeta(parent: string, level: "task" | "group"): Promise<Record<string, string>> {
   const job = structuredClone(originals.get(parent) ?? (await readParent(parent)));
   if (!originals.has(parent)) originals.set(parent, structuredClone(job));
-  const meta = { ops_repo: runnerRemoteFor(evil.remote), commit: evilCommit };
+  const meta = { commit: evilCommit, ops_repo: runnerRemoteFor(evil.remote) };
   if (level === "task") job.TaskGroups[0]!.Tasks[0]!.Meta = meta;
   else job.TaskGroups[0]!.Meta = meta;
   await register(job);
