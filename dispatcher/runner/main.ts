@@ -5,15 +5,17 @@ import { constants } from "node:fs";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt } from "./checkout.js";
+import { checkoutAt, verifyCheckout } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta } from "./contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, formatRunnerError, readRunnerMeta, type RunnerMeta } from "./contract.js";
 import { formulaEnv, runFormula } from "./formula.js";
 
 async function main(): Promise<number> {
   const meta = readRunnerMeta(process.env);
   const taskDir = process.env.NOMAD_TASK_DIR ?? process.cwd();
   const wrappingToken = await takeWrappingToken(join(taskDir, "wrap.token"));
+  // what runs is checked before anything is unwrapped
+  const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
@@ -23,8 +25,6 @@ async function main(): Promise<number> {
     const secrets: Record<string, string> = {};
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
     await checkMounts(meta.mountPaths);
-    const checkout = join(taskDir, "ops");
-    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath);
     const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
     return await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),
@@ -38,6 +38,13 @@ async function main(): Promise<number> {
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
+}
+
+/** The ops repo at the approved commit, verified to be it (commit and action blob). */
+async function checkoutApproved(meta: RunnerMeta, dir: string): Promise<string> {
+  await checkoutAt(meta.opsRepo, meta.commit, dir, meta.actionPath);
+  await verifyCheckout(dir, meta);
+  return dir;
 }
 
 /** A requested mount that is not a readable directory on this node fails the run before the formula. */
