@@ -70,7 +70,8 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         parentRead = deps.nomad.parentSpec(spec().job);
         parentRead.catch(() => undefined); // a lost claim never looks at it; check_parent gets its error
         if (cmd.resume) {
-          const ev = await write({ state: "claimed" }, true);
+          // the entry records what this attempt runs: the commit and action file the pass approved
+          const ev = await write({ state: "claimed", attempt: state.attempt, actionSha: state.actionSha, commit: state.commit }, true);
           return ev.type === "recorded" ? { type: "claimed", accessor: entry!.accessor } : ev;
         }
         const created = await deps.ledger.create(state.id, { state: "claimed", owner: deps.me, attempt: state.attempt, actionSha: state.actionSha, commit: state.commit, updatedAt: now().toISOString() });

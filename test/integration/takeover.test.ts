@@ -23,6 +23,11 @@ async function result(id: string): Promise<ActionResult> {
   return JSON.parse((await remote.read(`vault/actions/${id}.result.json`))!) as ActionResult;
 }
 
+/** a commit of main's (first-parent) history, not the attacker's branch */
+async function onMain(commit: string): Promise<boolean> {
+  return (await runGit(remote.remote, ["rev-list", "--first-parent", "main"])).toString().split("\n").includes(commit) && commit !== evil;
+}
+
 async function forge(id: string, items: Record<string, string>): Promise<void> {
   const path = `dispatcher/actions/${id}`;
   const res = await nomadHttp("PUT", `/v1/var/${path}?namespace=dispatch`, { token: s.NOMAD_TOKEN, body: { Path: path, Items: { owner: "ghost", attempt: "1", updated_at: "2020-01-01T00:00:00.000Z", ...items } } });
@@ -71,7 +76,9 @@ describe("forged ledger entries", () => {
 
   it("a finished entry whose stored result no job of ours produced: not pushed; the action runs afresh", async () => {
     const r = await result(ids.finished);
-    expect(r).toMatchObject({ status: "succeeded", logs: "approved-code", commit: tip, attempts: 2 });
+    // the forged result never reaches the repo; the run is at the tip its pass read (a result commit later than `tip`)
+    expect(r).toMatchObject({ status: "succeeded", logs: "approved-code", attempts: 2 });
+    expect(await onMain(r.commit)).toBe(true);
     expect(d.captured.lines.find((l) => l.action === ids.finished && l.msg === "ledger entry does not hold up: running the action afresh at the approved commit")).toMatchObject({
       level: 50,
       problem: `job runner/dispatch-0000000000-${u} is not known to Nomad`,
@@ -79,6 +86,8 @@ describe("forged ledger entries", () => {
   });
 
   it("a recorded entry whose result is not at the tip after the lease: the action runs afresh instead of waiting for good", async () => {
-    expect(await result(ids.recorded)).toMatchObject({ status: "succeeded", logs: "approved-code", commit: tip, attempts: 2 });
+    const r = await result(ids.recorded);
+    expect(r).toMatchObject({ status: "succeeded", logs: "approved-code", attempts: 2 });
+    expect(await onMain(r.commit)).toBe(true);
   });
 });
