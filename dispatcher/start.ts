@@ -143,7 +143,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
       config.approvals.provider === "forge"
         ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas }
         : config.approvals.requireSigned
-          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count }
+          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir }
           : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };

@@ -2,12 +2,12 @@
 // ports and feeds back what happened as the next event. It decides nothing: every "what next" is
 // step()'s. Errors become events (failed with the command that failed, conflict, aborted).
 import type { Action, ActionFile } from "../actions/schema.js";
-import { ParentChanged, failureClassOf } from "../errors.js";
+import { ParentChanged, Tampered, failureClassOf } from "../errors.js";
 import { encodePayload, newVerdictNonce } from "../runner/contract.js";
 import type { LoopEmitter } from "./events.js";
 import { collectChild, trackChild, type ExecuteDeps, type Follow, type Tracked } from "./execute.js";
 import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type FailedOp, type Step } from "./lifecycle.js";
-import { pinProblem, type ParentSpec } from "./pins.js";
+import { childProblem, pinProblem, type ParentSpec } from "./pins.js";
 import type { LedgerEntry, LedgerPort, WrappedToken } from "./ports.js";
 import { tail } from "./redact.js";
 import { buildDispatchSpec, type DispatchSpec } from "./request.js";
@@ -71,7 +71,8 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         parentRead = deps.nomad.parentSpec(spec().job);
         parentRead.catch(() => undefined); // a lost claim never looks at it; check_parent gets its error
         if (cmd.resume) {
-          const ev = await write({ state: "claimed" }, true);
+          // the entry records what this attempt runs: the commit and action file the pass approved
+          const ev = await write({ state: "claimed", attempt: state.attempt, actionSha: state.actionSha, commit: state.commit }, true);
           return ev.type === "recorded" ? { type: "claimed", accessor: entry!.accessor } : ev;
         }
         const created = await deps.ledger.create(state.id, { state: "claimed", owner: deps.me, attempt: state.attempt, actionSha: state.actionSha, commit: state.commit, updatedAt: now().toISOString() });
@@ -102,6 +103,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         // a fresh nonce per dispatch; a repeated dispatch gets the first child back, with its own payload (collect reads it from Nomad)
         const payload = encodePayload({ nonce: newVerdictNonce(), wrappingToken: token?.wrappingToken });
         const d = await deps.nomad.dispatch({ job: s.job, meta: s.meta, payload, idempotencyToken: s.idempotencyToken });
+        await checkChild(s, d.jobId);
         return { type: "dispatched", jobId: d.jobId, duplicate: d.evalId === "" };
       }
       case "record":
@@ -130,6 +132,18 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         deps.events.emit(cmd.name, cmd.event as never);
         return undefined;
     }
+  }
+
+  /**
+   * The child is a copy of the parent made at dispatch: one that differs from the pin (the parent
+   * re-registered after check_parent) must not keep its token. Thrown as tampered while the token
+   * is still spare: step() revokes it and records the result, naming the field.
+   */
+  async function checkChild(s: DispatchSpec, jobId: string): Promise<void> {
+    const child = await deps.nomad.childJob(jobId);
+    if (!child?.spec) return; // a port that cannot show the child's spec (test doubles); Nomad's adapter always does
+    const problem = childProblem(deps.settings.pins, s.job, s.meta, { jobId, spec: child.spec });
+    if (problem) throw new Tampered(problem);
   }
 
   function followed(): Follow {

@@ -39,7 +39,7 @@ export interface LoopEvents {
   /** purging failed: the child stays for Nomad's own garbage collection */
   "job:purge-failed": { id: string; jobId: string; class: FailureClass; err: unknown };
   /** a pass ended: what it started and refused, and how long it took */
-  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number };
+  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */
   "pass:failed": { durationMs: number; class: FailureClass; err: unknown };
   /** a ledger entry that does not hold up (forged, or another action's): left alone */

@@ -52,6 +52,8 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
   events.on("action:skipped", (e) => log.error({ action: e.id, class: e.class, err: e.err }, "action not considered this pass; the others go on"));
   events.on("results:unwritable", (e) => log.error({ results: e.ids }, "results the ops repo cannot hold at their paths; the others landed"));
 
+  // each commit's signature is checked once per process: a pass checks only commits new to it
+  events.on("pass:done", (e) => e.signaturesChecked && log.info({ commit: e.commit, signatures_checked: e.signaturesChecked }, "commit signatures checked"));
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

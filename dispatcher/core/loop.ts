@@ -10,7 +10,7 @@ import { approvalRefusal, readApproval, type ApprovalRule, type ApprovalVerdict 
 import { readForgeApproval, type ForgeApprovalRule } from "./forge-approval.js";
 import { decideTakeover } from "./takeover.js";
 import { parentJobsOf } from "./request.js";
-import { storedResultProblem, type Fence } from "./verify.js";
+import { finishedJobProblem, storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
 import type { Clock, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
@@ -173,9 +173,11 @@ export function createLoop(deps: LoopDeps) {
    */
   async function pass(tip?: SyncHint): Promise<PassSummary> {
     const t0 = now().getTime();
+    const checked = deps.repo.signatureChecks?.() ?? 0;
     try {
       const summary = await readAndStart(tip);
-      events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length });
+      const signaturesChecked = (deps.repo.signatureChecks?.() ?? 0) - checked;
+      events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}) });
       return summary;
     } catch (err) {
       events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });
@@ -232,6 +234,14 @@ export function createLoop(deps: LoopDeps) {
     const seen = new Map<string, Date | undefined>();
     const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
 
+    /** An entry that does not hold up: the action runs as its next attempt (a new idempotency key), at the approved commit. */
+    function afresh(p: ParsedAction & { ok: true }, approvedBy: string[] | undefined, entry: LedgerEntry, problem: string): void {
+      log.error({ action: entry.id, owner: entry.owner, problem }, "ledger entry does not hold up: running the action afresh at the approved commit");
+      if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, now().getTime());
+      const next = { ...entry, state: "claimed" as const, attempt: entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined, result: undefined };
+      candidates.push({ file: p.file, action: p.action, approvedBy, entry: next });
+    }
+
     /** Refuses `p`, or notes why it waits, or takes it as a candidate. */
     async function consider(p: ParsedAction): Promise<void> {
       let refusal = refusalOf(p, catalog);
@@ -264,12 +274,20 @@ export function createLoop(deps: LoopDeps) {
       if (entry && entry.owner !== me && !seen.has(entry.owner)) seen.set(entry.owner, await deps.ledger.lastSeen(entry.owner));
       const d = decideTakeover(entry, me, entry && seen.get(entry.owner), at, s.leaseMs);
       if (d.kind === "skip") summary.waiting.push({ id: p.action.id, ...d.wait });
-      else if (d.kind === "push") pushFromLedger(d.entry);
+      else if (d.kind === "push") {
+        const problem = storedResultProblem(d.entry, p.file.sha) ?? finishedJobProblem(d.entry, d.entry.jobId ? await deps.nomad.childJob(d.entry.jobId) : undefined, fence);
+        if (!problem) pushFromLedger(d.entry);
+        else {
+          events.emit("ledger:distrusted", { id: d.entry.id, problem, owner: d.entry.owner });
+          afresh(p, approvedBy, d.entry, problem);
+        }
+      } else if (d.kind === "afresh") afresh(p, approvedBy, d.entry, d.problem);
       else if (d.kind === "reattach") {
         reattach({ file: p.file, action: p.action, approvedBy }, d.entry);
         summary.reattached.push(p.action.id);
       } else {
         if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, at.getTime());
+        if (d.kind === "resume" && d.entry.commit !== commit) log.warn({ action: p.action.id, owner: d.entry.owner, entry_commit: d.entry.commit, commit }, "resuming a claim at the approved commit, not the one its ledger entry names");
         candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
       }
     }
@@ -393,8 +411,9 @@ export function createLoop(deps: LoopDeps) {
     return {
       id,
       attempt: previous?.attempt ?? 1,
-      actionSha: previous?.actionSha ?? c.file.sha,
-      commit: previous?.commit ?? commit,
+      // the ledger records, it does not decide: a resumed claim runs at the commit this pass approved
+      actionSha: c.file.sha,
+      commit,
       policies: policiesFor(c.action.secrets),
       approvedBy: c.approvedBy,
       seenAt: firstSeen.get(id) ?? now().getTime(),
@@ -410,7 +429,8 @@ export function createLoop(deps: LoopDeps) {
 
   function reattach(c: Candidate, previous: LedgerEntry): void {
     const actionLog = log.child({ action: c.action.id, attempt: previous.attempt, job_id: previous.jobId });
-    const a = { ...attemptOf(c, previous.commit, previous), jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
+    // following the child the entry names (verify_entry checks it is ours, for this action): its result says what it ran
+    const a = { ...attemptOf(c, previous.commit, previous), actionSha: previous.actionSha, jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
     track(c, () => carry(c, beginReattach(a), previous, actionLog));
   }
 

@@ -1,15 +1,18 @@
 import { createHash } from "node:crypto";
 
-// Runner pinning: what Nomad holds for each runner/sidecar parent is compared with what was
-// pinned right after registration (`dispatcher jobs pin`). Whoever re-registers a parent with
-// another command, user, driver or volume would receive every token minted for it, so the
-// dispatcher mints and dispatches nothing for a parent that differs.
+// Runner pinning: what Nomad holds for each runner/sidecar parent (the whole job, meta at every
+// level included: Nomad builds NOMAD_META_* from task over group over job meta) is compared with
+// what was pinned right after registration (`dispatcher jobs pin`). Whoever re-registers a parent
+// with another command, user, driver, volume or meta would receive every token minted for it, so
+// the dispatcher mints and dispatches nothing for a parent that differs; and each dispatched child
+// (a copy of the parent made at dispatch) is compared with the pin before its token can be used.
 
 /** The security-relevant part of a parent job as Nomad holds it (picked by the Nomad adapter). */
 export type ParentSpec = Record<string, unknown>;
 
 export interface PinFile {
-  version: 1;
+  /** 2: the whole job (version 1 pinned chosen fields; re-pin) */
+  version: 2;
   pinnedAt: string;
   jobs: Record<string, { digest: string; spec: ParentSpec }>;
 }
@@ -31,7 +34,7 @@ export function digestOf(spec: ParentSpec): string {
 export function buildPinFile(specs: Map<string, ParentSpec>, now: Date): PinFile {
   const jobs: PinFile["jobs"] = {};
   for (const [id, spec] of [...specs].sort(([a], [b]) => a.localeCompare(b))) jobs[id] = { digest: digestOf(spec), spec };
-  return { version: 1, pinnedAt: now.toISOString(), jobs };
+  return { version: 2, pinnedAt: now.toISOString(), jobs };
 }
 
 /**
@@ -47,6 +50,21 @@ export function pinProblem(pins: PinFile | undefined, job: string, live: ParentS
   if (digestOf(live) === pin.digest) return undefined;
   const diffs = diffSpecs(pin.spec, live);
   return `job "${job}" differs from its pin: ${diffs.slice(0, 3).join("; ")}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ""}`;
+}
+
+/**
+ * Pure: why a dispatched child must not keep its token, or undefined when it is its parent's pin
+ * plus the meta the dispatch sent (all that dispatching adds; its id and name are the child's own).
+ * A parent re-registered between the pin check and the dispatch shows here, naming the field.
+ */
+export function childProblem(pins: PinFile | undefined, job: string, sentMeta: Record<string, string>, child: { jobId: string; spec: ParentSpec }): string | undefined {
+  const pin = pins?.jobs[job];
+  if (!pin) return `child ${child.jobId}: job "${job}" is not pinned`;
+  const expected = { ...pin.spec, Meta: { ...((pin.spec.Meta as Record<string, string> | undefined) ?? {}), ...sentMeta } };
+  const actual = { ...child.spec, ID: pin.spec.ID, Name: pin.spec.Name };
+  if (canonicalJson(expected) === canonicalJson(actual)) return undefined;
+  const diffs = diffSpecs(expected, actual);
+  return `child ${child.jobId} of job "${job}" differs from its pin: ${diffs.slice(0, 3).join("; ")}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ""}`;
 }
 
 /** Paths where two specs differ, arrays of named objects indexed by their Name. */

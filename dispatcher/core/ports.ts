@@ -71,6 +71,8 @@ export interface ChildIdentity {
   meta: Record<string, string>;
   /** the dispatch payload as sent (decoded from Nomad's base64) */
   payload?: string;
+  /** the job as a pin holds a parent (nomad adapter: pinnedSpecOf), to compare a child with its parent's pin */
+  spec?: Record<string, unknown>;
 }
 
 /** A dispatched child of a parameterized job, as Nomad lists it. */
@@ -144,7 +146,10 @@ export interface Provenance {
   path: string;
   /** undefined when no commit changed the path */
   last?: CommitSignature;
+  /** the commits after `last` up to the commit read (first parents) that carry Approves trailers, newest first */
   later: CommitSignature[];
+  /** how many first-parent commits came after `last` up to the commit read (0: `last` is it) */
+  distance?: number;
 }
 
 /**
@@ -172,7 +177,13 @@ export interface SyncHint {
 
 export interface OpsRepoPort {
   /** the commit that last changed `path` at `commit`, and those after it, with their signatures */
-  provenance(commit: string, path: string, allowedSignersFile: string): Promise<Provenance>;
+  /**
+   * who last changed `path` at `commit` along first parents (a merge judged against its first
+   * parent); with `outside`, anything not under that folder (`path` is then its label)
+   */
+  provenance(commit: string, path: string, allowedSignersFile: string, outside?: string): Promise<Provenance>;
+  /** commits whose signature this process has checked so far (each once) */
+  signatureChecks?(): number;
   /** fetch the remote; returns the commit at the tip of the tracked branch */
   sync(opts?: SyncHint): Promise<string>;
   /**

@@ -57,25 +57,35 @@ const DISPATCH_REFUSED = [
   /parameterized job not found/,
 ];
 
-/** The fields of a parent job, its groups and its tasks that decide what its children run, as whom, where and with what. */
-const PINNED = {
-  job: ["ID", "Namespace", "Type", "ParameterizedJob", "Datacenters", "NodePool", "Constraints", "Meta", "Payload"],
-  group: ["Name", "Constraints", "Volumes", "Networks", "Services"],
-  task: ["Name", "Driver", "User", "Config", "Env", "Templates", "Artifacts", "VolumeMounts", "DispatchPayload", "Vault", "Identity", "Identities", "Lifecycle", "Leader", "Constraints"],
-};
-
-function pick(from: unknown, keys: string[]): Record<string, unknown> {
-  const obj = (from ?? {}) as Record<string, unknown>;
-  return Object.fromEntries(keys.map((k) => [k, obj[k] ?? null]));
+/**
+ * A parent's pinned spec: Nomad's whole job as it holds it (every group and task, at every level:
+ * meta, config, env, templates, artifacts, volumes and mounts, user, driver, resources, restart and
+ * reschedule, namespace, node pool, …) without the fields Nomad itself changes, null and empty
+ * values left out (they are defaults; the pin file stays small). A child (dispatched) is read the
+ * same way, without what dispatching sets (core/pins.ts childProblem compares it).
+ */
+function pinnedSpecOf(job: z.infer<typeof S.jobDetail>): Record<string, unknown> {
+  const whole = Object.fromEntries(Object.entries(job).filter(([k]) => !NOMAD_MANAGED.has(k)));
+  return (prune(whole) ?? {}) as Record<string, unknown>;
 }
 
-/** A parent's pinned spec: every group and task is kept (an added task would run beside the runner). */
-function pinnedSpecOf(job: z.infer<typeof S.jobDetail>): Record<string, unknown> {
-  const groups = (job.TaskGroups ?? []) as { Tasks?: unknown[] }[];
-  return {
-    ...pick(job, PINNED.job),
-    TaskGroups: groups.map((g) => ({ ...pick(g, PINNED.group), Tasks: (g.Tasks ?? []).map((t) => pick(t, PINNED.task)) })),
-  };
+/** Job fields Nomad sets itself on every registration, status change or dispatch. */
+const NOMAD_MANAGED = new Set(["NomadTokenID", "VaultToken", "ConsulToken", "Status", "StatusDescription", "Stable", "Version", "SubmitTime", "CreateIndex", "ModifyIndex", "JobModifyIndex", "ParentID", "Dispatched", "DispatchIdempotencyToken", "Payload"]);
+
+function prune(v: unknown): unknown {
+  if (v === null || v === undefined || v === "") return undefined;
+  if (Array.isArray(v)) {
+    const items = v.map((x) => prune(x) ?? null);
+    return items.length === 0 ? undefined : items;
+  }
+  if (typeof v === "object") {
+    const entries = Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => {
+      const p = prune(x);
+      return p === undefined ? [] : [[k, p] as const];
+    });
+    return entries.length === 0 ? undefined : Object.fromEntries(entries);
+  }
+  return v;
 }
 
 /** The only module that talks HTTP to Nomad. Responses are zod-checked. */
@@ -307,7 +317,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
 
     async childJob(jobId) {
       const job = await readJob(jobId);
-      return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {}, ...(typeof job.Payload === "string" && job.Payload ? { payload: Buffer.from(job.Payload, "base64").toString("utf8") } : {}) };
+      return job && { jobId: job.ID, parent: job.ParentID ?? "", namespace: job.Namespace, meta: job.Meta ?? {}, spec: pinnedSpecOf(job), ...(typeof job.Payload === "string" && job.Payload ? { payload: Buffer.from(job.Payload, "base64").toString("utf8") } : {}) };
     },
 
   };

@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
-import { readProvenance } from "./provenance.js";
+import { readProvenance, signatureChecks } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
   remote: string;
@@ -394,7 +394,9 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
     diffFiles: (from, to, dir) => diffFiles(from, to, dir.replace(/\/+$/, "")),
 
-    provenance: (commit, path, allowedSignersFile) => readProvenance(workdir, commit, path, allowedSignersFile),
+    provenance: (commit, path, allowedSignersFile, outside) => readProvenance(workdir, commit, path, allowedSignersFile, outside),
+
+    signatureChecks,
 
     async readFile(commit, path) {
       if (path.includes("\n")) {

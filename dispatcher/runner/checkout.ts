@@ -2,7 +2,7 @@
 // over the runner remote. The runner holds no push credential and never writes to the repo.
 import { execFile } from "node:child_process";
 import { mkdir } from "node:fs/promises";
-import { GitError } from "../errors.js";
+import { GitError, Tampered } from "../errors.js";
 
 /** git sees only what it needs: no Vault or Nomad variable of the task reaches it or its hooks. */
 function gitEnv(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -16,6 +16,25 @@ function git(cwd: string, args: string[]): Promise<string> {
       else resolve(String(stdout));
     });
   });
+}
+
+/** git's answer without its trailing newline */
+function gitOut(cwd: string, args: string[]): Promise<string> {
+  return git(cwd, args).then((out) => out.trim());
+}
+
+/**
+ * The checkout is what the dispatcher approved: HEAD is the approved commit and the action file
+ * in it is the approved blob. Checked before the wrapping token is unwrapped; a difference is
+ * tampering (the job's meta or the runner remote is not what the dispatcher sent).
+ */
+export async function verifyCheckout(dir: string, expected: { commit: string; actionPath: string; actionSha: string }): Promise<void> {
+  const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
+  if (head !== expected.commit) throw new Tampered(`the checkout is at commit ${head}, expected the approved ${expected.commit}: refusing to run (possible tampering)`);
+  const blob = await gitOut(dir, ["rev-parse", "--verify", "--quiet", `HEAD:${expected.actionPath}`]).catch(() => "absent");
+  if (blob !== expected.actionSha) {
+    throw new Tampered(`${expected.actionPath} at commit ${head.slice(0, 12)} is ${blob === "absent" ? "absent" : `blob ${blob}`}, expected the approved ${expected.actionSha}: refusing to run (possible tampering)`);
+  }
 }
 
 /**

@@ -6,9 +6,9 @@ import { access, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt, checkoutBoundsFromEnv } from "./checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv, verifyCheckout } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerPayload } from "./contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "./contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
@@ -19,6 +19,8 @@ async function main(): Promise<number> {
   payload = await takePayload(join(taskDir, "wrap.token"));
   const { wrappingToken } = payload;
   const meta = readRunnerMeta(process.env);
+  // what runs is checked before anything is unwrapped
+  const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
@@ -29,8 +31,6 @@ async function main(): Promise<number> {
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
-    const checkout = join(taskDir, "ops");
-    await checkoutAt(meta.opsRepo, meta.commit, checkout, meta.actionPath, undefined, checkoutBoundsFromEnv(process.env));
     const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
     return await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),
@@ -45,6 +45,13 @@ async function main(): Promise<number> {
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
+}
+
+/** The ops repo at the approved commit, verified to be it (commit and action blob). */
+async function checkoutApproved(meta: RunnerMeta, dir: string): Promise<string> {
+  await checkoutAt(meta.opsRepo, meta.commit, dir, meta.actionPath, undefined, checkoutBoundsFromEnv(process.env));
+  await verifyCheckout(dir, meta);
+  return dir;
 }
 
 /** A requested mount that is not a readable directory on this node fails the run before the formula. */

@@ -41,6 +41,8 @@ export function createMetrics(src: MetricsSources): Registry {
 
   const passes = new Histogram({ name: "dispatcher_pass_duration_seconds", help: "One pass: fetch, read, refuse, plan, dispatch (outcome ok or failed)", labelNames: ["outcome"], buckets: SHORT, registers });
   ev.on("pass:done", (e) => passes.observe({ outcome: "ok" }, e.durationMs / 1000));
+  const signatures = new Counter({ name: "dispatcher_signature_checks_total", help: "Commit signatures checked (require_signed); each commit once per process", registers });
+  ev.on("pass:done", (e) => signatures.inc(e.signaturesChecked ?? 0));
   ev.on("pass:failed", (e) => passes.observe({ outcome: "failed" }, e.durationMs / 1000));
 
   const pushes = new Counter({ name: "dispatcher_git_pushes_total", help: "Result commits pushed (ok) or kept for the next flush (failed)", labelNames: ["outcome"], registers });

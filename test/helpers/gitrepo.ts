@@ -18,6 +18,11 @@ export interface OpsRemote {
    * With `signingKey` (an ssh private key file) the commit is SSH-signed; `trailers` are added.
    */
   commit(files: Record<string, string | Buffer | null>, message?: string, opts?: CommitOptions): Promise<string>;
+  /**
+   * a merge commit pushed as another writer: first parent the tip, second parent `other`, its tree
+   * the tip's with `files` applied (null deletes) — the tree a merge "resolved" by hand carries
+   */
+  merge(other: string, files: Record<string, string | Buffer | null>, message?: string, opts?: CommitOptions): Promise<string>;
   /** content of `path` at the tip of main, undefined when absent */
   read(path: string): Promise<string | undefined>;
   /** commit subjects on main, newest first */
@@ -45,7 +50,8 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
   await runGit(dir, ["init", "--quiet", "--initial-branch=main", work]);
   await runGit(work, ["remote", "add", "origin", remote]);
 
-  async function commit(more: Record<string, string | Buffer | null>, message = "another writer", opts: CommitOptions = {}): Promise<string> {
+  /** the writer's clone at the remote's tip with `more` applied and staged */
+  async function stage(more: Record<string, string | Buffer | null>): Promise<void> {
     // the first commit has no tip to start from
     if ((await tryGit(work, ["fetch", "--quiet", "origin", "main"])).code === 0) {
       await runGit(work, ["reset", "--quiet", "--hard", "FETCH_HEAD"]);
@@ -59,11 +65,24 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
       await writeFile(join(work, path), content);
     }
     await runGit(work, ["add", "--all", "--force"]);
-    const sign = opts.signingKey ? ["-c", "gpg.format=ssh", "-c", `user.signingkey=${opts.signingKey}`] : [];
+  }
+
+  const signWith = (opts: CommitOptions) => (opts.signingKey ? ["-c", "gpg.format=ssh", "-c", `user.signingkey=${opts.signingKey}`] : []);
+
+  async function commit(more: Record<string, string | Buffer | null>, message = "another writer", opts: CommitOptions = {}): Promise<string> {
+    await stage(more);
     const trailers = (opts.trailers ?? []).flatMap((t) => ["--trailer", t]);
-    await runGit(work, [...WRITER, ...sign, "commit", "--quiet", "--allow-empty", ...(opts.signingKey ? ["-S"] : []), "-m", message, ...trailers]);
+    await runGit(work, [...WRITER, ...signWith(opts), "commit", "--quiet", "--allow-empty", ...(opts.signingKey ? ["-S"] : []), "-m", message, ...trailers]);
     await runGit(work, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
     return (await runGit(work, ["rev-parse", "HEAD"])).toString("utf8").trim();
+  }
+
+  async function merge(other: string, more: Record<string, string | Buffer | null>, message = "merge", opts: CommitOptions = {}): Promise<string> {
+    await stage(more);
+    const tree = (await runGit(work, ["write-tree"])).toString("utf8").trim();
+    const made = (await runGit(work, [...WRITER, ...signWith(opts), "commit-tree", ...(opts.signingKey ? ["-S"] : []), "-p", "HEAD", "-p", other, "-m", message, tree])).toString("utf8").trim();
+    await runGit(work, ["push", "--quiet", "origin", `${made}:refs/heads/main`]);
+    return made;
   }
 
   await commit(files, "seed");
@@ -71,6 +90,7 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
     remote,
     dir,
     commit,
+    merge,
     cleanup: () => rm(dir, { recursive: true, force: true }),
     async read(path) {
       const run = await tryGit(remote, ["cat-file", "blob", `main:${path}`]);

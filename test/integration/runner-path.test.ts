@@ -2,7 +2,7 @@
 // tracked allocation → result JSON pushed to the bare ops remote.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { childrenOf, createTestDispatcher, deleteSecret, dispatcherNomad, grantSecret, stackEnv, type TestDispatcher, uniq } from "../helpers/stack.js";
+import { childrenOf, createTestDispatcher, deleteSecret, dispatcherNomad, grantSecret, runnerRemoteFor, stackEnv, type TestDispatcher, uniq } from "../helpers/stack.js";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 
 const u = uniq();
@@ -177,9 +177,10 @@ describe("wrapping token replay", () => {
     const head = (await remote.log()).length;
     expect(head).toBeGreaterThan(0);
     const r = await result(ids.ok);
+    // the runner checks its checkout before it unwraps: the replay names a commit it can fetch
     const { jobId } = await nomad.dispatch({
       job: "runner",
-      meta: { action_id: `replay-${u}`, action_sha: r.action_sha, action_path: `vault/actions/${ids.ok}.toml`, commit: r.commit, formula: "see-a", ops_repo: remote.remote, secrets_csv: A },
+      meta: { action_id: `replay-${u}`, action_sha: r.action_sha, action_path: `vault/actions/${ids.ok}.toml`, commit: r.commit, formula: "see-a", ops_repo: runnerRemoteFor(remote.remote), secrets_csv: A },
       payload: minted.get(ids.ok)!,
       idempotencyToken: `replay-${u}`,
     });

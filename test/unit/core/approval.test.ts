@@ -49,4 +49,41 @@ describe("approvalOf", () => {
     const approved = [...later, good("6", "bob@x", ["vault/actions/a.toml@blob1"])];
     expect(approvalOf(action(good(C1, "alice@x"), approved), "blob1", formula(good(C2, "bob@x")), two)).toEqual({ ok: true, signers: ["alice@x", "bob@x"] });
   });
+
+  describe("with the code outside vault/actions/ (the approval binds it too)", () => {
+    const C3 = "3333333333333333333333333333333333333333";
+    const at = (p: Provenance, distance: number): Provenance => ({ ...p, distance });
+    const code = (last: CommitSignature, distance: number, later: CommitSignature[] = []): Provenance => ({ path: "everything outside vault/actions/", last, later, distance });
+    const unsigned = { commit: C3, status: "unsigned" as const, approves: [] };
+    const trailer = 'a signed commit carrying the trailer "Approves: vault/actions/a.toml@blob1"';
+
+    it("refuses an action whose code an unsigned commit changed after its approval, naming the commit", () => {
+      expect(approvalOf(at(action(good(C1, "alice@x")), 3), "blob1", formula(good(C2, "bob@x")), rule, code(unsigned, 1))).toEqual({
+        ok: false,
+        problem: `everything outside vault/actions/ was last changed by commit 333333333333, which is not signed (require_signed: sign it with a key in /etc/dispatcher/allowed_signers, or approve the action at this code with ${trailer})`,
+      });
+    });
+
+    it("accepts it when the action's signed change is newer than the code's (the signer signed that tree)", () => {
+      expect(approvalOf(at(action(good(C1, "alice@x")), 1), "blob1", formula(good(C2, "bob@x")), rule, code(unsigned, 3))).toEqual({ ok: true, signers: ["alice@x"] });
+    });
+
+    it("accepts an approval given after the code changed, and the signed code change itself", () => {
+      const approvedAfter = code(unsigned, 1, [good("4", "bob@x", ["vault/actions/a.toml@blob1"])]);
+      expect(approvalOf(at(action(good(C1, "alice@x")), 3), "blob1", formula(good(C2, "bob@x")), rule, approvedAfter)).toEqual({ ok: true, signers: ["bob@x"] });
+      expect(approvalOf(at(action(good(C1, "alice@x")), 3), "blob1", formula(good(C2, "bob@x")), rule, code(good(C3, "carol@x"), 1))).toEqual({ ok: true, signers: ["carol@x"] });
+    });
+
+    it("with approvals = 2, voids both approvals when one signer alone changes the code, until another approves again", () => {
+      const two = { ...rule, approvals: 2 };
+      const both = at(action(good(C1, "alice@x"), [good("4", "bob@x", ["vault/actions/a.toml@blob1"])]), 3);
+      expect(approvalOf(both, "blob1", formula(good(C2, "bob@x")), two, code(good(C3, "alice@x"), 1))).toEqual({
+        ok: false,
+        problem: `1 of 2 approvals since commit 333333333333 changed everything outside vault/actions/ (alice@x); another allowed signer approves it with ${trailer}`,
+      });
+      const again = code(good(C3, "alice@x"), 1, [good("5", "bob@x", ["vault/actions/a.toml@blob1"])]);
+      expect(approvalOf(both, "blob1", formula(good(C2, "bob@x")), two, again)).toEqual({ ok: true, signers: ["alice@x", "bob@x"] });
+      expect(approvalOf(both, "blob1", formula(good(C2, "bob@x")), two, code(unsigned, 1)).ok).toBe(false);
+    });
+  });
 });

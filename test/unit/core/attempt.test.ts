@@ -124,6 +124,23 @@ describe("runAttempt", () => {
     expect(digestOf(spec)).not.toBe(digestOf({ ...spec, args: ["/tmp/evil.js"] }));
   });
 
+  it("revokes the token of a child that differs from the pin and records the result as tampered, naming the field", async () => {
+    const sent: Record<string, string>[] = [];
+    const t = setup({
+      nomad: {
+        dispatch: async (req) => (sent.push(req.meta), { jobId: "runner/dispatch-1", evalId: "e1" }),
+        childJob: async (jobId) => ({ jobId, parent: "runner", namespace: "dispatch", meta: {}, spec: { ...spec, Meta: sent[0], args: ["/tmp/evil.js"] } }),
+      },
+    });
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end.phase).toBe("finished");
+    expect(t.calls).toEqual(["mint", "revoke acc-1"]);
+    expect(JSON.parse(t.ledger.entries.get("deploy")!.result!)).toMatchObject({
+      status: "failed",
+      error: { class: "tampered", message: 'child runner/dispatch-1 of job "runner" differs from its pin: args: pinned ["/opt/dispatcher/runner.mjs"], now ["/tmp/evil.js"]' },
+    });
+  });
+
   it("reads the parent while the claim is written, and checks it before minting", async () => {
     const order: string[] = [];
     const t = setup({

@@ -54,4 +54,13 @@ describe("decideTakeover", () => {
       wait: { kind: "recorded", reason: "result recorded; waiting for it to appear at the tip" },
     });
   });
+
+  it("runs afresh an action whose recorded result is still not at the tip a lease after it was written", () => {
+    const stale = { ...entry("recorded", "other"), updatedAt: ago(LEASE).toISOString() };
+    expect(decideTakeover(stale, "me", ago(1_000), now, LEASE)).toEqual({
+      kind: "afresh",
+      entry: stale,
+      problem: `its result was recorded at ${ago(LEASE).toISOString()} (attempt 1) but is not at the tip`,
+    });
+  });
 });

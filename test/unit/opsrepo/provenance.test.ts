@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readProvenance } from "../../../dispatcher/opsrepo/provenance.js";
+import { readProvenance, signatureChecks } from "../../../dispatcher/opsrepo/provenance.js";
 import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
 import { createSigners, type Signers } from "../../helpers/signers.js";
 
@@ -27,11 +27,35 @@ describe("readProvenance", () => {
   it("finds the commit that last changed a path, its allowed signer, and the signed approvals after it", async () => {
     const p = await readProvenance(remote.remote, tips.unsigned!, "vault/actions/a.toml", keys.allowedSigners);
     expect(p.last).toMatchObject({ commit: tips.alice, status: "good", signer: "alice@example.test", approves: [] });
-    expect(p.later.map((c) => [c.commit, c.status, c.signer ?? null, c.approves])).toEqual([
-      [tips.unsigned, "unsigned", null, []],
-      [tips.mallory, "unknown_key", null, []],
-      [tips.bob, "good", "bob@example.test", ["vault/actions/a.toml@blob1"]],
-    ]);
+    // only commits carrying Approves trailers are listed (and verified); the others are counted
+    expect(p.later.map((c) => [c.commit, c.status, c.signer ?? null, c.approves])).toEqual([[tips.bob, "good", "bob@example.test", ["vault/actions/a.toml@blob1"]]]);
+    expect(p.distance).toBe(3);
+  });
+
+  it("reads a merge as a change against its first parent: a rollback to an older signed version is the merge's", async () => {
+    const r = await createOpsRemote({ "formulas/f.sh": "v0\n" });
+    try {
+      const v1 = await r.commit({ "formulas/f.sh": "v1\n" }, "v1", { signingKey: keys.key("alice") });
+      await r.commit({ "formulas/f.sh": "v2 fix\n" }, "v2", { signingKey: keys.key("alice") });
+      const merge = await r.merge(v1, { "formulas/f.sh": "v1\n" }, "merge old");
+      const tip = await r.commit({ "vault/actions/x.toml": "x\n" }, "an action", { signingKey: keys.key("alice") });
+      const f = await readProvenance(r.remote, tip, "formulas/f.sh", keys.allowedSigners);
+      expect(f.last).toEqual({ commit: merge, status: "unsigned", approves: [] });
+      expect(f.distance).toBe(1);
+      // everything outside vault/actions/: the action's commit does not count, the merge does
+      const code = await readProvenance(r.remote, tip, "everything outside vault/actions/", keys.allowedSigners, "vault/actions");
+      expect(code).toEqual({ path: "everything outside vault/actions/", last: { commit: merge, status: "unsigned", approves: [] }, later: [], distance: 1 });
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  it("checks each commit's signature once per process", async () => {
+    await readProvenance(remote.remote, tips.unsigned!, "vault/actions/m.toml", keys.allowedSigners);
+    const before = signatureChecks();
+    await readProvenance(remote.remote, tips.unsigned!, "vault/actions/m.toml", keys.allowedSigners);
+    await readProvenance(remote.remote, tips.mallory!, "vault/actions/m.toml", keys.allowedSigners);
+    expect(signatureChecks()).toBe(before);
   });
 
   it("tells a key not in the allowed-signers file from no signature at all", async () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { GitError } from "../../../dispatcher/errors.js";
 import { runGit } from "../../../dispatcher/opsrepo/exec.js";
-import { checkoutAt, checkoutBoundsFromEnv, DEFAULT_CHECKOUT_BOUNDS } from "../../../dispatcher/runner/checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv, DEFAULT_CHECKOUT_BOUNDS, verifyCheckout } from "../../../dispatcher/runner/checkout.js";
 import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
 
 let ops: OpsRemote;
@@ -119,5 +119,25 @@ describe("checkoutAt", () => {
     expect(checkoutBoundsFromEnv({})).toEqual(DEFAULT_CHECKOUT_BOUNDS);
     expect(checkoutBoundsFromEnv({ RUNNER_MAX_CHECKOUT_MB: "50", RUNNER_MAX_FILE_MB: "10" })).toEqual({ maxTotalBytes: 50 * 1024 * 1024, maxFileBytes: 10 * 1024 * 1024 });
     expect(() => checkoutBoundsFromEnv({ RUNNER_MAX_FILE_MB: "0" })).toThrow('RUNNER_MAX_FILE_MB must be a positive whole number of MB, got "0" (example: RUNNER_MAX_FILE_MB=100)');
+  });
+});
+
+describe("verifyCheckout", () => {
+  it("passes the approved commit and action blob, and refuses another commit or another blob as tampering", async () => {
+    const approved = await ops.commit({ "vault/actions/deploy.toml": "id = 1\n" }, "approved");
+    const sha = (await runGit(ops.remote, ["rev-parse", `${approved}:vault/actions/deploy.toml`])).toString().trim();
+    const later = await ops.commit({ "vault/actions/deploy.toml": "id = 2\n" }, "changed");
+    const dir = join(scratch, "ops");
+    await checkoutAt(ops.remote, approved, dir, "vault/actions/deploy.toml");
+    await expect(verifyCheckout(dir, { commit: approved, actionPath: "vault/actions/deploy.toml", actionSha: sha })).resolves.toBeUndefined();
+    await expect(verifyCheckout(dir, { commit: later, actionPath: "vault/actions/deploy.toml", actionSha: sha })).rejects.toThrow(
+      `the checkout is at commit ${approved}, expected the approved ${later}: refusing to run (possible tampering)`,
+    );
+    const other = join(scratch, "other");
+    await checkoutAt(ops.remote, later, other, "vault/actions/deploy.toml");
+    const err = await verifyCheckout(other, { commit: later, actionPath: "vault/actions/deploy.toml", actionSha: sha }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ class: "tampered" });
+    expect((err as Error).message).toMatch(new RegExp(`^vault/actions/deploy\\.toml at commit ${later.slice(0, 12)} is blob [0-9a-f]{40}, expected the approved ${sha}: refusing to run \\(possible tampering\\)$`));
+    await expect(verifyCheckout(other, { commit: later, actionPath: "vault/actions/none.toml", actionSha: sha })).rejects.toThrow(`vault/actions/none.toml at commit ${later.slice(0, 12)} is absent`);
   });
 });

@@ -25,7 +25,7 @@ describe("createMetrics", () => {
     events.emit("ledger:conflict", { id: "f" });
     events.emit("results:pushed", { ids: ["a", "b", "c"], rejections: 2 });
     events.emit("results:kept", { waiting: 1, err: new Error("down") });
-    events.emit("pass:done", { durationMs: 40, commit: "abc", started: 1, refused: 2, waiting: 0 });
+    events.emit("pass:done", { durationMs: 40, commit: "abc", started: 1, refused: 2, waiting: 0, signaturesChecked: 7 });
     events.emit("pass:failed", { durationMs: 10, class: "infra", err: new Error("down") });
     events.emit("job:purged", { id: "c", jobId: "runner/dispatch-1" });
 
@@ -50,6 +50,7 @@ describe("createMetrics", () => {
     expect(await samples(m, "dispatcher_git_pushes_total")).toEqual(['dispatcher_git_pushes_total{outcome="ok"} 1', 'dispatcher_git_pushes_total{outcome="failed"} 1']);
     expect(await samples(m, "dispatcher_git_push_rejections_total")).toEqual(["dispatcher_git_push_rejections_total 2"]);
     expect(await samples(m, "dispatcher_results_pushed_total")).toEqual(["dispatcher_results_pushed_total 3"]);
+    expect(await samples(m, "dispatcher_signature_checks_total")).toEqual(["dispatcher_signature_checks_total 7"]);
     expect(await samples(m, "dispatcher_pass_duration_seconds_count")).toEqual(['dispatcher_pass_duration_seconds_count{outcome="ok"} 1', 'dispatcher_pass_duration_seconds_count{outcome="failed"} 1']);
     expect(await samples(m, "dispatcher_engine_errors_total")).toEqual([
       'dispatcher_engine_errors_total{class="infra",where="dispatch"} 1',
