@@ -141,7 +141,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     namespace: config.nomad.namespace ?? "default",
     approvals:
       config.approvals.provider === "forge"
-        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas }
+        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas, actionsDir: config.repo.actionsDir }
         : config.approvals.requireSigned
           ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir }
           : undefined,

@@ -1,11 +1,13 @@
 // The forge's merge as a gate ([approvals] provider = "forge"): an action runs only when the commit
-// that brought its file to the branch and the one that brought its formula (each along first
-// parents) are merges of pull requests into the watched branch, each with at least N approving
+// that brought its file to the branch, the one that brought its formula, and the one that last
+// changed anything outside the actions folder (the code the runner checks out: a helper the formula
+// sources is code too) (each along first parents) are merges of pull requests into the watched
+// branch, each with at least N approving
 // reviews from configured approvers, none by the pull request's author, each on the pull
 // request's final head (a push after an approval leaves that approval on an older commit: it does
 // not count). A direct push is refused, unless the action says dispatch_mode = "direct" and the
 // config lets its formula bypass. Pure: the forge's answers are read by the adapter.
-import type { ApprovalVerdict } from "./approval.js";
+import { codeLabel, type ApprovalVerdict } from "./approval.js";
 import type { ForgeGatePort } from "./ports.js";
 
 export interface ForgeApprovalRule {
@@ -15,6 +17,8 @@ export interface ForgeApprovalRule {
   count: number;
   /** formulas whose actions may run from a direct push when they say dispatch_mode = "direct" */
   directFormulas: readonly string[];
+  /** the actions folder; everything outside it is the code an action runs (default vault/actions) */
+  actionsDir?: string;
 }
 
 export interface ForgeReview {
@@ -69,13 +73,21 @@ function changeProblem(what: string, c: ForgeChange, rule: ForgeApprovalRule): s
   return `${what}last changed by commit ${short(c.commit)}, the merge of pull request #${c.pr.number} by ${c.pr.author}, with ${ok.length} of ${rule.count} approvals from ${rule.approvers.join(", ")}${ok.length > 0 ? ` (${ok.join(", ")})` : ""}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
 }
 
-/** Pure: may the action run, and who approved it (the approvers of the action file's pull request). */
-export function forgeApprovalOf(action: ForgeChange, formula: ForgeChange, rule: ForgeApprovalRule, direct: { mode?: "pr" | "direct"; formula: string }): ApprovalVerdict {
+/**
+ * Pure: may the action run, and who approved it (the approvers of the action file's pull request).
+ * `code`: what last changed everything outside the actions folder; without it only the action file
+ * and its formula are judged.
+ */
+export function forgeApprovalOf(action: ForgeChange, formula: ForgeChange, rule: ForgeApprovalRule, direct: { mode?: "pr" | "direct"; formula: string }, code?: ForgeChange): ApprovalVerdict {
   if (direct.mode === "direct" && rule.directFormulas.includes(direct.formula)) {
     // the escape hatch, named by the action and allowed for its formula by the config
     return { ok: true, signers: action.pr ? approversOf(action.pr, rule) : [] };
   }
-  const problem = changeProblem("", action, rule) ?? changeProblem(`its formula ${formula.path} was `, formula, rule);
+  const problem =
+    changeProblem("", action, rule) ??
+    changeProblem(`its formula ${formula.path} was `, formula, rule) ??
+    // a code change with no commit at all (a tree of action files alone) leaves nothing to judge
+    (code?.commit ? changeProblem(`${code.path} was `, code, rule) : undefined);
   if (problem) return { ok: false, problem };
   return { ok: true, signers: approversOf(action.pr!, rule) };
 }
@@ -88,6 +100,7 @@ export async function readForgeApproval(gate: ForgeGatePort, rule: ForgeApproval
     const pr = await gate.mergedPullRequestReviews(last);
     return { path, commit: last, ...(pr ? { pr } : {}) };
   };
-  const [a, f] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`)]);
-  return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula });
+  const dir = (rule.actionsDir ?? "vault/actions").replace(/\/+$/, "");
+  const [a, f, code] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`), changeOf(`:(top,exclude)${dir}/`)]);
+  return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula }, { ...code, path: codeLabel(dir) });
 }

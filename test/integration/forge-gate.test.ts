@@ -1,7 +1,8 @@
 // The forge's merge as the gate ([approvals] provider = "forge"), on real Gitea, Nomad and OpenBao:
 // only a pull request merged with an approval by a configured approver, on its merged head and not
 // by its author, runs; merged without approval, approved before a later push, pushed directly: each
-// refused before any token (`unapproved`, naming the commit), its commit status `failure` with why.
+// refused before any token (`unapproved`, naming the commit), its commit status `failure` with why;
+// and the code the runner checks out binds too: a helper changed by a direct push voids the approval.
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import { childrenOf, createTestDispatcher, dispatcherEnv, uniq, type TestDispatc
 const u = uniq();
 const approver = `approver-${u}`;
 const action = (id: string) => `id = "${id}"\nformula = "gated"\ncontext = "forge gate test"\nsecrets = []\n`;
-const ids = { approved: `gate-ok-${u}`, none: `gate-none-${u}`, stale: `gate-stale-${u}`, direct: `gate-direct-${u}` };
+const ids = { approved: `gate-ok-${u}`, none: `gate-none-${u}`, stale: `gate-stale-${u}`, direct: `gate-direct-${u}`, helper: `gate-helper-${u}` };
 
 let repo: ForgeRepo;
 let d: TestDispatcher;
@@ -116,6 +117,22 @@ describe("[approvals] provider = forge", () => {
     expect((await finalStatus(commit, ids.direct)).status).toBe("failure");
     expect(dispatched).not.toContain(ids.direct);
     expect(await childrenOf("runner", ids.direct)).toEqual([]);
+  });
+
+  // last: its direct push leaves the code unreviewed for every action after it
+  it("a helper the formula sources, changed by a direct push, voids the approval of an action merged after it", async () => {
+    const push = await operatorPush(repo.repo, "main", { "formulas/lib/common.sh": 'echo "swapped helper ran"\n' }, "formulas: a helper, pushed directly");
+    const pr = await openPullRequest(repo.repo, `add-${ids.helper}`, { [`vault/actions/${ids.helper}.toml`]: action(ids.helper) }, `actions: ${ids.helper}`);
+    await forgeApi("POST", `/repos/${repo.repo}/pulls/${pr.number}/reviews`, { event: "APPROVED", body: "lgtm" }, approverToken);
+    const merge = await mergePullRequest(repo.repo, pr.number);
+    const r = await result(ids.helper);
+    expect([r.status, r.error]).toEqual([
+      "rejected",
+      { class: "unapproved", message: `vault/actions/${ids.helper}.toml: everything outside vault/actions/ was last changed by commit ${push.slice(0, 12)}, a direct push, not a merged pull request` },
+    ]);
+    expect((await finalStatus(merge, ids.helper)).status).toBe("failure");
+    expect(dispatched).not.toContain(ids.helper);
+    expect(await childrenOf("runner", ids.helper)).toEqual([]);
   });
 });
 

@@ -36,6 +36,22 @@ describe("forgeApprovalOf", () => {
     });
   });
 
+  it("refuses an action whose code (everything outside the actions folder) was last changed by a direct push or an unapproved merge", () => {
+    const approved = pr([review("bob")]);
+    const code = (p?: MergedPullRequest) => ({ ...change(p, "everything outside vault/actions/"), commit: "c".repeat(40) });
+    expect(forgeApprovalOf(change(approved), formula(approved), rule, pr_, code())).toEqual({
+      ok: false,
+      problem: "everything outside vault/actions/ was last changed by commit cccccccccccc, a direct push, not a merged pull request",
+    });
+    expect(forgeApprovalOf(change(approved), formula(approved), rule, pr_, code(pr([], { number: 9 })))).toEqual({
+      ok: false,
+      problem: "everything outside vault/actions/ was last changed by commit cccccccccccc, the merge of pull request #9 by alice, with 0 of 1 approvals from alice, bob, carol",
+    });
+    expect(forgeApprovalOf(change(approved), formula(approved), rule, pr_, code(approved))).toEqual({ ok: true, signers: ["bob"] });
+    // a tree with nothing outside the actions folder has no code commit to judge
+    expect(forgeApprovalOf(change(approved), formula(approved), rule, pr_, { path: "everything outside vault/actions/" })).toEqual({ ok: true, signers: ["bob"] });
+  });
+
   it("lets a direct push through only with dispatch_mode = direct and a formula the config allows", () => {
     expect(forgeApprovalOf(change(), formula(), rule, { mode: "direct", formula: "hotfix" })).toEqual({ ok: true, signers: [] });
     expect(forgeApprovalOf(change(), formula(), rule, { mode: "direct", formula: "release" }).ok).toBe(false);
