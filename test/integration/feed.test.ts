@@ -15,11 +15,14 @@ const counted = { ...nomad, watchJob: (...a: Parameters<typeof nomad.watchJob>) 
 const feed = createAllocationFeed(counted, createLogger({ level: "silent", pretty: false }));
 let remote: OpsRemote;
 let commit: string;
+/** the action file's blob: the runner checks its checkout against it before it runs anything */
+let actionSha: string;
 
 beforeAll(async () => {
   // the formula exits with the number that ends the action id: feed-<u>-<code>
   remote = await createOpsRemote({ "formulas/code.sh": '#!/usr/bin/env bash\nsleep 1\nexit "${ACTION_ID##*-}"\n', "vault/actions/x.toml": "x\n" });
   commit = execFileSync("git", ["--git-dir", remote.remote, "rev-parse", "main"]).toString().trim();
+  actionSha = execFileSync("git", ["--git-dir", remote.remote, "rev-parse", "main:vault/actions/x.toml"]).toString().trim();
 });
 
 afterAll(async () => {
@@ -31,7 +34,7 @@ async function dispatch(code: number, through: Pick<typeof nomad, "dispatch"> = 
   const u = uniq();
   const { jobId } = await through.dispatch({
     job: "runner",
-    meta: { action_id: `feed-${u}-${code}`, action_sha: "0".repeat(40), action_path: "vault/actions/x.toml", commit, formula: "code", ops_repo: runnerRemoteFor(remote.remote) },
+    meta: { action_id: `feed-${u}-${code}`, action_sha: actionSha, action_path: "vault/actions/x.toml", commit, formula: "code", ops_repo: runnerRemoteFor(remote.remote) },
     idempotencyToken: `feed-${u}`,
   });
   return jobId;

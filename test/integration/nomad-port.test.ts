@@ -25,9 +25,11 @@ describe("nomad port", () => {
       [`vault/actions/smoke-${u}.toml`]: "placeholder\n",
     });
     const commit = execFileSync("git", ["--git-dir", remote.remote, "rev-parse", "main"]).toString().trim();
+    // the runner checks its checkout against the action's blob before it runs anything
+    const actionSha = execFileSync("git", ["--git-dir", remote.remote, "rev-parse", `main:vault/actions/smoke-${u}.toml`]).toString().trim();
     const req = {
       job: "runner",
-      meta: { action_id: `smoke-${u}`, action_sha: "0".repeat(40), action_path: `vault/actions/smoke-${u}.toml`, commit, formula: "smoke", ops_repo: runnerRemoteFor(remote.remote) },
+      meta: { action_id: `smoke-${u}`, action_sha: actionSha, action_path: `vault/actions/smoke-${u}.toml`, commit, formula: "smoke", ops_repo: runnerRemoteFor(remote.remote) },
       idempotencyToken: `smoke-${u}`,
     };
     const first = await nomad.dispatch(req);
