@@ -35,7 +35,8 @@ export class ConfigInvalid extends DispatcherError {
   readonly class = "config";
 }
 
-export class NomadApiError extends DispatcherError {
+/** An engine's HTTP API refused or could not be reached: its class follows the status. */
+abstract class HttpApiError extends DispatcherError {
   readonly class: FailureClass;
   constructor(
     message: string,
@@ -47,30 +48,12 @@ export class NomadApiError extends DispatcherError {
   }
 }
 
-export class VaultApiError extends DispatcherError {
-  readonly class: FailureClass;
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.class = classifyHttp(status);
-  }
-}
+export class NomadApiError extends HttpApiError {}
+
+export class VaultApiError extends HttpApiError {}
 
 /** The forge (Gitea/Forgejo) refused or could not be reached: reports wait and are sent again. */
-export class ForgeApiError extends DispatcherError {
-  readonly class: FailureClass;
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.class = classifyHttp(status);
-  }
-}
+export class ForgeApiError extends HttpApiError {}
 
 export class GitError extends DispatcherError {
   readonly class: FailureClass;
