@@ -232,7 +232,8 @@ export function createLoop(deps: LoopDeps) {
       catalog = await buildCatalog(deps, commit, s, catalogNeeds(pending));
     }
     const seen = new Map<string, Date | undefined>();
-    const candidates: (Candidate & { entry?: LedgerEntry })[] = [];
+    /** `at`: the commit the attempt runs at (a resumed claim may keep its own: resumeAt) */
+    const candidates: (Candidate & { entry?: LedgerEntry; at?: string })[] = [];
 
     /** An entry that does not hold up: the action runs as its next attempt (a new idempotency key), at the approved commit. */
     function afresh(p: ParsedAction & { ok: true }, approvedBy: string[] | undefined, entry: LedgerEntry, problem: string): void {
@@ -240,6 +241,21 @@ export function createLoop(deps: LoopDeps) {
       if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, now().getTime());
       const next = { ...entry, state: "claimed" as const, attempt: entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined, result: undefined };
       candidates.push({ file: p.file, action: p.action, approvedBy, entry: next });
+    }
+
+    /**
+     * Where a claim left by a crash resumes. A crash between dispatch and its record left a child
+     * dispatched at the entry's commit, which the same idempotency key returns: the entry's commit
+     * when the action blob is the same and it runs the same code as the approved tip (only action
+     * files and results moved on since), so that child is the one the claim meant. Otherwise the
+     * approved tip: the ledger records, it does not decide (a child found at another commit then
+     * differs from its pin, and fails as tampered rather than running code the tip does not approve).
+     */
+    async function resumeAt(p: ParsedAction & { ok: true }, entry: LedgerEntry, tip: string): Promise<string> {
+      if (entry.commit === tip) return tip;
+      if (entry.actionSha === p.file.sha && (await deps.repo.sameCodeAs(entry.commit, tip, s.actionsDir))) return entry.commit;
+      log.warn({ action: p.action.id, owner: entry.owner, entry_commit: entry.commit, commit: tip }, "resuming a claim at the approved commit, not the one its ledger entry names (the code or the action differs there)");
+      return tip;
     }
 
     /** Refuses `p`, or notes why it waits, or takes it as a candidate. */
@@ -287,8 +303,7 @@ export function createLoop(deps: LoopDeps) {
         summary.reattached.push(p.action.id);
       } else {
         if (!firstSeen.has(p.action.id)) firstSeen.set(p.action.id, at.getTime());
-        if (d.kind === "resume" && d.entry.commit !== commit) log.warn({ action: p.action.id, owner: d.entry.owner, entry_commit: d.entry.commit, commit }, "resuming a claim at the approved commit, not the one its ledger entry names");
-        candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined });
+        candidates.push({ file: p.file, action: p.action, approvedBy, entry: d.kind === "resume" ? d.entry : undefined, at: d.kind === "resume" ? await resumeAt(p, d.entry, commit) : commit });
       }
     }
 
@@ -320,7 +335,7 @@ export function createLoop(deps: LoopDeps) {
       if (!last || i >= all.length || plan.dispatch.length >= free) break;
       want += free - plan.dispatch.length;
     }
-    for (const c of plan.dispatch) start(c, commit, c.entry);
+    for (const c of plan.dispatch) start(c, c.at ?? commit, c.entry);
     summary.started = plan.dispatch.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting);
     if (last) summary.waiting.push(...last.timed);

@@ -200,6 +200,11 @@ export interface OpsRepoPort {
   diffFiles(from: string, to: string, dir: string): Promise<FileChange[] | undefined>;
   readFile(commit: string, path: string): Promise<Buffer | undefined>;
   /**
+   * `from` is `to` or one of its ancestors, and nothing outside `dir` differs between them: an
+   * action runs the same code at either
+   */
+  sameCodeAs(from: string, to: string, dir: string): Promise<boolean>;
+  /**
    * commit the files and push, rebasing on a rejected push; a path that already exists
    * upstream is never overwritten and is returned in `skipped`.
    */

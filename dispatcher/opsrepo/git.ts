@@ -409,6 +409,16 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       return found?.type === "blob" ? found.content : undefined;
     },
 
+    async sameCodeAs(from, to, dir) {
+      if (from === to) return true;
+      const onBranch = await tryGit(workdir, ["merge-base", "--is-ancestor", from, to]);
+      if (onBranch.code === 1) return false;
+      if (onBranch.code !== 0) throw gitFailure(workdir, ["merge-base", "--is-ancestor", from, to], onBranch);
+      const diff = await tryGit(workdir, ["diff", "--quiet", from, to, "--", `:(top,exclude)${dir.replace(/\/+$/, "")}/`]);
+      if (diff.code > 1) throw gitFailure(workdir, ["diff", "--quiet", from, to], diff);
+      return diff.code === 0;
+    },
+
     writeFiles: (files, message) => serialize(() => writeOnce(files, message)),
   };
 }

@@ -1,6 +1,6 @@
 // The runner's one git operation: a detached tree of the ops repo at the action's commit, read
 // over the runner remote. The runner holds no push credential and never writes to the repo.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { GitError, Tampered } from "../errors.js";
 
@@ -73,9 +73,11 @@ export interface CheckoutBounds {
   maxTotalBytes: number;
   /** any one of them */
   maxFileBytes: number;
+  /** entries of the commit's whole tree (a tree bomb lists 10^9 paths over a few KB of objects) */
+  maxEntries: number;
 }
 
-export const DEFAULT_CHECKOUT_BOUNDS: CheckoutBounds = { maxTotalBytes: 200 * 1024 * 1024, maxFileBytes: 100 * 1024 * 1024 };
+export const DEFAULT_CHECKOUT_BOUNDS: CheckoutBounds = { maxTotalBytes: 200 * 1024 * 1024, maxFileBytes: 100 * 1024 * 1024, maxEntries: 200_000 };
 
 /** The bounds from the runner's env (RUNNER_MAX_CHECKOUT_MB, RUNNER_MAX_FILE_MB), defaults otherwise. */
 export function checkoutBoundsFromEnv(env: NodeJS.ProcessEnv): CheckoutBounds {
@@ -86,7 +88,7 @@ export function checkoutBoundsFromEnv(env: NodeJS.ProcessEnv): CheckoutBounds {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number of MB, got "${text}" (example: ${name}=${fallback / 1024 / 1024})`);
     return n * 1024 * 1024;
   };
-  return { maxTotalBytes: mb("RUNNER_MAX_CHECKOUT_MB", DEFAULT_CHECKOUT_BOUNDS.maxTotalBytes), maxFileBytes: mb("RUNNER_MAX_FILE_MB", DEFAULT_CHECKOUT_BOUNDS.maxFileBytes) };
+  return { maxTotalBytes: mb("RUNNER_MAX_CHECKOUT_MB", DEFAULT_CHECKOUT_BOUNDS.maxTotalBytes), maxFileBytes: mb("RUNNER_MAX_FILE_MB", DEFAULT_CHECKOUT_BOUNDS.maxFileBytes), maxEntries: DEFAULT_CHECKOUT_BOUNDS.maxEntries };
 }
 
 /**
@@ -99,17 +101,20 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
   let total = 0;
   let largest = { path: "", size: 0 };
   // a commit that is not there is the checkout's to report, in git's words
-  const listing = await git(dir, ["ls-tree", "-r", "-l", "-z", commit]).catch(() => "");
-  for (const line of listing.split("\0")) {
+  const listed = await eachTreeEntry(dir, commit, bounds.maxEntries, (line) => {
     // <mode> SP <type> SP <object> SP+ <size> TAB <path>
     const tab = line.indexOf("\t");
-    if (tab < 0) continue;
+    if (tab < 0) return;
     const [, type, , size] = line.slice(0, tab).split(/ +/);
     const path = line.slice(tab + 1);
-    if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) continue;
+    if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) return;
     const n = Number(size);
     total += n;
     if (n > largest.size) largest = { path, size: n };
+  });
+  if (listed === "too_many") {
+    // git's checkout reads every path of the tree into its index, other actions' folder included
+    throw new GitError(`checkout of ${commit} refused: its tree lists more than ${bounds.maxEntries} paths (a tree bomb: a few KB of nested trees naming the same blobs); remove it from the ops repo`, undefined, "invalid");
   }
   const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
   if (largest.size > bounds.maxFileBytes) {
@@ -118,6 +123,35 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
   if (total > bounds.maxTotalBytes) {
     throw new GitError(`checkout of ${commit} refused: it would write ${mb(total)}, more than the task's disk allows (${mb(bounds.maxTotalBytes)}); the largest file is ${largest.path} (${mb(largest.size)})`, undefined, "invalid");
   }
+}
+
+/**
+ * Streams `git ls-tree -r -l -z <commit>` into `each`, one entry at a time, and stops git past
+ * `max` entries: the listing of a tree bomb is never held, and never waited out.
+ */
+function eachTreeEntry(dir: string, commit: string, max: number, each: (line: string) => void): Promise<"listed" | "too_many" | "failed"> {
+  return new Promise((resolve) => {
+    const child = spawn("git", ["ls-tree", "-r", "-l", "-z", commit], { cwd: dir, env: gitEnv(process.env), stdio: ["ignore", "pipe", "ignore"] });
+    let rest = "";
+    let n = 0;
+    let over = false;
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      if (over) return;
+      const records = (rest + chunk).split("\0");
+      rest = records.pop()!;
+      for (const r of records) {
+        if (++n > max) {
+          over = true;
+          child.kill("SIGKILL");
+          return;
+        }
+        each(r);
+      }
+    });
+    child.on("error", () => resolve("failed"));
+    child.on("close", (code) => resolve(over ? "too_many" : code === 0 ? "listed" : "failed"));
+  });
 }
 
 /**

@@ -33,14 +33,17 @@ interface Case {
   /**
    * The runner cannot check out this tree, so every action at such a commit fails with this
    * message (the dispatcher records it and goes on). Not the dispatcher's to fix: git refuses a
-   * tree holding `..`, and the runner's checkout indexes every path of a tree bomb.
+   * tree holding `..` (infra), and the runner refuses a tree bomb before git's checkout would index
+   * every path of it (invalid, the runner's own bound on the paths a tree lists).
    */
-  runnerFails?: string;
+  runnerFails?: { class: "infra" | "invalid"; message: (commit: string) => string };
 }
 
 const file = (r: PlumbedRemote, name: string | Buffer, content: string | Buffer = ok("x")): Entry => ({ mode: "100644", name, sha: r.blob(content) });
 const ignoredLine = (path: string, reason: string) => `ignored: ${JSON.stringify(path)}: ${reason}`;
 const CONTROL = "its name has a control character (newline, tab, …)";
+/** the runner's refusal of a tree bomb at `commit`, before git's checkout would index every path */
+const bombRefusal = (commit: string) => `checkout of ${commit} refused: its tree lists more than 200000 paths (a tree bomb: a few KB of nested trees naming the same blobs); remove it from the ops repo`;
 
 const CASES: Case[] = [
   { name: "newline", actions: (r) => [file(r, `nl-\n-${u}.toml`)], named: [ignoredLine(`vault/actions/nl-\n-${u}.toml`, CONTROL)], ignored: { control_character: 1 } },
@@ -64,7 +67,7 @@ const CASES: Case[] = [
     named: [ignoredLine("vault/actions/..", "not <id>.toml, <id>.result.json or <id>.log")],
     ignored: { not_in_contract: 1 },
     invalid: { "..": 'file name "...toml" does not give a valid action id' },
-    runnerFails: "git checkout failed in /local/ops: error: invalid path 'vault/actions/..'",
+    runnerFails: { class: "infra", message: () => "git checkout failed in /local/ops: error: invalid path 'vault/actions/..'" },
   },
   {
     name: "leading-dash",
@@ -89,14 +92,14 @@ const CASES: Case[] = [
     actions: (r) => [{ mode: "040000", name: "bomb", sha: treeBomb(r) }],
     named: [ignoredLine("vault/actions/bomb", "a directory, not a file")],
     ignored: { not_a_file: 1 },
-    runnerFails: "git checkout failed in /local/ops: Command failed: git checkout --quiet --detach",
+    runnerFails: { class: "invalid", message: bombRefusal },
   },
   // formulas/ may hold helpers in subdirectories: a bomb there is only never walked by the dispatcher
   {
     name: "bomb-formulas",
     formulas: (r) => [{ mode: "040000", name: "bomb", sha: treeBomb(r) }],
     named: [],
-    runnerFails: "git checkout failed in /local/ops: Command failed: git checkout --quiet --detach",
+    runnerFails: { class: "invalid", message: bombRefusal },
   },
   {
     name: "gitlink",
@@ -193,8 +196,8 @@ describe("a hostile ops repo built by plumbing", () => {
       console.log(`fault hostile-repo ${c.name}: first pass cpu=${passCpuMs.toFixed(0)} ms (+${gitCpuMs} ms in git), peak rss=${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB), beside=${b?.status}, after=${a?.status}`);
       for (const res of [b, a]) {
         if (c.runnerFails) {
-          expect(res).toMatchObject({ status: "failed", error: { class: "infra" } });
-          expect(res!.error!.message.startsWith(c.runnerFails), res!.error!.message).toBe(true);
+          expect(res).toMatchObject({ status: "failed", error: { class: c.runnerFails.class } });
+          expect(res!.error!.message.startsWith(c.runnerFails.message(res!.commit)), res!.error!.message).toBe(true);
         } else expect(res).toMatchObject({ status: "succeeded", exit_code: 0 });
       }
       for (const [id, problem] of Object.entries(c.invalid ?? {})) {

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { ActionResult } from "../../dispatcher/core/result.js";
 import { runGit, tryGit } from "../../dispatcher/opsrepo/exec.js";
 
 export interface OpsRemote {
@@ -25,6 +26,10 @@ export interface OpsRemote {
   merge(other: string, files: Record<string, string | Buffer | null>, message?: string, opts?: CommitOptions): Promise<string>;
   /** content of `path` at the tip of main, undefined when absent */
   read(path: string): Promise<string | undefined>;
+  /** the result the dispatcher pushed for action `id` (vault/actions/<id>.result.json at the tip); throws when there is none */
+  result(id: string): Promise<ActionResult>;
+  /** the blob id of `path` at the tip of main */
+  blob(path: string): Promise<string>;
   /** commit subjects on main, newest first */
   log(): Promise<string[]>;
 }
@@ -85,6 +90,11 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
     return made;
   }
 
+  async function read(path: string): Promise<string | undefined> {
+    const run = await tryGit(remote, ["cat-file", "blob", `main:${path}`]);
+    return run.code === 0 ? run.stdout.toString("utf8") : undefined;
+  }
+
   await commit(files, "seed");
   return {
     remote,
@@ -92,9 +102,14 @@ export async function createOpsRemote(files: Record<string, string | Buffer>): P
     commit,
     merge,
     cleanup: () => rm(dir, { recursive: true, force: true }),
-    async read(path) {
-      const run = await tryGit(remote, ["cat-file", "blob", `main:${path}`]);
-      return run.code === 0 ? run.stdout.toString("utf8") : undefined;
+    read,
+    async result(id) {
+      const text = await read(`vault/actions/${id}.result.json`);
+      if (text === undefined) throw new Error(`no result for ${id} at the tip of ${remote}`);
+      return JSON.parse(text) as ActionResult;
+    },
+    async blob(path) {
+      return (await runGit(remote, ["rev-parse", `main:${path}`])).toString("utf8").trim();
     },
     async log() {
       const out = await runGit(remote, ["log", "--format=%s", "main"]);

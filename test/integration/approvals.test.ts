@@ -2,7 +2,6 @@
 // changed by SSH-signed commits of allowed keys run; with approvals = 2, two distinct allowed
 // signers must approve the very content. Anything else is rejected before a token is minted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionResult } from "../../dispatcher/core/result.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { createSigners, type Signers } from "../helpers/signers.js";
@@ -17,15 +16,6 @@ let single: OpsRemote;
 let double: OpsRemote;
 const minted: string[] = [];
 const commits: Record<string, string> = {};
-
-async function result(remote: OpsRemote, id: string): Promise<ActionResult> {
-  return JSON.parse((await remote.read(`vault/actions/${id}.result.json`))!) as ActionResult;
-}
-
-async function blobOf(remote: OpsRemote, path: string): Promise<string> {
-  const { runGit } = await import("../../dispatcher/opsrepo/exec.js");
-  return (await runGit(remote.remote, ["rev-parse", `main:${path}`])).toString().trim();
-}
 
 beforeAll(async () => {
   keys = createSigners(["alice", "bob", "mallory"], ["alice", "bob"]);
@@ -43,7 +33,7 @@ beforeAll(async () => {
   double = await createOpsRemote({ "README.md": "ops\n" });
   await double.commit({ "formulas/hello.sh": "#!/usr/bin/env bash\necho hello\n" }, "formulas", alice);
   await double.commit({ [`vault/actions/${ids.one}.toml`]: action(ids.one, "hello"), [`vault/actions/${ids.two}.toml`]: action(ids.two, "hello") }, "two actions", alice);
-  await double.commit({}, "approve", { signingKey: keys.key("bob"), trailers: [`Approves: vault/actions/${ids.two}.toml@${await blobOf(double, `vault/actions/${ids.two}.toml`)}`] });
+  await double.commit({}, "approve", { signingKey: keys.key("bob"), trailers: [`Approves: vault/actions/${ids.two}.toml@${await double.blob(`vault/actions/${ids.two}.toml`)}`] });
 
   const count = (v: Parameters<NonNullable<Parameters<typeof createTestDispatcher>[2]>>[0]) => ({
     ...v,
@@ -62,7 +52,7 @@ afterAll(async () => {
 
 describe("require_signed", () => {
   it("rejects an unsigned action (a formula's own push) with no token minted and no job", async () => {
-    expect(await result(single, ids.unsigned)).toMatchObject({
+    expect(await single.result(ids.unsigned)).toMatchObject({
       status: "rejected",
       error: {
         class: "unapproved",
@@ -74,7 +64,7 @@ describe("require_signed", () => {
   });
 
   it("rejects an action signed by a key that is not allowed", async () => {
-    const r = await result(single, ids.mallory);
+    const r = await single.result(ids.mallory);
     expect(r.status).toBe("rejected");
     expect(r.error?.message).toMatch(
       new RegExp(`^vault/actions/${ids.mallory}\\.toml: last changed by commit ${commits.mallory!.slice(0, 12)}, signed by key SHA256:\\S+, which is not in ${keys.allowedSigners}$`),
@@ -82,25 +72,25 @@ describe("require_signed", () => {
   });
 
   it("rejects a signed action whose formula an unsigned commit changed since", async () => {
-    expect((await result(single, ids.formula)).error).toEqual({
+    expect((await single.result(ids.formula)).error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.formula}.toml: its formula formulas/changed.sh was last changed by commit ${commits.formula!.slice(0, 12)}, which is not signed (require_signed: sign it with a key in ${keys.allowedSigners})`,
     });
   });
 
   it("runs a signed action and records who signed it", async () => {
-    expect(await result(single, ids.ok)).toMatchObject({ status: "succeeded", logs: "hello", approved_by: ["alice@example.test"] });
+    expect(await single.result(ids.ok)).toMatchObject({ status: "succeeded", logs: "hello", approved_by: ["alice@example.test"] });
   });
 });
 
 describe("approvals = 2", () => {
   it("runs an action approved by a second allowed signer, recording both", async () => {
-    expect(await result(double, ids.two)).toMatchObject({ status: "succeeded", approved_by: ["alice@example.test", "bob@example.test"] });
+    expect(await double.result(ids.two)).toMatchObject({ status: "succeeded", approved_by: ["alice@example.test", "bob@example.test"] });
   });
 
   it("rejects one with a single signer, saying what is missing", async () => {
-    const blob = await blobOf(double, `vault/actions/${ids.one}.toml`);
-    expect((await result(double, ids.one)).error).toEqual({
+    const blob = await double.blob(`vault/actions/${ids.one}.toml`);
+    expect((await double.result(ids.one)).error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.one}.toml: 1 of 2 approvals (alice@example.test); another allowed signer approves it with a signed commit carrying the trailer "Approves: vault/actions/${ids.one}.toml@${blob}"`,
     });
@@ -126,7 +116,7 @@ describe("plan with require_signed", () => {
           "  meta:",
           `    action_id=${signed}`,
           `    action_path=vault/actions/${signed}.toml`,
-          `    action_sha=${await blobOf(planned, `vault/actions/${signed}.toml`)}`,
+          `    action_sha=${await planned.blob(`vault/actions/${signed}.toml`)}`,
           "    attempt=1",
           `    commit=${tip}`,
           "    formula=hello",

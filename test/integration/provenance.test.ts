@@ -3,8 +3,6 @@
 // unsigned merge, and one signer changing the code under a two-person approval. None of them runs
 // with the action's secrets; each refusal names the commit.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionResult } from "../../dispatcher/core/result.js";
-import { runGit } from "../../dispatcher/opsrepo/exec.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { createSigners, type Signers } from "../helpers/signers.js";
 import { childrenOf, createTestDispatcher, deleteSecret, grantSecret, uniq } from "../helpers/stack.js";
@@ -22,15 +20,7 @@ let double: OpsRemote;
 const minted: string[] = [];
 const commits: Record<string, string> = {};
 
-async function result(remote: OpsRemote, id: string): Promise<ActionResult> {
-  return JSON.parse((await remote.read(`vault/actions/${id}.result.json`))!) as ActionResult;
-}
-
-async function blobOf(remote: OpsRemote, path: string): Promise<string> {
-  return (await runGit(remote.remote, ["rev-parse", `main:${path}`])).toString().trim();
-}
-
-const approves = async (remote: OpsRemote, id: string) => `Approves: vault/actions/${id}.toml@${await blobOf(remote, `vault/actions/${id}.toml`)}`;
+const approves = async (remote: OpsRemote, id: string) => `Approves: vault/actions/${id}.toml@${await remote.blob(`vault/actions/${id}.toml`)}`;
 
 beforeAll(async () => {
   keys = createSigners(["alice", "bob"], ["alice", "bob"]);
@@ -90,7 +80,7 @@ afterAll(async () => {
 
 describe("the approval covers everything the runner checks out", () => {
   it("refuses an action whose formula's helper an unsigned commit changed, naming the commit; nothing minted, no job", async () => {
-    const r = await result(swap, ids.swap);
+    const r = await swap.result(ids.swap);
     expect(r.error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.swap}.toml: everything outside vault/actions/ was last changed by commit ${commits.swap!.slice(0, 12)}, which is not signed (require_signed: sign it with a key in ${keys.allowedSigners}, or approve the action at this code with a signed commit carrying the trailer "${await approves(swap, ids.swap)}")`,
@@ -103,7 +93,7 @@ describe("the approval covers everything the runner checks out", () => {
 
 describe("a merge cannot hide a change (history read along first parents)", () => {
   it("refuses a formula rolled back to an older signed version by an unsigned merge", async () => {
-    const r = await result(merged, ids.roll);
+    const r = await merged.result(ids.roll);
     expect(r.error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.roll}.toml: its formula formulas/roll.sh was last changed by commit ${commits.roll!.slice(0, 12)}, which is not signed (require_signed: sign it with a key in ${keys.allowedSigners})`,
@@ -113,7 +103,7 @@ describe("a merge cannot hide a change (history read along first parents)", () =
   });
 
   it("refuses an approved action a signer deleted and an unsigned merge brought back", async () => {
-    const r = await result(merged, ids.gone);
+    const r = await merged.result(ids.gone);
     expect(r.error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.gone}.toml: last changed by commit ${commits.gone!.slice(0, 12)}, which is not signed (require_signed: sign it with a key in ${keys.allowedSigners})`,
@@ -125,7 +115,7 @@ describe("a merge cannot hide a change (history read along first parents)", () =
 
 describe("approvals = 2 bind the code as well as the action file", () => {
   it("refuses an action whose formula one signer changed after both approved it", async () => {
-    const r = await result(double, ids.two);
+    const r = await double.result(ids.two);
     expect(r.error).toEqual({
       class: "unapproved",
       message: `vault/actions/${ids.two}.toml: 1 of 2 approvals since commit ${commits.two!.slice(0, 12)} changed everything outside vault/actions/ (alice@example.test); another allowed signer approves it with a signed commit carrying the trailer "${await approves(double, ids.two)}"`,
@@ -135,6 +125,6 @@ describe("approvals = 2 bind the code as well as the action file", () => {
   });
 
   it("runs the new code once a second signer approves again", async () => {
-    expect(await result(double, ids.again)).toMatchObject({ status: "succeeded", logs: "code-v2-alice-alone", approved_by: ["alice@example.test", "bob@example.test"] });
+    expect(await double.result(ids.again)).toMatchObject({ status: "succeeded", logs: "code-v2-alice-alone", approved_by: ["alice@example.test", "bob@example.test"] });
   });
 });

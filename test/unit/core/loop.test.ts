@@ -25,6 +25,8 @@ function memoryRepo(files: Record<string, string>) {
     listFiles: async (_c, dir) => [...tree].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, b]) => ({ path, sha: sha(b), size: b.length })),
     diffFiles: async () => undefined,
     readFile: async (_c, path) => tree.get(path),
+    // no history in memory: only a commit is its own
+    sameCodeAs: async (from, to) => from === to,
     async writeFiles(written: RepoFile[], message) {
       const skipped = written.filter((f) => tree.has(f.path)).map((f) => f.path);
       for (const f of written.filter((x) => !skipped.includes(x.path))) tree.set(f.path, f.content);

@@ -23,6 +23,7 @@ function fakeRepo(files: Record<string, string>): OpsRepoPort & { reads: string[
     diffFiles: async () => undefined,
     // no history in memory: no commit ever changed a path
     provenance: async (_commit, path) => ({ path, later: [] }),
+    sameCodeAs: async (from, to) => from === to,
     readFile: async (commit, path) => {
       reads.push(path);
       const content = at(commit).get(path);

@@ -29,6 +29,9 @@ class MemoryRepo implements OpsRepoPort {
   async diffFiles(): Promise<undefined> {
     return undefined;
   }
+  async sameCodeAs(from: string, to: string): Promise<boolean> {
+    return from === to;
+  }
   async readFile(_commit: string, path: string): Promise<Buffer | undefined> {
     const v = this.files.get(path);
     return v === undefined ? undefined : Buffer.from(v);

@@ -619,3 +619,24 @@ describe("writeFiles on a hostile repo layout", () => {
     expect(await ops.read("vault/actions/deploy.result.json/inner.txt")).toBe("a directory\n");
   });
 });
+
+describe("sameCodeAs", () => {
+  it("holds from a commit to a later one that only changed the actions folder, not across a code change, nor backwards, nor off the branch", async () => {
+    const repo = openRepo();
+    const first = await repo.sync();
+    const results = await ops.commit({ "vault/actions/deploy.result.json": "{}\n", "vault/actions/new.toml": 'id = "new"\n' }, "results and actions");
+    const code = await ops.commit({ "formulas/lib/common.sh": "echo helper\n" }, "a helper");
+    const aside = await ops.merge(first, {}, "a merge whose second parent is the first commit");
+    await repo.sync();
+    expect(await repo.sameCodeAs(first, first, "vault/actions")).toBe(true);
+    expect(await repo.sameCodeAs(first, results, "vault/actions")).toBe(true);
+    expect(await repo.sameCodeAs(first, code, "vault/actions")).toBe(false);
+    expect(await repo.sameCodeAs(code, aside, "vault/actions")).toBe(true);
+    // backwards: the later commit is not on the earlier one's history
+    expect(await repo.sameCodeAs(results, first, "vault/actions")).toBe(false);
+    // a folder of the same name's prefix is code: vault/actions-old is outside vault/actions
+    const old = await ops.commit({ "vault/actions-old/stale.toml": "changed\n" }, "another folder");
+    await repo.sync();
+    expect(await repo.sameCodeAs(aside, old, "vault/actions")).toBe(false);
+  });
+});

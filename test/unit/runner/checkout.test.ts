@@ -97,7 +97,7 @@ describe("checkoutAt", () => {
     await ops.commit({ "data/big.bin": Buffer.alloc(3 * 1024 * 1024), "vault/actions/deploy.toml": 'id = "deploy"\n' });
     const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
     const dir = join(scratch, "ops");
-    const err = await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml", [], { maxTotalBytes: 10 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024 }).catch((e: unknown) => e);
+    const err = await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml", [], { maxTotalBytes: 10 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024, maxEntries: 1000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GitError);
     expect((err as GitError).class).toBe("invalid");
     expect((err as Error).message).toBe(`checkout of ${tip} refused: data/big.bin is 3.0 MB, more than a checked-out file may be (2.0 MB); keep large files out of the ops repo or raise RUNNER_MAX_FILE_MB`);
@@ -107,17 +107,29 @@ describe("checkoutAt", () => {
   it("refuses a checkout whose files together exceed the bound, and counts no other action's file", async () => {
     await ops.commit({ "a.bin": Buffer.alloc(1024 * 1024, 1), "b.bin": Buffer.alloc(1024 * 1024, 2), "vault/actions/other.result.json": Buffer.alloc(5 * 1024 * 1024) });
     const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
-    const bounds = { maxTotalBytes: 1.5 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024 };
+    const bounds = { maxTotalBytes: 1.5 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024, maxEntries: 1000 };
     const err = await checkoutAt(ops.remote, tip, join(scratch, "ops"), "vault/actions/deploy.toml", [], bounds).catch((e: unknown) => e);
     expect((err as Error).message).toBe(`checkout of ${tip} refused: it would write 2.0 MB, more than the task's disk allows (1.5 MB); the largest file is a.bin (1.0 MB)`);
     // the other action's 5 MB result is never checked out, so never counted
-    await checkoutAt(ops.remote, tip, join(scratch, "ops2"), "vault/actions/deploy.toml", [], { maxTotalBytes: 3 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024 });
+    await checkoutAt(ops.remote, tip, join(scratch, "ops2"), "vault/actions/deploy.toml", [], { maxTotalBytes: 3 * 1024 * 1024, maxFileBytes: 2 * 1024 * 1024, maxEntries: 1000 });
     expect(await readFile(join(scratch, "ops2", "b.bin"))).toHaveLength(1024 * 1024);
+  });
+
+  it("refuses a tree listing more paths than the bound (a tree bomb, wherever it is), stopping git's listing there", async () => {
+    // other actions' files count here: git's checkout indexes every path of the tree
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`vault/actions/bomb/d${i}/x`, "same blob\n"]));
+    await ops.commit(many);
+    const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    const dir = join(scratch, "ops");
+    const err = await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml", [], { ...DEFAULT_CHECKOUT_BOUNDS, maxEntries: 20 }).catch((e: unknown) => e);
+    expect((err as GitError).class).toBe("invalid");
+    expect((err as Error).message).toBe(`checkout of ${tip} refused: its tree lists more than 20 paths (a tree bomb: a few KB of nested trees naming the same blobs); remove it from the ops repo`);
+    await expect(readFile(join(dir, "formulas/noop.sh"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   it("reads its bounds from the runner's env, and names a bad value", () => {
     expect(checkoutBoundsFromEnv({})).toEqual(DEFAULT_CHECKOUT_BOUNDS);
-    expect(checkoutBoundsFromEnv({ RUNNER_MAX_CHECKOUT_MB: "50", RUNNER_MAX_FILE_MB: "10" })).toEqual({ maxTotalBytes: 50 * 1024 * 1024, maxFileBytes: 10 * 1024 * 1024 });
+    expect(checkoutBoundsFromEnv({ RUNNER_MAX_CHECKOUT_MB: "50", RUNNER_MAX_FILE_MB: "10" })).toEqual({ maxTotalBytes: 50 * 1024 * 1024, maxFileBytes: 10 * 1024 * 1024, maxEntries: 200_000 });
     expect(() => checkoutBoundsFromEnv({ RUNNER_MAX_FILE_MB: "0" })).toThrow('RUNNER_MAX_FILE_MB must be a positive whole number of MB, got "0" (example: RUNNER_MAX_FILE_MB=100)');
   });
 });
