@@ -12,11 +12,15 @@ namespace "dispatch" {
   ]
 
   variables {
-    # the ledger (<prefix>/actions/<id>) and replica heartbeats (<prefix>/instances/<name>):
-    # read and write each entry; list for `status` (every entry, every replica). The daemon
-    # itself never lists the ledger: its claim's check-and-set finds an entry there is
+    # the ledger (<prefix>/actions/<id>), replica heartbeats (<prefix>/instances/<name>) and the
+    # places of the limits replicas share (<prefix>/places/lock/<key>, <prefix>/places/slot/<n>):
+    #   read    each entry, heartbeat and place (take-over decisions)
+    #   write   claims and state changes, heartbeats, taking a place (all check-and-set)
+    #   list    the slots when the first guess is taken, and `status` (every entry, every
+    #           replica); the daemon never lists the ledger: its claim's check-and-set finds an entry there is
+    #   destroy freeing a place when its child ends (check-and-set: one taken over is left alone)
     path "dispatcher/*" {
-      capabilities = ["read", "write", "list"]
+      capabilities = ["read", "write", "list", "destroy"]
     }
   }
 }

@@ -44,6 +44,10 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
     actionLog(e.id, undefined, e.jobId).warn({ err: e.err, class: e.class }, "could not purge the job (needs submit-job: acl/dispatcher-janitor.hcl); it stays until Nomad's own GC"),
   );
 
+  events.on("places:free-failed", (e) => log.warn({ action: e.id, err: e.err }, "could not free a shared place; it is freed by this replica's next life or taken over after the lease"));
+  events.on("places:overrun", (e) => log.warn({ action: e.id }, "re-attached without a shared place (another replica holds them): the shared limits are exceeded by this child until it ends"));
+  events.on("places:waits", (e) => (e.lock + e.slot > 0 ? log.debug({ lock: e.lock, slot: e.slot, held: e.held }, "actions waiting for places other replicas hold") : undefined));
+
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

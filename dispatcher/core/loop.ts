@@ -12,16 +12,19 @@ import { parentJobsOf } from "./request.js";
 import { storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
-import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
+import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
 import { createPurgeSchedule } from "./purge.js";
+import { createSharedLimits } from "./limits.js";
 
 export interface LoopDeps {
   nomad: NomadPort;
   vault: VaultPort;
   repo: OpsRepoPort;
   ledger: LedgerPort;
+  /** the places of the limits replicas share (core/limits.ts); without it the limits hold in this process only */
+  places?: PlacesPort;
   clock: Clock;
   log: Logger;
   /** where the loop reports its transitions (its logs hang on them); a new one when absent */
@@ -97,6 +100,11 @@ export function createLoop(deps: LoopDeps) {
   const toRecord = new Map<string, LedgerEntry>();
   const controller = new AbortController();
   const purges = createPurgeSchedule(s.purgeAfterMs);
+  const shared =
+    deps.places &&
+    createSharedLimits({ places: deps.places, ledger: deps.ledger, clock: deps.clock, events, instance: me, session: `${process.pid}-${deps.clock.now().getTime().toString(36)}`, maxInFlight: s.limits.maxInFlight, leaseMs: s.leaseMs });
+  /** frees the shared places of `id` (its child ended, or its attempt is over) */
+  const freePlaces = (id: string) => void shared?.free(id).catch((err: unknown) => events.emit("places:free-failed", { id, err }));
   /** when a pass first saw each pending action: the queue wait ends at its dispatch */
   const firstSeen = new Map<string, number>();
   /** aborted to cut the poll interval short (a push webhook) */
@@ -281,9 +289,11 @@ export function createLoop(deps: LoopDeps) {
       if (!last || i >= all.length || plan.dispatch.length >= free) break;
       want += free - plan.dispatch.length;
     }
-    for (const c of plan.dispatch) start(c, commit, c.entry);
-    summary.started = plan.dispatch.map((c) => c.action.id);
-    summary.waiting.push(...plan.waiting);
+    // the limits replicas share: a key's lock and a slot each, or a wait naming who holds them
+    const admitted = shared ? await shared.admit(plan.dispatch, (c) => serializationKey(c.action, s.limits.serializeBy), at) : { start: plan.dispatch, waiting: [] };
+    for (const c of admitted.start) start(c, commit, c.entry);
+    summary.started = admitted.start.map((c) => c.action.id);
+    summary.waiting.push(...plan.waiting, ...admitted.waiting);
     if (last) summary.waiting.push(...last.timed);
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     scheduleFlush();
@@ -307,6 +317,7 @@ export function createLoop(deps: LoopDeps) {
     inFlight.set(id, f);
     f.done = work().finally(() => {
       inFlight.delete(id);
+      freePlaces(id);
       noteEnd();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
       // and the ledger has an entry for it (its own, or another instance's): read it next pass
@@ -337,6 +348,7 @@ export function createLoop(deps: LoopDeps) {
         const f = inFlight.get(id);
         if (!f) return;
         f.ended = true;
+        freePlaces(id);
         noteEnd();
       },
     };
@@ -374,7 +386,12 @@ export function createLoop(deps: LoopDeps) {
   function reattach(c: Candidate, previous: LedgerEntry): void {
     const actionLog = log.child({ action: c.action.id, attempt: previous.attempt, job_id: previous.jobId });
     const a = { ...attemptOf(c, previous.commit, previous), jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
-    track(c, () => carry(c, beginReattach(a), previous, actionLog));
+    track(c, async () => {
+      // it runs already: it keeps its dead owner's places, or takes free ones, without waiting
+      const adopted = shared ? await shared.adopt(c.action.id, serializationKey(c.action, s.limits.serializeBy)).catch(() => false) : true;
+      if (!adopted) events.emit("places:overrun", { id: c.action.id });
+      await carry(c, beginReattach(a), previous, actionLog);
+    });
   }
 
   /**

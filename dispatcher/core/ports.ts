@@ -235,3 +235,35 @@ export interface LedgerPort {
   /** every replica that ever beat under this ledger, with what it said last */
   instances(): Promise<InstanceBeat[]>;
 }
+
+/**
+ * A place under the limits replicas share (core/limits.ts): the lock of a serialization key
+ * (`lock/formula:release`) or one of max_in_flight's slots (`slot/0` … `slot/<max − 1>`). Its
+ * lease is its owner's heartbeat.
+ */
+export interface Place {
+  name: string;
+  owner: string;
+  /** the owner's process: a place an earlier life of the same instance left is free */
+  session: string;
+  /** the action holding it */
+  action: string;
+  since: string;
+  /** check-and-set index */
+  index: number;
+}
+
+export type PlaceFields = Omit<Place, "name" | "index">;
+
+/** Places in the ledger's store, every write a check-and-set. */
+export interface PlacesPort {
+  get(name: string): Promise<Place | undefined>;
+  /** create only if absent; undefined when another writer holds it */
+  create(name: string, fields: PlaceFields): Promise<Place | undefined>;
+  /** check-and-set on place.index (a take-over); undefined when it changed underneath */
+  replace(place: Place, fields: PlaceFields): Promise<Place | undefined>;
+  /** check-and-set delete; false when it changed underneath (someone took it over) */
+  remove(place: Place): Promise<boolean>;
+  /** the names held under `lock/` or `slot/` (one listing, no contents) */
+  list(kind: "lock" | "slot"): Promise<string[]>;
+}
