@@ -3,7 +3,12 @@ import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/a
 import { readActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { OpsRepoPort } from "../core/ports.js";
-import { formatPlan, previewPass } from "../core/preview.js";
+import { formatPlan, previewPass, type PlanEntry } from "../core/preview.js";
+import { readPlaces, sharedWaits } from "../core/limits.js";
+import { serializationKey, type Limits } from "../core/schedule.js";
+import { createNomadLedger } from "../nomad/ledger.js";
+import { createNomadPlaces } from "../nomad/places.js";
+import type { View } from "./view.js";
 import { loopSettings } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
@@ -27,10 +32,23 @@ ${CONFIG_HELP}`,
     const parsed = await readActions(v.repo, commit, config.repo.actionsDir);
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const approvals = settings.approvals && (await readApprovals(v.repo, settings.approvals, commit, parsed, catalog));
-    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit));
+    const now = new Date();
+    const entries = previewPass(parsed, catalog, commit, settings, settings.limits, now, approvals);
+    process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit));
     return 0;
   },
 };
+
+/** What would start, unless another replica holds its key's lock or every slot: then it waits, saying for whom (core/limits.ts). */
+async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly ParsedAction[], limits: Limits, now: Date): Promise<PlanEntry[]> {
+  const keys = new Map(parsed.flatMap((p) => (p.ok ? [[p.action.id, serializationKey(p.action, limits.serializeBy)] as const] : [])));
+  const planned = entries.filter((e) => e.verdict === "dispatch").map((e) => ({ id: e.id, key: keys.get(e.id)! }));
+  if (planned.length === 0) return entries;
+  const prefix = v.config.nomad.ledgerPrefix;
+  const snap = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  const waits = new Map(sharedWaits(planned, snap, limits.maxInFlight, now, v.config.leaseSeconds * 1000).map((w) => [w.id, w.reason]));
+  return entries.map((e) => (waits.has(e.id) ? { id: e.id, verdict: "wait", reason: waits.get(e.id)! } : e));
+}
 
 /** The verdicts the loop would reach on the actions it would not refuse otherwise, one at a time (two git processes each). */
 async function readApprovals(repo: OpsRepoPort, rule: ApprovalRule, commit: string, parsed: readonly ParsedAction[], catalog: Catalog): Promise<Map<string, ApprovalVerdict>> {

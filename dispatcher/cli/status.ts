@@ -2,7 +2,10 @@ import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } 
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command, type Values } from "./common.js";
-import { openView, readLiveChildren, readRepoState, readUnpushed, type View } from "./view.js";
+import { openView, readLiveChildren, readRepoState, readUnpushed, type RepoState, type View } from "./view.js";
+import { placeHolder, readPlaces, sharedWaits } from "../core/limits.js";
+import { serializationKey } from "../core/schedule.js";
+import { createNomadPlaces } from "../nomad/places.js";
 
 export const statusCommand: Command = {
   summary: "table of actions: pending, running (from Nomad) and finished (from their results); --instances: the replicas",
@@ -71,7 +74,32 @@ async function renderActions(v: View, values: Values): Promise<string> {
     children: [...live.values()],
     unpushed,
   });
-  return values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}`;
+  if (values.json) return `${JSON.stringify(rows, null, 2)}\n`;
+  const shared = await sharedLimitLines(v, repo.pending);
+  return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${formatStatusTable(rows, new Date())}${shared}`;
+}
+
+/**
+ * The limits replicas share (core/limits.ts): the locks and slots held, and why pending actions
+ * wait on them, in the loop's own words. Nothing when nothing is held.
+ */
+async function sharedLimitLines(v: View, pending: RepoState["pending"]): Promise<string> {
+  const prefix = v.config.nomad.ledgerPrefix;
+  const now = new Date();
+  const leaseMs = v.config.leaseSeconds * 1000;
+  const snap = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  if (snap.places.length === 0) return "";
+  const limits = v.config.limits;
+  const held = snap.places.map((p) => {
+    const h = placeHolder(p, { instance: "", session: "" }, snap.seen.get(p.owner), now, leaseMs);
+    return `  ${p.name} held by ${p.owner} for ${p.action} since ${p.since}${h.kind === "held" ? "" : " (owner silent past the lease: free to take over)"}`;
+  });
+  // one candidate per key, in id order, as a pass plans them; what a child of this action runs already is not pending
+  const byKey = new Map<string, string>();
+  for (const p of [...pending].sort((a, b) => (a.file.id < b.file.id ? -1 : 1))) if (p.ok) byKey.set(serializationKey(p.action, limits.serializeBy), byKey.get(serializationKey(p.action, limits.serializeBy)) ?? p.action.id);
+  const planned = [...byKey].map(([key, id]) => ({ id, key })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const waits = sharedWaits(planned, snap, limits.maxInFlight, now, leaseMs).map((w) => `  ${w.id}: ${w.reason}`);
+  return ["", `shared limits (max in flight ${limits.maxInFlight}, serialize_by ${limits.serializeBy}):`, ...held, ...waits, ""].join("\n");
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

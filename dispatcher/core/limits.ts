@@ -258,3 +258,45 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
 }
 
 export type SharedLimits = ReturnType<typeof createSharedLimits>;
+
+/** The shared places as a reader (`plan`, `status`) finds them, with when each owner last beat. */
+export interface PlacesSnapshot {
+  places: Place[];
+  seen: ReadonlyMap<string, Date | undefined>;
+}
+
+/** Reads every lock and slot of the ledger prefix (one listing each, then one read per place and per owner). */
+export async function readPlaces(places: PlacesPort, ledger: Pick<LedgerPort, "lastSeen">): Promise<PlacesSnapshot> {
+  const names = [...(await places.list("lock")), ...(await places.list("slot"))];
+  const found = (await Promise.all(names.map((n) => places.get(n)))).filter((p): p is Place => p !== undefined);
+  const seen = new Map<string, Date | undefined>();
+  for (const owner of new Set(found.map((p) => p.owner))) seen.set(owner, await ledger.lastSeen(owner));
+  return { places: found, seen };
+}
+
+/**
+ * Pure: what the places other replicas hold make wait, of the actions a pass would start (in
+ * order, with their serialization keys), as a reader that holds nothing sees it: `plan` and
+ * `status` say it with the loop's own words.
+ */
+export function sharedWaits(planned: readonly { id: string; key: string }[], snap: PlacesSnapshot, maxInFlight: number, now: Date, leaseMs: number): Wait[] {
+  const reader = { instance: "", session: "" };
+  const live = snap.places.flatMap((p) => {
+    const h = placeHolder(p, reader, snap.seen.get(p.owner), now, leaseMs);
+    return h.kind === "held" ? [{ p, until: h.until }] : [];
+  });
+  const locks = new Map(live.filter((l) => l.p.name.startsWith("lock/")).map((l) => [l.p.name.slice("lock/".length), l]));
+  const slots = live.filter((l) => l.p.name.startsWith("slot/"));
+  const holders = new Map<string, number>();
+  for (const s of slots) holders.set(s.p.owner, (holders.get(s.p.owner) ?? 0) + 1);
+  const soonest = new Date(Math.min(...slots.map((s) => s.until.getTime()), now.getTime() + PLACE_RECHECK_MS));
+  let free = maxInFlight - slots.length;
+  const waits: Wait[] = [];
+  for (const { id, key } of planned) {
+    const lock = needsLock(key) ? locks.get(key) : undefined;
+    if (lock && lock.p.action !== id) waits.push(lockWait(id, key, lock.p, lock.until, now));
+    else if (free <= 0) waits.push(slotsWait(id, maxInFlight, holders, soonest, now));
+    else free--;
+  }
+  return waits;
+}
