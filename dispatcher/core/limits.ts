@@ -49,6 +49,15 @@ export function orphanMayRun(state: string | undefined): boolean {
   return state === "claimed" || state === "dispatched";
 }
 
+/**
+ * Pure: how long a dead owner's place stays with its orphan: until the child must have ended,
+ * and no longer than a second lease after the owner fell silent (a pass re-attaches a pending
+ * orphan within it; one nobody re-attaches, its action gone from the repo, frees the place).
+ */
+export function orphanGuarded(place: Place, ownerSeen: Date | undefined, now: Date, leaseMs: number): boolean {
+  return ownerSeen !== undefined && now.getTime() < Math.min(Date.parse(place.until), ownerSeen.getTime() + 2 * leaseMs);
+}
+
 /** Pure: a serialization key that needs a lock; an action's own id is the ledger claim's already. */
 export function needsLock(key: string): boolean {
   return !key.startsWith("id:");
@@ -76,8 +85,15 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
   const held = new Map<string, Place[]>();
   /** slot numbers this process holds */
   const mySlots = new Set<number>();
+  /** frees on their way (settle waits for them before the process ends) */
+  const freeing = new Set<Promise<void>>();
 
-  const fields = (action: string): PlaceFields => ({ owner: me.instance, session: me.session, action, since: deps.clock.now().toISOString() });
+  /** how long an action's child may run at the most, by id (admit and adopt set it) */
+  const runMs = new Map<string, number>();
+  const fields = (action: string): PlaceFields => {
+    const at = deps.clock.now();
+    return { owner: me.instance, session: me.session, action, since: at.toISOString(), until: new Date(at.getTime() + (runMs.get(action) ?? 0)).toISOString() };
+  };
 
   /** A place that stands in the way: mine (left by a free in progress), stale (taken over), or held. */
   async function takeOver(current: Place, id: string, now: Date, seen: Map<string, Date | undefined>): Promise<{ place?: Place; until?: Date }> {
@@ -86,7 +102,7 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
     if (h.kind === "held") return { until: h.until };
     // a dead owner's place stays its action's while that action's child may run: whoever
     // re-attaches it adopts the place (adopt); another action waits for that
-    if (h.kind === "stale" && current.action !== id && orphanMayRun((await deps.ledger.get(current.action))?.state)) return { until: new Date(now.getTime() + PLACE_RECHECK_MS) };
+    if (h.kind === "stale" && current.action !== id && orphanGuarded(current, seen.get(current.owner), now, deps.leaseMs) && orphanMayRun((await deps.ledger.get(current.action))?.state)) return { until: new Date(now.getTime() + PLACE_RECHECK_MS) };
     // ours and not held by any attempt here (its free is on its way), or stale: take it over
     if (h.kind === "mine" && [...held.values()].some((ps) => ps.some((p) => p.name === current.name && p.index === current.index))) return { until: now };
     const place = await deps.places.replace(current, fields(id));
@@ -163,7 +179,7 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
      * and a slot; the others wait, saying for whom. Once the slots are all held, the rest wait
      * without asking again in this pass.
      */
-    async admit<C extends { action: { id: string } }>(planned: readonly C[], keyOf: (c: C) => string, now: Date): Promise<Admission<C>> {
+    async admit<C extends { action: { id: string } }>(planned: readonly C[], keyOf: (c: C) => string, now: Date, runMsOf: (c: C) => number): Promise<Admission<C>> {
       const out: Admission<C> = { start: [], waiting: [] };
       const seen = new Map<string, Date | undefined>();
       const listed: { names?: Set<number> } = {};
@@ -177,6 +193,7 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
           continue;
         }
         const key = keyOf(c);
+        runMs.set(id, runMsOf(c));
         let lock: Place | Wait | undefined;
         try {
           lock = needsLock(key) ? await takeLock(id, key, now, seen) : undefined;
@@ -195,6 +212,7 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
           }
           held.set(id, lock ? [lock, slot] : [slot]);
           out.start.push(c);
+          continue;
         } catch (err) {
           // Nomad unreachable: what was taken for this action goes back (or to the lease), the rest waits
           if (lock && !("kind" in lock)) await freePlaces([lock]).catch(() => undefined);
@@ -210,8 +228,9 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
      * already. It takes over its dead owner's lock and slot for this action, or free ones; with
      * none free it is followed without (the limit is exceeded by it; the returned flag says so).
      */
-    async adopt(id: string, key: string): Promise<boolean> {
+    async adopt(id: string, key: string, childRunMs: number): Promise<boolean> {
       const now = deps.clock.now();
+      runMs.set(id, childRunMs);
       const seen = new Map<string, Date | undefined>();
       const mine: Place[] = [];
       const own = async (name: string): Promise<Place | undefined> => {
@@ -249,10 +268,19 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
     /** frees what `id` holds (its child ended, or its attempt is over); a place taken over meanwhile is left to its new owner */
     async free(id: string): Promise<void> {
       const places = held.get(id);
+      runMs.delete(id);
       if (!places) return;
       held.delete(id);
-      await freePlaces(places);
+      const p = freePlaces(places);
+      freeing.add(p);
+      try {
+        await p;
+      } finally {
+        freeing.delete(p);
+      }
     },
+    /** waits for the frees on their way (a process about to end) */
+    settle: () => Promise.allSettled([...freeing]).then(() => undefined),
     holds: (id: string) => held.has(id),
   };
 }

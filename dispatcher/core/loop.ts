@@ -103,6 +103,8 @@ export function createLoop(deps: LoopDeps) {
   const shared =
     deps.places &&
     createSharedLimits({ places: deps.places, ledger: deps.ledger, clock: deps.clock, events, instance: me, session: `${process.pid}-${deps.clock.now().getTime().toString(36)}`, maxInFlight: s.limits.maxInFlight, leaseMs: s.leaseMs });
+  /** how long a child of `action` may exist at the most: placement deadline, timeout, the backup stop's grace */
+  const childRunMs = (action: { timeout_minutes?: number }) => ((action.timeout_minutes ?? s.defaultTimeoutMinutes) * 60 + s.placementSeconds) * 1000 + 60_000;
   /** frees the shared places of `id` (its child ended, or its attempt is over) */
   const freePlaces = (id: string) => void shared?.free(id).catch((err: unknown) => events.emit("places:free-failed", { id, err }));
   /** when a pass first saw each pending action: the queue wait ends at its dispatch */
@@ -290,7 +292,7 @@ export function createLoop(deps: LoopDeps) {
       want += free - plan.dispatch.length;
     }
     // the limits replicas share: a key's lock and a slot each, or a wait naming who holds them
-    const admitted = shared ? await shared.admit(plan.dispatch, (c) => serializationKey(c.action, s.limits.serializeBy), at) : { start: plan.dispatch, waiting: [] };
+    const admitted = shared ? await shared.admit(plan.dispatch, (c) => serializationKey(c.action, s.limits.serializeBy), at, (c) => childRunMs(c.action)) : { start: plan.dispatch, waiting: [] };
     for (const c of admitted.start) start(c, commit, c.entry);
     summary.started = admitted.start.map((c) => c.action.id);
     summary.waiting.push(...plan.waiting, ...admitted.waiting);
@@ -388,7 +390,7 @@ export function createLoop(deps: LoopDeps) {
     const a = { ...attemptOf(c, previous.commit, previous), jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
     track(c, async () => {
       // it runs already: it keeps its dead owner's places, or takes free ones, without waiting
-      const adopted = shared ? await shared.adopt(c.action.id, serializationKey(c.action, s.limits.serializeBy)).catch(() => false) : true;
+      const adopted = shared ? await shared.adopt(c.action.id, serializationKey(c.action, s.limits.serializeBy), childRunMs(c.action)).catch(() => false) : true;
       if (!adopted) events.emit("places:overrun", { id: c.action.id });
       await carry(c, beginReattach(a), previous, actionLog);
     });
@@ -520,6 +522,7 @@ export function createLoop(deps: LoopDeps) {
         }
         await flushing;
         await flushAndMark();
+        await shared?.settle();
         return { passes };
       } finally {
         stopBeat();
@@ -552,6 +555,7 @@ export function createLoop(deps: LoopDeps) {
       await Promise.all([...inFlight.values()].map((f) => f.done));
       await flushing;
       await flushSafely();
+      await shared?.settle();
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],

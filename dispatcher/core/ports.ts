@@ -249,6 +249,8 @@ export interface Place {
   /** the action holding it */
   action: string;
   since: string;
+  /** when the action's child has ended at the latest (placement deadline, timeout, grace): a dead owner's orphan keeps its place no longer */
+  until: string;
   /** check-and-set index */
   index: number;
 }

@@ -34,8 +34,9 @@ it("plan and status say which action waits for another replica's lock or slots, 
   const places = createNomadPlaces(dispatcherNomad(), prefix);
   await createNomadLedger(dispatcherNomad(), prefix).heartbeat("replica-x", new Date());
   const since = new Date().toISOString();
-  expect(await places.create("lock/formula:release", { owner: "replica-x", session: "s", action: "other-1", since })).toBeDefined();
-  expect(await places.create("slot/0", { owner: "replica-x", session: "s", action: "other-1", since })).toBeDefined();
+  const until = new Date(Date.now() + 3_600_000).toISOString();
+  expect(await places.create("lock/formula:release", { owner: "replica-x", session: "s", action: "other-1", since, until })).toBeDefined();
+  expect(await places.create("slot/0", { owner: "replica-x", session: "s", action: "other-1", since, until })).toBeDefined();
 
   const plan = await runCli(["plan"], env);
   expect(plan.stderr).toBe("");
@@ -45,7 +46,7 @@ it("plan and status say which action waits for another replica's lock or slots, 
   expect(lines.some((l) => l.startsWith(`${b1}: dispatch job runner`))).toBe(true);
 
   // the second slot too: nothing may start
-  expect(await places.create("slot/1", { owner: "replica-x", session: "s", action: "other-2", since })).toBeDefined();
+  expect(await places.create("slot/1", { owner: "replica-x", session: "s", action: "other-2", since, until })).toBeDefined();
   const full = (await runCli(["plan"], env)).stdout.split("\n");
   expect(full).toContain(`${b1}: waits: waiting for a slot: max in flight (2) reached across replicas, held by replica-x (2)`);
 
