@@ -120,6 +120,8 @@ export const configSchema = z.strictObject({
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
+  /** a replica's heartbeat silent this long leaves the ledger (status --instances forgets it) */
+  instanceRetentionSeconds: positiveInt,
   logs: z.strictObject({ tailBytes: positiveInt, maxBytes: positiveInt }),
   instance: z.string().min(1),
 });
@@ -155,6 +157,7 @@ export function defaults(cwd = process.cwd()): Layer {
     approvals: { requireSigned: false, allowedSigners: "", count: 1 },
     pollSeconds: 30,
     leaseSeconds: 60,
+    instanceRetentionSeconds: 604_800,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
     instance: `${hostname()}-${process.pid}`,
   };
@@ -193,6 +196,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_ALLOWED_SIGNERS: "approvals.allowedSigners",
   DISPATCHER_APPROVALS: "approvals.count",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
+  DISPATCHER_INSTANCE_RETENTION_SECONDS: "instanceRetentionSeconds",
   DISPATCHER_INSTANCE: "instance",
 };
 

@@ -130,6 +130,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     commitWindowMs: config.repo.commitWindowMs,
     pushIntervalMs: config.repo.pushIntervalMs,
     leaseMs: config.leaseSeconds * 1000,
+    instanceRetentionMs: config.instanceRetentionSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
     approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count } : undefined,

@@ -43,6 +43,8 @@ export interface LoopEvents {
   "places:overrun": { id: string };
   /** freeing a place failed: it stays until this process's lease ends or it frees it again */
   "places:free-failed": { id: string; err: unknown };
+  /** a replica's heartbeat silent past the retention was removed from the ledger */
+  "ledger:instance-forgotten": { instance: string; seenAt: string };
   /** a pass ended: what it started and refused, and how long it took */
   "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */

@@ -48,6 +48,8 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
   events.on("places:overrun", (e) => log.warn({ action: e.id }, "re-attached without a shared place (another replica holds them): the shared limits are exceeded by this child until it ends"));
   events.on("places:waits", (e) => (e.lock + e.slot > 0 ? log.debug({ lock: e.lock, slot: e.slot, held: e.held }, "actions waiting for places other replicas hold") : undefined));
 
+  events.on("ledger:instance-forgotten", (e) => log.info({ replica: e.instance, seen_at: e.seenAt }, "removed the heartbeat of a replica silent past the retention"));
+
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

@@ -15,7 +15,7 @@ import { planDispatches, serializationKey, type Candidate, type Limits, type Pla
 import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
-import { createPurgeSchedule } from "./purge.js";
+import { createPurgeSchedule, silentInstances } from "./purge.js";
 import { createSharedLimits } from "./limits.js";
 
 export interface LoopDeps {
@@ -42,6 +42,8 @@ export interface LoopDeps {
     pushIntervalMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
+    /** a replica's heartbeat silent this long is removed from the ledger (checked at most hourly) */
+    instanceRetentionMs?: number;
     /** a child is purged from Nomad this long after its result was pushed (0: never) */
     purgeAfterMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
@@ -149,6 +151,24 @@ export function createLoop(deps: LoopDeps) {
     if (!force && now().getTime() - lastBeat < s.leaseMs / 3) return;
     await deps.ledger.heartbeat(me, now(), { inFlight: inFlight.size, draining: controller.signal.aborted, version: s.dispatcher.version });
     lastBeat = now().getTime();
+    await forgetSilent();
+  }
+
+  /** when the heartbeats were last swept */
+  let lastSweep = Number.NEGATIVE_INFINITY;
+
+  /** Heartbeats of replicas silent past the retention leave the ledger: at most hourly, and at the first beat. */
+  async function forgetSilent(): Promise<void> {
+    const retention = s.instanceRetentionMs;
+    if (!retention || now().getTime() - lastSweep < Math.min(retention, 3_600_000)) return;
+    lastSweep = now().getTime();
+    try {
+      for (const b of silentInstances(await deps.ledger.instances(), me, now(), retention)) {
+        if (await deps.ledger.forgetInstance(b)) events.emit("ledger:instance-forgotten", { instance: b.instance, seenAt: b.seenAt.toISOString() });
+      }
+    } catch (err) {
+      log.warn({ err }, "could not sweep silent replicas' heartbeats; trying again at the next sweep");
+    }
   }
 
   function baseOf(id: string, sha: string, commit: string, attempt: number, approvedBy?: string[]): ResultBase {

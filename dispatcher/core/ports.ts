@@ -218,6 +218,8 @@ export interface InstanceInfo {
 export interface InstanceBeat extends Partial<InstanceInfo> {
   instance: string;
   seenAt: Date;
+  /** check-and-set index of the heartbeat read */
+  index?: number;
 }
 
 export interface LedgerPort {
@@ -234,6 +236,8 @@ export interface LedgerPort {
   lastSeen(instance: string): Promise<Date | undefined>;
   /** every replica that ever beat under this ledger, with what it said last */
   instances(): Promise<InstanceBeat[]>;
+  /** removes a heartbeat as read (check-and-set on beat.index): false when it beat again meanwhile */
+  forgetInstance(beat: InstanceBeat): Promise<boolean>;
 }
 
 /**

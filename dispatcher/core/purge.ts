@@ -2,6 +2,11 @@
 // before. The schedule lives in memory; a child whose purge a restart forgot is left to Nomad's
 // own garbage collection (job_gc_threshold), which is as safe: its result is in the repo.
 
+/** Pure: the heartbeats of replicas silent longer than `retentionMs` (never this instance's own). */
+export function silentInstances<B extends { instance: string; seenAt: Date }>(beats: readonly B[], me: string, now: Date, retentionMs: number): B[] {
+  return beats.filter((b) => b.instance !== me && now.getTime() - b.seenAt.getTime() > retentionMs);
+}
+
 export interface PurgeSchedule {
   /** the result of `id`, run by `jobId`, was pushed at `pushedAt` */
   add(id: string, jobId: string, pushedAt: Date): void;

@@ -117,12 +117,23 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
           {
             instance: items.instance ?? v.Path.slice(prefix.length + "/instances/".length),
             seenAt: new Date(items.seen_at),
+            index: v.ModifyIndex,
             ...(items.in_flight === undefined ? {} : { inFlight: Number(items.in_flight) }),
             ...(items.draining === undefined ? {} : { draining: items.draining === "true" }),
             ...(items.version === undefined ? {} : { version: items.version }),
           },
         ];
       });
+    },
+    async forgetInstance(beat) {
+      const path = instancePath(prefix, beat.instance);
+      try {
+        await nomad.request(`delete variable ${path}`, { method: "DELETE", url: `/v1/var/${path}`, params: { cas: beat.index ?? 0 } }, z.unknown());
+        return true;
+      } catch (err) {
+        if (err instanceof NomadApiError && err.status === 409) return false;
+        throw err;
+      }
     },
     async lastSeen(instance) {
       const v = await read(instancePath(prefix, instance));

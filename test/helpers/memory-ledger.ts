@@ -25,5 +25,6 @@ export function createMemoryLedger(): LedgerPort & { entries: Map<string, Ledger
     heartbeat: async () => undefined,
     lastSeen: async () => undefined,
     instances: async () => [],
+    forgetInstance: async () => false,
   };
 }

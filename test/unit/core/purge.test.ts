@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createPurgeSchedule } from "../../../dispatcher/core/purge.js";
+import { createPurgeSchedule, silentInstances } from "../../../dispatcher/core/purge.js";
 
 describe("createPurgeSchedule", () => {
   it("hands out a child only once its retention after the push has passed, and only once", () => {
@@ -18,5 +18,14 @@ describe("createPurgeSchedule", () => {
     s.add("a", "runner/dispatch-1", new Date(0));
     expect(s.size()).toBe(0);
     expect(s.takeDue(new Date())).toEqual([]);
+  });
+});
+
+describe("silentInstances", () => {
+  const NOW = new Date("2024-05-01T12:00:00.000Z");
+  const beat = (instance: string, agoMs: number) => ({ instance, seenAt: new Date(NOW.getTime() - agoMs) });
+  it("picks the replicas silent longer than the retention, never this one", () => {
+    const beats = [beat("gone", 3_600_001), beat("just", 3_600_000), beat("alive", 1000), beat("me", 9_999_999)];
+    expect(silentInstances(beats, "me", NOW, 3_600_000).map((b) => b.instance)).toEqual(["gone"]);
   });
 });
