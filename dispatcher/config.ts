@@ -122,6 +122,8 @@ export const configSchema = z.strictObject({
   leaseSeconds: positiveInt,
   /** a replica's heartbeat silent this long leaves the ledger (status --instances forgets it) */
   instanceRetentionSeconds: positiveInt,
+  /** a recorded action's ledger entry is removed this long after it was recorded (0: kept for good) */
+  ledgerRetentionSeconds: z.coerce.number().int().min(0),
   logs: z.strictObject({ tailBytes: positiveInt, maxBytes: positiveInt }),
   instance: z.string().min(1),
 });
@@ -158,6 +160,7 @@ export function defaults(cwd = process.cwd()): Layer {
     pollSeconds: 30,
     leaseSeconds: 60,
     instanceRetentionSeconds: 604_800,
+    ledgerRetentionSeconds: 604_800,
     logs: { tailBytes: 4096, maxBytes: 1_048_576 },
     instance: `${hostname()}-${process.pid}`,
   };
@@ -197,6 +200,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_APPROVALS: "approvals.count",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE_RETENTION_SECONDS: "instanceRetentionSeconds",
+  DISPATCHER_LEDGER_RETENTION_SECONDS: "ledgerRetentionSeconds",
   DISPATCHER_INSTANCE: "instance",
 };
 

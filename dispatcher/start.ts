@@ -131,6 +131,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     pushIntervalMs: config.repo.pushIntervalMs,
     leaseMs: config.leaseSeconds * 1000,
     instanceRetentionMs: config.instanceRetentionSeconds * 1000,
+    ledgerRetentionMs: config.ledgerRetentionSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
     approvals: config.approvals.requireSigned ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count } : undefined,

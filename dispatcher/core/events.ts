@@ -45,6 +45,10 @@ export interface LoopEvents {
   "places:free-failed": { id: string; err: unknown };
   /** a replica's heartbeat silent past the retention was removed from the ledger */
   "ledger:instance-forgotten": { instance: string; seenAt: string };
+  /** a recorded action's ledger entry past the retention was removed (its result in the repo is the record) */
+  "ledger:entry-removed": { id: string; recordedAt: string };
+  /** the ledger's entries after a retention sweep */
+  "ledger:size": { entries: number };
   /** a pass ended: what it started and refused, and how long it took */
   "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */

@@ -50,6 +50,8 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
 
   events.on("ledger:instance-forgotten", (e) => log.info({ replica: e.instance, seen_at: e.seenAt }, "removed the heartbeat of a replica silent past the retention"));
 
+  events.on("ledger:entry-removed", (e) => log.info({ action: e.id, recorded_at: e.recordedAt }, "removed a recorded ledger entry past the retention"));
+
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

@@ -15,7 +15,7 @@ import { planDispatches, serializationKey, type Candidate, type Limits, type Pla
 import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
-import { createPurgeSchedule, silentInstances } from "./purge.js";
+import { createPurgeSchedule, entryExpired, silentInstances } from "./purge.js";
 import { createSharedLimits } from "./limits.js";
 
 export interface LoopDeps {
@@ -44,6 +44,8 @@ export interface LoopDeps {
     leaseMs: number;
     /** a replica's heartbeat silent this long is removed from the ledger (checked at most hourly) */
     instanceRetentionMs?: number;
+    /** a recorded action's ledger entry is removed this long after it was recorded (0 or absent: kept) */
+    ledgerRetentionMs?: number;
     /** a child is purged from Nomad this long after its result was pushed (0: never) */
     purgeAfterMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
@@ -157,17 +159,35 @@ export function createLoop(deps: LoopDeps) {
   /** when the heartbeats were last swept */
   let lastSweep = Number.NEGATIVE_INFINITY;
 
-  /** Heartbeats of replicas silent past the retention leave the ledger: at most hourly, and at the first beat. */
+  /**
+   * The ledger's retention, at most hourly (or each retention, when shorter) and at the first
+   * beat: heartbeats of replicas silent past theirs, and recorded entries past theirs.
+   */
   async function forgetSilent(): Promise<void> {
-    const retention = s.instanceRetentionMs;
-    if (!retention || now().getTime() - lastSweep < Math.min(retention, 3_600_000)) return;
+    const retentions = [s.instanceRetentionMs, s.ledgerRetentionMs].filter((r): r is number => r !== undefined && r > 0);
+    if (retentions.length === 0 || now().getTime() - lastSweep < Math.min(...retentions, 3_600_000)) return;
     lastSweep = now().getTime();
     try {
-      for (const b of silentInstances(await deps.ledger.instances(), me, now(), retention)) {
-        if (await deps.ledger.forgetInstance(b)) events.emit("ledger:instance-forgotten", { instance: b.instance, seenAt: b.seenAt.toISOString() });
+      if (s.instanceRetentionMs) {
+        for (const b of silentInstances(await deps.ledger.instances(), me, now(), s.instanceRetentionMs)) {
+          if (await deps.ledger.forgetInstance(b)) events.emit("ledger:instance-forgotten", { instance: b.instance, seenAt: b.seenAt.toISOString() });
+        }
+      }
+      if (s.ledgerRetentionMs) {
+        const written = await deps.ledger.written();
+        let removed = 0;
+        // only entries last written before the retention are read: a recorded one has not changed since
+        for (const { id } of written.filter((w) => now().getTime() - w.writtenAt.getTime() > s.ledgerRetentionMs!)) {
+          const entry = await deps.ledger.get(id);
+          if (entry && entryExpired(entry, now(), s.ledgerRetentionMs) && (await deps.ledger.remove(entry))) {
+            removed++;
+            events.emit("ledger:entry-removed", { id, recordedAt: entry.updatedAt });
+          }
+        }
+        events.emit("ledger:size", { entries: written.length - removed });
       }
     } catch (err) {
-      log.warn({ err }, "could not sweep silent replicas' heartbeats; trying again at the next sweep");
+      log.warn({ err }, "could not sweep the ledger (silent replicas' heartbeats, recorded entries); trying again at the next sweep");
     }
   }
 

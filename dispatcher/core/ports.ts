@@ -236,6 +236,10 @@ export interface LedgerPort {
   lastSeen(instance: string): Promise<Date | undefined>;
   /** every replica that ever beat under this ledger, with what it said last */
   instances(): Promise<InstanceBeat[]>;
+  /** every entry's id and when it was last written (one listing, contents not read): the retention sweep's candidates and the ledger's size */
+  written(): Promise<{ id: string; writtenAt: Date }[]>;
+  /** removes an entry as read (check-and-set on entry.index): false when it changed meanwhile */
+  remove(entry: LedgerEntry): Promise<boolean>;
   /** removes a heartbeat as read (check-and-set on beat.index): false when it beat again meanwhile */
   forgetInstance(beat: InstanceBeat): Promise<boolean>;
 }

@@ -7,6 +7,15 @@ export function silentInstances<B extends { instance: string; seenAt: Date }>(be
   return beats.filter((b) => b.instance !== me && now.getTime() - b.seenAt.getTime() > retentionMs);
 }
 
+/**
+ * Pure: a ledger entry that may go. Only a recorded one (its result is in the repo, the record;
+ * an action with a result at the tip is never pending, so never claimed again) last written
+ * longer than `retentionMs` ago; any other state is work in hand.
+ */
+export function entryExpired(entry: { state: string; updatedAt: string }, now: Date, retentionMs: number): boolean {
+  return entry.state === "recorded" && now.getTime() - Date.parse(entry.updatedAt) > retentionMs;
+}
+
 export interface PurgeSchedule {
   /** the result of `id`, run by `jobId`, was pushed at `pushedAt` */
   add(id: string, jobId: string, pushedAt: Date): void;

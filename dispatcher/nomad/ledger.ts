@@ -7,7 +7,7 @@ import type { NomadClient } from "./client.js";
 // exactly one replica claims an action and every state change is fenced. It outlives job GC.
 
 const variable = z.object({ Path: z.string(), ModifyIndex: z.number(), Items: z.record(z.string(), z.string()).nullish() });
-const variableList = z.array(z.object({ Path: z.string() })).nullish();
+const variableList = z.array(z.object({ Path: z.string(), ModifyTime: z.number().optional() })).nullish();
 
 /** Variable paths allow [a-zA-Z0-9-_~/]; action ids may hold dots, which ids never hold as "~". */
 function encode(id: string): string {
@@ -124,6 +124,21 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
           },
         ];
       });
+    },
+    async written() {
+      const { body } = await nomad.get("/v1/vars", variableList, { params: { prefix: actionsPrefix } });
+      // ModifyTime is in nanoseconds
+      return (body ?? []).map((v) => ({ id: decode(v.Path.slice(actionsPrefix.length)), writtenAt: new Date((v.ModifyTime ?? 0) / 1e6) }));
+    },
+    async remove(entry) {
+      const path = pathOf(entry.id);
+      try {
+        await nomad.request(`delete variable ${path}`, { method: "DELETE", url: `/v1/var/${path}`, params: { cas: entry.index } }, z.unknown());
+        return true;
+      } catch (err) {
+        if (err instanceof NomadApiError && err.status === 409) return false;
+        throw err;
+      }
     },
     async forgetInstance(beat) {
       const path = instancePath(prefix, beat.instance);

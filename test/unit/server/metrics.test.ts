@@ -74,6 +74,15 @@ describe("createMetrics", () => {
     expect(await samples(m, "dispatcher_shared_limit_waiting")).toEqual(['dispatcher_shared_limit_waiting{kind="lock"} 0', 'dispatcher_shared_limit_waiting{kind="slot"} 0']);
   });
 
+  it("shows the ledger's size after a retention sweep and the entries it removed", async () => {
+    const events = createLoopEmitter();
+    const m = createMetrics({ events, inFlight: () => 0 });
+    events.emit("ledger:entry-removed", { id: "a", recordedAt: "2024-05-01T12:00:00.000Z" });
+    events.emit("ledger:size", { entries: 12 });
+    expect(await samples(m, "dispatcher_ledger_entries")).toEqual(["dispatcher_ledger_entries 12"]);
+    expect(await samples(m, "dispatcher_ledger_entries_removed_total")).toEqual(["dispatcher_ledger_entries_removed_total 1"]);
+  });
+
   it("keeps two dispatchers' registries apart", async () => {
     const a = createLoopEmitter();
     const ma = createMetrics({ events: a, inFlight: () => 0 });
