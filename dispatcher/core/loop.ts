@@ -15,7 +15,7 @@ import { planDispatches, serializationKey, type Candidate, type Limits, type Pla
 import type { Clock, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
-import { createPurgeSchedule, entryExpired, silentInstances } from "./purge.js";
+import { createPurgeSchedule, entryExpired, PURGE_RESUME_MARGIN_MS, resumable, silentInstances } from "./purge.js";
 import { createSharedLimits } from "./limits.js";
 
 export interface LoopDeps {
@@ -236,12 +236,36 @@ export function createLoop(deps: LoopDeps) {
    */
   const known = new Set<string>();
 
+  /** the purge schedule was read back from the ledger (at the first pass) */
+  let purgesResumed = false;
+
+  /** Purges a previous life (or a dead replica) scheduled: recorded entries with a job, not yet purged, recorded recently. */
+  async function resumePurges(): Promise<void> {
+    if (purgesResumed || s.purgeAfterMs <= 0) return;
+    purgesResumed = true;
+    try {
+      const since = now().getTime() - s.purgeAfterMs - PURGE_RESUME_MARGIN_MS;
+      for (const w of (await deps.ledger.written()).filter((x) => x.writtenAt.getTime() >= since)) {
+        const entry = await deps.ledger.get(w.id);
+        // its own only (a stable DISPATCHER_INSTANCE): another replica's are that replica's to resume
+        const recordedAt = entry && entry.owner === me ? resumable(entry) : undefined;
+        if (recordedAt && entry?.jobId) purges.add(w.id, entry.jobId, recordedAt);
+      }
+    } catch (err) {
+      log.warn({ err }, "could not read the purge schedule back from the ledger; those children are left to Nomad's GC");
+    }
+  }
+
   /** Children whose retention passed since their result was pushed leave Nomad. */
   async function purgeDue(): Promise<void> {
+    await resumePurges();
     for (const p of purges.takeDue(now())) {
       try {
         await deps.nomad.purgeJob(p.jobId);
         events.emit("job:purged", p);
+        // done with it: a restart does not purge it again
+        const entry = await deps.ledger.get(p.id).catch(() => undefined);
+        if (entry?.jobId === p.jobId && !entry.purgedAt) await deps.ledger.update(entry, { purgedAt: stamp() }).catch(() => undefined);
       } catch (err) {
         events.emit("job:purge-failed", { ...p, class: failureClassOf(err), err });
       }

@@ -200,6 +200,8 @@ export interface LedgerEntry {
   dispatchedAt?: string;
   /** the result JSON, kept until it is pushed */
   result?: string;
+  /** when its child was purged from Nomad (the purge schedule, kept in the ledger, is done with it) */
+  purgedAt?: string;
   updatedAt: string;
   /** check-and-set index */
   index: number;

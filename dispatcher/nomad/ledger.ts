@@ -39,6 +39,7 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       accessor: items.accessor || undefined,
       dispatchedAt: items.dispatched_at || undefined,
       result: items.result || undefined,
+      purgedAt: items.purged_at || undefined,
       updatedAt: items.updated_at ?? "",
       index: v.ModifyIndex,
     };
@@ -55,6 +56,7 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       accessor: f.accessor,
       dispatched_at: f.dispatchedAt,
       result: f.result,
+      purged_at: f.purgedAt,
       updated_at: f.updatedAt,
     };
     return Object.fromEntries(Object.entries(items).filter((e): e is [string, string] => e[1] !== undefined));

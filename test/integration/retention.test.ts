@@ -5,7 +5,8 @@ import { afterAll, expect, it } from "vitest";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { sleep } from "../helpers/process.js";
-import { childrenOf, createTestDispatcher, dispatcherNomad, uniq } from "../helpers/stack.js";
+import { waitUntil } from "../helpers/process.js";
+import { childrenOf, createTestDispatcher, dispatcherNomad, nomadHttp, stackEnv, uniq } from "../helpers/stack.js";
 import { createNomadLedger } from "../../dispatcher/nomad/ledger.js";
 
 const remotes: OpsRemote[] = [];
@@ -65,4 +66,33 @@ it("removes a recorded action's ledger entry after the retention, never before; 
   expect(await childrenOf("runner", id)).toHaveLength(1);
   const status = await runCli(["status"], await cliEnv(remote.remote, { DISPATCHER_LEDGER_PREFIX: prefix }));
   expect(status.stdout.split("\n").some((l) => l.startsWith(id) && l.includes("succeeded"))).toBe(true);
+});
+
+it("a restart resumes the purge schedule from the ledger: the child its earlier life recorded is purged after the retention", async () => {
+  const tag = `ret-${uniq()}`;
+  const id = `${tag}-a`;
+  const remote = await createOpsRemote({
+    "formulas/say.sh": "#!/usr/bin/env bash\necho said\n",
+    [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "say"\ncontext = "retention"\nsecrets = []\n`,
+  });
+  remotes.push(remote);
+  const prefix = `dispatcher/${tag}`;
+  const env = { NOMAD_TOKEN: stackEnv().janitorToken, DISPATCHER_LEDGER_PREFIX: prefix, DISPATCHER_INSTANCE: `${tag}-me`, DISPATCHER_PURGE_AFTER_SECONDS: "4" };
+  // the first life records the result and ends before the purge is due: its schedule dies with it
+  await (await createTestDispatcher(remote.remote, env)).loop.once();
+  const [jobId] = await childrenOf("runner", id);
+  const exists = async () => (await nomadHttp("GET", `/v1/job/${encodeURIComponent(jobId!)}?namespace=${stackEnv().NOMAD_NAMESPACE}`)).status === 200;
+  expect(await exists()).toBe(true);
+  // the next life reads it back from the ledger and purges the child once the retention has passed
+  const next = await createTestDispatcher(remote.remote, env);
+  const stop = new AbortController();
+  const running = next.loop.run(stop.signal, 1000);
+  try {
+    expect(await waitUntil(async () => !(await exists()), 30_000, 500)).toBe(true);
+  } finally {
+    stop.abort();
+    await running;
+  }
+  expect(next.captured.lines.filter((l) => l.msg === "purged from Nomad: its result is in the ops repo").map((l) => l.job_id)).toEqual([jobId]);
+  expect((await createNomadLedger(dispatcherNomad(), prefix).get(id))?.purgedAt).toBeDefined();
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createPurgeSchedule, entryExpired, silentInstances } from "../../../dispatcher/core/purge.js";
+import { createPurgeSchedule, entryExpired, resumable, silentInstances } from "../../../dispatcher/core/purge.js";
 
 describe("createPurgeSchedule", () => {
   it("hands out a child only once its retention after the push has passed, and only once", () => {
@@ -37,5 +37,15 @@ describe("entryExpired", () => {
     expect(entryExpired({ state: "recorded", updatedAt: at(60_001) }, NOW, 60_000)).toBe(true);
     expect(entryExpired({ state: "recorded", updatedAt: at(60_000) }, NOW, 60_000)).toBe(false);
     for (const state of ["claimed", "dispatched", "finished"]) expect(entryExpired({ state, updatedAt: at(10 * 60_000) }, NOW, 60_000)).toBe(false);
+  });
+});
+
+describe("resumable", () => {
+  it("is a recorded entry with a job not yet purged, due from when it was recorded", () => {
+    const e = { state: "recorded", jobId: "runner/dispatch-1", updatedAt: "2024-05-01T12:00:00.000Z" };
+    expect(resumable(e)).toEqual(new Date("2024-05-01T12:00:00.000Z"));
+    expect(resumable({ ...e, purgedAt: "2024-05-01T12:01:00.000Z" })).toBeUndefined();
+    expect(resumable({ ...e, jobId: undefined })).toBeUndefined();
+    expect(resumable({ ...e, state: "finished" })).toBeUndefined();
   });
 });
