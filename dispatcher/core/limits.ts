@@ -11,6 +11,12 @@ import type { Wait } from "./schedule.js";
 /** a wait on another replica's place is looked at again after this, unless its lease ends sooner */
 export const PLACE_RECHECK_MS = 1000;
 
+/** the action of a lock handed over to the replica that waited for it, until that one takes it */
+export const RESERVED = "";
+
+/** how long a handed-over lock waits for the replica it was handed to (a few of its rechecks) */
+export const HANDOVER_MS = 3 * PLACE_RECHECK_MS;
+
 export type Holder = { kind: "mine" } | { kind: "stale" } | { kind: "held"; until: Date };
 
 /**
@@ -19,6 +25,8 @@ export type Holder = { kind: "mine" } | { kind: "stale" } | { kind: "held"; unti
  * until its lease would run out.
  */
 export function placeHolder(place: Place, me: { instance: string; session: string }, ownerSeen: Date | undefined, now: Date, leaseMs: number): Holder {
+  // a lock handed over to a replica that waited (no action yet): its until, not a lease
+  if (place.action === RESERVED) return now.getTime() >= Date.parse(place.until) ? { kind: "stale" } : place.owner === me.instance ? { kind: "stale" } : { kind: "held", until: new Date(place.until) };
   if (place.owner === me.instance) return place.session === me.session ? { kind: "mine" } : { kind: "stale" };
   if (ownerSeen === undefined || now.getTime() - ownerSeen.getTime() >= leaseMs) return { kind: "stale" };
   return { kind: "held", until: new Date(ownerSeen.getTime() + leaseMs) };
@@ -31,7 +39,8 @@ function shown(key: string): string {
 
 /** Pure: the wait of an action whose key's lock another replica holds. */
 export function lockWait(id: string, key: string, place: Place, until: Date, now: Date): Wait {
-  return { id, kind: "place", until: earlier(until, now), reason: `waiting for the lock ${shown(key)} held by replica ${place.owner} (action ${place.action})` };
+  const by = place.action === RESERVED ? `handed to replica ${place.owner}` : `held by replica ${place.owner} (action ${place.action})`;
+  return { id, kind: "place", until: earlier(until, now), reason: `waiting for the lock ${shown(key)} ${by}` };
 }
 
 /** Pure: the wait of an action when every slot is held; `holders`: slots per replica. */
@@ -102,7 +111,7 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
     if (h.kind === "held") return { until: h.until };
     // a dead owner's place stays its action's while that action's child may run: whoever
     // re-attaches it adopts the place (adopt); another action waits for that
-    if (h.kind === "stale" && current.action !== id && orphanGuarded(current, seen.get(current.owner), now, deps.leaseMs) && orphanMayRun((await deps.ledger.get(current.action))?.state)) return { until: new Date(now.getTime() + PLACE_RECHECK_MS) };
+    if (h.kind === "stale" && current.action !== id && current.action !== RESERVED && orphanGuarded(current, seen.get(current.owner), now, deps.leaseMs) && orphanMayRun((await deps.ledger.get(current.action))?.state)) return { until: new Date(now.getTime() + PLACE_RECHECK_MS) };
     // ours and not held by any attempt here (its free is on its way), or stale: take it over
     if (h.kind === "mine" && [...held.values()].some((ps) => ps.some((p) => p.name === current.name && p.index === current.index))) return { until: now };
     const place = await deps.places.replace(current, fields(id));
@@ -118,6 +127,11 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
       if (!current) continue; // freed in between: create again
       const t = await takeOver(current, id, now, seen);
       if (t.place) return t.place;
+      // next in line: the holder hands the lock over when it frees it, so replicas take turns
+      if (current.owner !== me.instance && current.action !== RESERVED && !current.next) {
+        const { name: _n, index: _i, ...kept } = current;
+        await deps.places.replace(current, { ...kept, next: me.instance });
+      }
       return lockWait(id, key, current, t.until ?? now, now);
     }
     return { id, kind: "place", until: new Date(now.getTime() + PLACE_RECHECK_MS), reason: `waiting for the lock ${shown(key)} (taken and freed meanwhile)` };
@@ -166,7 +180,13 @@ export function createSharedLimits(deps: SharedLimitsDeps) {
     for (const p of places) {
       const n = slotOf(p);
       try {
-        await deps.places.remove(p);
+        if (await deps.places.remove(p)) continue;
+        // changed since taken: a replica asked to be next (hand it over), or it was taken over (leave it)
+        const current = await deps.places.get(p.name);
+        if (!current || current.owner !== me.instance || current.session !== me.session || current.action !== p.action) continue;
+        const at = deps.clock.now();
+        if (current.next && current.next !== me.instance) await deps.places.replace(current, { owner: current.next, session: RESERVED, action: RESERVED, since: at.toISOString(), until: new Date(at.getTime() + HANDOVER_MS).toISOString() });
+        else await deps.places.remove(current);
       } finally {
         if (n !== undefined) mySlots.delete(n);
       }

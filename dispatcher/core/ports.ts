@@ -261,6 +261,8 @@ export interface Place {
   since: string;
   /** when the action's child has ended at the latest (placement deadline, timeout, grace): a dead owner's orphan keeps its place no longer */
   until: string;
+  /** a lock's: the replica that waits for it next (the holder hands it over when it frees it) */
+  next?: string;
   /** check-and-set index */
   index: number;
 }

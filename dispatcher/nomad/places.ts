@@ -27,7 +27,7 @@ export function createNomadPlaces(nomad: NomadClient, prefix = "dispatcher"): Pl
 
   function toPlace(name: string, v: z.infer<typeof variable>): Place {
     const items = v.Items ?? {};
-    return { name, owner: items.owner ?? "", session: items.session ?? "", action: items.action ?? "", since: items.since ?? "", until: items.until ?? "", index: v.ModifyIndex };
+    return { name, owner: items.owner ?? "", session: items.session ?? "", action: items.action ?? "", since: items.since ?? "", until: items.until ?? "", ...(items.next ? { next: items.next } : {}), index: v.ModifyIndex };
   }
 
   async function put(name: string, f: PlaceFields, cas: number): Promise<Place | undefined> {
@@ -35,7 +35,7 @@ export function createNomadPlaces(nomad: NomadClient, prefix = "dispatcher"): Pl
     try {
       const { body } = await nomad.request(
         `write variable ${path}`,
-        { method: "PUT", url: `/v1/var/${path}`, params: { cas }, data: { Path: path, Items: { owner: f.owner, session: f.session, action: f.action, since: f.since, until: f.until } }, urgent: true },
+        { method: "PUT", url: `/v1/var/${path}`, params: { cas }, data: { Path: path, Items: { owner: f.owner, session: f.session, action: f.action, since: f.since, until: f.until, ...(f.next ? { next: f.next } : {}) } }, urgent: true },
         variable,
       );
       return toPlace(name, body);

@@ -39,6 +39,15 @@ describe("orphanGuarded", () => {
   });
 });
 
+describe("a handed-over lock", () => {
+  it("is held for the replica it was handed to until its until, then free to anyone", () => {
+    const reserved = { ...place("r2"), session: "", action: "", until: new Date(NOW.getTime() + 3000).toISOString() };
+    expect(placeHolder(reserved, { instance: "r1", session: "s1" }, NOW, NOW, LEASE)).toEqual({ kind: "held", until: new Date(NOW.getTime() + 3000) });
+    expect(placeHolder(reserved, { instance: "r2", session: "s9" }, NOW, NOW, LEASE)).toEqual({ kind: "stale" });
+    expect(placeHolder(reserved, { instance: "r1", session: "s1" }, NOW, new Date(NOW.getTime() + 3000), LEASE)).toEqual({ kind: "stale" });
+  });
+});
+
 describe("needsLock", () => {
   it("locks a formula key; an id key is the ledger claim's", () => {
     expect(needsLock("formula:release")).toBe(true);
@@ -86,9 +95,15 @@ describe("createSharedLimits", () => {
       { id: "x2", kind: "place", until: new Date(NOW.getTime() + 1000), reason: "waiting for the lock formula=release held by replica r1 (action x1)" },
     ]);
     expect(waits.at(-1)).toEqual({ instance: "r2", lock: 1, slot: 0, held: 1 });
+    // r2 asked to be next: freeing hands the lock over to it, and r1 does not take it back meanwhile
+    expect(store.places.get("lock/formula:release")?.next).toBe("r2");
     await a.free("x1");
-    expect(store.places.has("lock/formula:release")).toBe(false);
+    expect(store.places.get("lock/formula:release")).toMatchObject({ owner: "r2", action: "", until: new Date(NOW.getTime() + 3000).toISOString() });
+    expect((await a.admit([cand("x3", "release")], keyOf, NOW, run)).waiting.map((w) => w.reason)).toEqual(["waiting for the lock formula=release handed to replica r2"]);
     expect((await b.admit([cand("x2", "release")], keyOf, NOW, run)).start.map((c) => c.action.id)).toEqual(["x2"]);
+    await b.free("x2");
+    // nobody asked to be next (r1's wait came while it was reserved): freed outright
+    expect(store.places.has("lock/formula:release")).toBe(false);
   });
 
   it("max_in_flight counts every replica's slots; the rest wait, naming who holds them", async () => {
