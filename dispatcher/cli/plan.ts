@@ -45,7 +45,10 @@ async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly P
   const planned = entries.filter((e) => e.verdict === "dispatch").map((e) => ({ id: e.id, key: keys.get(e.id)! }));
   if (planned.length === 0) return entries;
   const prefix = v.config.nomad.ledgerPrefix;
-  const snap = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  const all = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  // the places of this repo's actions (a running one is pending until its result lands)
+  const ids = new Set(parsed.map((p) => p.file.id));
+  const snap = { ...all, places: all.places.filter((p) => ids.has(p.action)) };
   const waits = new Map(sharedWaits(planned, snap, limits.maxInFlight, now, v.config.leaseSeconds * 1000).map((w) => [w.id, w.reason]));
   return entries.map((e) => (waits.has(e.id) ? { id: e.id, verdict: "wait", reason: waits.get(e.id)! } : e));
 }

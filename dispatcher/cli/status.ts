@@ -87,7 +87,10 @@ async function sharedLimitLines(v: View, pending: RepoState["pending"]): Promise
   const prefix = v.config.nomad.ledgerPrefix;
   const now = new Date();
   const leaseMs = v.config.leaseSeconds * 1000;
-  const snap = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  const all = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  // the places of this repo's actions (a running one is pending until its result lands)
+  const ids = new Set(pending.map((p) => p.file.id));
+  const snap = { ...all, places: all.places.filter((p) => ids.has(p.action)) };
   if (snap.places.length === 0) return "";
   const limits = v.config.limits;
   const held = snap.places.map((p) => {

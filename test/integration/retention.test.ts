@@ -51,7 +51,8 @@ it("removes a recorded action's ledger entry after the retention, never before; 
   const env = (name: string) => ({ DISPATCHER_LEDGER_PREFIX: prefix, DISPATCHER_INSTANCE: `${tag}-${name}`, DISPATCHER_LEDGER_RETENTION_SECONDS: "5" });
   const first = await createTestDispatcher(remote.remote, env("one"));
   await first.loop.once();
-  expect((await ledger.get(id))?.state).toBe("recorded");
+  // once returns when the result is pushed; marking the entry recorded may land just after
+  expect(await waitUntil(async () => (await ledger.get(id))?.state === "recorded", 10_000, 200)).toBe(true);
   // within the retention a sweep (a new replica's first beat) leaves it
   await (await createTestDispatcher(remote.remote, env("two"))).loop.once();
   expect((await ledger.get(id))?.state).toBe("recorded");
