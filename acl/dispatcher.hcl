@@ -12,11 +12,17 @@ namespace "dispatch" {
   ]
 
   variables {
-    # the ledger (<prefix>/actions/<id>) and replica heartbeats (<prefix>/instances/<name>):
-    # read and write each entry; list for `status` (every entry, every replica). The daemon
-    # itself never lists the ledger: its claim's check-and-set finds an entry there is
+    # the ledger (<prefix>/actions/<id>), replica heartbeats (<prefix>/instances/<name>) and the
+    # places of the limits replicas share (<prefix>/places/lock/<key>, <prefix>/places/slot/<n>):
+    #   read    each entry, heartbeat and place (take-over decisions)
+    #   write   claims and state changes, heartbeats, taking a place (all check-and-set)
+    #   list    the slots when the first guess is taken, the ledger at most hourly for its
+    #           retention sweep, and `status` (every entry, every replica); a pass never lists
+    #           the ledger: its claim's check-and-set finds an entry there is
+    #   destroy freeing a place when its child ends; removing a recorded entry, or a silent
+    #           replica's heartbeat, past its retention (all check-and-set: one written meanwhile stays)
     path "dispatcher/*" {
-      capabilities = ["read", "write", "list"]
+      capabilities = ["read", "write", "list", "destroy"]
     }
   }
 }

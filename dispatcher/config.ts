@@ -148,6 +148,10 @@ export const configSchema = z.strictObject({
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
+  /** a replica's heartbeat silent this long leaves the ledger (status --instances forgets it) */
+  instanceRetentionSeconds: positiveInt,
+  /** a recorded action's ledger entry is removed this long after it was recorded (0: kept for good) */
+  ledgerRetentionSeconds: z.coerce.number().int().min(0),
   logs: z.strictObject({
     tailBytes: positiveInt,
     maxBytes: positiveInt,
@@ -191,6 +195,8 @@ export function defaults(cwd = process.cwd()): Layer {
     forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
+    instanceRetentionSeconds: 604_800,
+    ledgerRetentionSeconds: 604_800,
     logs: { tailBytes: 4096, maxBytes: 1_048_576, format: "auto", file: "" },
     instance: `${hostname()}-${process.pid}`,
   };
@@ -237,6 +243,8 @@ const ENV: Record<string, string> = {
   DISPATCHER_FORGE_OUTBOX: "forge.outbox",
   DISPATCHER_FORGE_HOOKS_TOKEN_FILE: "forge.hooksTokenFile",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
+  DISPATCHER_INSTANCE_RETENTION_SECONDS: "instanceRetentionSeconds",
+  DISPATCHER_LEDGER_RETENTION_SECONDS: "ledgerRetentionSeconds",
   DISPATCHER_INSTANCE: "instance",
   DISPATCHER_LOG_FORMAT: "logs.format",
   DISPATCHER_LOG_FILE: "logs.file",

@@ -13,12 +13,13 @@ import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
-import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, VaultPort } from "./core/ports.js";
+import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter } from "./core/events.js";
 import { logLoopEvents } from "./core/log-events.js";
 import { createNomadLedger } from "./nomad/ledger.js";
+import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
@@ -31,6 +32,7 @@ import { VERSION } from "./version.js";
 export interface Overrides {
   nomad?: NomadPort;
   ledger?: LedgerPort;
+  places?: PlacesPort;
   vault?: VaultPort;
   repo?: OpsRepoPort;
   log?: Logger;
@@ -137,6 +139,8 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     commitWindowMs: config.repo.commitWindowMs,
     pushIntervalMs: config.repo.pushIntervalMs,
     leaseMs: config.leaseSeconds * 1000,
+    instanceRetentionMs: config.instanceRetentionSeconds * 1000,
+    ledgerRetentionMs: config.ledgerRetentionSeconds * 1000,
     pins: readPinFile(config.nomad.pins),
     namespace: config.nomad.namespace ?? "default",
     approvals:
@@ -221,6 +225,8 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
     ledger,
+    // the shared limits live beside the ledger: a ledger of a test's own keeps the limits in-process
+    places: overrides.places ?? (overrides.ledger ? undefined : createNomadPlaces(engines.nomad, config.nomad.ledgerPrefix)),
     clock: overrides.clock ?? systemClock,
     log: loopLog,
     events,

@@ -4,7 +4,12 @@ import { readForgeApproval, type ForgeApprovalRule } from "../core/forge-approva
 import { createActionsIndex, ignoredEntries, readActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { ForgeGatePort, OpsRepoPort } from "../core/ports.js";
-import { formatIgnored, formatPlan, previewPass } from "../core/preview.js";
+import { formatIgnored, formatPlan, previewPass, type PlanEntry } from "../core/preview.js";
+import { readPlaces, sharedWaits } from "../core/limits.js";
+import { serializationKey, type Limits } from "../core/schedule.js";
+import { createNomadLedger } from "../nomad/ledger.js";
+import { createNomadPlaces } from "../nomad/places.js";
+import type { View } from "./view.js";
 import { forgeGateOf, loopSettings, viewWorkdir } from "../start.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
@@ -33,10 +38,26 @@ ${CONFIG_HELP}`,
     const approvals = settings.approvals && (await readApprovals(v.repo, gate, settings.approvals, commit, parsed, catalog));
     const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
     if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
-    process.stdout.write(formatPlan(previewPass(parsed, catalog, commit, settings, settings.limits, new Date(), approvals), commit, ignored));
+    const now = new Date();
+    const entries = previewPass(parsed, catalog, commit, settings, settings.limits, now, approvals);
+    process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit, ignored));
     return 0;
   },
 };
+
+/** What would start, unless another replica holds its key's lock or every slot: then it waits, saying for whom (core/limits.ts). */
+async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly ParsedAction[], limits: Limits, now: Date): Promise<PlanEntry[]> {
+  const keys = new Map(parsed.flatMap((p) => (p.ok ? [[p.action.id, serializationKey(p.action, limits.serializeBy)] as const] : [])));
+  const planned = entries.filter((e) => e.verdict === "dispatch").map((e) => ({ id: e.id, key: keys.get(e.id)! }));
+  if (planned.length === 0) return entries;
+  const prefix = v.config.nomad.ledgerPrefix;
+  const all = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  // the places of this repo's actions (a running one is pending until its result lands)
+  const ids = new Set(parsed.map((p) => p.file.id));
+  const snap = { ...all, places: all.places.filter((p) => ids.has(p.action)) };
+  const waits = new Map(sharedWaits(planned, snap, limits.maxInFlight, now, v.config.leaseSeconds * 1000).map((w) => [w.id, w.reason]));
+  return entries.map((e) => (waits.has(e.id) ? { id: e.id, verdict: "wait", reason: waits.get(e.id)! } : e));
+}
 
 /** The verdicts the loop would reach on the actions it would not refuse otherwise, one at a time (two git processes each). */
 async function readApprovals(repo: OpsRepoPort, gate: ForgeGatePort | undefined, rule: ApprovalRule | ForgeApprovalRule, commit: string, parsed: readonly ParsedAction[], catalog: Catalog): Promise<Map<string, ApprovalVerdict>> {

@@ -6,7 +6,10 @@ import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } 
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command, type Values } from "./common.js";
-import { openView, readLiveChildren, readRepoState, readUnpushed, type View } from "./view.js";
+import { openView, readLiveChildren, readRepoState, readUnpushed, type RepoState, type View } from "./view.js";
+import { placeHolder, readPlaces, sharedWaits } from "../core/limits.js";
+import { serializationKey } from "../core/schedule.js";
+import { createNomadPlaces } from "../nomad/places.js";
 
 export const statusCommand: Command = {
   summary: "table of actions: pending, running (from Nomad) and finished (from their results); --instances: the replicas",
@@ -87,8 +90,35 @@ async function renderActions(v: View, values: Values): Promise<string> {
   }
   // the daemon's forge outbox (on its host): reports a forge outage held back
   const unsent = v.config.forge.url ? formatUnsent(readOutbox(forgeOutboxOf(v.config))) : "";
-  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("") + unsent;
+  const shared = await sharedLimitLines(v, repo.pending);
+  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("") + shared + unsent;
   return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${table}`;
+}
+
+/**
+ * The limits replicas share (core/limits.ts): the locks and slots held, and why pending actions
+ * wait on them, in the loop's own words. Nothing when nothing is held.
+ */
+async function sharedLimitLines(v: View, pending: RepoState["pending"]): Promise<string> {
+  const prefix = v.config.nomad.ledgerPrefix;
+  const now = new Date();
+  const leaseMs = v.config.leaseSeconds * 1000;
+  const all = await readPlaces(createNomadPlaces(v.nomad, prefix), createNomadLedger(v.nomad, prefix));
+  // the places of this repo's actions (a running one is pending until its result lands)
+  const ids = new Set(pending.map((p) => p.file.id));
+  const snap = { ...all, places: all.places.filter((p) => ids.has(p.action)) };
+  if (snap.places.length === 0) return "";
+  const limits = v.config.limits;
+  const held = snap.places.map((p) => {
+    const h = placeHolder(p, { instance: "", session: "" }, snap.seen.get(p.owner), now, leaseMs);
+    return `  ${p.name} held by ${p.owner} for ${p.action} since ${p.since}${h.kind === "held" ? "" : " (owner silent past the lease: free to take over)"}`;
+  });
+  // one candidate per key, in id order, as a pass plans them; what a child of this action runs already is not pending
+  const byKey = new Map<string, string>();
+  for (const p of [...pending].sort((a, b) => (a.file.id < b.file.id ? -1 : 1))) if (p.ok) byKey.set(serializationKey(p.action, limits.serializeBy), byKey.get(serializationKey(p.action, limits.serializeBy)) ?? p.action.id);
+  const planned = [...byKey].map(([key, id]) => ({ id, key })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const waits = sharedWaits(planned, snap, limits.maxInFlight, now, leaseMs).map((w) => `  ${w.id}: ${w.reason}`);
+  return ["", `shared limits (max in flight ${limits.maxInFlight}, serialize_by ${limits.serializeBy}):`, ...held, ...waits, ""].join("\n");
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

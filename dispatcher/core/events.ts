@@ -38,6 +38,18 @@ export interface LoopEvents {
   "job:purged": { id: string; jobId: string };
   /** purging failed: the child stays for Nomad's own garbage collection */
   "job:purge-failed": { id: string; jobId: string; class: FailureClass; err: unknown };
+  /** the actions a pass's plan would start but that wait for a place another replica holds (a key's lock, a slot), and the slots this process holds */
+  "places:waits": { lock: number; slot: number; held: number };
+  /** a re-attached child got no place under the shared limits (another replica took them): followed anyway */
+  "places:overrun": { id: string };
+  /** freeing a place failed: it stays until this process's lease ends or it frees it again */
+  "places:free-failed": { id: string; err: unknown };
+  /** a replica's heartbeat silent past the retention was removed from the ledger */
+  "ledger:instance-forgotten": { instance: string; seenAt: string };
+  /** a recorded action's ledger entry past the retention was removed (its result in the repo is the record) */
+  "ledger:entry-removed": { id: string; recordedAt: string };
+  /** the ledger's entries after a retention sweep */
+  "ledger:size": { entries: number };
   /** a pass ended: what it started and refused, and how long it took */
   "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */

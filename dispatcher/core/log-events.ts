@@ -54,6 +54,15 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
 
   // each commit's signature is checked once per process: a pass checks only commits new to it
   events.on("pass:done", (e) => e.signaturesChecked && log.info({ commit: e.commit, signatures_checked: e.signaturesChecked }, "commit signatures checked"));
+
+  events.on("places:free-failed", (e) => log.warn({ action: e.id, err: e.err }, "could not free a shared place; it is freed by this replica's next life or taken over after the lease"));
+  events.on("places:overrun", (e) => log.warn({ action: e.id }, "re-attached without a shared place (another replica holds them): the shared limits are exceeded by this child until it ends"));
+  events.on("places:waits", (e) => (e.lock + e.slot > 0 ? log.debug({ lock: e.lock, slot: e.slot, held: e.held }, "actions waiting for places other replicas hold") : undefined));
+
+  events.on("ledger:instance-forgotten", (e) => log.info({ replica: e.instance, seen_at: e.seenAt }, "removed the heartbeat of a replica silent past the retention"));
+
+  events.on("ledger:entry-removed", (e) => log.info({ action: e.id, recorded_at: e.recordedAt }, "removed a recorded ledger entry past the retention"));
+
   events.on("results:pushed", (e) => log.info({ results: e.ids, ...(e.rejections > 0 ? { rejections: e.rejections } : {}) }, "results pushed"));
   events.on("results:kept", (e) => log.error({ err: e.err, waiting: e.waiting }, "could not push results; they are kept and retried on the next pass"));
 }

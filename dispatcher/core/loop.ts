@@ -13,16 +13,19 @@ import { parentJobsOf } from "./request.js";
 import { finishedJobProblem, storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
-import type { Clock, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, SyncHint, VaultPort } from "./ports.js";
+import type { Clock, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
-import { createPurgeSchedule } from "./purge.js";
+import { createPurgeSchedule, entryExpired, PURGE_RESUME_MARGIN_MS, resumable, silentInstances } from "./purge.js";
+import { createSharedLimits } from "./limits.js";
 
 export interface LoopDeps {
   nomad: NomadPort;
   vault: VaultPort;
   repo: OpsRepoPort;
   ledger: LedgerPort;
+  /** the places of the limits replicas share (core/limits.ts); without it the limits hold in this process only */
+  places?: PlacesPort;
   clock: Clock;
   log: Logger;
   /** where the loop reports its transitions (its logs hang on them); a new one when absent */
@@ -43,6 +46,10 @@ export interface LoopDeps {
     pushIntervalMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
+    /** a replica's heartbeat silent this long is removed from the ledger (checked at most hourly) */
+    instanceRetentionMs?: number;
+    /** a recorded action's ledger entry is removed this long after it was recorded (0 or absent: kept) */
+    ledgerRetentionMs?: number;
     /** a child is purged from Nomad this long after its result was pushed (0: never) */
     purgeAfterMs: number;
     /** the namespace runner jobs live in (ledger entries must point there) */
@@ -105,6 +112,13 @@ export function createLoop(deps: LoopDeps) {
   const toRecord = new Map<string, LedgerEntry>();
   const controller = new AbortController();
   const purges = createPurgeSchedule(s.purgeAfterMs);
+  const shared =
+    deps.places &&
+    createSharedLimits({ places: deps.places, ledger: deps.ledger, clock: deps.clock, events, instance: me, session: `${process.pid}-${deps.clock.now().getTime().toString(36)}`, maxInFlight: s.limits.maxInFlight, leaseMs: s.leaseMs });
+  /** how long a child of `action` may exist at the most: placement deadline, timeout, the backup stop's grace */
+  const childRunMs = (action: { timeout_minutes?: number }) => ((action.timeout_minutes ?? s.defaultTimeoutMinutes) * 60 + s.placementSeconds) * 1000 + 60_000;
+  /** frees the shared places of `id` (its child ended, or its attempt is over) */
+  const freePlaces = (id: string) => void shared?.free(id).catch((err: unknown) => events.emit("places:free-failed", { id, err }));
   /** when a pass first saw each pending action: the queue wait ends at its dispatch */
   const firstSeen = new Map<string, number>();
   /** aborted to cut the poll interval short (a push webhook) */
@@ -147,6 +161,42 @@ export function createLoop(deps: LoopDeps) {
     if (!force && now().getTime() - lastBeat < s.leaseMs / 3) return;
     await deps.ledger.heartbeat(me, now(), { inFlight: inFlight.size, draining: controller.signal.aborted, version: s.dispatcher.version });
     lastBeat = now().getTime();
+    await forgetSilent();
+  }
+
+  /** when the heartbeats were last swept */
+  let lastSweep = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The ledger's retention, at most hourly (or each retention, when shorter) and at the first
+   * beat: heartbeats of replicas silent past theirs, and recorded entries past theirs.
+   */
+  async function forgetSilent(): Promise<void> {
+    const retentions = [s.instanceRetentionMs, s.ledgerRetentionMs].filter((r): r is number => r !== undefined && r > 0);
+    if (retentions.length === 0 || now().getTime() - lastSweep < Math.min(...retentions, 3_600_000)) return;
+    lastSweep = now().getTime();
+    try {
+      if (s.instanceRetentionMs) {
+        for (const b of silentInstances(await deps.ledger.instances(), me, now(), s.instanceRetentionMs)) {
+          if (await deps.ledger.forgetInstance(b)) events.emit("ledger:instance-forgotten", { instance: b.instance, seenAt: b.seenAt.toISOString() });
+        }
+      }
+      if (s.ledgerRetentionMs) {
+        const written = await deps.ledger.written();
+        let removed = 0;
+        // only entries last written before the retention are read: a recorded one has not changed since
+        for (const { id } of written.filter((w) => now().getTime() - w.writtenAt.getTime() > s.ledgerRetentionMs!)) {
+          const entry = await deps.ledger.get(id);
+          if (entry && entryExpired(entry, now(), s.ledgerRetentionMs) && (await deps.ledger.remove(entry))) {
+            removed++;
+            events.emit("ledger:entry-removed", { id, recordedAt: entry.updatedAt });
+          }
+        }
+        events.emit("ledger:size", { entries: written.length - removed });
+      }
+    } catch (err) {
+      log.warn({ err }, "could not sweep the ledger (silent replicas' heartbeats, recorded entries); trying again at the next sweep");
+    }
   }
 
   function baseOf(id: string, sha: string, commit: string, attempt: number, approvedBy?: string[]): ResultBase {
@@ -196,12 +246,36 @@ export function createLoop(deps: LoopDeps) {
    */
   const known = new Set<string>();
 
+  /** the purge schedule was read back from the ledger (at the first pass) */
+  let purgesResumed = false;
+
+  /** Purges a previous life (or a dead replica) scheduled: recorded entries with a job, not yet purged, recorded recently. */
+  async function resumePurges(): Promise<void> {
+    if (purgesResumed || s.purgeAfterMs <= 0) return;
+    purgesResumed = true;
+    try {
+      const since = now().getTime() - s.purgeAfterMs - PURGE_RESUME_MARGIN_MS;
+      for (const w of (await deps.ledger.written()).filter((x) => x.writtenAt.getTime() >= since)) {
+        const entry = await deps.ledger.get(w.id);
+        // its own only (a stable DISPATCHER_INSTANCE): another replica's are that replica's to resume
+        const recordedAt = entry && entry.owner === me ? resumable(entry) : undefined;
+        if (recordedAt && entry?.jobId) purges.add(w.id, entry.jobId, recordedAt);
+      }
+    } catch (err) {
+      log.warn({ err }, "could not read the purge schedule back from the ledger; those children are left to Nomad's GC");
+    }
+  }
+
   /** Children whose retention passed since their result was pushed leave Nomad. */
   async function purgeDue(): Promise<void> {
+    await resumePurges();
     for (const p of purges.takeDue(now())) {
       try {
         await deps.nomad.purgeJob(p.jobId);
         events.emit("job:purged", p);
+        // done with it: a restart does not purge it again
+        const entry = await deps.ledger.get(p.id).catch(() => undefined);
+        if (entry?.jobId === p.jobId && !entry.purgedAt) await deps.ledger.update(entry, { purgedAt: stamp() }).catch(() => undefined);
       } catch (err) {
         events.emit("job:purge-failed", { ...p, class: failureClassOf(err), err });
       }
@@ -335,9 +409,11 @@ export function createLoop(deps: LoopDeps) {
       if (!last || i >= all.length || plan.dispatch.length >= free) break;
       want += free - plan.dispatch.length;
     }
-    for (const c of plan.dispatch) start(c, c.at ?? commit, c.entry);
-    summary.started = plan.dispatch.map((c) => c.action.id);
-    summary.waiting.push(...plan.waiting);
+    // the limits replicas share: a key's lock and a slot each, or a wait naming who holds them
+    const admitted = shared ? await shared.admit(plan.dispatch, (c) => serializationKey(c.action, s.limits.serializeBy), at, (c) => childRunMs(c.action)) : { start: plan.dispatch, waiting: [] };
+    for (const c of admitted.start) start(c, c.at ?? commit, c.entry);
+    summary.started = admitted.start.map((c) => c.action.id);
+    summary.waiting.push(...plan.waiting, ...admitted.waiting);
     if (last) summary.waiting.push(...last.timed);
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     // files read by the next pass need a catalog of their own
@@ -377,6 +453,7 @@ export function createLoop(deps: LoopDeps) {
     inFlight.set(id, f);
     f.done = work().finally(() => {
       inFlight.delete(id);
+      freePlaces(id);
       noteEnd();
       // an attempt that ends without a result (a retry, a lost claim) is pending again at this tip,
       // and the ledger has an entry for it (its own, or another instance's): read it next pass
@@ -407,6 +484,7 @@ export function createLoop(deps: LoopDeps) {
         const f = inFlight.get(id);
         if (!f) return;
         f.ended = true;
+        freePlaces(id);
         noteEnd();
       },
     };
@@ -446,7 +524,12 @@ export function createLoop(deps: LoopDeps) {
     const actionLog = log.child({ action: c.action.id, attempt: previous.attempt, job_id: previous.jobId });
     // following the child the entry names (verify_entry checks it is ours, for this action): its result says what it ran
     const a = { ...attemptOf(c, previous.commit, previous), actionSha: previous.actionSha, jobId: previous.jobId!, accessor: previous.accessor, dispatchedAt: previous.dispatchedAt, from: previous.owner };
-    track(c, () => carry(c, beginReattach(a), previous, actionLog));
+    track(c, async () => {
+      // it runs already: it keeps its dead owner's places, or takes free ones, without waiting
+      const adopted = shared ? await shared.adopt(c.action.id, serializationKey(c.action, s.limits.serializeBy), childRunMs(c.action)).catch(() => false) : true;
+      if (!adopted) events.emit("places:overrun", { id: c.action.id });
+      await carry(c, beginReattach(a), previous, actionLog);
+    });
   }
 
   /**
@@ -577,6 +660,7 @@ export function createLoop(deps: LoopDeps) {
         }
         await flushing;
         await flushAndMark();
+        await shared?.settle();
         return { passes };
       } finally {
         stopBeat();
@@ -609,6 +693,7 @@ export function createLoop(deps: LoopDeps) {
       await Promise.all([...inFlight.values()].map((f) => f.done));
       await flushing;
       await flushSafely();
+      await shared?.settle();
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],

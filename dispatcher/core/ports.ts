@@ -232,6 +232,8 @@ export interface LedgerEntry {
   dispatchedAt?: string;
   /** the result JSON, kept until it is pushed */
   result?: string;
+  /** when its child was purged from Nomad (the purge schedule, kept in the ledger, is done with it) */
+  purgedAt?: string;
   updatedAt: string;
   /** check-and-set index */
   index: number;
@@ -250,6 +252,8 @@ export interface InstanceInfo {
 export interface InstanceBeat extends Partial<InstanceInfo> {
   instance: string;
   seenAt: Date;
+  /** check-and-set index of the heartbeat read */
+  index?: number;
 }
 
 export interface LedgerPort {
@@ -266,6 +270,48 @@ export interface LedgerPort {
   lastSeen(instance: string): Promise<Date | undefined>;
   /** every replica that ever beat under this ledger, with what it said last */
   instances(): Promise<InstanceBeat[]>;
+  /** every entry's id and when it was last written (one listing, contents not read): the retention sweep's candidates and the ledger's size */
+  written(): Promise<{ id: string; writtenAt: Date }[]>;
+  /** removes an entry as read (check-and-set on entry.index): false when it changed meanwhile */
+  remove(entry: LedgerEntry): Promise<boolean>;
+  /** removes a heartbeat as read (check-and-set on beat.index): false when it beat again meanwhile */
+  forgetInstance(beat: InstanceBeat): Promise<boolean>;
+}
+
+/**
+ * A place under the limits replicas share (core/limits.ts): the lock of a serialization key
+ * (`lock/formula:release`) or one of max_in_flight's slots (`slot/0` … `slot/<max − 1>`). Its
+ * lease is its owner's heartbeat.
+ */
+export interface Place {
+  name: string;
+  owner: string;
+  /** the owner's process: a place an earlier life of the same instance left is free */
+  session: string;
+  /** the action holding it */
+  action: string;
+  since: string;
+  /** when the action's child has ended at the latest (placement deadline, timeout, grace): a dead owner's orphan keeps its place no longer */
+  until: string;
+  /** a lock's: the replica that waits for it next (the holder hands it over when it frees it) */
+  next?: string;
+  /** check-and-set index */
+  index: number;
+}
+
+export type PlaceFields = Omit<Place, "name" | "index">;
+
+/** Places in the ledger's store, every write a check-and-set. */
+export interface PlacesPort {
+  get(name: string): Promise<Place | undefined>;
+  /** create only if absent; undefined when another writer holds it */
+  create(name: string, fields: PlaceFields): Promise<Place | undefined>;
+  /** check-and-set on place.index (a take-over); undefined when it changed underneath */
+  replace(place: Place, fields: PlaceFields): Promise<Place | undefined>;
+  /** check-and-set delete; false when it changed underneath (someone took it over) */
+  remove(place: Place): Promise<boolean>;
+  /** the names held under `lock/` or `slot/` (one listing, no contents) */
+  list(kind: "lock" | "slot"): Promise<string[]>;
 }
 
 /** A commit status's state, as Gitea/Forgejo (and GitHub) name them. */

@@ -25,7 +25,8 @@ export interface Limits {
  */
 export interface Wait {
   id: string;
-  kind: "limit" | "backoff" | "lease" | "vault" | "recorded";
+  /** place: a lock or slot another replica holds (core/limits.ts); looked at again at `until` */
+  kind: "limit" | "backoff" | "lease" | "vault" | "recorded" | "place";
   until?: Date;
   /** for people: logs and `dispatcher plan` */
   reason: string;

@@ -7,7 +7,7 @@ import type { NomadClient } from "./client.js";
 // exactly one replica claims an action and every state change is fenced. It outlives job GC.
 
 const variable = z.object({ Path: z.string(), ModifyIndex: z.number(), Items: z.record(z.string(), z.string()).nullish() });
-const variableList = z.array(z.object({ Path: z.string() })).nullish();
+const variableList = z.array(z.object({ Path: z.string(), ModifyTime: z.number().optional() })).nullish();
 
 /** Variable paths allow [a-zA-Z0-9-_~/]; action ids may hold dots, which ids never hold as "~". */
 function encode(id: string): string {
@@ -39,6 +39,7 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       accessor: items.accessor || undefined,
       dispatchedAt: items.dispatched_at || undefined,
       result: items.result || undefined,
+      purgedAt: items.purged_at || undefined,
       updatedAt: items.updated_at ?? "",
       index: v.ModifyIndex,
     };
@@ -55,6 +56,7 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
       accessor: f.accessor,
       dispatched_at: f.dispatchedAt,
       result: f.result,
+      purged_at: f.purgedAt,
       updated_at: f.updatedAt,
     };
     return Object.fromEntries(Object.entries(items).filter((e): e is [string, string] => e[1] !== undefined));
@@ -117,12 +119,38 @@ export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): Le
           {
             instance: items.instance ?? v.Path.slice(prefix.length + "/instances/".length),
             seenAt: new Date(items.seen_at),
+            index: v.ModifyIndex,
             ...(items.in_flight === undefined ? {} : { inFlight: Number(items.in_flight) }),
             ...(items.draining === undefined ? {} : { draining: items.draining === "true" }),
             ...(items.version === undefined ? {} : { version: items.version }),
           },
         ];
       });
+    },
+    async written() {
+      const { body } = await nomad.get("/v1/vars", variableList, { params: { prefix: actionsPrefix } });
+      // ModifyTime is in nanoseconds
+      return (body ?? []).map((v) => ({ id: decode(v.Path.slice(actionsPrefix.length)), writtenAt: new Date((v.ModifyTime ?? 0) / 1e6) }));
+    },
+    async remove(entry) {
+      const path = pathOf(entry.id);
+      try {
+        await nomad.request(`delete variable ${path}`, { method: "DELETE", url: `/v1/var/${path}`, params: { cas: entry.index } }, z.unknown());
+        return true;
+      } catch (err) {
+        if (err instanceof NomadApiError && err.status === 409) return false;
+        throw err;
+      }
+    },
+    async forgetInstance(beat) {
+      const path = instancePath(prefix, beat.instance);
+      try {
+        await nomad.request(`delete variable ${path}`, { method: "DELETE", url: `/v1/var/${path}`, params: { cas: beat.index ?? 0 } }, z.unknown());
+        return true;
+      } catch (err) {
+        if (err instanceof NomadApiError && err.status === 409) return false;
+        throw err;
+      }
     },
     async lastSeen(instance) {
       const v = await read(instancePath(prefix, instance));

@@ -87,5 +87,21 @@ export function createMetrics(src: MetricsSources): Registry {
   ev.on("job:purged", () => jobs.inc({ op: "purged" }));
   ev.on("job:reevaluated", () => jobs.inc({ op: "reevaluated" }));
 
+  const ledgerSize = new Gauge({ name: "dispatcher_ledger_entries", help: "Action entries in the ledger after the last retention sweep (hourly)", registers });
+  ev.on("ledger:size", (e) => ledgerSize.set(e.entries));
+  const ledgerRemoved = new Counter({ name: "dispatcher_ledger_entries_removed_total", help: "Recorded entries removed after the ledger retention", registers });
+  ev.on("ledger:entry-removed", () => ledgerRemoved.inc());
+
+  // the limits replicas share (core/limits.ts): what the last pass left waiting on another replica's place
+  const placeWaits = new Gauge({ name: "dispatcher_shared_limit_waiting", help: "Actions the last pass would have started but that wait for a place another replica holds: its serialization key's lock (kind lock) or a max_in_flight slot (kind slot)", labelNames: ["kind"], registers });
+  const placesHeld = new Gauge({ name: "dispatcher_shared_limit_slots_held", help: "max_in_flight slots this instance holds in the shared ledger", registers });
+  ev.on("places:waits", (e) => {
+    placeWaits.set({ kind: "lock" }, e.lock);
+    placeWaits.set({ kind: "slot" }, e.slot);
+    placesHeld.set(e.held);
+  });
+  const overruns = new Counter({ name: "dispatcher_shared_limit_overruns_total", help: "Children re-attached without a shared place (the shared limits exceeded while they run)", registers });
+  ev.on("places:overrun", () => overruns.inc());
+
   return registry;
 }

@@ -25,5 +25,13 @@ export function createMemoryLedger(): LedgerPort & { entries: Map<string, Ledger
     heartbeat: async () => undefined,
     lastSeen: async () => undefined,
     instances: async () => [],
+    forgetInstance: async () => false,
+    written: async () => [...entries.values()].map((e) => ({ id: e.id, writtenAt: new Date(e.updatedAt) })),
+    async remove(entry) {
+      const cur = entries.get(entry.id);
+      if (!cur || cur.index !== entry.index) return false;
+      entries.delete(entry.id);
+      return true;
+    },
   };
 }

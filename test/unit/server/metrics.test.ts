@@ -63,6 +63,27 @@ describe("createMetrics", () => {
     expect(await samples(m, "dispatcher_process_resident_memory_bytes")).toHaveLength(1);
   });
 
+  it("shows what waits for another replica's lock or slot, the slots held, and re-attached children without a place", async () => {
+    const events = createLoopEmitter();
+    const m = createMetrics({ events, inFlight: () => 0 });
+    events.emit("places:waits", { lock: 2, slot: 1, held: 3 });
+    events.emit("places:overrun", { id: "x" });
+    expect(await samples(m, "dispatcher_shared_limit_waiting")).toEqual(['dispatcher_shared_limit_waiting{kind="lock"} 2', 'dispatcher_shared_limit_waiting{kind="slot"} 1']);
+    expect(await samples(m, "dispatcher_shared_limit_slots_held")).toEqual(["dispatcher_shared_limit_slots_held 3"]);
+    expect(await samples(m, "dispatcher_shared_limit_overruns_total")).toEqual(["dispatcher_shared_limit_overruns_total 1"]);
+    events.emit("places:waits", { lock: 0, slot: 0, held: 1 });
+    expect(await samples(m, "dispatcher_shared_limit_waiting")).toEqual(['dispatcher_shared_limit_waiting{kind="lock"} 0', 'dispatcher_shared_limit_waiting{kind="slot"} 0']);
+  });
+
+  it("shows the ledger's size after a retention sweep and the entries it removed", async () => {
+    const events = createLoopEmitter();
+    const m = createMetrics({ events, inFlight: () => 0 });
+    events.emit("ledger:entry-removed", { id: "a", recordedAt: "2024-05-01T12:00:00.000Z" });
+    events.emit("ledger:size", { entries: 12 });
+    expect(await samples(m, "dispatcher_ledger_entries")).toEqual(["dispatcher_ledger_entries 12"]);
+    expect(await samples(m, "dispatcher_ledger_entries_removed_total")).toEqual(["dispatcher_ledger_entries_removed_total 1"]);
+  });
+
   it("keeps two dispatchers' registries apart", async () => {
     const a = createLoopEmitter();
     const ma = createMetrics({ events: a, inFlight: () => 0 });
