@@ -3,7 +3,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { buildMeta } from "../runner/contract.js";
+import { buildMeta } from "../contract.js";
 import { runCli } from "./contenders/cli.js";
 import { runDispatcher, runnerRemoteOf, runOnce, writeDispatcherConfig, type DispatcherSetup } from "./contenders/dispatcher.js";
 import { startDaemon, type Daemon } from "./contenders/daemon.js";

@@ -3,7 +3,7 @@
 // step()'s. Errors become events (failed with the command that failed, conflict, aborted).
 import type { Action, ActionFile } from "../actions/schema.js";
 import { ParentChanged, Tampered, failureClassOf } from "../errors.js";
-import { encodePayload, newVerdictNonce } from "../runner/contract.js";
+import { encodePayload, newVerdictNonce } from "../contract.js";
 import type { LoopEmitter } from "./events.js";
 import { collectChild, trackChild, type ExecuteDeps, type Follow, type Tracked } from "./execute.js";
 import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type FailedOp, type Step } from "./lifecycle.js";

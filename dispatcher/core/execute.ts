@@ -1,6 +1,6 @@
 import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import { RUNNER_TASK, decodePayload, looksLikeRunnerVerdict, parseRunnerError, stripVerdictNonce } from "../runner/contract.js";
+import { RUNNER_TASK, decodePayload, looksLikeRunnerVerdict, parseRunnerError, stripVerdictNonce } from "../contract.js";
 import type { PinFile } from "./pins.js";
 import type { AllocationState, Clock, JobPlacement, NomadPort, VaultPort } from "./ports.js";
 import type { RequestSettings } from "./request.js";

@@ -7,7 +7,7 @@ export interface DispatchRequest {
   /** parameterized parent job: "runner" or "sidecar" */
   job: string;
   meta: Record<string, string>;
-  /** becomes the task's dispatch_payload file; carries the verdict nonce and the wrapping token (runner/contract.ts) */
+  /** becomes the task's dispatch_payload file; carries the verdict nonce and the wrapping token (contract.ts) */
   payload?: string;
   idempotencyToken: string;
 }

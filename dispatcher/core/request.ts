@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
-import { RUNNER_TASK, buildMeta } from "../runner/contract.js";
+import { RUNNER_TASK, buildMeta } from "../contract.js";
 import { policiesFor } from "./catalog.js";
 
 export interface Execution {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { createMasker } from "../core/redact.js";
 import { ProcessLimitExceeded, TimeoutExceeded } from "../errors.js";
-import type { RunnerMeta } from "./contract.js";
+import type { RunnerMeta } from "../contract.js";
 
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
 

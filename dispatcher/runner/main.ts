@@ -8,7 +8,7 @@ import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt, checkoutBoundsFromEnv, verifyCheckout } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "./contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */

@@ -1,6 +1,6 @@
 // The lifecycle's interpreter over in-memory ports: what it calls, in which order, and what the
 // ledger holds when a port fails part-way (the crash points of core/lifecycle.ts, for real).
-import { decodePayload } from "../../../dispatcher/runner/contract.js";
+import { decodePayload } from "../../../dispatcher/contract.js";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { Action, ActionFile } from "../../../dispatcher/actions/schema.js";

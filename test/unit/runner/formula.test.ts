@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunnerMeta } from "../../../dispatcher/runner/contract.js";
+import type { RunnerMeta } from "../../../dispatcher/contract.js";
 import { formulaEnv, runFormula, wallsFromEnv, type FormulaRun } from "../../../dispatcher/runner/formula.js";
 
 const meta: RunnerMeta = {

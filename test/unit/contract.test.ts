@@ -11,7 +11,7 @@ import {
   RUNNER_ERROR_EXIT,
   RUNNER_TIMEOUT_EXIT,
   type RunnerMeta,
-} from "../../../dispatcher/runner/contract.js";
+} from "../../dispatcher/contract.js";
 
 const META: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths" | "timeoutMs"> = {
   actionId: "release",

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { retryTable, type FailureClass } from "../errors.js";
+import { retryTable, type FailureClass } from "./errors.js";
 
 const FAILURE_CLASSES = Object.keys(retryTable) as FailureClass[];
 
