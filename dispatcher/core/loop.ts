@@ -226,6 +226,9 @@ export function createLoop(deps: LoopDeps) {
     const checked = deps.repo.signatureChecks?.() ?? 0;
     try {
       const summary = await readAndStart(tip);
+      // every pass that reached the remote pushes what is waiting: refusals it queued, and results
+      // a failed push kept (a quiet tip too: nothing new is pending there, the kept ones are held)
+      scheduleFlush();
       const signaturesChecked = (deps.repo.signatureChecks?.() ?? 0) - checked;
       events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}) });
       return summary;
@@ -418,7 +421,6 @@ export function createLoop(deps: LoopDeps) {
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     // files read by the next pass need a catalog of their own
     if (summary.deferred) scan = undefined;
-    scheduleFlush();
     summary.inFlight = inFlight.size;
     return summary;
   }

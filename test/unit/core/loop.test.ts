@@ -6,7 +6,7 @@ import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
 import { buildPinFile } from "../../../dispatcher/core/pins.js";
 import type { NomadPort, OpsRepoPort, RepoFile, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
-import { NomadApiError } from "../../../dispatcher/errors.js";
+import { GitError, NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
 
@@ -204,6 +204,28 @@ describe("createLoop", () => {
     await t.loop.once();
     expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a"]);
     expect(t.elapsed()).toBeLessThan(600_000);
+  });
+
+  it("pushes the results a failed push kept at the next pass, though nothing is pending at that tip", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") });
+    const push = t.repo.port.writeFiles.bind(t.repo.port);
+    let away = true;
+    t.repo.port.writeFiles = async (files, message) => {
+      if (away) throw new GitError("git push failed: the remote is away");
+      return push(files, message);
+    };
+    let kept = 0;
+    t.loop.events.on("results:kept", () => kept++);
+    await t.loop.pass();
+    await expect.poll(() => kept).toBe(1);
+    away = false;
+    // the remote was away longer than a full read is leaned on: the next pass reads afresh, finds nothing pending
+    t.advance(60_000);
+    await t.loop.pass();
+    const quiet = await t.loop.pass();
+    expect(quiet).toMatchObject({ started: [], refused: [], waiting: [] });
+    await expect.poll(() => t.repo.tree.has("vault/actions/a.result.json")).toBe(true);
+    expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a"]);
   });
 
   it("a pass at a tip with nothing pending does nothing more", async () => {
