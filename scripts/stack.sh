@@ -112,20 +112,21 @@ HCL
 # tree; it offers only the ssh mount, from a directory of its own, so class routing and
 # "a mount offered on one node only" are tested on two real nodes
 BIG_POOL=big
-write_nomad_big_config() {
-  mkdir -p "$dev/volumes-big/ssh" "$dev/nomad-big-data"
-  echo "ssh volume of the $BIG_POOL node" >"$dev/volumes-big/ssh/where"
-  cat > "$dev/nomad-big.hcl" <<HCL
-data_dir  = "$dev/nomad-big-data"
+# the head of an extra client agent's config, NAME POOL FIRST_PORT: its own data dir, ports and
+# cgroup tree; the caller adds its volumes and plugins and closes the client block
+client_agent_head() {
+  local name=$1 pool=$2 port=$3
+  cat <<HCL
+data_dir  = "$dev/nomad-$name-data"
 bind_addr = "127.0.0.1"
-name      = "dev-$BIG_POOL"
+name      = "dev-$pool"
 acl {
   enabled = true
 }
 ports {
-  http = $((NOMAD_PORT + 10))
-  rpc  = $((NOMAD_PORT + 11))
-  serf = $((NOMAD_PORT + 12))
+  http = $port
+  rpc  = $((port + 1))
+  serf = $((port + 2))
 }
 advertise {
   http = "127.0.0.1"
@@ -135,8 +136,27 @@ advertise {
 client {
   enabled       = true
   servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
-  node_pool     = "$BIG_POOL"
-  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$BIG_POOL"
+  node_pool     = "$pool"
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
+HCL
+}
+
+# start_client_agent NAME POOL WHAT READY: its node pool, then the agent (clean environment)
+start_client_agent() {
+  local name=$1 pool=$2 what=$3 ready=$4
+  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: %s)"\n}\n' "$pool" "$pool" "$what" >"$dev/pool-$pool.hcl"
+  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-$pool.hcl" >/dev/null
+  say "starting a nomad client in node pool $pool ($what)"
+  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-$name.hcl" >"$dev/nomad-$name.log" 2>&1 &
+  echo $! >"$dev/nomad-$name.pid"
+  wait_for "nomad client ($pool)" 60 "$ready"
+}
+
+write_nomad_big_config() {
+  mkdir -p "$dev/volumes-big/ssh" "$dev/nomad-big-data"
+  echo "ssh volume of the $BIG_POOL node" >"$dev/volumes-big/ssh/where"
+  { client_agent_head big "$BIG_POOL" $((NOMAD_PORT + 10))
+    cat <<HCL
   chroot_env {
     "$dev/chroot" = "/"
   }
@@ -155,6 +175,7 @@ plugin "raw_exec" {
   }
 }
 HCL
+  } > "$dev/nomad-big.hcl"
 }
 
 nomad_big_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" --arg p "$BIG_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
@@ -169,12 +190,7 @@ AGENT_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 start_nomad_big() {
   alive nomad-big && return
   write_nomad_big_config
-  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: second client)"\n}\n' "$BIG_POOL" "$BIG_POOL" >"$dev/pool-big.hcl"
-  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-big.hcl" >/dev/null
-  say "starting a second nomad client in node pool $BIG_POOL"
-  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-big.hcl" >"$dev/nomad-big.log" 2>&1 &
-  echo $! >"$dev/nomad-big.pid"
-  wait_for "nomad client ($BIG_POOL)" 60 nomad_big_ready
+  start_client_agent big "$BIG_POOL" "second client" nomad_big_ready
 }
 
 # a third client agent in node pool "docker" (runner class docker): the runner jobspec's docker
@@ -186,28 +202,8 @@ DOCKER_POOL=docker
 CLASSES=$BIG_POOL,$DOCKER_POOL
 write_nomad_docker_config() {
   mkdir -p "$dev/nomad-docker-data"
-  cat > "$dev/nomad-docker.hcl" <<HCL
-data_dir  = "$dev/nomad-docker-data"
-bind_addr = "127.0.0.1"
-name      = "dev-$DOCKER_POOL"
-acl {
-  enabled = true
-}
-ports {
-  http = $((NOMAD_PORT + 15))
-  rpc  = $((NOMAD_PORT + 16))
-  serf = $((NOMAD_PORT + 17))
-}
-advertise {
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}
-client {
-  enabled       = true
-  servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
-  node_pool     = "$DOCKER_POOL"
-  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$DOCKER_POOL"
+  { client_agent_head docker "$DOCKER_POOL" $((NOMAD_PORT + 15))
+    cat <<HCL
   host_volume "ssh" {
     path      = "$dev/volumes/ssh"
     read_only = true
@@ -236,6 +232,7 @@ plugin "docker" {
   }
 }
 HCL
+  } > "$dev/nomad-docker.hcl"
 }
 
 nomad_docker_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg p "$DOCKER_POOL" 'map(select(.NodePool==$p and .Status=="ready" and .Drivers.docker.Healthy)) | length > 0'; }
@@ -244,12 +241,7 @@ start_nomad_docker() {
   alive nomad-docker && return
   "$root/scripts/docker-engine.sh" up "$dev"
   write_nomad_docker_config
-  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: the docker variant)"\n}\n' "$DOCKER_POOL" "$DOCKER_POOL" >"$dev/pool-docker.hcl"
-  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-docker.hcl" >/dev/null
-  say "starting a third nomad client in node pool $DOCKER_POOL (docker driver)"
-  "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-docker.hcl" >"$dev/nomad-docker.log" 2>&1 &
-  echo $! >"$dev/nomad-docker.pid"
-  wait_for "nomad client ($DOCKER_POOL)" 60 nomad_docker_ready
+  start_client_agent docker "$DOCKER_POOL" "the docker variant" nomad_docker_ready
 }
 
 start_nomad() {
