@@ -52,6 +52,15 @@ nomad_api() { curl -fsS -H "X-Nomad-Token: $(mgmt)" "$@"; }
 nomad_leader() { curl -fsS "$NOMAD_ADDR/v1/status/leader" | grep -q :; }
 nomad_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" 'map(select(.Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
 
+# the mounts (ssh, gpg, sops) as read-only host volumes, from .dev/volumes: the first client and
+# the docker client offer the same ones
+mount_volumes() {
+  local alias
+  for alias in ssh gpg sops; do
+    printf '  host_volume "%s" {\n    path      = "%s"\n    read_only = true\n  }\n' "$alias" "$dev/volumes/$alias"
+  done
+}
+
 write_nomad_config() {
   mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/runner" "$dev/nomad-data"
   cat > "$dev/nomad.hcl" <<HCL
@@ -87,18 +96,7 @@ client {
     path      = "$dev/runner"
     read_only = true
   }
-  host_volume "ssh" {
-    path      = "$dev/volumes/ssh"
-    read_only = true
-  }
-  host_volume "gpg" {
-    path      = "$dev/volumes/gpg"
-    read_only = true
-  }
-  host_volume "sops" {
-    path      = "$dev/volumes/sops"
-    read_only = true
-  }
+$(mount_volumes)
 }
 plugin "raw_exec" {
   config {
@@ -204,18 +202,7 @@ write_nomad_docker_config() {
   mkdir -p "$dev/nomad-docker-data"
   { client_agent_head docker "$DOCKER_POOL" $((NOMAD_PORT + 15))
     cat <<HCL
-  host_volume "ssh" {
-    path      = "$dev/volumes/ssh"
-    read_only = true
-  }
-  host_volume "gpg" {
-    path      = "$dev/volumes/gpg"
-    read_only = true
-  }
-  host_volume "sops" {
-    path      = "$dev/volumes/sops"
-    read_only = true
-  }
+$(mount_volumes)
 }
 plugin "docker" {
   config {

@@ -14,7 +14,8 @@ afterAll(async () => {
   await Promise.all(remotes.map((r) => r.cleanup()));
 });
 
-it("removes the heartbeats of replicas silent past the retention, keeps the others", async () => {
+/** An ops repo with one action, on a ledger prefix of its own (its limits, heartbeats and entries are this test's alone). */
+async function oneAction() {
   const tag = `ret-${uniq()}`;
   const id = `${tag}-a`;
   const remote = await createOpsRemote({
@@ -23,7 +24,11 @@ it("removes the heartbeats of replicas silent past the retention, keeps the othe
   });
   remotes.push(remote);
   const prefix = `dispatcher/${tag}`;
-  const ledger = createNomadLedger(dispatcherNomad(), prefix);
+  return { tag, id, remote, prefix, ledger: createNomadLedger(dispatcherNomad(), prefix) };
+}
+
+it("removes the heartbeats of replicas silent past the retention, keeps the others", async () => {
+  const { tag, id, remote, prefix, ledger } = await oneAction();
   await ledger.heartbeat(`${tag}-gone`, new Date(Date.now() - 120_000), { inFlight: 0, draining: false, version: "0" });
   await ledger.heartbeat(`${tag}-recent`, new Date(Date.now() - 10_000), { inFlight: 0, draining: false, version: "0" });
   const me = `${tag}-me`;
@@ -39,15 +44,7 @@ it("removes the heartbeats of replicas silent past the retention, keeps the othe
 });
 
 it("removes a recorded action's ledger entry after the retention, never before; nothing runs again and status still shows it", async () => {
-  const tag = `ret-${uniq()}`;
-  const id = `${tag}-a`;
-  const remote = await createOpsRemote({
-    "formulas/say.sh": "#!/usr/bin/env bash\necho said\n",
-    [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "say"\ncontext = "retention"\nsecrets = []\n`,
-  });
-  remotes.push(remote);
-  const prefix = `dispatcher/${tag}`;
-  const ledger = createNomadLedger(dispatcherNomad(), prefix);
+  const { tag, id, remote, prefix, ledger } = await oneAction();
   const env = (name: string) => ({ DISPATCHER_LEDGER_PREFIX: prefix, DISPATCHER_INSTANCE: `${tag}-${name}`, DISPATCHER_LEDGER_RETENTION_SECONDS: "5" });
   const first = await createTestDispatcher(remote.remote, env("one"));
   await first.loop.once();
@@ -70,14 +67,7 @@ it("removes a recorded action's ledger entry after the retention, never before; 
 });
 
 it("a restart resumes the purge schedule from the ledger: the child its earlier life recorded is purged after the retention", async () => {
-  const tag = `ret-${uniq()}`;
-  const id = `${tag}-a`;
-  const remote = await createOpsRemote({
-    "formulas/say.sh": "#!/usr/bin/env bash\necho said\n",
-    [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "say"\ncontext = "retention"\nsecrets = []\n`,
-  });
-  remotes.push(remote);
-  const prefix = `dispatcher/${tag}`;
+  const { tag, id, remote, prefix } = await oneAction();
   const env = { NOMAD_TOKEN: stackEnv().janitorToken, DISPATCHER_LEDGER_PREFIX: prefix, DISPATCHER_INSTANCE: `${tag}-me`, DISPATCHER_PURGE_AFTER_SECONDS: "4" };
   // the first life records the result and ends before the purge is due: its schedule dies with it
   await (await createTestDispatcher(remote.remote, env)).loop.once();
