@@ -52,6 +52,8 @@ export interface Dispatcher {
   serve(): Promise<Served | undefined>;
   /** reports results to the forge (commit statuses, pull request comments); undefined without forge.url */
   forge?: ForgeReporter;
+  /** once its loop is done: the event stream, idle connections to Nomad, the forge's retries (a process that exits needs none of it) */
+  close(): void;
 }
 
 export interface Engines {
@@ -154,9 +156,17 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
 }
 
 /** The port with allocation tracking on the shared event stream (dispatches go through it: it knows which are covered). */
-function withFeed(nomad: NomadClient, log: Logger): NomadPort {
+function withFeed(nomad: NomadClient, log: Logger): NomadPort & { close(): void } {
   const feed = createAllocationFeed(nomad, log);
-  return { ...nomad, watchJob: feed.watchJob, dispatch: feed.dispatch };
+  return {
+    ...nomad,
+    watchJob: feed.watchJob,
+    dispatch: feed.dispatch,
+    close() {
+      feed.close();
+      nomad.close();
+    },
+  };
 }
 
 /** The forge bot's token, from forge.token_file. */
@@ -220,8 +230,9 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
   const events = createLoopEmitter();
   logLoopEvents(events, loopLog);
   const ledger = overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix);
+  const fed = withFeed(engines.nomad, log.child({ component: "nomad" }));
   const loop = createLoop({
-    nomad: overrides.nomad ?? withFeed(engines.nomad, log.child({ component: "nomad" })),
+    nomad: overrides.nomad ?? fed,
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
     ledger,
@@ -264,6 +275,10 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     readiness,
     ...(forge ? { forge } : {}),
     keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal),
+    close() {
+      forge?.close();
+      fed.close();
+    },
     async serve() {
       if (config.server.listen === "off") return undefined;
       const secretFile = config.server.webhookSecretFile;

@@ -30,6 +30,8 @@ export interface NomadClient extends NomadPort {
   followLog(allocId: string, task: string, type: LogType, offset: number, signal: AbortSignal): AsyncIterable<Buffer>;
   /** allocation changes from the event stream, from raft index `index` on; Nomad's heartbeats (as it opens, then every 30 s) too */
   allocationEvents(index: number, signal: AbortSignal): AsyncIterable<AllocationEventBatch>;
+  /** closes the idle keep-alive connections (Nomad refuses a client past 100 concurrent ones) */
+  close(): void;
 }
 
 export type LogType = "stdout" | "stderr";
@@ -184,6 +186,7 @@ export function createNomadPort(opts: NomadPortOptions): NomadClient {
   return {
     request: call,
     get,
+    close: () => http.closeIdle(),
 
     async dispatch(req) {
       try {

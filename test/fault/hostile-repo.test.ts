@@ -4,7 +4,7 @@
 // too; `plan` and `status` name what was ignored or refused. Prints the first pass's CPU and the
 // peak RSS per case.
 import { readFileSync } from "node:fs";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createTestDispatcher, uniq } from "../helpers/stack.js";
@@ -162,6 +162,11 @@ async function resultOf(r: PlumbedRemote, id: string): Promise<ActionResult | un
   return text === undefined ? undefined : (JSON.parse(text) as ActionResult);
 }
 
+const open: { close(): void }[] = [];
+afterEach(() => {
+  for (const d of open.splice(0)) d.close();
+});
+
 describe("a hostile ops repo built by plumbing", () => {
   for (const c of CASES) {
     it(`${c.name}: an action beside it and one after it get their results; plan and status name it`, async () => {
@@ -173,6 +178,8 @@ describe("a hostile ops repo built by plumbing", () => {
       r.commit([file(r, `${beside}.toml`, ok(beside)), ...(c.actions?.(r) ?? [])], [noop, ...(c.formulas?.(r) ?? [])]);
 
       const d = await createTestDispatcher(r.remote);
+      // fifteen dispatchers in one process: each closes its idle connections (Nomad answers 429 past 100 from one client)
+      open.push(d);
       const baseline = process.memoryUsage().rss;
       let peak = baseline;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
