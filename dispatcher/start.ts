@@ -201,7 +201,7 @@ export function forgeGateOf(config: Config, workdir = config.repo.workdir): Forg
   const forge = createForge(config);
   if (!forge) throw new ConfigInvalid('approvals.provider (DISPATCHER_APPROVALS_PROVIDER) "forge" needs the forge: set forge.url, forge.repo and forge.token_file (DISPATCHER_FORGE_URL, DISPATCHER_FORGE_REPO, DISPATCHER_FORGE_TOKEN_FILE)');
   const history = createRepoHistory(workdir, config.repo.branch);
-  return { lastChange: (c, p) => history.lastChange(c, p), mergedPullRequestReviews: (c) => forge.mergedPullRequestReviews(c) };
+  return { lastChange: (c, p, outside) => history.lastChange(c, p, outside), mergedPullRequestReviews: (c) => forge.mergedPullRequestReviews(c) };
 }
 
 /** The forge adapter for `config` (Gitea/Forgejo API); undefined without forge.url. */

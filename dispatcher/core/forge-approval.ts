@@ -94,13 +94,13 @@ export function forgeApprovalOf(action: ForgeChange, formula: ForgeChange, rule:
 
 /** The verdict on an action file at `commit`: what brought it and its formula, and their pull requests. */
 export async function readForgeApproval(gate: ForgeGatePort, rule: ForgeApprovalRule, commit: string, file: { path: string }, action: { formula: string; dispatch_mode?: "pr" | "direct" }): Promise<ApprovalVerdict> {
-  const changeOf = async (path: string): Promise<ForgeChange> => {
-    const last = await gate.lastChange(commit, path);
+  const changeOf = async (path: string, outside?: string): Promise<ForgeChange> => {
+    const last = await gate.lastChange(commit, path, outside);
     if (!last) return { path };
     const pr = await gate.mergedPullRequestReviews(last);
     return { path, commit: last, ...(pr ? { pr } : {}) };
   };
   const dir = (rule.actionsDir ?? "vault/actions").replace(/\/+$/, "");
-  const [a, f, code] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`), changeOf(`:(top,exclude)${dir}/`)]);
-  return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula }, { ...code, path: codeLabel(dir) });
+  const [a, f, code] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`), changeOf(codeLabel(dir), dir)]);
+  return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula }, code);
 }

@@ -337,8 +337,11 @@ export interface ForgePort {
 
 /** What the forge reports read of the ops repo's history (the dispatcher's clone). */
 export interface RepoHistoryPort {
-  /** the commit that last changed `path` at or before `commit`, along first parents (a merge, not the branch's commit) */
-  lastChange(commit: string, path: string): Promise<string | undefined>;
+  /**
+   * the commit that last changed `path` at or before `commit`, along first parents (a merge, not
+   * the branch's commit); with `outside`, anything not under that folder (`path` is then unused)
+   */
+  lastChange(commit: string, path: string, outside?: string): Promise<string | undefined>;
   /** `path` at the remote-tracking tip of the branch (our own push moved it); undefined when absent */
   readAtTip(path: string): Promise<Buffer | undefined>;
 }
@@ -351,7 +354,7 @@ export interface ForgeOutboxPort {
 
 /** What the forge gate ([approvals] provider = "forge") reads: the ops repo's history and the forge's pull requests. */
 export interface ForgeGatePort {
-  lastChange(commit: string, path: string): Promise<string | undefined>;
+  lastChange: RepoHistoryPort["lastChange"];
   /** the pull request whose merge made `commit`, with its author, merged head and reviews; undefined for a direct push */
   mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
 }

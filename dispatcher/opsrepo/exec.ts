@@ -33,6 +33,11 @@ export function buildEnv(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   return env;
 }
 
+/** git's pathspec for everything in the tree but `dir` (the code an action runs: all outside the actions folder) */
+export function outsideSpec(dir: string): string[] {
+  return [":/", `:(top,exclude)${dir.replace(/\/+$/, "")}/`];
+}
+
 /** Hides credentials embedded in URLs (https://user:token@host) in anything we log or throw. */
 export function redactUrls(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]+@/gi, "$1***@");
@@ -88,9 +93,9 @@ export function tryGit(cwd: string, args: string[]): Promise<GitRun> {
  * stopped and the rest of its output is never read (`stopped`): a listing of any size costs at
  * most what its reader takes.
  */
-export function streamGit(cwd: string, args: string[], onRecord: (record: Buffer) => boolean): Promise<{ code: number; stderr: string; stopped: boolean }> {
+export function streamGit(cwd: string, args: string[], onRecord: (record: Buffer) => boolean, env: NodeJS.ProcessEnv = buildEnv()): Promise<{ code: number; stderr: string; stopped: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", args, { cwd, env: buildEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("git", args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let partial: Buffer = Buffer.alloc(0);
     let stderr = "";
     let stopped = false;

@@ -7,7 +7,7 @@ import { hasControlCharacter, showPath, type EntryKind } from "../actions/names.
 import type { FileChange, ListedFile, Listing, OpsRepoPort, RepoFile, WriteFailure, WriteOutcome } from "../core/ports.js";
 import { backoffFor, GitError, PermanentFailure, retryTable } from "../errors.js";
 import type { Logger } from "../log.js";
-import { gitFailure, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
+import { gitFailure, outsideSpec, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
 import { readProvenance, signatureChecks } from "./provenance.js";
@@ -414,7 +414,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const onBranch = await tryGit(workdir, ["merge-base", "--is-ancestor", from, to]);
       if (onBranch.code === 1) return false;
       if (onBranch.code !== 0) throw gitFailure(workdir, ["merge-base", "--is-ancestor", from, to], onBranch);
-      const diff = await tryGit(workdir, ["diff", "--quiet", from, to, "--", `:(top,exclude)${dir.replace(/\/+$/, "")}/`]);
+      const diff = await tryGit(workdir, ["diff", "--quiet", from, to, "--", ...outsideSpec(dir)]);
       if (diff.code > 1) throw gitFailure(workdir, ["diff", "--quiet", from, to], diff);
       return diff.code === 0;
     },

@@ -8,7 +8,7 @@
 
 import { stat } from "node:fs/promises";
 import type { CommitSignature, Provenance, SignatureStatus } from "../core/ports.js";
-import { runGit } from "./exec.js";
+import { outsideSpec, runGit } from "./exec.js";
 
 // one record per commit: hash, %G?, signer principal, key fingerprint, Approves trailers
 const SIGNED = "%H%x00%G?%x00%GS%x00%GK%x00%(trailers:key=Approves,valueonly,separator=%x1f)%x1e";
@@ -93,7 +93,7 @@ const memo = new Map<string, Promise<Provenance>>();
 const MAX_MEMO = 10_000;
 
 async function readOnce(cwd: string, commit: string, path: string, allowedSignersFile: string, outside?: string): Promise<Provenance> {
-  const spec = outside === undefined ? ["--", path] : ["--", ":/", `:(top,exclude)${outside.replace(/\/+$/, "")}/`];
+  const spec = ["--", ...(outside === undefined ? [path] : outsideSpec(outside))];
   const last = (await runGit(cwd, ["log", "--first-parent", "-1", "--format=%H", commit, ...spec])).toString("utf8").trim();
   if (!last) return { path, later: [] };
   const after = last === commit ? [] : parseRecords(await runGit(cwd, ["log", "--first-parent", `--format=${TRAILERS}`, `${last}..${commit}`]));

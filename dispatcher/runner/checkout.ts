@@ -1,8 +1,9 @@
 // The runner's one git operation: a detached tree of the ops repo at the action's commit, read
 // over the runner remote. The runner holds no push credential and never writes to the repo.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { GitError, Tampered } from "../errors.js";
+import { streamGit } from "../opsrepo/exec.js";
 
 /** git sees only what it needs: no Vault or Nomad variable of the task reaches it or its hooks. */
 function gitEnv(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -101,18 +102,28 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
   let total = 0;
   let largest = { path: "", size: 0 };
   // a commit that is not there is the checkout's to report, in git's words
-  const listed = await eachTreeEntry(dir, commit, bounds.maxEntries, (line) => {
-    // <mode> SP <type> SP <object> SP+ <size> TAB <path>
-    const tab = line.indexOf("\t");
-    if (tab < 0) return;
-    const [, type, , size] = line.slice(0, tab).split(/ +/);
-    const path = line.slice(tab + 1);
-    if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) return;
-    const n = Number(size);
-    total += n;
-    if (n > largest.size) largest = { path, size: n };
-  });
-  if (listed === "too_many") {
+  // streamed, and stopped past the bound: the listing of a tree bomb is never held, nor waited out
+  let entries = 0;
+  const listed = await streamGit(
+    dir,
+    ["ls-tree", "-r", "-l", "-z", commit],
+    (record) => {
+      if (++entries > bounds.maxEntries) return false;
+      // <mode> SP <type> SP <object> SP+ <size> TAB <path>
+      const line = record.toString("utf8");
+      const tab = line.indexOf("\t");
+      if (tab < 0) return true;
+      const [, type, , size] = line.slice(0, tab).split(/ +/);
+      const path = line.slice(tab + 1);
+      if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) return true;
+      const n = Number(size);
+      total += n;
+      if (n > largest.size) largest = { path, size: n };
+      return true;
+    },
+    gitEnv(process.env),
+  ).catch(() => undefined);
+  if (listed?.stopped) {
     // git's checkout reads every path of the tree into its index, other actions' folder included
     throw new GitError(`checkout of ${commit} refused: its tree lists more than ${bounds.maxEntries} paths (a tree bomb: a few KB of nested trees naming the same blobs); remove it from the ops repo`, undefined, "invalid");
   }
@@ -123,35 +134,6 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
   if (total > bounds.maxTotalBytes) {
     throw new GitError(`checkout of ${commit} refused: it would write ${mb(total)}, more than the task's disk allows (${mb(bounds.maxTotalBytes)}); the largest file is ${largest.path} (${mb(largest.size)})`, undefined, "invalid");
   }
-}
-
-/**
- * Streams `git ls-tree -r -l -z <commit>` into `each`, one entry at a time, and stops git past
- * `max` entries: the listing of a tree bomb is never held, and never waited out.
- */
-function eachTreeEntry(dir: string, commit: string, max: number, each: (line: string) => void): Promise<"listed" | "too_many" | "failed"> {
-  return new Promise((resolve) => {
-    const child = spawn("git", ["ls-tree", "-r", "-l", "-z", commit], { cwd: dir, env: gitEnv(process.env), stdio: ["ignore", "pipe", "ignore"] });
-    let rest = "";
-    let n = 0;
-    let over = false;
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      if (over) return;
-      const records = (rest + chunk).split("\0");
-      rest = records.pop()!;
-      for (const r of records) {
-        if (++n > max) {
-          over = true;
-          child.kill("SIGKILL");
-          return;
-        }
-        each(r);
-      }
-    });
-    child.on("error", () => resolve("failed"));
-    child.on("close", (code) => resolve(over ? "too_many" : code === 0 ? "listed" : "failed"));
-  });
 }
 
 /**
