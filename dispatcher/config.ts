@@ -7,6 +7,7 @@ import { CLASS_NAME, MOUNTS, type FormulaMounts, type FormulaSecrets } from "./a
 import { ConfigInvalid } from "./errors.js";
 import type { LogOptions } from "./log.js";
 import type { SshCredential } from "./opsrepo/exec.js";
+import { SIGNATURE_CHECKS_PER_PASS } from "./opsrepo/provenance.js";
 import type { VaultAuthMethod } from "./vault/login.js";
 
 // Config is one zod pipeline: defaults → file (TOML) → environment → flags. Each layer is a
@@ -127,6 +128,8 @@ export const configSchema = z.strictObject({
       approvers: z.array(z.string().min(1)),
       /** provider = "forge": formulas whose actions may run from a direct push with dispatch_mode = "direct" (none by default) */
       directFormulas: z.array(z.string().min(1)),
+      /** commit signatures a pass checks at most (require_signed); the next pass checks on, each commit once */
+      signatureChecksPerPass: positiveInt,
     })
     .refine((a) => !a.requireSigned || a.allowedSigners, { path: ["allowedSigners"], message: "is required with require_signed: the allowed-signers file" })
     .refine((a) => a.provider !== "forge" || a.approvers.length > 0, { path: ["approvers"], message: 'is required with provider = "forge": the forge users whose approving reviews count, e.g. ["alice", "bob"]' }),
@@ -191,7 +194,7 @@ export function defaults(cwd = process.cwd()): Layer {
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
-    approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [] },
+    approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [], signatureChecksPerPass: SIGNATURE_CHECKS_PER_PASS },
     forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     pollSeconds: 30,
     leaseSeconds: 60,
@@ -237,6 +240,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_APPROVALS_PROVIDER: "approvals.provider",
   DISPATCHER_APPROVERS: "approvals.approvers",
   DISPATCHER_DIRECT_FORMULAS: "approvals.directFormulas",
+  DISPATCHER_SIGNATURE_CHECKS_PER_PASS: "approvals.signatureChecksPerPass",
   DISPATCHER_FORGE_URL: "forge.url",
   DISPATCHER_FORGE_REPO: "forge.repo",
   DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",

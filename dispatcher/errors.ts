@@ -26,6 +26,17 @@ export abstract class DispatcherError extends Error {
   }
 }
 
+/**
+ * Work a pass may not do now: a per-pass budget is spent (commit signatures to check). Never a
+ * failure and never recorded: the action waits, and the next pass, which comes at once, goes on.
+ */
+export class Deferred extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "Deferred";
+  }
+}
+
 /** Raised inside the runner when a granted secret is absent or empty at run time. */
 export class SecretMissing extends DispatcherError {
   readonly class = "secret_missing";

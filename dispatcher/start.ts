@@ -82,6 +82,7 @@ export function createEngines(config: Config, log: Logger, workdir = config.repo
       shared: workdir !== config.repo.workdir,
       author: { name: config.repo.authorName, email: config.repo.authorEmail },
       log: log.child({ component: "opsrepo" }),
+      signatureChecksPerPass: config.approvals.signatureChecksPerPass,
     }),
   };
 }

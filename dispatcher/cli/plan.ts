@@ -7,6 +7,7 @@ import type { ForgeGatePort, OpsRepoPort } from "../core/ports.js";
 import { formatIgnored, formatPlan, previewPass, type PlanEntry } from "../core/preview.js";
 import { readPlaces, sharedWaits } from "../core/limits.js";
 import { serializationKey, type Limits } from "../core/schedule.js";
+import { Deferred } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { createNomadPlaces } from "../nomad/places.js";
 import type { View } from "./view.js";
@@ -35,11 +36,14 @@ ${CONFIG_HELP}`,
     const parsed = await readActions(v.repo, commit, config.repo.actionsDir, index);
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const gate = forgeGateOf(config, viewWorkdir(config));
-    const approvals = settings.approvals && (await readApprovals(v.repo, gate, settings.approvals, commit, parsed, catalog));
+    const read = settings.approvals ? await readApprovals(v.repo, gate, settings.approvals, commit, parsed, catalog) : undefined;
     const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
     if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
     const now = new Date();
-    const entries = previewPass(parsed, catalog, commit, settings, settings.limits, now, approvals);
+    // an action whose verdict a pass's budget of signature checks did not reach waits, as in the loop
+    const judged = read ? parsed.filter((p) => !read.deferred.has(p.file.id)) : parsed;
+    const deferred = [...(read?.deferred ?? [])].map(([id, reason]): PlanEntry => ({ id, verdict: "wait", reason }));
+    const entries = [...previewPass(judged, catalog, commit, settings, settings.limits, now, read?.verdicts), ...deferred].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit, ignored));
     return 0;
   },
@@ -59,12 +63,28 @@ async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly P
   return entries.map((e) => (waits.has(e.id) ? { id: e.id, verdict: "wait", reason: waits.get(e.id)! } : e));
 }
 
-/** The verdicts the loop would reach on the actions it would not refuse otherwise, one at a time (two git processes each). */
-async function readApprovals(repo: OpsRepoPort, gate: ForgeGatePort | undefined, rule: ApprovalRule | ForgeApprovalRule, commit: string, parsed: readonly ParsedAction[], catalog: Catalog): Promise<Map<string, ApprovalVerdict>> {
+/**
+ * The verdicts the loop would reach on the actions it would not refuse otherwise, one at a time
+ * (two git processes each); `deferred`: ids a pass's budget of signature checks did not reach, why.
+ */
+async function readApprovals(
+  repo: OpsRepoPort,
+  gate: ForgeGatePort | undefined,
+  rule: ApprovalRule | ForgeApprovalRule,
+  commit: string,
+  parsed: readonly ParsedAction[],
+  catalog: Catalog,
+): Promise<{ verdicts: Map<string, ApprovalVerdict>; deferred: Map<string, string> }> {
   const verdicts = new Map<string, ApprovalVerdict>();
+  const deferred = new Map<string, string>();
   for (const p of parsed) {
     if (!p.ok || refusalOf(p, catalog)) continue;
-    verdicts.set(p.file.path, "approvers" in rule ? await readForgeApproval(gate!, rule, commit, p.file, p.action) : await readApproval(repo, rule, commit, p.file, p.action.formula));
+    try {
+      verdicts.set(p.file.path, "approvers" in rule ? await readForgeApproval(gate!, rule, commit, p.file, p.action) : await readApproval(repo, rule, commit, p.file, p.action.formula));
+    } catch (err) {
+      if (!(err instanceof Deferred)) throw err;
+      deferred.set(p.file.id, err.message);
+    }
   }
-  return verdicts;
+  return { verdicts, deferred };
 }

@@ -1,6 +1,6 @@
 import { createActionsIndex, readActions, takeIgnoredChange } from "./repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
-import { failureClassOf, nextRetry } from "../errors.js";
+import { Deferred, failureClassOf, nextRetry } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildCatalog, catalogNeeds, policiesFor, refusalOf, waitsForVault, type Catalog, type CatalogSettings } from "./catalog.js";
 import type { ExecuteDeps } from "./execute.js";
@@ -69,7 +69,7 @@ export interface PassSummary {
   refused: string[];
   waiting: Wait[];
   inFlight: number;
-  /** pending action files this pass left unread (a pass reads at most READS_PER_PASS): the next pass comes at once */
+  /** pending action files this pass left unread (a pass reads at most READS_PER_PASS) or could not judge within its budget of signature checks: the next pass comes at once */
   deferred?: number;
 }
 
@@ -389,6 +389,12 @@ export function createLoop(deps: LoopDeps) {
       try {
         await consider(p);
       } catch (err) {
+        if (err instanceof Deferred) {
+          // a per-pass budget is spent (commit signatures): the next pass comes at once and goes on
+          summary.waiting.push({ id: p.file.id, kind: "budget", reason: err.message });
+          summary.deferred = (summary.deferred ?? 0) + 1;
+          return;
+        }
         const cls = failureClassOf(err);
         if (cls === "infra" || cls === "rate_limited" || cls === "auth") throw err;
         events.emit("action:skipped", { id: p.file.id, class: cls, err });

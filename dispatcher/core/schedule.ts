@@ -25,8 +25,8 @@ export interface Limits {
  */
 export interface Wait {
   id: string;
-  /** place: a lock or slot another replica holds (core/limits.ts); looked at again at `until` */
-  kind: "limit" | "backoff" | "lease" | "vault" | "recorded" | "place";
+  /** place: a lock or slot another replica holds (core/limits.ts); looked at again at `until`; budget: the pass spent its budget of signature checks, the next one (at once) goes on */
+  kind: "limit" | "backoff" | "lease" | "vault" | "recorded" | "place" | "budget";
   until?: Date;
   /** for people: logs and `dispatcher plan` */
   reason: string;

@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import { gitFailure, outsideSpec, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
-import { readProvenance, signatureChecks } from "./provenance.js";
+import { createSignatureBudget, readProvenance, SIGNATURE_CHECKS_PER_PASS, signatureChecks } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
   remote: string;
@@ -31,7 +31,10 @@ export interface GitOpsRepoOptions {
   shared?: boolean;
   /** entries one listing or diff reads of a directory (default LISTING_CAP) */
   listingCap?: number;
+  /** commit signatures a pass checks at most (each sync begins a pass; default SIGNATURE_CHECKS_PER_PASS) */
+  signatureChecksPerPass?: number;
 }
+
 
 interface TreeEntry {
   mode: string;
@@ -105,6 +108,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
   const maxPushAttempts = opts.maxPushAttempts ?? MAX_PUSH_ATTEMPTS;
   const listingCap = opts.listingCap ?? LISTING_CAP;
+  const signatureBudget = createSignatureBudget(opts.signatureChecksPerPass ?? SIGNATURE_CHECKS_PER_PASS);
   // fast-import's ident line cannot hold these: a configured name never breaks a commit
   const identityName = opts.author.name.replace(/[<>\n]/g, "");
   const identityEmail = opts.author.email.replace(/[<>\n]/g, "");
@@ -384,6 +388,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     // fetches and pushes share one clone, so they take turns; reads only need the objects
     // a pass does not queue behind a result push when the remote has not moved
     sync: async (o) => {
+      signatureBudget.left = signatureBudget.perPass;
       if (o?.maxAgeMs !== undefined && knownTip && Date.now() - confirmedAt < o.maxAgeMs) return knownTip;
       // checked behind a push of ours in progress: it may be the one the webhook names
       if (o?.pushed !== undefined) return serialize(async () => (knownTip !== undefined && o.pushed === knownTip ? knownTip : fetchTip()));
@@ -394,7 +399,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
 
     diffFiles: (from, to, dir) => diffFiles(from, to, dir.replace(/\/+$/, "")),
 
-    provenance: (commit, path, allowedSignersFile, outside) => readProvenance(workdir, commit, path, allowedSignersFile, outside),
+    provenance: (commit, path, allowedSignersFile, outside) => readProvenance(workdir, commit, path, allowedSignersFile, signatureBudget, outside),
 
     signatureChecks,
 

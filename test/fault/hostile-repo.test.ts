@@ -9,6 +9,9 @@ import type { ActionResult } from "../../dispatcher/core/result.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { createTestDispatcher, uniq } from "../helpers/stack.js";
 import { createPlumbedRemote, treeBomb, type Entry, type PlumbedRemote } from "../helpers/plumbing.js";
+import { createSigners } from "../helpers/signers.js";
+import { createSshKey } from "../helpers/sshsig.js";
+import { SIGNATURE_CHECKS_PER_PASS, signatureChecks } from "../../dispatcher/opsrepo/provenance.js";
 
 const u = uniq();
 const ok = (id: string, extra = "") => `id = "${id}"\nformula = "noop"\ncontext = "hostile repo"\nsecrets = []\n${extra}`;
@@ -240,4 +243,70 @@ describe("a hostile ops repo built by plumbing", () => {
       for (const id of Object.keys(c.invalid ?? {})) expect(status.stdout).toMatch(new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} +- +invalid`, "m"));
     });
   }
+});
+
+/** commits of the hostile history: each claims to approve the ordinary action, so each must be checked */
+const HISTORY = 10_000;
+
+describe("a history of 10,000 commits signed by a key nobody allowed (require_signed)", () => {
+  it("checks each signature once, at most a pass's budget a pass; the actions beside and after it get their results; plan names the wait", async () => {
+    const r = await createPlumbedRemote();
+    remotes.push(r);
+    const keys = createSigners(["alice"], ["alice"]);
+    try {
+      const beside = `beside-history-${u}`;
+      const after = `after-history-${u}`;
+      const noop = { mode: "100755" as const, name: "noop.sh", sha: r.blob("#!/usr/bin/env bash\necho noop ok\n") };
+      const action = file(r, `${beside}.toml`, ok(beside));
+      r.commit([action], [noop], "add an action", keys.key("alice"));
+      const t0 = Date.now();
+      r.signedHistory(HISTORY, createSshKey(), `Approves: vault/actions/${beside}.toml@${action.sha}`);
+      console.log(`fault hostile-repo history: ${HISTORY} signed commits written in ${Date.now() - t0} ms`);
+      const env = { DISPATCHER_REQUIRE_SIGNED: "true", DISPATCHER_ALLOWED_SIGNERS: keys.allowedSigners };
+
+      // a plan is a pass: it checks its budget, then says the action waits for the next ones
+      const cli = await cliEnv(r.remote, env);
+      const plan = await runCli(["plan"], cli);
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain(
+        `commit signatures: this pass checked the ${SIGNATURE_CHECKS_PER_PASS} it may (approvals.signature_checks_per_pass); ${HISTORY + 1 - SIGNATURE_CHECKS_PER_PASS} more signed commits of this history are checked by the next passes, each once`,
+      );
+
+      const d = await createTestDispatcher(r.remote, env);
+      open.push(d);
+      const passes: { checks: number; cpuMs: number; gitCpuMs: number; deferred: number }[] = [];
+      for (;;) {
+        const [checks, cpu, git] = [signatureChecks(), process.cpuUsage(), childrenCpuMs()];
+        const summary = await d.loop.pass();
+        const used = process.cpuUsage(cpu);
+        passes.push({ checks: signatureChecks() - checks, cpuMs: (used.user + used.system) / 1000, gitCpuMs: childrenCpuMs() - git, deferred: summary.deferred ?? 0 });
+        if (!summary.deferred) {
+          expect(summary.started).toEqual([beside]);
+          break;
+        }
+        expect(summary.waiting).toEqual([{ id: beside, kind: "budget", reason: expect.stringMatching(`^commit signatures: this pass checked the ${SIGNATURE_CHECKS_PER_PASS} it may`) }]);
+        expect(passes.length).toBeLessThanOrEqual(Math.ceil((HISTORY + 1) / SIGNATURE_CHECKS_PER_PASS));
+      }
+      for (const [i, p] of passes.entries()) console.log(`fault hostile-repo history: pass ${i + 1}: ${p.checks} signatures checked, cpu=${p.cpuMs.toFixed(0)} ms (+${p.gitCpuMs} ms in git and ssh-keygen)`);
+      // every pass within its budget; the history's commits checked once in all (and the action's own)
+      for (const p of passes) {
+        expect(p.checks).toBeLessThanOrEqual(SIGNATURE_CHECKS_PER_PASS);
+        expect(p.cpuMs).toBeLessThan(PASS_CPU_BOUND_MS);
+      }
+      expect(passes.reduce((n, p) => n + p.checks, 0)).toBe(HISTORY + 1);
+      expect(passes.length).toBe(Math.ceil((HISTORY + 1) / SIGNATURE_CHECKS_PER_PASS));
+      await d.loop.once();
+      expect(await resultOf(r, beside)).toMatchObject({ status: "succeeded", exit_code: 0, approved_by: ["alice@example.test"] });
+
+      // an action approved after the history: only the new commits are checked (the result commit, the action's)
+      const before = signatureChecks();
+      r.commit([file(r, `${after}.toml`, ok(after))], [], "add another", keys.key("alice"));
+      await d.loop.once();
+      expect(await resultOf(r, after)).toMatchObject({ status: "succeeded", exit_code: 0, approved_by: ["alice@example.test"] });
+      console.log(`fault hostile-repo history: the action after it: ${signatureChecks() - before} signatures checked`);
+      expect(signatureChecks() - before).toBeLessThanOrEqual(3);
+    } finally {
+      keys.cleanup();
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { buildEnv, tryGit } from "../../dispatcher/opsrepo/exec.js";
 import { remotesDir } from "./gitrepo.js";
+import { writeSignedHistory, type SshKey } from "./sshsig.js";
 
 export type Mode = "100644" | "100755" | "120000" | "040000" | "160000";
 
@@ -27,8 +28,10 @@ export interface PlumbedRemote {
   remote: string;
   blob(content: string | Buffer): string;
   tree(entries: Entry[]): string;
-  /** a commit of `vault/actions` and `formulas` as given (on main's tip when there is one); returns it */
-  commit(actions: Entry[], formulas: Entry[], message?: string): string;
+  /** a commit of `vault/actions` and `formulas` as given (on main's tip when there is one), SSH-signed with `signingKey`; returns it */
+  commit(actions: Entry[], formulas: Entry[], message?: string, signingKey?: string): string;
+  /** `count` commits on main changing nothing, signed by `key`, each message ending in `trailer`; returns the tip */
+  signedHistory(count: number, key: SshKey, trailer?: string): string;
   /** content of `path` at main, undefined when absent */
   read(path: string): Promise<string | undefined>;
   cleanup(): Promise<void>;
@@ -63,7 +66,7 @@ export async function createPlumbedRemote(): Promise<PlumbedRemote> {
     remote,
     blob,
     tree,
-    commit(actions, formulas, message = "hostile") {
+    commit(actions, formulas, message = "hostile", signingKey) {
       const parent = (() => {
         try {
           return git(remote, ["rev-parse", "--verify", "--quiet", "refs/heads/main"]);
@@ -78,9 +81,16 @@ export async function createPlumbedRemote(): Promise<PlumbedRemote> {
         { mode: "040000", name: "vault", sha: vault },
       ]);
       const ident = ["-c", "user.name=Pusher", "-c", "user.email=pusher@example.test"];
-      const commit = git(remote, [...ident, "commit-tree", root, ...(parent ? ["-p", parent] : []), "-m", message]);
+      const sign = signingKey ? ["-c", "gpg.format=ssh", "-c", `user.signingkey=${signingKey}`] : [];
+      const commit = git(remote, [...ident, ...sign, "commit-tree", ...(signingKey ? ["-S"] : []), root, ...(parent ? ["-p", parent] : []), "-m", message]);
       git(remote, ["update-ref", "refs/heads/main", commit, ...(parent ? [parent] : [])]);
       return commit;
+    },
+    signedHistory(count, key, trailer) {
+      const parent = git(remote, ["rev-parse", "--verify", "refs/heads/main"]);
+      const tip = writeSignedHistory(remote, parent, git(remote, ["rev-parse", `${parent}^{tree}`]), count, key, trailer);
+      git(remote, ["update-ref", "refs/heads/main", tip, parent]);
+      return tip;
     },
     async read(path) {
       const run = await tryGit(remote, ["cat-file", "blob", `main:${path}`]);
