@@ -1,10 +1,10 @@
 import type { ParsedAction } from "../actions/schema.js";
 import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
 import { readForgeApproval, type ForgeApprovalRule } from "../core/forge-approval.js";
-import { createActionsIndex, ignoredEntries, readActions } from "../core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions, unwritableActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { ForgeGatePort, OpsRepoPort } from "../core/ports.js";
-import { formatIgnored, formatPlan, previewPass, type PlanEntry } from "../core/preview.js";
+import { formatIgnored, formatPlan, formatUnwritable, previewPass, type PlanEntry } from "../core/preview.js";
 import { readPlaces, sharedWaits } from "../core/limits.js";
 import { serializationKey, type Limits } from "../core/schedule.js";
 import { Deferred } from "../errors.js";
@@ -37,7 +37,7 @@ ${CONFIG_HELP}`,
     const catalog = await buildCatalog(v, commit, settings, catalogNeeds(parsed));
     const gate = forgeGateOf(config, viewWorkdir(config));
     const read = settings.approvals ? await readApprovals(v.repo, gate, settings.approvals, commit, parsed, catalog) : undefined;
-    const ignored = formatIgnored(config.repo.actionsDir, ignoredEntries(index));
+    const ignored = [...formatIgnored(config.repo.actionsDir, ignoredEntries(index)), ...formatUnwritable(unwritableActions(index))];
     if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
     const now = new Date();
     // an action whose verdict a pass's budget of signature checks did not reach waits, as in the loop

@@ -1,4 +1,4 @@
-import { formatIgnored } from "../core/preview.js";
+import { formatIgnored, formatUnwritable } from "../core/preview.js";
 import { forgeOutboxOf } from "../config.js";
 import { formatUnsent } from "../core/forge.js";
 import { readOutbox } from "../forge/outbox.js";
@@ -18,7 +18,9 @@ export const statusCommand: Command = {
 One row per action in the ops repo at its tip: ID, KIND, STATE, JOB, ALLOC, NODE, AGE, EXIT.
 STATE is pending (not dispatched), queued (no allocation yet), starting, running, finishing
 (ended, result not pushed yet), unpushed (the result is in the ledger but did not reach the repo:
-a push keeps failing or the repo refuses its path; the dispatcher's log says which), or the result's status (succeeded, failed, timeout, invalid,
+a push keeps failing or the repo refuses its path; the dispatcher's log says which), unwritable
+(its result's path is taken by a directory, symlink or submodule: never dispatched, the line
+"unwritable: <id>: <why>" below the table says which), or the result's status (succeeded, failed, timeout, invalid,
 rejected, lost). AGE is the time since that state began. Below the table, entries of the
 actions directory that are not part of the contract (a name with a control character, not UTF-8
 or over 200 bytes, a subdirectory, a submodule, any other name): "ignored: <path>: <why>" (on
@@ -81,8 +83,9 @@ async function renderActions(v: View, values: Values): Promise<string> {
     results: repo.results,
     children: [...live.values()],
     unpushed,
+    unwritable: repo.unwritable.map(([id]) => id),
   });
-  const ignored = formatIgnored(v.config.repo.actionsDir, repo.ignored);
+  const ignored = [...formatIgnored(v.config.repo.actionsDir, repo.ignored), ...formatUnwritable(repo.unwritable)];
   // --json keeps stdout one JSON array: what is ignored goes to stderr there
   if (values.json) {
     for (const line of ignored) process.stderr.write(`dispatcher status: ${line}\n`);

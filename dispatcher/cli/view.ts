@@ -1,5 +1,5 @@
 import { parentJobsOf } from "../core/request.js";
-import { createActionsIndex, ignoredEntries, readActions, readResults, type IgnoredEntry, type ReadResult } from "../core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions, readResults, unwritableActions, type IgnoredEntry, type ReadResult } from "../core/repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
@@ -37,6 +37,8 @@ export interface RepoState {
   problems: string[];
   /** entries of the actions directory that are not part of the contract */
   ignored: { entries: IgnoredEntry[]; truncated: boolean };
+  /** actions whose result's path is taken by what is no file: never dispatched, and why */
+  unwritable: [string, string][];
 }
 
 /** Pending actions and results at the remote's tip. */
@@ -45,7 +47,7 @@ export async function readRepoState(v: View): Promise<RepoState> {
   const index = createActionsIndex();
   const pending = await readActions(v.repo, commit, v.config.repo.actionsDir, index);
   const { results, problems } = await readResults(v.repo, commit, v.config.repo.actionsDir);
-  return { commit, pending, results, problems, ignored: ignoredEntries(index) };
+  return { commit, pending, results, problems, ignored: ignoredEntries(index), unwritable: unwritableActions(index) };
 }
 
 /**

@@ -49,6 +49,11 @@ export function previewPass(
   return entries.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/** What plan and status say of actions held back because their result's path is taken: one line each. */
+export function formatUnwritable(unwritable: readonly [string, string][]): string[] {
+  return unwritable.map(([id, why]) => `unwritable: ${id}: ${why}`);
+}
+
 /** entries of the actions directory that plan and status name one by one; the rest are counted */
 const IGNORED_SHOWN = 20;
 

@@ -1,6 +1,6 @@
 // Reading the ops repo through its port: pending actions, results, formulas at a commit.
 import * as z from "zod";
-import { ACTION_EXT, classifyEntry, notAFile, RESULT_EXT, type IgnoredCode } from "../actions/names.js";
+import { ACTION_EXT, classifyEntry, notAFile, RESULT_EXT, showPath, type IgnoredCode } from "../actions/names.js";
 import { oversizeAction, parseAction } from "../actions/parse.js";
 import type { ParsedAction } from "../actions/schema.js";
 import { PermanentFailure } from "../errors.js";
@@ -39,6 +39,12 @@ export interface ActionsIndex {
   readsPerPass: number;
   /** pending files the last call left unread (readsPerPass): the next call at the same commit reads on */
   deferred: number;
+  /**
+   * ids whose action file is there but whose result's path is taken by what is no file (a
+   * directory, a symlink, a submodule): never dispatched, as no result could be written for
+   * them (and none is ever written over); why, for plan and status
+   */
+  unwritable: Map<string, string>;
 }
 
 /**
@@ -56,12 +62,17 @@ export interface IgnoredEntry {
 }
 
 export function createActionsIndex(opts: { readsPerPass?: number } = {}): ActionsIndex {
-  return { names: new Map(), pending: new Set(), parsed: new Map(), ignored: new Map(), truncated: false, ignoredChanged: false, readsPerPass: opts.readsPerPass ?? READS_PER_PASS, deferred: 0 };
+  return { names: new Map(), pending: new Set(), parsed: new Map(), ignored: new Map(), truncated: false, ignoredChanged: false, readsPerPass: opts.readsPerPass ?? READS_PER_PASS, deferred: 0, unwritable: new Map() };
 }
 
 /** What is ignored in the actions directory at the index's commit, sorted by path. */
 export function ignoredEntries(index: ActionsIndex): { entries: IgnoredEntry[]; truncated: boolean } {
   return { entries: [...index.ignored.values()].sort((a, b) => compare(a.path, b.path)), truncated: index.truncated };
+}
+
+/** Actions held back because their result's path is taken by what is no file, by id, and why (sorted by id). */
+export function unwritableActions(index: ActionsIndex): [string, string][] {
+  return [...index.unwritable].sort(([a], [b]) => compare(a, b));
 }
 
 /** ignoredEntries(), once after each change (the loop logs and counts it then, not every pass). */
@@ -117,6 +128,7 @@ async function updateIndex(repo: OpsRepoPort, commit: string, dir: string, index
     index.names.clear();
     index.pending.clear();
     index.ignored.clear();
+    index.unwritable.clear();
     const listing = await repo.listFiles(commit, dir);
     index.truncated = listing.truncated === true;
     index.ignoredChanged = true;
@@ -145,12 +157,16 @@ function setName(index: ActionsIndex, name: string, file: ListedFile | undefined
   if (file && role?.role === "ignored") {
     index.ignored.set(name, { path: file.path, code: role.code, reason: role.reason });
     index.ignoredChanged = true;
-    return;
-  }
-  if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }), ...(file.kind === undefined ? {} : { kind: file.kind }) });
+  } else if (file) index.names.set(name, { path: file.path, sha: file.sha, ...(file.size === undefined ? {} : { size: file.size }), ...(file.kind === undefined ? {} : { kind: file.kind }) });
   const id = name.endsWith(RESULT_EXT) ? name.slice(0, -RESULT_EXT.length) : name.endsWith(ACTION_EXT) ? name.slice(0, -ACTION_EXT.length) : undefined;
   if (id === undefined) return;
-  if (index.names.has(id + ACTION_EXT) && !index.names.has(id + RESULT_EXT)) index.pending.add(id);
+  const action = index.names.has(id + ACTION_EXT);
+  // what is no file at the result's path holds the action back: its result could not be written
+  const blocker = index.ignored.get(id + RESULT_EXT);
+  const blocked = blocker?.code === "not_a_file";
+  if (action && blocked) index.unwritable.set(id, `its result's path ${showPath(blocker.path)} is ${blocker.reason}: no result can be written there (none is ever written over), so it is not dispatched; move that entry away`);
+  else index.unwritable.delete(id);
+  if (action && !blocked && !index.names.has(id + RESULT_EXT)) index.pending.add(id);
   else index.pending.delete(id);
 }
 

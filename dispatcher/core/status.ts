@@ -9,9 +9,10 @@ export type Kind = "runner" | "sidecar";
 /**
  * Before a result exists: pending (not dispatched), queued (no allocation yet), starting, running,
  * finishing (ended, result not pushed yet), unpushed (its result is in the ledger but did not
- * reach the repo: a push keeps failing, or the repo's layout refuses its path).
+ * reach the repo: a push keeps failing, or the repo's layout refuses its path), unwritable (its
+ * result's path is taken by what is no file: never dispatched, as no result could land).
  */
-export type LiveState = "pending" | "queued" | "starting" | "running" | "finishing" | "unpushed";
+export type LiveState = "pending" | "queued" | "starting" | "running" | "finishing" | "unpushed" | "unwritable";
 
 export interface StatusRow {
   id: string;
@@ -43,6 +44,8 @@ export interface StatusInput {
   children: LiveChild[];
   /** pending actions whose ledger entry holds a finished result: when it ended */
   unpushed?: ReadonlyMap<string, string>;
+  /** actions held back because their result's path is taken by what is no file (repo-read.ts) */
+  unwritable?: readonly string[];
 }
 
 /** The allocation Nomad created last (a dispatched child has one, unless it was rescheduled). */
@@ -78,6 +81,7 @@ export function mergeStatus(input: StatusInput): StatusRow[] {
     const ended = input.unpushed?.get(p.id);
     return ended === undefined || (row.state !== "finishing" && row.state !== "pending") ? row : { ...row, state: "unpushed", since: ended };
   });
+  for (const id of input.unwritable ?? []) rows.push({ id, state: "unwritable" });
   for (const r of input.results) {
     if (pendingIds.has(r.id)) continue;
     rows.push({

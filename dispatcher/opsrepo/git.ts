@@ -273,9 +273,9 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
   }
 
   /**
-   * Which files can be added at `tip`: a path that exists there (file, link, directory) is
-   * skipped, never overwritten; a path under a symlink or a file cannot be written and fails
-   * alone. Symlinks in the repo are data: nothing here ever follows one. Looked up in the
+   * Which files can be added at `tip`: a path that is a file there is skipped, never
+   * overwritten; a path that is a directory or a symlink there, or lies under a symlink or a
+   * file, cannot be written and fails alone. Symlinks in the repo are data: nothing here ever follows one. Looked up in the
    * long-lived cat-file (no process); only a blocker's kind (symlink or file) needs ls-tree.
    */
   async function placeable(tip: string, files: RepoFile[]): Promise<{ fresh: RepoFile[]; skipped: string[]; failed: WriteFailure[] }> {
@@ -297,7 +297,12 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     );
     for (const { f, own, blocker, error } of looked) {
       if (error !== undefined) result.failed.push({ path: f.path, reason: error });
-      else if (own) result.skipped.push(f.path);
+      else if (own) {
+        // a file there is a result (never overwritten); what is no file holds no result and takes none
+        const entry = own === "blob" ? (await readTree(tip, [f.path])).find((e) => e.path === f.path) : undefined;
+        if (entry && entry.mode !== "120000") result.skipped.push(f.path);
+        else result.failed.push({ path: f.path, reason: `${f.path} is ${entry ? kindOf(entry) : own === "tree" ? "a directory" : `a ${own}`} in the repo, not a file` });
+      }
       else if (blocker) {
         const entry = (await readTree(tip, [blocker])).find((e) => e.path === blocker)!;
         result.failed.push({ path: f.path, reason: `${blocker} is ${kindOf(entry)} in the repo, not a directory` });

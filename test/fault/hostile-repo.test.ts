@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
-import { createTestDispatcher, uniq } from "../helpers/stack.js";
+import { childrenOf, createTestDispatcher, uniq } from "../helpers/stack.js";
 import { createPlumbedRemote, treeBomb, type Entry, type PlumbedRemote } from "../helpers/plumbing.js";
 import { createSigners } from "../helpers/signers.js";
 import { createSshKey } from "../helpers/sshsig.js";
@@ -40,6 +40,8 @@ interface Case {
    * every path of it (invalid, the runner's own bound on the paths a tree lists).
    */
   runnerFails?: { class: "infra" | "invalid"; message: (commit: string) => string };
+  /** ids held back, never dispatched, because their result's path is taken: the line plan and status print for each */
+  unwritable?: Record<string, string>;
 }
 
 const file = (r: PlumbedRemote, name: string | Buffer, content: string | Buffer = ok("x")): Entry => ({ mode: "100644", name, sha: r.blob(content) });
@@ -125,6 +127,22 @@ const CASES: Case[] = [
     actions: (r) => [{ mode: "120000", name: `ln-${u}.toml`, sha: r.blob("../../formulas/noop.sh") }],
     named: [],
     invalid: { [`ln-${u}`]: "is a symlink, not a file" },
+  },
+  {
+    // a result's path taken by a directory or a symlink: no result could land, so the action is never run
+    name: "result-path-taken",
+    actions: (r) => [
+      file(r, `rd-${u}.toml`, ok(`rd-${u}`)),
+      { mode: "040000", name: `rd-${u}.result.json`, sha: r.tree([file(r, "x", "x\n")]) },
+      file(r, `rl-${u}.toml`, ok(`rl-${u}`)),
+      { mode: "120000", name: `rl-${u}.result.json`, sha: r.blob("/etc/passwd") },
+    ],
+    named: [ignoredLine(`vault/actions/rd-${u}.result.json`, "a directory, not a file"), ignoredLine(`vault/actions/rl-${u}.result.json`, "a symlink, not a file")],
+    ignored: { not_a_file: 2 },
+    unwritable: {
+      [`rd-${u}`]: `unwritable: rd-${u}: its result's path "vault/actions/rd-${u}.result.json" is a directory, not a file: no result can be written there (none is ever written over), so it is not dispatched; move that entry away`,
+      [`rl-${u}`]: `unwritable: rl-${u}: its result's path "vault/actions/rl-${u}.result.json" is a symlink, not a file: no result can be written there (none is ever written over), so it is not dispatched; move that entry away`,
+    },
   },
   {
     name: "100k-empty-files",
@@ -241,6 +259,13 @@ describe("a hostile ops repo built by plumbing", () => {
         expect(status.stdout).toContain(line);
       }
       for (const id of Object.keys(c.invalid ?? {})) expect(status.stdout).toMatch(new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} +- +invalid`, "m"));
+      for (const [id, line] of Object.entries(c.unwritable ?? {})) {
+        expect(plan.stdout).toContain(line);
+        expect(status.stdout).toContain(line);
+        expect(status.stdout).toMatch(new RegExp(`^${id} +- +unwritable`, "m"));
+        expect(await childrenOf("runner", id), id).toEqual([]);
+        expect(await resultOf(r, id), id).toBeUndefined();
+      }
     });
   }
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createActionsIndex, ignoredEntries, readActions, readFormulas, takeIgnoredChange } from "../../../dispatcher/core/repo-read.js";
+import { createActionsIndex, ignoredEntries, readActions, readFormulas, takeIgnoredChange, unwritableActions } from "../../../dispatcher/core/repo-read.js";
 import type { FileChange, ListedFile, OpsRepoPort } from "../../../dispatcher/core/ports.js";
 import { GitError } from "../../../dispatcher/errors.js";
 
@@ -287,6 +287,29 @@ describe("readActions and what is not part of the contract (issue 31)", () => {
     expect(takeIgnoredChange(index)).toEqual({ entries: [{ path: "vault/actions/bomb", code: "not_a_file", reason: "a directory, not a file" }], truncated: true });
     expect((await readActions(repo, "next", "vault/actions", index)).map((p) => p.file.id)).toEqual(["new"]);
     expect(takeIgnoredChange(index)).toEqual({ entries: [], truncated: true });
+  });
+
+  it("holds back an action whose result's path is a directory, symlink or submodule (no result could land), and lets it go once that entry is gone", async () => {
+    const repo = shapedRepo(
+      [
+        { path: "vault/actions/d.toml", sha: "s1", size: 60 },
+        { path: "vault/actions/d.result.json", sha: "t1", kind: "directory" },
+        { path: "vault/actions/l.toml", sha: "s2", size: 60 },
+        { path: "vault/actions/l.result.json", sha: "b1", size: 9, kind: "symlink" },
+        { path: "vault/actions/orphan.result.json", sha: "t2", kind: "directory" },
+        { path: "vault/actions/ok.toml", sha: "s3", size: 60 },
+      ],
+      { [`${COMMIT}..next`]: [{ path: "vault/actions/d.result.json", deleted: true }] },
+    );
+    const index = createActionsIndex();
+    expect((await readActions(repo, COMMIT, "vault/actions", index)).map((p) => p.file.id)).toEqual(["ok"]);
+    expect(unwritableActions(index)).toEqual([
+      ["d", 'its result\'s path "vault/actions/d.result.json" is a directory, not a file: no result can be written there (none is ever written over), so it is not dispatched; move that entry away'],
+      ["l", 'its result\'s path "vault/actions/l.result.json" is a symlink, not a file: no result can be written there (none is ever written over), so it is not dispatched; move that entry away'],
+    ]);
+    expect(ignoredEntries(index).entries.map((e) => e.path)).toEqual(["vault/actions/d.result.json", "vault/actions/l.result.json", "vault/actions/orphan.result.json"]);
+    expect((await readActions(repo, "next", "vault/actions", index)).map((p) => p.file.id)).toEqual(["d", "ok"]);
+    expect(unwritableActions(index).map(([id]) => id)).toEqual(["l"]);
   });
 
   it("takes only files and links to them as formulas: a subdirectory of formulas/ (helpers, or a tree bomb) is never walked", async () => {

@@ -63,6 +63,16 @@ describe("mergeStatus", () => {
     ]);
   });
 
+  it("shows an action held back because its result's path is taken by what is no file as unwritable, in id order", () => {
+    const rows = mergeStatus({ ...base, pending: [{ id: "b", kind: "runner" }], unwritable: ["c", "a"] });
+    expect(rows).toEqual([
+      { id: "a", state: "unwritable" },
+      { id: "b", kind: "runner", state: "pending" },
+      { id: "c", state: "unwritable" },
+    ]);
+    expect(formatStatusTable(rows, now).split("\n")[1]).toBe("a   -       unwritable  -    -      -     -    -");
+  });
+
   it("takes the latest child of a retried action, and ignores children of other ops repos and other actions", () => {
     const rows = mergeStatus({
       ...base,

@@ -601,22 +601,27 @@ describe("writeFiles on a hostile repo layout", () => {
     expect(logLines.find((l) => l.level === 50)).toMatchObject({ path: "vault/actions/deploy.result.json", msg: "result cannot be written at its path; the others still land" });
   });
 
-  it("skips a result path that is a symlink in the repo, leaving its target alone", async () => {
+  it("fails a result path that is a symlink in the repo, leaving the link and its target alone", async () => {
     await pushLinks({ "vault/actions/deploy.result.json": join(target, "owned.json") });
     const repo = openRepo();
     const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours")], "vault: result for deploy");
-    expect(outcome).toMatchObject({ skipped: ["vault/actions/deploy.result.json"] });
-    expect(outcome.failed).toBeUndefined();
+    // a link is no result: not "already written upstream" (skipped), but a path no result can take
+    expect(outcome).toMatchObject({ skipped: [], failed: [{ path: "vault/actions/deploy.result.json", reason: "vault/actions/deploy.result.json is a symlink in the repo, not a file" }] });
+    expect(await ops.read("vault/actions/deploy.result.json")).toBe(join(target, "owned.json"));
     expect(await readdir(target)).toEqual([]);
   });
 
-  it("skips a result path that is a directory in the repo, and fails one under a file", async () => {
-    await pushLinks({}, { "vault/actions/deploy.result.json/inner.txt": "a directory\n", "vault/blocker": "a file\n" });
+  it("fails a result path that is a directory in the repo, and one under a file; skips one that is a file (never overwritten)", async () => {
+    await pushLinks({}, { "vault/actions/deploy.result.json/inner.txt": "a directory\n", "vault/blocker": "a file\n", "vault/actions/done.result.json": "theirs\n" });
     const repo = openRepo();
-    const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours"), file("vault/blocker/x.result.json", "x")], "vault: results");
-    expect(outcome.skipped).toEqual(["vault/actions/deploy.result.json"]);
-    expect(outcome.failed).toEqual([{ path: "vault/blocker/x.result.json", reason: "vault/blocker is a file in the repo, not a directory" }]);
+    const outcome = await repo.writeFiles([file("vault/actions/deploy.result.json", "ours"), file("vault/blocker/x.result.json", "x"), file("vault/actions/done.result.json", "ours")], "vault: results");
+    expect(outcome.skipped).toEqual(["vault/actions/done.result.json"]);
+    expect(outcome.failed).toEqual([
+      { path: "vault/actions/deploy.result.json", reason: "vault/actions/deploy.result.json is a directory in the repo, not a file" },
+      { path: "vault/blocker/x.result.json", reason: "vault/blocker is a file in the repo, not a directory" },
+    ]);
     expect(await ops.read("vault/actions/deploy.result.json/inner.txt")).toBe("a directory\n");
+    expect(await ops.read("vault/actions/done.result.json")).toBe("theirs\n");
   });
 });
 
