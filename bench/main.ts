@@ -10,7 +10,7 @@ import { startDaemon, type Daemon } from "./contenders/daemon.js";
 import { runRaw } from "./contenders/raw.js";
 import type { BatchRun } from "./contenders/run.js";
 import { createGitCounter } from "./gitcount.js";
-import { evaluateGoals } from "./goals.js";
+import { evaluateEarlierGoals, evaluateGoals } from "./goals.js";
 import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
@@ -267,12 +267,13 @@ async function main(): Promise<void> {
     smallPoll,
     inflight,
     goals: evaluateGoals({ rows, poll, smallPoll, inflight }),
+    earlierGoals: evaluateEarlierGoals({ rows, poll, smallPoll, inflight }),
     totalSeconds: (performance.now() - began) / 1000,
   };
   const markdown = formatMarkdown(report);
   await writeFile(settings.out, markdown);
   const plot = settings.out.replace(/\.md$/, "") + ".svg";
-  await writeFile(plot, plotSvg(rows, `make bench, ${report.machine.date}: ${report.machine.nproc} CPUs, Nomad ${report.machine.nomad}`));
+  await writeFile(plot, plotSvg(rows, samples, `make bench, ${report.machine.date}: ${report.machine.nproc} CPUs, Nomad ${report.machine.nomad}`));
   process.stdout.write(`\n${summaryTable(rows)}\n\n${goalsTable(report.goals)}\n\nwritten to ${settings.out} and ${plot}\n`);
 }
 
