@@ -44,7 +44,8 @@ function distributionPanel(rows: Row[], samples: Sample[], x0: number): string[]
   const of = new Map(rows.map((r) => [r.contender, samples.filter((s) => s.contender === r.contender).flatMap((s) => s.serviceLatencies)]));
   const max = Math.max(...[...of.values()].flat(), 1);
   const plotX = x0 + LABEL_W;
-  const span = DIST_W - LABEL_W - 20;
+  // room on the right for the "p50 / p99" label beside the longest tail
+  const span = DIST_W - LABEL_W - 80;
   const x = (v: number) => (plotX + (v / max) * span).toFixed(1);
   const out = [`<text x="${x0}" y="24" font-weight="bold">service latency per child (ms): p5–p95, p25–p75 box, median, p99 and max ticks</text>`];
   rows.forEach((r, i) => {
