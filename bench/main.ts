@@ -10,7 +10,7 @@ import { startDaemon, type Daemon } from "./contenders/daemon.js";
 import { runRaw } from "./contenders/raw.js";
 import type { BatchRun } from "./contenders/run.js";
 import { createGitCounter } from "./gitcount.js";
-import { evaluateGoals } from "./goals.js";
+import { evaluateEarlierGoals, evaluateGoals } from "./goals.js";
 import { MOCK_JOB, NOOP_JOB, RAW_EXEC_RUNNER, registerBenchJobs } from "./jobs.js";
 import { describeMachine } from "./machine.js";
 import { createBenchNomad } from "./nomad.js";
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     return { ...run, contender: contender.name, round, agentMs: agent.selfMs, tasksMs: agent.childrenMs, machine };
   }
 
-  const contenders: Contender[] = [
+  const allContenders: Contender[] = [
     { name: "raw", before: readTip, run: (ids) => runRaw(nomad, "runner", ids.map(runnerMeta), c) },
     { name: "cli", before: readTip, run: (ids) => runCli(stack, "runner", cliMeta(), ids, settings.cliPollSeconds, c) },
     { name: "dispatcher", ...daemonContender("run", setup.configFile) },
@@ -196,6 +196,7 @@ async function main(): Promise<void> {
     // the same runner and formula without isolation: what exec (chroot, nobody, volumes) costs
     { name: "raw-raw-exec", before: readTip, run: (ids) => runRaw(nomad, RAW_EXEC_RUNNER, ids.map(runnerMeta), c) },
   ];
+  const contenders = pickContenders(allContenders, settings.contenders);
   const samples: Sample[] = [];
   for (let round = 1; round <= settings.rounds; round++) {
     // rotate the order so no contender always follows the same one
@@ -266,13 +267,22 @@ async function main(): Promise<void> {
     smallPoll,
     inflight,
     goals: evaluateGoals({ rows, poll, smallPoll, inflight }),
+    earlierGoals: evaluateEarlierGoals({ rows, poll, smallPoll, inflight }),
     totalSeconds: (performance.now() - began) / 1000,
   };
   const markdown = formatMarkdown(report);
   await writeFile(settings.out, markdown);
   const plot = settings.out.replace(/\.md$/, "") + ".svg";
-  await writeFile(plot, plotSvg(rows, `make bench, ${report.machine.date}: ${report.machine.nproc} CPUs, Nomad ${report.machine.nomad}`));
+  await writeFile(plot, plotSvg(rows, samples, `make bench, ${report.machine.date}: ${report.machine.nproc} CPUs, Nomad ${report.machine.nomad}`));
   process.stdout.write(`\n${summaryTable(rows)}\n\n${goalsTable(report.goals)}\n\nwritten to ${settings.out} and ${plot}\n`);
+}
+
+/** The contenders BENCH_CONTENDERS names, in the bench's order; a name it does not know is an error. */
+function pickContenders(all: Contender[], names: string[]): Contender[] {
+  if (names.length === 0) return all;
+  const unknown = names.filter((n) => !all.some((c) => c.name === n));
+  if (unknown.length > 0) throw new Error(`BENCH_CONTENDERS names ${unknown.join(", ")}, expected some of ${all.map((c) => c.name).join(", ")} (example: BENCH_CONTENDERS=raw,raw-trivial)`);
+  return all.filter((c) => names.includes(c.name));
 }
 
 await main();

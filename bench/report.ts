@@ -20,6 +20,7 @@ export interface Report {
   smallPoll?: PollCheck;
   inflight: InflightCheck[];
   goals: Goal[];
+  earlierGoals: Goal[];
   totalSeconds: number;
 }
 
@@ -73,7 +74,8 @@ export function formatMarkdown(r: Report): string {
       `history ${s.history} (small: ${s.smallHistory}); mock_driver ${s.mockActions} actions at concurrency ${s.mockConcurrency} (two batches each: raw, dispatcher, dispatcher, raw); in flight ${s.inflight.join(", ")} (bound ${s.inflightSeconds} s)`,
     "",
   );
-  out.push("## Goals", "", goalsTable(r.goals), "", "![throughput and service latency per contender](results.svg)", "");
+  out.push("## Goals (issue 36)", "", goalsTable(r.goals), "", "![throughput and service-latency distribution per contender](results.svg)", "");
+  out.push("Earlier issues' goals, kept to compare runs:", "", goalsTable(r.earlierGoals), "");
   out.push("## What each contender runs", "");
   out.push(
     "raw, cli and both dispatchers run the same child: the stack's `runner` job (exec: node /opt/dispatcher/runner.mjs, which fetches the ops repo at the commit and runs `formulas/noop.sh`, `echo ok`), " +

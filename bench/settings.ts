@@ -24,6 +24,8 @@ export interface Settings {
   inflightSeconds: number;
   /** how long to keep sampling once every allocation runs */
   holdSeconds: number;
+  /** the round contenders to run (BENCH_CONTENDERS, comma-separated); empty: all */
+  contenders: string[];
   out: string;
 }
 
@@ -53,6 +55,7 @@ export function readSettings(): Settings {
     inflight: ints("BENCH_INFLIGHT", [150, 5000]),
     inflightSeconds: int("BENCH_INFLIGHT_SECONDS", 900),
     holdSeconds: int("BENCH_HOLD_SECONDS", 15),
+    contenders: (process.env.BENCH_CONTENDERS ?? "").split(",").map((c) => c.trim()).filter(Boolean),
     out: process.env.BENCH_OUT ?? join(ROOT, "bench/results.md"),
   };
 }

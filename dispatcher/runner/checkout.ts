@@ -1,7 +1,8 @@
 // The runner's one git operation: a detached tree of the ops repo at the action's commit, read
 // over the runner remote. The runner holds no push credential and never writes to the repo.
 import { execFile } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { GitError, Tampered } from "../errors.js";
 import { streamGit } from "../opsrepo/exec.js";
 
@@ -30,6 +31,10 @@ function gitOut(cwd: string, args: string[]): Promise<string> {
  * tampering (the job's meta or the runner remote is not what the dispatcher sent).
  */
 export async function verifyCheckout(dir: string, expected: { commit: string; actionPath: string; actionSha: string }): Promise<void> {
+  // one git process when all is well: both ids at once (it fails as a whole when the file is
+  // absent); anything else is read again one by one, for the message
+  const both = await gitOut(dir, ["rev-parse", "HEAD^{commit}", `HEAD:${expected.actionPath}`]).then((out) => out.split("\n"), () => []);
+  if (both.length === 2 && both[0] === expected.commit && both[1] === expected.actionSha) return;
   const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
   if (head !== expected.commit) throw new Tampered(`the checkout is at commit ${head}, expected the approved ${expected.commit}: refusing to run (possible tampering)`);
   const blob = await gitOut(dir, ["rev-parse", "--verify", "--quiet", `HEAD:${expected.actionPath}`]).catch(() => "absent");
@@ -48,10 +53,7 @@ export async function verifyCheckout(dir: string, expected: { commit: string; ac
  */
 export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await git(dir, ["init", "--quiet"]);
-  await git(dir, ["config", "core.bigFileThreshold", "1m"]);
-  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
-  await git(dir, ["sparse-checkout", "set", "--no-cone", "/*", `!/${actionsDir}*`, `/${actionPath}`]);
+  await initSparse(dir, actionPath);
   for (let attempt = 0; ; attempt++) {
     try {
       await fetchCommit(dir, remote, commit);
@@ -66,6 +68,27 @@ export async function checkoutAt(remote: string, commit: string, dir: string, ac
   }
   await checkCheckoutSize(dir, commit, actionPath, bounds);
   await git(dir, ["checkout", "--quiet", "--detach", commit]);
+}
+
+/**
+ * An empty repository in `dir` whose checkout leaves other actions' files out (sparse, no cone),
+ * in one git process: `git init` copies its template, and this template holds only the config
+ * and the sparse patterns (the same as `git config` and `git sparse-checkout set --no-cone` wrote,
+ * two processes more) and no hooks (git's default template copies a dozen samples).
+ */
+async function initSparse(dir: string, actionPath: string): Promise<void> {
+  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+  // beside the checkout, in the task's own directory (docker's root is read-only, exec's /tmp shared)
+  const template = await mkdtemp(`${dir}-git-template-`);
+  try {
+    await mkdir(join(template, "info"));
+    // blobs over 1 MiB are hashed as a stream, never held whole
+    await writeFile(join(template, "config"), "[core]\n\tbigFileThreshold = 1m\n\tsparseCheckout = true\n\tsparseCheckoutCone = false\n");
+    await writeFile(join(template, "info", "sparse-checkout"), `/*\n!/${actionsDir}*\n/${actionPath}\n`);
+    await git(dir, ["init", "--quiet", `--template=${template}`]);
+  } finally {
+    await rm(template, { recursive: true, force: true });
+  }
 }
 
 /** What a checkout may write: the task's disk is 300 MB (jobspecs/runner.nomad.hcl ephemeral_disk), and the exec driver enforces no quota. */
@@ -144,9 +167,10 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
 const FETCH_RETRY_MS = [1000, 2000, 4000, 8000, 16000];
 
 async function fetchCommit(dir: string, remote: string, commit: string): Promise<void> {
-  const shallow = await git(dir, ["fetch", "--quiet", "--depth", "1", remote, commit]).then(
+  // a throwaway repository: no maintenance after the fetch (git runs `maintenance run --auto`, a process more)
+  const shallow = await git(dir, ["fetch", "--quiet", "--no-auto-maintenance", "--depth", "1", remote, commit]).then(
     () => true,
     () => false,
   );
-  if (!shallow) await git(dir, ["fetch", "--quiet", remote, "+refs/heads/*:refs/remotes/origin/*"]);
+  if (!shallow) await git(dir, ["fetch", "--quiet", "--no-auto-maintenance", remote, "+refs/heads/*:refs/remotes/origin/*"]);
 }

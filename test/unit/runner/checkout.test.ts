@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -34,6 +34,24 @@ describe("checkoutAt", () => {
     expect(await headOf(dir)).toBe(old);
     expect(await readFile(join(dir, "formulas/noop.sh"), "utf8")).toBe("v1\n");
     expect((await runGit(dir, ["rev-parse", "--is-shallow-repository"])).toString().trim()).toBe("true");
+  });
+
+  it("starts four git processes (init, fetch, ls-tree, checkout), writes no hooks and leaves no template behind", async () => {
+    // a git first on PATH that notes each call's subcommand (the runner passes git only PATH, HOME, LANG)
+    const shim = join(scratch, "shim");
+    const calls = join(scratch, "calls");
+    const real = (await runGit("/", ["--exec-path"])).toString().trim();
+    await mkdir(shim);
+    await writeFile(join(shim, "git"), `#!/bin/sh\necho "$1" >> ${calls}\nexec ${real}/git "$@"\n`);
+    await chmod(join(shim, "git"), 0o755);
+    const tip = (await runGit(ops.remote, ["rev-parse", "main"])).toString().trim();
+    vi.stubEnv("PATH", `${shim}:${process.env.PATH}`);
+    const dir = join(scratch, "ops");
+    await checkoutAt(ops.remote, tip, dir, "vault/actions/deploy.toml");
+    vi.unstubAllEnvs();
+    expect((await readFile(calls, "utf8")).trim().split("\n")).toEqual(["init", "fetch", "ls-tree", "checkout"]);
+    await expect(readdir(join(dir, ".git/hooks"))).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await readdir(scratch)).sort()).toEqual(["calls", "ops", "shim"]);
   });
 
   it("falls back to a full fetch when the server refuses a fetch by commit id", async () => {
