@@ -4,39 +4,14 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
-import { buildPinFile } from "../../../dispatcher/core/pins.js";
-import type { NomadPort, OpsRepoPort, RepoFile, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { NomadPort, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
 import { GitError, NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
+import { memoryRepo } from "../../helpers/memory-repo.js";
+import { loopTestSettings, parentSpec as spec } from "../../helpers/loop-settings.js";
 
-const spec = { Driver: "exec" };
 const action = (id: string, formula = "deploy", secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "loop test"\nsecrets = ${secrets}\n`;
-
-/** An ops repo in memory: one commit per write, blob ids from the content. */
-function memoryRepo(files: Record<string, string>) {
-  const tree = new Map<string, Buffer>(Object.entries(files).map(([p, c]) => [p, Buffer.from(c)]));
-  let commit = 1;
-  const commits: { message: string; paths: string[] }[] = [];
-  const sha = (b: Buffer) => `b${b.toString("hex").slice(0, 12)}${b.length}`;
-  const port: OpsRepoPort = {
-    provenance: async () => ({ path: "", later: [] }),
-    sync: async () => `c${commit}`,
-    listFiles: async (_c, dir) => [...tree].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, b]) => ({ path, sha: sha(b), size: b.length })),
-    diffFiles: async () => undefined,
-    readFile: async (_c, path) => tree.get(path),
-    // no history in memory: only a commit is its own
-    sameCodeAs: async (from, to) => from === to,
-    async writeFiles(written: RepoFile[], message) {
-      const skipped = written.filter((f) => tree.has(f.path)).map((f) => f.path);
-      for (const f of written.filter((x) => !skipped.includes(x.path))) tree.set(f.path, f.content);
-      commits.push({ message, paths: written.map((f) => f.path) });
-      commit++;
-      return { commit: `c${commit}`, skipped, rejections: 0 };
-    },
-  };
-  return { port, tree, commits };
-}
 
 function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
   const repo = memoryRepo(files);
@@ -96,31 +71,12 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
     ledger,
     clock,
     log: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }), level: "debug", pretty: false }),
-    settings: {
-      runnerJob: "runner",
-      sidecarJob: "sidecar",
-      runnerRemote: "git://ops",
-      kvMount: "kv",
-      defaultTimeoutMinutes: 10,
-      tokenGraceSeconds: 60,
-      actionsDir: "vault/actions",
-      placementSeconds: 60,
-      reevaluateSeconds: 0,
-      maxLogBytes: 1024,
-      tailBytes: 1024,
-      pins: buildPinFile(new Map([["runner", spec]]), new Date(t)),
-      knownSecrets: ["GITHUB_TOKEN"],
-      classes: [],
-      hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
+    settings: loopTestSettings(new Date(t), {
       limits: { maxInFlight: over.maxInFlight ?? 4, serializeBy: "none" },
-      commitWindowMs: 200,
       pushIntervalMs: over.pushIntervalMs ?? 0,
-      leaseMs: 60_000,
       purgeAfterMs: over.purgeAfterMs ?? 0,
-      namespace: "dispatch",
-      dispatcher: { version: "0.1.0", instance: "me" },
       ...(over.readsPerPass === undefined ? {} : { readsPerPass: over.readsPerPass }),
-    },
+    }),
   };
   const loop = createLoop(deps);
   for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
