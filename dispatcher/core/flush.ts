@@ -3,68 +3,61 @@
 // finished → recorded). The writer (writer.ts) builds the commit; this module decides when.
 import type { Logger } from "../log.js";
 import type { LoopEmitter } from "./events.js";
-import type { Clock, OpsRepoPort } from "./ports.js";
+import type { OpsRepoPort } from "./ports.js";
 import type { ActionResult } from "./result.js";
 import { createResultWriter } from "./writer.js";
 
 export interface FlushDeps {
   repo: OpsRepoPort;
-  clock: Clock;
   events: LoopEmitter;
   log: Logger;
-  settings: {
-    actionsDir: string;
-    maxLogBytes: number;
-    /** results finished within this window share one commit and one push */
-    commitWindowMs: number;
-    /** pushes of results start at most this often; what finishes meanwhile joins the next (0: no bound) */
-    pushIntervalMs: number;
-  };
-  /** attempts alive: while none is, no other result can join a commit */
-  inFlight(): number;
+  settings: { actionsDir: string; maxLogBytes: number };
+  /** a push of ours made `commit` on `base`: it differs from it only by the results it wrote */
+  onCommit?(base: string, commit: string): void;
 }
 
+/**
+ * Group commit: a push starts as soon as a result waits and no push is running; what is queued
+ * during a push joins the next one. Alone, a result waits only for its own push; under load a
+ * commit carries what finished during the push before it, so the batch grows with the push's own
+ * duration (and the pushes' rate stays bounded by it), with no timer to wait out.
+ */
 export function createFlusher(d: FlushDeps) {
-  const writer = createResultWriter(d.repo, { actionsDir: d.settings.actionsDir, maxLogBytes: d.settings.maxLogBytes, log: d.log });
+  // the writer pushes through this port: each commit of ours is reported with the tip it was built on
+  const repo: OpsRepoPort = {
+    ...d.repo,
+    async writeFiles(files, message) {
+      const outcome = await d.repo.writeFiles(files, message);
+      if (outcome.base !== undefined && outcome.base !== outcome.commit) d.onCommit?.(outcome.base, outcome.commit);
+      return outcome;
+    },
+  };
+  const writer = createResultWriter(repo, { actionsDir: d.settings.actionsDir, maxLogBytes: d.settings.maxLogBytes, log: d.log });
   /** what runs once a queued result is at the tip, by id */
   const onPushed = new Map<string, () => Promise<void>>();
-  /** the coalescing window's flush, while one is scheduled or running */
-  let flushing: Promise<void> | undefined;
-  /** ends the scheduled flush's wait early: nothing is left in flight to join it */
-  let flushNow: AbortController | undefined;
-  /** when the last flush started */
-  let lastFlushAt = Number.NEGATIVE_INFINITY;
-  const now = () => d.clock.now().getTime();
+  /** the pushes in progress, one after the other while results wait */
+  let pushing: Promise<void> | undefined;
 
-  /** Queues a result; `pushed` runs once it is at the tip (pushed, or found there). The push is not scheduled. */
+  /** Queues a result; `pushed` runs once it is at the tip (pushed, or found there). No push is started. */
   function add(result: ActionResult, fullLog: string, pushed?: () => Promise<void>): void {
     writer.add({ result, fullLog });
     if (pushed) onPushed.set(result.id, pushed);
     else onPushed.delete(result.id);
   }
 
-  /**
-   * Results that finish within the window share one commit and one push, and pushes start at most
-   * once per push interval (git hosts rate-limit pushes, and each push costs both sides several git processes):
-   * under load a commit carries what finished since the last one. The wait ends early when
-   * nothing is left in flight.
-   */
+  /** Starts pushing what waits unless a push runs (what waits then joins the next push it makes). */
   function schedule(): void {
-    if (flushing || writer.size() === 0) return;
-    // with nothing in flight no other result can join: push now (a pass that ran during the
-    // last push, or one that only refused, would otherwise wait out the interval)
-    const wait = d.inFlight() === 0 ? 0 : Math.max(d.settings.commitWindowMs, lastFlushAt + d.settings.pushIntervalMs - now());
-    const cut = new AbortController();
-    flushNow = cut;
-    flushing = d.clock
-      .sleep(wait, cut.signal)
-      .catch(() => undefined)
-      .then(() => {
-        flushing = undefined; // results recorded from here on get the next window
-        flushNow = undefined;
-        lastFlushAt = now();
-        return flushSafely();
-      });
+    if (pushing || writer.size() === 0) return;
+    pushing = pushWhileWaiting().finally(() => (pushing = undefined));
+  }
+
+  /** pushes until nothing waits; a failed push ends the round (the results stay queued: the next result or pass tries again) */
+  async function pushWhileWaiting(): Promise<void> {
+    try {
+      while (writer.size() > 0) await flush();
+    } catch (err) {
+      d.events.emit("results:kept", { waiting: writer.size(), err });
+    }
   }
 
   /** Pushes what is queued and marks it recorded (each one's `pushed`); rejects when the push fails. */
@@ -79,18 +72,9 @@ export function createFlusher(d: FlushDeps) {
     }
   }
 
-  /** flush(), reporting a failed push instead of rejecting: the results stay queued for the next */
-  async function flushSafely(): Promise<void> {
-    try {
-      await flush();
-    } catch (err) {
-      d.events.emit("results:kept", { waiting: writer.size(), err });
-    }
-  }
-
   return {
     add,
-    /** queues a result and schedules its push */
+    /** queues a result and starts its push unless one runs */
     queue(result: ActionResult, fullLog: string, pushed?: () => Promise<void>): void {
       add(result, fullLog, pushed);
       schedule();
@@ -99,14 +83,17 @@ export function createFlusher(d: FlushDeps) {
     /** ids with a result waiting to be pushed or pushed by this process */
     holds: (id: string) => writer.holds(id),
     size: () => writer.size(),
-    /** the last attempt ended: no other result can join the scheduled commit soon, push it now */
-    nothingInFlight(): void {
-      flushNow?.abort();
-    },
-    /** the scheduled or running flush has ended */
-    settled: async (): Promise<void> => void (await flushing),
+    /** the pushes in progress have ended */
+    settled: async (): Promise<void> => void (await pushing),
     flush,
-    flushSafely,
+    /** flush(), reporting a failed push instead of rejecting: the results stay queued for the next */
+    async flushSafely(): Promise<void> {
+      try {
+        await flush();
+      } catch (err) {
+        d.events.emit("results:kept", { waiting: writer.size(), err });
+      }
+    },
   };
 }
 

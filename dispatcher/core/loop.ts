@@ -44,10 +44,6 @@ export interface LoopDeps {
     hostVolumes: CatalogSettings["hostVolumes"];
     limits: Limits;
     tailBytes: number;
-    /** results finished within this window share one commit and one push */
-    commitWindowMs: number;
-    /** pushes of results start at most this often; what finishes meanwhile joins the next (0: no bound) */
-    pushIntervalMs: number;
     /** an owner silent this long is presumed dead and its actions are taken over */
     leaseMs: number;
     /** a replica's heartbeat silent this long is removed from the ledger (checked at most hourly) */
@@ -85,7 +81,7 @@ export function createLoop(deps: LoopDeps) {
     createSharedLimits({ places: deps.places, ledger: deps.ledger, clock: deps.clock, events, instance: me, session: `${process.pid}-${now().getTime().toString(36)}`, maxInFlight: s.limits.maxInFlight, leaseMs: s.leaseMs });
   const fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
   const waits = createWaits(deps.clock);
-  const flusher = createFlusher({ ...deps, events, inFlight: () => attempts.size() });
+  const flusher = createFlusher({ ...deps, events, onCommit: (base, commit) => passing.ownCommit(base, commit) });
   const purging = createPurging({ ...deps, events, me, purgeAfterMs: s.purgeAfterMs, ledgerRetentionMs: s.ledgerRetentionMs });
   const heartbeat = createHeartbeat({
     ...deps,
@@ -105,11 +101,7 @@ export function createLoop(deps: LoopDeps) {
     purging,
     shared,
     onEnd: waits.noteEnd,
-    onOver(id) {
-      passing.attemptOver(id);
-      // no other result can join the scheduled commit soon: push it now
-      if (attempts.size() === 0) flusher.nothingInFlight();
-    },
+    onOver: (id) => passing.attemptOver(id),
   });
   const passing = createPass({ ...deps, events, fence, attempts, flusher, heartbeat, purging, waits, shared });
   const pass = passing.pass;

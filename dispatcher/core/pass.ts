@@ -289,6 +289,15 @@ export function createPass(d: PassDeps) {
       return Math.min(...timed.map((w) => w.until?.getTime() ?? now().getTime() + RECHECK_MS));
     },
     /**
+     * Our push made `commit` on `base`, writing only results of actions this process holds: what
+     * the pass knew of `base` (its last full read, a quiet tip) holds at `commit` too. Otherwise
+     * every push of ours would make the next pass read every pending action again.
+     */
+    ownCommit(base: string, commit: string): void {
+      if (scan?.commit === base) scan = { ...scan, commit };
+      if (quietAt === base) quietAt = commit;
+    },
+    /**
      * The attempt of `id` is over: without a result (a retry, a lost claim) it is pending again
      * at this tip, and the ledger has an entry for it (its own, or another instance's): read it next pass.
      */

@@ -23,8 +23,6 @@ export function loopTestSettings(now: Date, over: Partial<LoopDeps["settings"]> 
     classes: [],
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     limits: { maxInFlight: 4, serializeBy: "none" },
-    commitWindowMs: 200,
-    pushIntervalMs: 0,
     leaseMs: 60_000,
     purgeAfterMs: 0,
     namespace: "dispatch",

@@ -21,7 +21,7 @@ export function memoryRepo(files: Record<string, string>) {
       for (const f of written.filter((x) => !skipped.includes(x.path))) tree.set(f.path, f.content);
       commits.push({ message, paths: written.map((f) => f.path) });
       commit++;
-      return { commit: `c${commit}`, skipped, rejections: 0 };
+      return { commit: `c${commit}`, base: `c${commit - 1}`, skipped, rejections: 0 };
     },
   };
   return { port, tree, commits };

@@ -18,17 +18,24 @@ function setup() {
   events.on("results:kept", (e) => seen.push(`kept ${e.waiting}`));
   events.on("results:unwritable", (e) => seen.push(`unwritable ${e.ids.join(",")}`));
   const commits: string[] = [];
-  /** paths already at the tip, and whether the remote is away */
-  const state = { existing: new Set<string>(), away: false };
+  /** paths already at the tip, whether the remote is away, whether pushes are held open until released */
+  const state = { existing: new Set<string>(), away: false, hold: false };
+  /** pushes started and held open: the test ends each one */
+  const held: (() => void)[] = [];
   const repo = {
     async writeFiles(files: RepoFile[], message: string) {
-      if (state.away) throw new GitError("cannot push to ops: the remote is away");
       commits.push(message);
+      if (state.hold) await new Promise<void>((r) => held.push(r));
+      if (state.away) throw new GitError("cannot push to ops: the remote is away");
       return { commit: `c${commits.length}`, skipped: files.filter((f) => state.existing.has(f.path)).map((f) => f.path), rejections: 0 };
     },
   } as unknown as OpsRepoPort;
-  const f = createFlusher({ repo, clock, events, log: capturingLog().log, settings: { actionsDir: "vault/actions", maxLogBytes: 1024, commitWindowMs: 200, pushIntervalMs: 0 }, inFlight: () => 0 });
-  return { f, clock, seen, commits, state };
+  const f = createFlusher({ repo, events, log: capturingLog().log, settings: { actionsDir: "vault/actions", maxLogBytes: 1024 } });
+  /** lets the flusher run what is pending (no time passes: the clock never moves) */
+  const settle = async () => {
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+  };
+  return { f, clock, seen, commits, state, held, settle };
 }
 
 describe("createFlusher", () => {
@@ -54,6 +61,50 @@ describe("createFlusher", () => {
     expect([t.seen, marked, t.f.size()]).toEqual([["kept 1"], [], 1]);
     t.state.away = false;
     await t.f.flush();
-    expect([t.commits, marked]).toEqual([["vault: result for a"], ["a"]]);
+    expect([t.commits.at(-1), marked]).toEqual(["vault: result for a", ["a"]]);
+  });
+});
+
+describe("createFlusher: group commit", () => {
+  it("a lone result is pushed at once: no window, no interval, no timer", async () => {
+    const t = setup();
+    t.f.queue(result("a"), "");
+    await t.settle();
+    expect([t.commits, t.seen, t.clock.sleeping()]).toEqual([["vault: result for a"], ["pushed a"], []]);
+  });
+
+  it("what is queued during a push lands in exactly one next push, started as soon as the first ends", async () => {
+    const t = setup();
+    t.state.hold = true;
+    const marked: string[] = [];
+    const mark = (id: string) => async () => void marked.push(id);
+    t.f.queue(result("a"), "", mark("a"));
+    await t.settle();
+    expect(t.commits).toEqual(["vault: result for a"]);
+    // b, c and d finish while a's push is held open: no second push starts meanwhile
+    for (const id of ["b", "c", "d"]) t.f.queue(result(id), "", mark(id));
+    t.f.schedule();
+    await t.settle();
+    expect([t.commits.length, t.held.length]).toEqual([1, 1]);
+    t.held.shift()!();
+    await t.settle();
+    expect(t.commits).toEqual(["vault: result for a", "vault: results for b, c, d"]);
+    expect(marked).toEqual(["a"]);
+    t.held.shift()!();
+    await t.f.settled();
+    expect([t.commits.length, t.seen, marked, t.f.size(), t.clock.sleeping()]).toEqual([2, ["pushed a", "pushed b,c,d"], ["a", "b", "c", "d"], 0, []]);
+  });
+
+  it("a failed push ends the round, the results kept; the next result (or pass) pushes them with it", async () => {
+    const t = setup();
+    t.state.away = true;
+    t.f.queue(result("a"), "");
+    await t.f.settled();
+    expect([t.commits, t.seen, t.f.size()]).toEqual([["vault: result for a"], ["kept 1"], 1]);
+    t.state.away = false;
+    t.f.queue(result("b"), "");
+    await t.f.settled();
+    expect(t.commits).toEqual(["vault: result for a", "vault: results for a, b"]);
+    expect(t.seen).toEqual(["kept 1", "pushed a,b"]);
   });
 });

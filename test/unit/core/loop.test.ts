@@ -13,7 +13,7 @@ import { loopTestSettings, parentSpec as spec } from "../../helpers/loop-setting
 
 const action = (id: string, formula = "deploy", secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "loop test"\nsecrets = ${secrets}\n`;
 
-function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
@@ -73,7 +73,6 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
     log: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }), level: "debug", pretty: false }),
     settings: loopTestSettings(new Date(t), {
       limits: { maxInFlight: over.maxInFlight ?? 4, serializeBy: "none" },
-      pushIntervalMs: over.pushIntervalMs ?? 0,
       purgeAfterMs: over.purgeAfterMs ?? 0,
       ...(over.readsPerPass === undefined ? {} : { readsPerPass: over.readsPerPass }),
     }),
@@ -133,33 +132,30 @@ describe("createLoop", () => {
     expect(t.seen.filter((s) => s === "action:refused")).toHaveLength(1);
   });
 
-  it("puts results that finish within the window in one commit", async () => {
-    const t = setup(files);
+  it("group commit: a result is pushed as soon as it is recorded, while others still run; what finishes during a push shares the next commit", async () => {
+    const slow = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d"), "vault/actions/e.toml": action("e") };
+    // a ends at once, c and d during a's push (10 s), e long after
+    const t = setup(slow, { runsUntil: { c: 2_000, d: 4_000, e: 60_000 } });
+    const write = t.repo.port.writeFiles;
+    const pushedAt: number[] = [];
+    t.repo.port.writeFiles = async (files, message) => (pushedAt.push(t.elapsed()), await t.deps.clock.sleep(10_000), write(files, message));
     await t.loop.once();
-    const resultCommits = t.repo.commits.filter((c) => c.paths.some((p) => p.endsWith(".result.json")));
-    expect(resultCommits).toEqual([{ message: "vault: results for bad, a, b", paths: ["vault/actions/bad.result.json", "vault/actions/a.result.json", "vault/actions/b.result.json"] }]);
+    expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: results for c, d", "vault: result for e"]);
+    // no window and no interval: each push starts when the first result waits and no push runs
+    expect(pushedAt[0]).toBe(0);
+    expect(pushedAt[1]).toBe(10_000);
+    expect(pushedAt[2]).toBeGreaterThanOrEqual(60_000);
+    expect(pushedAt[2]).toBeLessThan(61_000);
   });
 
-  it("pushes at most once per push interval while others run, and at once when nothing is left in flight", async () => {
-    const slow = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
-    const paced = setup(slow, { pushIntervalMs: 600_000, runsUntil: { c: 30_000, d: 60_000 } });
-    await paced.loop.once();
-    // c finished within the interval after a's push, so it waited for d; d was the last: no wait
-    expect(paced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: results for c, d"]);
-    expect(paced.elapsed()).toBeLessThan(600_000);
-    const unpaced = setup(slow, { pushIntervalMs: 0, runsUntil: { c: 30_000, d: 60_000 } });
-    await unpaced.loop.once();
-    expect(unpaced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: result for c", "vault: result for d"]);
-  });
-
-  it("once() ends without waiting out the push interval when a pass ran while the last result was being pushed", async () => {
-    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") }, { pushIntervalMs: 600_000 });
+  it("once() ends at once when a pass ran while the last result was being pushed", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") });
     const write = t.repo.port.writeFiles;
     // a push takes a while: the pass woken by the attempt's end runs meanwhile
     t.repo.port.writeFiles = async (files, message) => (await new Promise((r) => setTimeout(r, 20)), write(files, message));
     await t.loop.once();
     expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a"]);
-    expect(t.elapsed()).toBeLessThan(600_000);
+    expect(t.elapsed()).toBeLessThan(1_000);
   });
 
   it("pushes the results a failed push kept at the next pass, though nothing is pending at that tip", async () => {
@@ -321,7 +317,7 @@ describe("createLoop", () => {
     // one ending after the other, so something is always in flight and results are pushed
     // once per (long) push interval: most passes are at a commit an earlier pass read
     const runsUntil = Object.fromEntries(Object.keys(many).map((p, i) => [p.slice("vault/actions/".length, -".toml".length), (i + 1) * 100]));
-    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", ...many }, { maxInFlight: 2, pushIntervalMs: 600_000, runsUntil });
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", ...many }, { maxInFlight: 2, runsUntil });
     const passes: { commit: string; waiting: number }[] = [];
     t.loop.events.on("pass:done", (e) => passes.push({ commit: e.commit, waiting: e.waiting }));
     await t.loop.once();

@@ -78,6 +78,21 @@ describe("createPass", () => {
     expect(t.trace.filter((l) => l.startsWith("start"))).toEqual(["start a at c1 resuming"]);
   });
 
+  it("what it knew of a tip holds at a commit our push made on it; a commit of someone else's is read", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") });
+    t.holding.set("a", { key: "formula:deploy" });
+    await t.pass.pass();
+    const ours = await t.repo.port.writeFiles([{ path: "vault/actions/a.result.json", content: Buffer.from("{}") }], "vault: result for a");
+    t.pass.ownCommit(ours.base!, ours.commit);
+    await t.pass.pass();
+    expect(t.listings).toEqual(["c1"]);
+    t.holding.delete("a");
+    await t.repo.port.writeFiles([{ path: "vault/actions/b.toml", content: Buffer.from(action("b")) }], "an operator's action");
+    await t.pass.pass();
+    expect([...new Set(t.listings)]).toEqual(["c1", "c3"]);
+    expect(t.trace.filter((l) => l.startsWith("start"))).toEqual(["start b at c3"]);
+  });
+
   it("dueOf: at once with files left unread, at the earliest timed wait, never for a limit alone", () => {
     const t = setup({});
     const base = { commit: "c1", started: [], reattached: [], refused: [], inFlight: 0 };
