@@ -283,6 +283,18 @@ describe("createLoop", () => {
     expect(syncs.slice(0, 2)).toEqual([undefined, POLL_MS]);
   });
 
+  it("once(): the passes woken by a completion take a tip confirmed within 10 s; the first and the last ask the remote", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { runsUntil: { a: 30_000, c: 60_000 } });
+    const syncs: (number | undefined)[] = [];
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs.push(o?.maxAgeMs), sync(o));
+    await t.loop.once();
+    expect(syncs.at(0)).toBeUndefined();
+    expect(syncs.at(-1)).toBeUndefined();
+    expect(syncs.length).toBeGreaterThan(2);
+    expect(new Set(syncs.slice(1, -1))).toEqual(new Set([10_000]));
+  });
+
   it("run(): a webhook's tip is a hint to sync; differing tips before a pass ask the remote; a hinted pass leaves the poll due", async () => {
     const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n" });
     const syncs: [number, SyncHint | undefined][] = [];
