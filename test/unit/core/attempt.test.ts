@@ -13,6 +13,7 @@ import type { ActionResult } from "../../../dispatcher/core/result.js";
 import { NomadApiError, VaultApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
+import { loopTestSettings } from "../../helpers/loop-settings.js";
 
 const NOW = new Date("2026-12-02T10:00:00.000Z");
 const file: ActionFile = { path: "vault/actions/deploy.toml", id: "deploy", sha: "a1" };
@@ -75,20 +76,7 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
     schedulePurge: (id, jobId) => void purges.push([id, jobId]),
     retryAt: (at) => void retries.push(at),
     release: () => void calls.push("release"),
-    settings: {
-      runnerJob: "runner",
-      sidecarJob: "sidecar",
-      runnerRemote: "git://ops",
-      kvMount: "kv",
-      defaultTimeoutMinutes: 10,
-      tokenGraceSeconds: 60,
-      actionsDir: "vault/actions",
-      placementSeconds: 60,
-      reevaluateSeconds: 0,
-      maxLogBytes: 1024,
-      tailBytes: 1024,
-      pins: buildPinFile(new Map([["runner", spec]]), NOW),
-    },
+    settings: { ...loopTestSettings(NOW), pins: buildPinFile(new Map([["runner", spec]]), NOW) },
   };
   return { deps, calls, ledger, queued, retries, seen, purges };
 }
