@@ -37,6 +37,8 @@ export function createFlusher(d: FlushDeps) {
   const onPushed = new Map<string, () => Promise<void>>();
   /** the pushes in progress, one after the other while results wait */
   let pushing: Promise<void> | undefined;
+  /** pushed results being marked recorded: the next push does not wait for them */
+  const marking = new Set<Promise<void>>();
 
   /** Queues a result; `pushed` runs once it is at the tip (pushed, or found there). No push is started. */
   function add(result: ActionResult, fullLog: string, pushed?: () => Promise<void>): void {
@@ -54,22 +56,35 @@ export function createFlusher(d: FlushDeps) {
   /** pushes until nothing waits; a failed push ends the round (the results stay queued: the next result or pass tries again) */
   async function pushWhileWaiting(): Promise<void> {
     try {
-      while (writer.size() > 0) await flush();
+      while (writer.size() > 0) {
+        const { marks } = await push();
+        marking.add(marks);
+        void marks.finally(() => marking.delete(marks));
+      }
     } catch (err) {
       d.events.emit("results:kept", { waiting: writer.size(), err });
     }
   }
 
-  /** Pushes what is queued and marks it recorded (each one's `pushed`); rejects when the push fails. */
-  async function flush(): Promise<void> {
+  /** Pushes what is queued (rejects when the push fails); resolves to the marks of what it pushed, each one's `pushed` in turn. */
+  async function push(): Promise<{ marks: Promise<void> }> {
     const { written, skipped, failed, rejections } = await writer.flush();
     if (written.length > 0) d.events.emit("results:pushed", { ids: written, rejections });
     if (failed.length > 0) d.events.emit("results:unwritable", { ids: failed });
-    for (const id of [...written, ...skipped]) {
+    const marks = [...written, ...skipped].flatMap((id) => {
       const pushed = onPushed.get(id);
       onPushed.delete(id);
-      await pushed?.();
-    }
+      return pushed ? [pushed] : [];
+    });
+    const all = (async () => {
+      for (const pushed of marks) await pushed();
+    })();
+    return { marks: all };
+  }
+
+  /** Pushes what is queued and marks it recorded; rejects when the push fails. */
+  async function flush(): Promise<void> {
+    await (await push()).marks;
   }
 
   return {
@@ -83,8 +98,11 @@ export function createFlusher(d: FlushDeps) {
     /** ids with a result waiting to be pushed or pushed by this process */
     holds: (id: string) => writer.holds(id),
     size: () => writer.size(),
-    /** the pushes in progress have ended */
-    settled: async (): Promise<void> => void (await pushing),
+    /** the pushes in progress, and the marks of what they pushed, have ended */
+    settled: async (): Promise<void> => {
+      await pushing;
+      await Promise.all(marking);
+    },
     flush,
     /** flush(), reporting a failed push instead of rejecting: the results stay queued for the next */
     async flushSafely(): Promise<void> {

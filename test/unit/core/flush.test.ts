@@ -95,6 +95,24 @@ describe("createFlusher: group commit", () => {
     expect([t.commits.length, t.seen, marked, t.f.size(), t.clock.sleeping()]).toEqual([2, ["pushed a", "pushed b,c,d"], ["a", "b", "c", "d"], 0, []]);
   });
 
+  it("the next push does not wait for the ledger marks of the last; settled() waits for both", async () => {
+    const t = setup();
+    let release = () => {};
+    const markA = () => new Promise<void>((r) => (release = r));
+    t.f.queue(result("a"), "", markA);
+    await t.settle();
+    t.f.queue(result("b"), "");
+    await t.settle();
+    expect(t.commits).toEqual(["vault: result for a", "vault: result for b"]);
+    let settled = false;
+    const done = t.f.settled().then(() => (settled = true));
+    await t.settle();
+    expect(settled).toBe(false);
+    release();
+    await done;
+    expect(settled).toBe(true);
+  });
+
   it("a failed push ends the round, the results kept; the next result (or pass) pushes them with it", async () => {
     const t = setup();
     t.state.away = true;
