@@ -77,9 +77,10 @@ export const configSchema = z.strictObject({
     actionsDir: z.string().min(1),
     authorName: z.string().min(1),
     authorEmail: z.string().min(1),
-    /** results finished within this window share one commit and one push */
-    commitWindowMs: z.coerce.number().int().min(0).max(60_000),
-    pushIntervalMs: z.coerce.number().int().min(0).max(600_000),
+    /** deprecated, ignored (see DEPRECATED): results are pushed by group commit */
+    commitWindowMs: z.coerce.number().int().min(0).max(60_000).optional(),
+    /** deprecated, ignored (see DEPRECATED) */
+    pushIntervalMs: z.coerce.number().int().min(0).max(600_000).optional(),
   })
     .refine((r) => !r.sshKey || r.knownHosts, { path: ["knownHosts"], message: "is required with a deploy key: a known_hosts file pinning the remote's host key" }),
   /** secret names actions may ask for; each also needs a runner-<NAME> policy */
@@ -184,10 +185,6 @@ export function defaults(cwd = process.cwd()): Layer {
       actionsDir: "vault/actions",
       authorName: "nomad-dispatcher",
       authorEmail: "dispatcher@localhost",
-      commitWindowMs: 200,
-      // under load a push carries what ended in 5 s: each push costs both sides several git
-      // processes (a quick bench here: 2 s cost 18 ms more dispatcher CPU per action, the remote 14 ms)
-      pushIntervalMs: 5000,
     },
     secrets: [],
     limits: { maxInFlight: 4, serializeBy: "formula" },
@@ -256,6 +253,20 @@ const ENV: Record<string, string> = {
 
 /** settings given in the environment as comma-separated lists */
 const LISTS = new Set(["secrets", "nomad.classes", "approvals.approvers", "approvals.directFormulas"]);
+
+/**
+ * Settings still accepted but ignored, and why: a deployment that sets them keeps starting (with a
+ * warning naming them), and nothing they said holds any more.
+ */
+const DEPRECATED = {
+  commitWindowMs: "DISPATCHER_COMMIT_WINDOW_MS (repo.commit_window_ms) is deprecated and ignored: a push starts as soon as a result waits and no push runs; what finishes during a push joins the next",
+  pushIntervalMs: "DISPATCHER_PUSH_INTERVAL_MS (repo.push_interval_ms) is deprecated and ignored: a push starts as soon as a result waits and no push runs; what finishes during a push joins the next",
+} as const;
+
+/** What the config sets that is deprecated and ignored, one message each (start logs them). */
+export function deprecatedSettings(config: Pick<Config, "repo">): string[] {
+  return (Object.keys(DEPRECATED) as (keyof typeof DEPRECATED)[]).filter((k) => config.repo[k] !== undefined).map((k) => DEPRECATED[k]);
+}
 
 export function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const layer: Layer = {};

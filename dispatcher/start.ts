@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
 import { createGiteaForge } from "./forge/gitea.js";
 import { createFileOutbox } from "./forge/outbox.js";
@@ -139,8 +139,6 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     limits: config.limits,
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,
-    commitWindowMs: config.repo.commitWindowMs,
-    pushIntervalMs: config.repo.pushIntervalMs,
     leaseMs: config.leaseSeconds * 1000,
     instanceRetentionMs: config.instanceRetentionSeconds * 1000,
     ledgerRetentionMs: config.ledgerRetentionSeconds * 1000,
@@ -228,6 +226,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
   const log = (overrides.log ?? createLogger(logOptionsOf(config.logs))).child({ instance: config.instance });
   const engines = createEngines(config, log);
   const loopLog = log.child({ component: "loop" });
+  for (const message of deprecatedSettings(config)) log.warn(message);
   const events = createLoopEmitter();
   logLoopEvents(events, loopLog);
   const ledger = overrides.ledger ?? createNomadLedger(engines.nomad, config.nomad.ledgerPrefix);

@@ -24,16 +24,19 @@ export interface AttemptDeps extends ExecuteDeps {
   fence: Fence;
   /** shutdown: the child is left running for whoever re-attaches */
   signal: AbortSignal;
-  /** the result is in the ledger (`entry`, when there is one): queue it for the push */
-  queueResult(result: ActionResult, fullLog: string, entry?: LedgerEntry): void;
+  /** the result is in the ledger (when the attempt holds an entry): queue it for the push, and call `pushed` once it is at the tip */
+  queueResult(result: ActionResult, fullLog: string, pushed: () => Promise<void>): void;
+  /** the child of `id` may leave Nomad after the purge retention: its result is at the tip */
+  schedulePurge(id: string, jobId: string): void;
   retryAt(at: Date): void;
   /** the child has ended: its place under the limits is free while the result is recorded */
   release(): void;
 }
 
 export interface AttemptInput {
-  file: ActionFile;
-  action: Action;
+  /** the action file and action the attempt runs; absent for a result taken from the ledger (nothing is dispatched) */
+  file?: ActionFile;
+  action?: Action;
   /** the ledger entry taken over (resume or re-attach); undefined for a fresh claim */
   entry?: LedgerEntry;
 }
@@ -53,8 +56,13 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   let built: { key: string; spec: DispatchSpec } | undefined;
   const spec = () => {
     const key = `${state.commit} ${state.attempt}`;
-    if (built?.key !== key) built = { key, spec: buildDispatchSpec({ file: input.file, action: input.action, commit: state.commit, attempt: state.attempt }, deps.settings) };
+    if (built?.key !== key) built = { key, spec: buildDispatchSpec({ file: ran().file, action: ran().action, commit: state.commit, attempt: state.attempt }, deps.settings) };
     return built.spec;
+  };
+  /** what the attempt runs: a step that dispatches or follows has it (lifecycle.ts: a result taken from the ledger only records) */
+  const ran = () => {
+    if (!input.file || !input.action) throw new Error(`lifecycle: attempt of ${state.id} in phase ${state.phase} needs its action file`);
+    return { file: input.file, action: input.action };
   };
 
   async function write(changes: Partial<LedgerEntry>, urgent = false): Promise<AttemptEvent> {
@@ -117,7 +125,11 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
         await deps.vault.revokeAccessor(cmd.accessor, state.id).catch(() => undefined);
         return undefined;
       case "queue_result":
-        deps.queueResult(cmd.result, cmd.fullLog, entry);
+        // finished → recorded is a step of its own, carried out once the push put the result at the tip
+        deps.queueResult(cmd.result, cmd.fullLog, async () => void (await drive(step(state, { type: "pushed" }, now()))));
+        return undefined;
+      case "schedule_purge":
+        deps.schedulePurge(state.id, cmd.jobId);
         return undefined;
       case "retry_at":
         deps.retryAt(cmd.at);
@@ -151,7 +163,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
       actionId: state.id,
       attempt: state.attempt,
       jobId: state.jobId!,
-      timeoutMinutes: input.action.timeout_minutes ?? deps.settings.defaultTimeoutMinutes,
+      timeoutMinutes: ran().action.timeout_minutes ?? deps.settings.defaultTimeoutMinutes,
       since: new Date(state.dispatchedAt ?? now().toISOString()),
       policies: state.policies,
       accessor: state.accessor,
@@ -182,14 +194,20 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
     return last === "claim" || last === "check_parent" || last === "mint" || last === "dispatch" || last === "record" || last === "follow" || last === "collect" ? last : "record";
   };
 
-  for (;;) {
-    let event: AttemptEvent | undefined;
-    try {
-      for (const cmd of commands) event = await carryOut(cmd);
-    } catch (err) {
-      event = deps.signal.aborted ? { type: "aborted" } : { type: "failed", op: opOf(commands), class: failureClassOf(err), message: err instanceof Error ? err.message : String(err), err };
+  /** Carries out `from` and each step after it until a step has no outcome; returns the last state. */
+  async function drive(from: Step): Promise<AttemptState> {
+    ({ state, commands } = from);
+    for (;;) {
+      let event: AttemptEvent | undefined;
+      try {
+        for (const cmd of commands) event = await carryOut(cmd);
+      } catch (err) {
+        event = deps.signal.aborted ? { type: "aborted" } : { type: "failed", op: opOf(commands), class: failureClassOf(err), message: err instanceof Error ? err.message : String(err), err };
+      }
+      if (!event) return state;
+      ({ state, commands } = step(state, event, now()));
     }
-    if (!event) return state;
-    ({ state, commands } = step(state, event, now()));
   }
+
+  return drive(first);
 }

@@ -26,8 +26,12 @@ export type Phase =
   /** a lost run: attempt + 1 is being recorded */
   | "recording_retry"
   | "recording_result"
-  /** ledger: finished — the result waits for the push (ledger: recorded after it) */
+  /** ledger: finished — the result waits for the push */
   | "finished"
+  /** the result is at the tip: the entry is being marked recorded */
+  | "recording_pushed"
+  /** ledger: recorded — the result is at the tip; the entry stays for the ledger retention */
+  | "recorded"
   /** the attempt ended without a result; the action is pending again after its backoff */
   | "waiting"
   /** nothing more to do here: another instance holds the action, or the entry was distrusted */
@@ -86,6 +90,8 @@ export type AttemptEvent =
   | { type: "failed"; op: FailedOp; class: FailureClass; message: string; err: unknown }
   /** a check-and-set found another writer first */
   | { type: "conflict"; message: string }
+  /** the queued result is at the tip (pushed by us, or found there already: never overwritten) */
+  | { type: "pushed" }
   /** shutdown: leave the child running and the ledger as it is, for whoever re-attaches */
   | { type: "aborted" };
 
@@ -114,7 +120,10 @@ export type AttemptCommand =
   | { type: "collect" }
   /** the child has ended: its place under max_in_flight and its serialization key are free */
   | { type: "release" }
+  /** into the push queue; the push feeds back `pushed` */
   | { type: "queue_result"; result: ActionResult; fullLog: string }
+  /** the child's result is at the tip: it may leave Nomad after the purge retention */
+  | { type: "schedule_purge"; jobId: string }
   /** every write takes the entry for this instance (owner) and stamps it; outcome: recorded, conflict or failed */
   | { type: "retry_at"; at: Date }
   | { type: "log"; level: "debug" | "warn" | "error"; message: string; fields?: Record<string, unknown> }
@@ -155,6 +164,14 @@ export function beginReattach(a: AttemptStart & { jobId: string; accessor?: stri
   };
 }
 
+/**
+ * A result a dead owner stored in its `finished` entry but never pushed, checked by the pass
+ * (verify.ts): queued as it is; the push marks the entry recorded, as for an attempt of ours.
+ */
+export function beginPushFromLedger(a: AttemptStart & { jobId?: string }, result: ActionResult): Step {
+  return { state: { ...a, phase: "finished", failures: a.failures ?? 0, claimed: true }, commands: [{ type: "queue_result", result, fullLog: "" }] };
+}
+
 const emit = <K extends LoopEventName>(name: K, event: LoopEvents[K]): AttemptCommand => ({ type: "emit", name, event }) as AttemptCommand;
 
 function baseOf(s: AttemptState): ResultBase {
@@ -170,6 +187,9 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
     const spare: AttemptCommand[] = s.phase === "recording_accessor" && s.accessor ? [{ type: "revoke", accessor: s.accessor }] : [];
     return at("released", [...spare, emit("ledger:conflict", { id: s.id }), { type: "log", level: "warn", message: e.message }]);
   }
+  // the result is at the tip whatever the ledger says: a failed mark leaves the entry finished,
+  // and its result is never taken up again (the action is not pending at the tip)
+  if (e.type === "failed" && s.phase === "recording_pushed") return at("finished", [{ type: "log", level: "warn", message: `could not mark ${s.id} recorded in the ledger: ${e.message}` }]);
   if (e.type === "failed") return fail(s, e, now);
 
   switch (s.phase) {
@@ -243,6 +263,13 @@ export function step(s: AttemptState, e: AttemptEvent, now: Date): Step {
     case "recording_result":
       // into the ledger first (it survives a crash and a remote outage), then the push queue
       if (e.type === "recorded") return at("finished", [{ type: "queue_result", result: s.pending!.result, fullLog: s.pending!.fullLog }, emit("action:finished", s.pending!.finished)], { pending: undefined });
+      break;
+    case "finished":
+      // finished → recorded: the entry says its result is at the tip (one never claimed has no entry)
+      if (e.type === "pushed") return s.claimed ? at("recording_pushed", [{ type: "record", changes: { state: "recorded", result: undefined } }]) : at("recorded");
+      break;
+    case "recording_pushed":
+      if (e.type === "recorded") return at("recorded", s.jobId ? [{ type: "schedule_purge", jobId: s.jobId }] : []);
       break;
   }
   return at(s.phase, [{ type: "log", level: "error", message: `lifecycle: event ${e.type} in phase ${s.phase} ignored` }]);

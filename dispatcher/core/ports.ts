@@ -110,6 +110,8 @@ export interface VaultPort {
 /** What a write did: the new tip, paths that already existed (never overwritten), paths that cannot be written. */
 export interface WriteOutcome {
   commit: string;
+  /** the tip the commit was built on (its parent); absent when nothing was written */
+  base?: string;
   skipped: string[];
   /** a result under a symlink or a file in the repo: isolated, the others landed */
   failed?: WriteFailure[];

@@ -358,7 +358,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
       const { fresh, skipped } = placed;
       const failed = [...refused, ...placed.failed];
       for (const f of placed.failed) log.error({ path: f.path, reason: f.reason }, "result cannot be written at its path; the others still land");
-      const outcome = (commit: string): WriteOutcome => ({ commit, skipped, ...(failed.length > 0 ? { failed } : {}), rejections });
+      const outcome = (commit: string): WriteOutcome => ({ commit, ...(commit !== tip ? { base: tip } : {}), skipped, ...(failed.length > 0 ? { failed } : {}), rejections });
       if (fresh.length === 0 && !optimistic) return outcome(tip);
       if (fresh.length === 0) {
         // nothing left to write on the tip we knew: look at the remote's before saying so

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
+import { defaults, deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -71,6 +71,19 @@ describe("defaults", () => {
     const c = loadConfig({ env: { ...REQUIRED }, cwd: "/srv" });
     expect(c.nomad.addr).toBe("http://127.0.0.1:4646");
     expect(c.nomad.token).toBeUndefined();
+  });
+});
+
+describe("deprecated settings", () => {
+  it("accepts the push timing settings group commit replaced, ignores them and names each one set", () => {
+    expect(deprecatedSettings(loadConfig({ env: REQUIRED }))).toEqual([]);
+    const c = loadConfig({ env: { ...REQUIRED, DISPATCHER_PUSH_INTERVAL_MS: "5000", DISPATCHER_COMMIT_WINDOW_MS: "200" } });
+    expect(deprecatedSettings(c)).toEqual([
+      "DISPATCHER_COMMIT_WINDOW_MS (repo.commit_window_ms) is deprecated and ignored: a push starts as soon as a result waits and no push runs; what finishes during a push joins the next",
+      "DISPATCHER_PUSH_INTERVAL_MS (repo.push_interval_ms) is deprecated and ignored: a push starts as soon as a result waits and no push runs; what finishes during a push joins the next",
+    ]);
+    // still checked as before: a bad value names its variable
+    expect(configError(() => loadConfig({ env: { ...REQUIRED, DISPATCHER_PUSH_INTERVAL_MS: "soon" } })).message).toContain("DISPATCHER_PUSH_INTERVAL_MS");
   });
 });
 

@@ -6,13 +6,14 @@ import { describe, expect, it } from "vitest";
 import type { Action, ActionFile } from "../../../dispatcher/actions/schema.js";
 import { runAttempt, type AttemptDeps } from "../../../dispatcher/core/attempt.js";
 import { createLoopEmitter, type LoopEventName } from "../../../dispatcher/core/events.js";
-import { beginClaim, beginReattach, type AttemptStart } from "../../../dispatcher/core/lifecycle.js";
+import { beginClaim, beginPushFromLedger, beginReattach, type AttemptStart } from "../../../dispatcher/core/lifecycle.js";
 import { buildPinFile, digestOf } from "../../../dispatcher/core/pins.js";
-import type { LedgerEntry, NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 import { NomadApiError, VaultApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
+import { loopTestSettings } from "../../helpers/loop-settings.js";
 
 const NOW = new Date("2026-12-02T10:00:00.000Z");
 const file: ActionFile = { path: "vault/actions/deploy.toml", id: "deploy", sha: "a1" };
@@ -23,7 +24,8 @@ const start: AttemptStart = { id: "deploy", attempt: 1, actionSha: "a1", commit:
 function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } = {}) {
   const calls: string[] = [];
   const ledger = createMemoryLedger();
-  const queued: { result: ActionResult; entry?: LedgerEntry }[] = [];
+  const queued: { result: ActionResult; pushed: () => Promise<void> }[] = [];
+  const purges: [string, string][] = [];
   const retries: Date[] = [];
   const events = createLoopEmitter();
   const seen: LoopEventName[] = [];
@@ -70,25 +72,13 @@ function setup(over: { nomad?: Partial<NomadPort>; vault?: Partial<VaultPort> } 
     me: "me",
     fence: { parents: new Set(["runner"]), namespace: "dispatch" },
     signal: new AbortController().signal,
-    queueResult: (result, _log, entry) => void queued.push({ result, entry }),
+    queueResult: (result, _log, pushed) => void queued.push({ result, pushed }),
+    schedulePurge: (id, jobId) => void purges.push([id, jobId]),
     retryAt: (at) => void retries.push(at),
     release: () => void calls.push("release"),
-    settings: {
-      runnerJob: "runner",
-      sidecarJob: "sidecar",
-      runnerRemote: "git://ops",
-      kvMount: "kv",
-      defaultTimeoutMinutes: 10,
-      tokenGraceSeconds: 60,
-      actionsDir: "vault/actions",
-      placementSeconds: 60,
-      reevaluateSeconds: 0,
-      maxLogBytes: 1024,
-      tailBytes: 1024,
-      pins: buildPinFile(new Map([["runner", spec]]), NOW),
-    },
+    settings: { ...loopTestSettings(NOW), pins: buildPinFile(new Map([["runner", spec]]), NOW) },
   };
-  return { deps, calls, ledger, queued, retries, seen };
+  return { deps, calls, ledger, queued, retries, seen, purges };
 }
 
 describe("runAttempt", () => {
@@ -101,8 +91,23 @@ describe("runAttempt", () => {
     expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "finished", owner: "me", attempt: 1, jobId: "runner/dispatch-1", accessor: "acc-1", dispatchedAt: NOW.toISOString() });
     expect(JSON.parse(t.ledger.entries.get("deploy")!.result!)).toMatchObject({ id: "deploy", status: "succeeded", logs: "deployed" });
     expect(t.queued).toHaveLength(1);
-    expect(t.queued[0]!.entry).toEqual(t.ledger.entries.get("deploy"));
     expect(t.seen).toEqual(["token:minted", "action:dispatched", "token:revoked", "action:finished"]);
+    // finished → recorded is the lifecycle's step too, once the push put the result at the tip
+    expect(t.purges).toEqual([]);
+    await t.queued[0]!.pushed();
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "recorded", owner: "me", jobId: "runner/dispatch-1", result: undefined });
+    expect(t.purges).toEqual([["deploy", "runner/dispatch-1"]]);
+  });
+
+  it("a result taken from a dead owner's finished entry is queued as it is and marked recorded once pushed; nothing is dispatched", async () => {
+    const t = setup();
+    const left = await t.ledger.create("deploy", { state: "finished", owner: "gone", attempt: 2, actionSha: "a1", commit: "c1", jobId: "runner/dispatch-9", result: '{"id":"deploy"}', updatedAt: NOW.toISOString() });
+    const stored = { id: "deploy", status: "succeeded", exit_code: 0 } as ActionResult;
+    const end = await runAttempt(beginPushFromLedger({ ...start, attempt: 2, jobId: "runner/dispatch-9" }, stored), { entry: left }, t.deps);
+    expect([end.phase, t.calls, t.queued.map((q) => q.result)]).toEqual(["finished", [], [stored]]);
+    await t.queued[0]!.pushed();
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "recorded", owner: "me", attempt: 2, result: undefined });
+    expect(t.purges).toEqual([["deploy", "runner/dispatch-9"]]);
   });
 
   it("leaves the entry claimed with the accessor recorded when the dispatch fails, and revokes the spare token", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FailureClass } from "../../../dispatcher/errors.js";
-import { beginClaim, beginReattach, step, type AttemptCommand, type AttemptEvent, type AttemptStart, type Step } from "../../../dispatcher/core/lifecycle.js";
+import { beginClaim, beginPushFromLedger, beginReattach, step, type AttemptCommand, type AttemptEvent, type AttemptStart, type Step } from "../../../dispatcher/core/lifecycle.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 
 const now = new Date("2026-12-02T10:00:00.000Z");
@@ -190,6 +190,52 @@ describe("step: conflicts, shutdown, re-attach", () => {
     const s = step(s0, { type: "recorded" }, now);
     expect(s.state).toEqual(s0);
     expect(s.commands).toEqual([{ type: "log", level: "error", message: "lifecycle: event recorded in phase claiming ignored" }]);
+  });
+});
+
+describe("step: finished → recorded, once the push put the result at the tip", () => {
+  const finished = run(beginClaim(noSecrets, false), [
+    { type: "claimed" },
+    { type: "parent_ok" },
+    { type: "dispatched", jobId: "runner/dispatch-1", duplicate: false },
+    { type: "recorded" },
+    { type: "child_ended" },
+    { type: "run_ended", lost: false, jobId: "runner/dispatch-1", result: result("succeeded"), fullLog: "ok", ran: {} },
+    { type: "recorded" },
+  ]).at(-1)!;
+
+  it("marks the entry recorded (its stored result dropped), then schedules the child's purge", () => {
+    expect(finished.state.phase).toBe("finished");
+    const steps = run(finished, [{ type: "pushed" }, { type: "recorded" }]).slice(1);
+    expect(steps.map((s) => [s.state.phase, types(s.commands)])).toEqual([
+      ["recording_pushed", ['record {"state":"recorded"}']],
+      ["recorded", ["schedule_purge"]],
+    ]);
+    expect(steps[0]!.commands).toEqual([{ type: "record", changes: { state: "recorded", result: undefined } }]);
+    expect(steps[1]!.commands).toEqual([{ type: "schedule_purge", jobId: "runner/dispatch-1" }]);
+  });
+
+  it("a result never claimed (no entry) is recorded with no write; one without a child schedules no purge", () => {
+    const refused = step(beginClaim(start, false).state, failed("claim", "rejected", "no"), now);
+    expect(refused.state).toMatchObject({ phase: "finished", claimed: false });
+    expect(step(refused.state, { type: "pushed" }, now)).toMatchObject({ state: { phase: "recorded" }, commands: [] });
+    const noChild = step({ ...finished.state, jobId: undefined, phase: "recording_pushed" }, { type: "recorded" }, now);
+    expect(noChild).toMatchObject({ state: { phase: "recorded" }, commands: [] });
+  });
+
+  it("a failed mark leaves the entry finished and says so; the result is at the tip, nothing is retried", () => {
+    const marking = step(finished.state, { type: "pushed" }, now).state;
+    const s = step(marking, failed("record", "infra", "nomad: PUT /v1/var/dispatcher/actions/deploy failed: connect ECONNREFUSED"), now);
+    expect(s).toEqual({
+      state: { ...marking, phase: "finished" },
+      commands: [{ type: "log", level: "warn", message: "could not mark deploy recorded in the ledger: nomad: PUT /v1/var/dispatcher/actions/deploy failed: connect ECONNREFUSED" }],
+    });
+  });
+
+  it("a dead owner's stored result starts finished, its queue_result first", () => {
+    const first = beginPushFromLedger({ ...start, jobId: "runner/dispatch-7" }, result("failed"));
+    expect([first.state.phase, first.state.claimed, first.state.jobId, first.commands]).toEqual(["finished", true, "runner/dispatch-7", [{ type: "queue_result", result: result("failed"), fullLog: "" }]]);
+    expect(step(first.state, { type: "pushed" }, now).state.phase).toBe("recording_pushed");
   });
 });
 

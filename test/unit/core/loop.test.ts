@@ -4,41 +4,16 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { LoopEventName } from "../../../dispatcher/core/events.js";
 import { createLoop, type LoopDeps } from "../../../dispatcher/core/loop.js";
-import { buildPinFile } from "../../../dispatcher/core/pins.js";
-import type { NomadPort, OpsRepoPort, RepoFile, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
+import type { NomadPort, SyncHint, VaultPort } from "../../../dispatcher/core/ports.js";
 import { GitError, NomadApiError } from "../../../dispatcher/errors.js";
 import { createLogger } from "../../../dispatcher/log.js";
 import { createMemoryLedger } from "../../helpers/memory-ledger.js";
+import { memoryRepo } from "../../helpers/memory-repo.js";
+import { loopTestSettings, parentSpec as spec } from "../../helpers/loop-settings.js";
 
-const spec = { Driver: "exec" };
 const action = (id: string, formula = "deploy", secrets = "[]") => `id = "${id}"\nformula = "${formula}"\ncontext = "loop test"\nsecrets = ${secrets}\n`;
 
-/** An ops repo in memory: one commit per write, blob ids from the content. */
-function memoryRepo(files: Record<string, string>) {
-  const tree = new Map<string, Buffer>(Object.entries(files).map(([p, c]) => [p, Buffer.from(c)]));
-  let commit = 1;
-  const commits: { message: string; paths: string[] }[] = [];
-  const sha = (b: Buffer) => `b${b.toString("hex").slice(0, 12)}${b.length}`;
-  const port: OpsRepoPort = {
-    provenance: async () => ({ path: "", later: [] }),
-    sync: async () => `c${commit}`,
-    listFiles: async (_c, dir) => [...tree].filter(([p]) => p.startsWith(`${dir}/`)).map(([path, b]) => ({ path, sha: sha(b), size: b.length })),
-    diffFiles: async () => undefined,
-    readFile: async (_c, path) => tree.get(path),
-    // no history in memory: only a commit is its own
-    sameCodeAs: async (from, to) => from === to,
-    async writeFiles(written: RepoFile[], message) {
-      const skipped = written.filter((f) => tree.has(f.path)).map((f) => f.path);
-      for (const f of written.filter((x) => !skipped.includes(x.path))) tree.set(f.path, f.content);
-      commits.push({ message, paths: written.map((f) => f.path) });
-      commit++;
-      return { commit: `c${commit}`, skipped, rejections: 0 };
-    },
-  };
-  return { port, tree, commits };
-}
-
-function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; pushIntervalMs?: number; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
+function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exitCodes?: Record<string, number>; runsUntil?: Record<string, number>; maxInFlight?: number; readsPerPass?: number } = {}) {
   const repo = memoryRepo(files);
   const ledger = createMemoryLedger();
   const dispatched: string[] = [];
@@ -96,31 +71,11 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
     ledger,
     clock,
     log: createLogger({ destination: new Writable({ write: (_c, _e, cb) => cb() }), level: "debug", pretty: false }),
-    settings: {
-      runnerJob: "runner",
-      sidecarJob: "sidecar",
-      runnerRemote: "git://ops",
-      kvMount: "kv",
-      defaultTimeoutMinutes: 10,
-      tokenGraceSeconds: 60,
-      actionsDir: "vault/actions",
-      placementSeconds: 60,
-      reevaluateSeconds: 0,
-      maxLogBytes: 1024,
-      tailBytes: 1024,
-      pins: buildPinFile(new Map([["runner", spec]]), new Date(t)),
-      knownSecrets: ["GITHUB_TOKEN"],
-      classes: [],
-      hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
+    settings: loopTestSettings(new Date(t), {
       limits: { maxInFlight: over.maxInFlight ?? 4, serializeBy: "none" },
-      commitWindowMs: 200,
-      pushIntervalMs: over.pushIntervalMs ?? 0,
-      leaseMs: 60_000,
       purgeAfterMs: over.purgeAfterMs ?? 0,
-      namespace: "dispatch",
-      dispatcher: { version: "0.1.0", instance: "me" },
       ...(over.readsPerPass === undefined ? {} : { readsPerPass: over.readsPerPass }),
-    },
+    }),
   };
   const loop = createLoop(deps);
   for (const name of ["action:refused", "action:dispatched", "action:finished", "results:pushed", "job:purged"] as const) loop.events.on(name, () => seen.push(name));
@@ -177,33 +132,30 @@ describe("createLoop", () => {
     expect(t.seen.filter((s) => s === "action:refused")).toHaveLength(1);
   });
 
-  it("puts results that finish within the window in one commit", async () => {
-    const t = setup(files);
+  it("group commit: a result is pushed as soon as it is recorded, while others still run; what finishes during a push shares the next commit", async () => {
+    const slow = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d"), "vault/actions/e.toml": action("e") };
+    // a ends at once, c and d during a's push (10 s), e long after
+    const t = setup(slow, { runsUntil: { c: 2_000, d: 4_000, e: 60_000 } });
+    const write = t.repo.port.writeFiles;
+    const pushedAt: number[] = [];
+    t.repo.port.writeFiles = async (files, message) => (pushedAt.push(t.elapsed()), await t.deps.clock.sleep(10_000), write(files, message));
     await t.loop.once();
-    const resultCommits = t.repo.commits.filter((c) => c.paths.some((p) => p.endsWith(".result.json")));
-    expect(resultCommits).toEqual([{ message: "vault: results for bad, a, b", paths: ["vault/actions/bad.result.json", "vault/actions/a.result.json", "vault/actions/b.result.json"] }]);
+    expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: results for c, d", "vault: result for e"]);
+    // no window and no interval: each push starts when the first result waits and no push runs
+    expect(pushedAt[0]).toBe(0);
+    expect(pushedAt[1]).toBe(10_000);
+    expect(pushedAt[2]).toBeGreaterThanOrEqual(60_000);
+    expect(pushedAt[2]).toBeLessThan(61_000);
   });
 
-  it("pushes at most once per push interval while others run, and at once when nothing is left in flight", async () => {
-    const slow = { "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") };
-    const paced = setup(slow, { pushIntervalMs: 600_000, runsUntil: { c: 30_000, d: 60_000 } });
-    await paced.loop.once();
-    // c finished within the interval after a's push, so it waited for d; d was the last: no wait
-    expect(paced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: results for c, d"]);
-    expect(paced.elapsed()).toBeLessThan(600_000);
-    const unpaced = setup(slow, { pushIntervalMs: 0, runsUntil: { c: 30_000, d: 60_000 } });
-    await unpaced.loop.once();
-    expect(unpaced.repo.commits.map((c) => c.message)).toEqual(["vault: result for a", "vault: result for c", "vault: result for d"]);
-  });
-
-  it("once() ends without waiting out the push interval when a pass ran while the last result was being pushed", async () => {
-    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") }, { pushIntervalMs: 600_000 });
+  it("once() ends at once when a pass ran while the last result was being pushed", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a") });
     const write = t.repo.port.writeFiles;
     // a push takes a while: the pass woken by the attempt's end runs meanwhile
     t.repo.port.writeFiles = async (files, message) => (await new Promise((r) => setTimeout(r, 20)), write(files, message));
     await t.loop.once();
     expect(t.repo.commits.map((c) => c.message)).toEqual(["vault: result for a"]);
-    expect(t.elapsed()).toBeLessThan(600_000);
+    expect(t.elapsed()).toBeLessThan(1_000);
   });
 
   it("pushes the results a failed push kept at the next pass, though nothing is pending at that tip", async () => {
@@ -331,6 +283,18 @@ describe("createLoop", () => {
     expect(syncs.slice(0, 2)).toEqual([undefined, POLL_MS]);
   });
 
+  it("once(): the passes woken by a completion take a tip confirmed within 10 s; the first and the last ask the remote", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { runsUntil: { a: 30_000, c: 60_000 } });
+    const syncs: (number | undefined)[] = [];
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs.push(o?.maxAgeMs), sync(o));
+    await t.loop.once();
+    expect(syncs.at(0)).toBeUndefined();
+    expect(syncs.at(-1)).toBeUndefined();
+    expect(syncs.length).toBeGreaterThan(2);
+    expect(new Set(syncs.slice(1, -1))).toEqual(new Set([10_000]));
+  });
+
   it("run(): a webhook's tip is a hint to sync; differing tips before a pass ask the remote; a hinted pass leaves the poll due", async () => {
     const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n" });
     const syncs: [number, SyncHint | undefined][] = [];
@@ -365,7 +329,7 @@ describe("createLoop", () => {
     // one ending after the other, so something is always in flight and results are pushed
     // once per (long) push interval: most passes are at a commit an earlier pass read
     const runsUntil = Object.fromEntries(Object.keys(many).map((p, i) => [p.slice("vault/actions/".length, -".toml".length), (i + 1) * 100]));
-    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", ...many }, { maxInFlight: 2, pushIntervalMs: 600_000, runsUntil });
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", ...many }, { maxInFlight: 2, runsUntil });
     const passes: { commit: string; waiting: number }[] = [];
     t.loop.events.on("pass:done", (e) => passes.push({ commit: e.commit, waiting: e.waiting }));
     await t.loop.once();

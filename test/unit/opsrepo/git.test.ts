@@ -386,13 +386,13 @@ describe("reading", () => {
 describe("writeFiles", () => {
   it("commits several files in one commit with the configured author and pushes", async () => {
     const repo = openRepo();
-    await repo.sync();
+    const before = await repo.sync();
     const commitsBefore = (await ops.log()).length;
     const out = await repo.writeFiles(
       [file("vault/actions/deploy.result.json", '{"id":"deploy"}'), file("vault/actions/deploy.log", "full log")],
       "vault: result for deploy",
     );
-    expect(out).toEqual({ commit: await remoteTip(), skipped: [], rejections: 0 });
+    expect(out).toEqual({ commit: await remoteTip(), base: before, skipped: [], rejections: 0 });
     expect(await ops.read("vault/actions/deploy.result.json")).toBe('{"id":"deploy"}');
     expect(await ops.read("vault/actions/deploy.log")).toBe("full log");
     expect(await ops.log()).toHaveLength(commitsBefore + 1);
