@@ -699,6 +699,11 @@ export function createLoop(deps: LoopDeps) {
       stopBeat();
     },
     inFlightIds: () => [...inFlight.keys()],
+    /** a result made beside the loop (an issue run's, core/issue-loop.ts) joins the next push, in its own folder */
+    queueResult(result: ActionResult, fullLog: string, dir: string): void {
+      writer.add({ result, fullLog, dir });
+      scheduleFlush();
+    },
     /**
      * starts the next pass of \`run\` now (several calls before it starts make one pass); `tip`:
      * the commit the push webhook named, kept only when every call before the pass named it
