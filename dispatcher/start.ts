@@ -13,7 +13,7 @@ import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
-import { createIssueLoop, type IssueLoop } from "./core/issue-loop.js";
+import { createIssueLoop, type IssueLoop, type IssueLoopDeps } from "./core/issue-loop.js";
 import { parentJobsOf } from "./core/request.js";
 import { createGiteaIssues } from "./forge/gitea-issues.js";
 import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter, type LoopEmitter } from "./core/events.js";
 import { logLoopEvents } from "./core/log-events.js";
-import { createNomadLedger } from "./nomad/ledger.js";
+import { createNomadLedger, issuesLedgerPrefix } from "./nomad/ledger.js";
 import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
@@ -232,14 +232,24 @@ function readWebhookSecret(path: string): string {
  * the action loop, its results pushed with the action loop's, its issues told when they land.
  * Its ledger entries live under <prefix>/issues; leases are the action ledger's heartbeats.
  */
-function startIssueLoop(
+export function startIssueLoop(
   config: Config,
-  w: { engines: Engines; nomad: NomadPort; vault: VaultPort; repo: OpsRepoPort; ledger: LedgerPort; clock: Clock; events: LoopEmitter; log: Logger; loop: Loop },
+  w: {
+    engines: Pick<Engines, "nomad">;
+    nomad: NomadPort;
+    vault: VaultPort;
+    repo: OpsRepoPort;
+    ledger: LedgerPort;
+    clock: Clock;
+    events: LoopEmitter;
+    log: Logger;
+    queueResult: IssueLoopDeps["queueResult"];
+  },
 ): (IssueLoop & { stop(): void }) | undefined {
   const c = config.issues;
   if (c.projects.length === 0) return undefined;
   if (!config.forge.url) throw new ConfigInvalid("issues.projects needs the forge its issues are on: set forge.url and forge.token_file (DISPATCHER_FORGE_URL, DISPATCHER_FORGE_TOKEN_FILE), e.g. http://git.example.org");
-  const own = createNomadLedger(w.engines.nomad, `${config.nomad.ledgerPrefix}/issues`);
+  const own = createNomadLedger(w.engines.nomad, issuesLedgerPrefix(config.nomad.ledgerPrefix));
   const ledger: LedgerPort = { ...own, heartbeat: w.ledger.heartbeat, lastSeen: w.ledger.lastSeen, instances: w.ledger.instances, forgetInstance: w.ledger.forgetInstance };
   const log = w.log.child({ component: "issues" });
   const attemptEvents = createLoopEmitter();
@@ -260,7 +270,7 @@ function startIssueLoop(
     fence: { parents: new Set(parentJobsOf(config.nomad.sidecarJob, config.nomad.classes)), namespace: settings.namespace },
     signal: stop.signal,
     settings: { ...settings, actionsDir: c.dir },
-    queueResult: (result, fullLog, dir) => w.loop.queueResult(result, fullLog, dir),
+    queueResult: w.queueResult,
     issues: {
       dir: c.dir,
       progressLabel: c.progressLabel,
@@ -313,7 +323,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
         actionsDir: config.repo.actionsDir,
       })
     : undefined;
-  const issues = startIssueLoop(config, { engines, nomad: overrides.nomad ?? fed, vault: overrides.vault ?? engines.vault, repo: overrides.repo ?? engines.repo, ledger, clock, events, log, loop });
+  const issues = startIssueLoop(config, { engines, nomad: overrides.nomad ?? fed, vault: overrides.vault ?? engines.vault, repo: overrides.repo ?? engines.repo, ledger, clock, events, log, queueResult: (result, fullLog, dir) => loop.queueResult(result, fullLog, dir) });
   const metrics = createMetrics({ events, inFlight: () => loop.inFlightIds().length });
   const readiness = createReadiness({
     events,

@@ -10,7 +10,10 @@ import { serializationKey, type Limits } from "../core/schedule.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { createNomadPlaces } from "../nomad/places.js";
 import type { View } from "./view.js";
-import { forgeGateOf, loopSettings, viewWorkdir } from "../start.js";
+import { forgeGateOf, loopSettings, startIssueLoop, viewWorkdir } from "../start.js";
+import { systemClock } from "../clock.js";
+import { createLoopEmitter } from "../core/events.js";
+import { formatIssuePlan } from "../core/issue-runs.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
 
@@ -22,7 +25,8 @@ For each pending action at the ops repo's tip: the job it would dispatch with it
 runner-<name> policies of its wrapped token, its mounts and (require_signed) who approved it; or
 why it is invalid, refused or waiting; then what in the actions directory is ignored (not part of
 the contract) and why. Decided by the same code as the loop; nothing is dispatched, minted or
-written.
+written. With [issues] projects, the open issues carrying a trigger label follow: the run each
+would start (its key, the sidecar's formula, meta and token policies), or why it waits.
 
 ${CONFIG_HELP}`,
   options: configOptions,
@@ -41,9 +45,17 @@ ${CONFIG_HELP}`,
     const now = new Date();
     const entries = previewPass(parsed, catalog, commit, settings, settings.limits, now, approvals);
     process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit, ignored));
+    if (config.issues.projects.length > 0) process.stdout.write(await planIssues(v, commit));
     return 0;
   },
 };
+
+/** Which labelled issues would start which sidecar (the issue loop's own decisions, from the forge and the issue ledger). */
+async function planIssues(v: View, commit: string): Promise<string> {
+  const c = v.config;
+  const issues = startIssueLoop(c, { engines: v, nomad: v.nomad, vault: v.vault, repo: v.repo, ledger: createNomadLedger(v.nomad, c.nomad.ledgerPrefix), clock: systemClock, events: createLoopEmitter(), log: v.log, queueResult: () => undefined })!;
+  return formatIssuePlan(await issues.survey(commit), c.issues.botSecret ? [c.issues.botPolicy] : []);
+}
 
 /** What would start, unless another replica holds its key's lock or every slot: then it waits, saying for whom (core/limits.ts). */
 async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly ParsedAction[], limits: Limits, now: Date): Promise<PlanEntry[]> {

@@ -17,6 +17,7 @@ import {
   labelsAfter,
   outcomeOf,
   triggersOf,
+  type IssueDecision,
   type IssueProject,
   type IssueTrigger,
 } from "./issue-runs.js";
@@ -137,15 +138,22 @@ export function createIssueLoop(deps: IssueLoopDeps) {
     };
   }
 
-  /** One labelled issue: start, resume, re-attach, push or follow up its run, or leave it. */
-  async function consider(t: IssueTrigger, issue: ForgeIssue, commit: string, atTip: Set<string>): Promise<void> {
+  /** What this instance would do with one labelled issue's run; undefined when the label has no add event. */
+  async function decideFor(t: IssueTrigger, issue: ForgeIssue, atTip: Set<string>): Promise<{ id: string; decision: IssueDecision; entry?: LedgerEntry } | undefined> {
     const event = await deps.forge.labelAdded(t.repo, issue.number, t.label);
-    if (!event) return;
+    if (!event) return undefined;
     const id = issueRunId(t, issue.number, event);
-    if (done.has(id) || inFlight.has(id) || finishing.has(id) || (notBefore.get(id) ?? 0) > now().getTime()) return;
     const entry = await deps.ledger.get(id);
     const ownerSeen = entry && entry.owner !== deps.me ? await deps.ledger.lastSeen(entry.owner) : undefined;
-    const d = decideIssueRun(entry, atTip.has(issueResultPath(s.dir, id)), deps.me, ownerSeen, now(), s.leaseMs);
+    return { id, entry, decision: decideIssueRun(entry, atTip.has(issueResultPath(s.dir, id)), deps.me, ownerSeen, now(), s.leaseMs) };
+  }
+
+  /** One labelled issue: start, resume, re-attach, push or follow up its run, or leave it. */
+  async function consider(t: IssueTrigger, issue: ForgeIssue, commit: string, atTip: Set<string>): Promise<void> {
+    const decided = await decideFor(t, issue, atTip);
+    if (!decided) return;
+    const { id, decision: d } = decided;
+    if (done.has(id) || inFlight.has(id) || finishing.has(id) || (notBefore.get(id) ?? 0) > now().getTime()) return;
     if (d.kind === "skip") return deps.events.emit("issue:waiting", { id, reason: d.wait.reason });
     if (d.kind === "follow_up") {
       const text = await deps.repo.readFile(commit, issueResultPath(s.dir, id));
@@ -199,6 +207,22 @@ export function createIssueLoop(deps: IssueLoopDeps) {
   }
 
   return {
+    /**
+     * What an issue pass at `commit` would do with each labelled issue (`plan`): the run's key and
+     * the decision, the sidecar's formula and project file. Starts, labels and writes nothing.
+     */
+    async survey(commit: string): Promise<{ trigger: IssueTrigger; issue: ForgeIssue; id: string; decision: IssueDecision; projectBlob?: string }[]> {
+      const out = [];
+      for (const t of triggers) {
+        const atTip = await resultsAt(commit, t.project);
+        const projectBlob = await blobOf(commit, t.projectToml);
+        for (const issue of await deps.forge.openIssuesWithLabel(t.repo, t.label)) {
+          const decided = await decideFor(t, issue, atTip);
+          if (decided) out.push({ trigger: t, issue, id: decided.id, decision: decided.decision, ...(projectBlob ? { projectBlob } : {}) });
+        }
+      }
+      return out;
+    },
     /**
      * An issue pass at the ops repo's `commit` (after each pass of the action loop): at most once
      * per poll unless an issue webhook woke it or a run of its own ended. One at a time.

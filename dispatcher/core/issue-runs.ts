@@ -119,9 +119,12 @@ export function outcomeOf(t: Pick<IssueTrigger, "outcomes">, result: Pick<Action
   return { label: result.status === "succeeded" ? t.outcomes[0] : t.outcomes[1], ...(verdict ? { verdict } : {}) };
 }
 
-/** The labels the issue ends with: the trigger and progress labels off, the outcome on. */
+/**
+ * The labels the issue ends with: the outcome on, the progress and trigger labels off, in this
+ * order: while the trigger label is on, a follow-up cut short is found and done again.
+ */
 export function labelsAfter(t: Pick<IssueTrigger, "label">, progressLabel: string, outcome: string): { remove: string[]; add: string[] } {
-  return { remove: [t.label, progressLabel].filter((l) => l && l !== outcome), add: [outcome] };
+  return { remove: [progressLabel, t.label].filter((l) => l && l !== outcome), add: [outcome] };
 }
 
 export function commentMarker(id: string): string {
@@ -147,4 +150,18 @@ export function issueComment(t: IssueTrigger, id: string, result: ActionResult, 
     logs.replaceAll("```", "'''"),
     "```",
   ].join("\n");
+}
+
+/** `plan`'s lines for the issue runs a pass would start, take over, follow up, or leave. */
+export function formatIssuePlan(rows: readonly { trigger: IssueTrigger; issue: ForgeIssue; id: string; decision: IssueDecision; projectBlob?: string }[], policies: readonly string[]): string {
+  if (rows.length === 0) return "issue runs: no open issue carries a trigger label\n";
+  const lines = rows.map(({ trigger: t, issue, id, decision: d, projectBlob }) => {
+    const head = `  ${t.repo}#${issue.number} (${t.label}) ${id}:`;
+    if (d.kind === "skip") return `${head} wait: ${d.wait.reason}`;
+    if (d.kind === "follow_up") return `${head} follow up: the result is at the tip; the outcome label and comment are set again`;
+    if (!projectBlob) return `${head} wait: the project file ${t.projectToml} is not in the ops repo`;
+    const verb = d.kind === "new" ? "start" : d.kind === "reattach" ? "re-attach to" : d.kind === "push" ? "push the stored result of" : d.kind === "resume" ? "resume" : "run afresh";
+    return `${head} ${verb} sidecar ${t.formula} (meta issue_number=${issue.number} project_toml=${t.projectToml}; policies ${policies.length > 0 ? policies.join(", ") : "none: no token"})`;
+  });
+  return ["issue runs:", ...lines, ""].join("\n");
 }

@@ -62,7 +62,7 @@ describe("issue-runs", () => {
   });
 
   it("moves the issue on: trigger and progress labels off, the outcome on; one comment by marker", () => {
-    expect(labelsAfter(reproduce, "in-progress", "reproduced")).toEqual({ remove: ["bug-report", "in-progress"], add: ["reproduced"] });
+    expect(labelsAfter(reproduce, "in-progress", "reproduced")).toEqual({ remove: ["in-progress", "bug-report"], add: ["reproduced"] });
     expect(labelsAfter(reproduce, "", "reproduced")).toEqual({ remove: ["bug-report"], add: ["reproduced"] });
     const body = issueComment(reproduce, "disinto/12-bug-report-345", result("succeeded", "bot token: [redacted]"), "reproduced", "vault/issues/disinto/12-bug-report-345.result.json");
     expect(body.split("\n").slice(0, 2)).toEqual(["<!-- nomad-dispatcher:issue-run:disinto/12-bug-report-345 -->", "**reproduce** ran for this issue (label `bug-report`): **reproduced**"]);
