@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Served } from "../../dispatcher/server/http.js";
+import { cliEnv, runCli } from "../helpers/cli.js";
 import { commentsOf, createForgeRepo, forgeApi, forgeEnv, freePort, operatorPush, type ForgeRepo } from "../helpers/forge.js";
 import { waitUntil } from "../helpers/process.js";
 import { adminNomad, childrenOf, createTestDispatcher, deleteSecret, grantBot, grantSecret, uniq, writeKv, type TestDispatcher } from "../helpers/stack.js";
@@ -207,9 +208,30 @@ describe("an issue's life", () => {
   }, 180_000);
 });
 
+describe("operators see it", () => {
+  it("plan names the issue a pass would start and its sidecar; status lists the issue runs beside the actions", async () => {
+    await stopReplicas();
+    const n = (await forgeApi<{ number: number }>("POST", `/repos/${repo.repo}/issues`, { title: "crashes on start" })).number;
+    await addLabel(n, "bug-report");
+    const [event] = await labelEvents(n, "bug-report");
+    const env = await cliEnv(repo.remote, { ...repo.env, DISPATCHER_CONFIG: config, DISPATCHER_SECRETS: SECRET });
+    const plan = await runCli(["plan"], env);
+    expect(plan.code, plan.stderr).toBe(0);
+    const planned = plan.stdout.split("\n").filter((l) => l.startsWith(`  ${repo.repo}#`));
+    expect(planned).toContain(`  ${repo.repo}#${n} (bug-report) ${project}/${n}-bug-report-${event}: start sidecar reproduce (meta issue_number=${n} project_toml=projects/${project}.toml; policies ${BOT_POLICY})`);
+    const status = await runCli(["status"], env);
+    expect(status.code, status.stderr).toBe(0);
+    const runs = status.stdout.slice(status.stdout.indexOf("issue runs (vault/issues/<project>/<issue>-<label>-<event>):"));
+    const rows = runs.split("\n").filter((l) => l.startsWith(`${project}/`)).map((l) => l.split(/\s+/).slice(0, 3));
+    expect(rows).toHaveLength(2);
+    expect(rows.every(([, kind, state]) => kind === "sidecar" && state === "succeeded")).toBe(true);
+  }, 120_000);
+});
+
 describe("the bot's path is the sidecar's alone", () => {
   it("a runner action's formula, with a secret of its own, is refused the bot's path (403)", async () => {
     const id = `steal-${u}`;
+    await startReplica("d", 3600, false);
     await operatorPush(repo.repo, "main", { [`vault/actions/${id}.toml`]: `id = "${id}"\nformula = "steal-${u}"\ncontext = "try the bot path"\nsecrets = ["${SECRET}"]\n` }, `actions: ${id}`);
     expect(await waitUntil(async () => (await resultAt(`vault/actions/${id}.result.json`)) !== undefined, 120_000, 1000)).toBe(true);
     const result = (await resultAt(`vault/actions/${id}.result.json`))!;
