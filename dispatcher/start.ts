@@ -15,6 +15,7 @@ import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
 import { createIssueLoop, type IssueLoop, type IssueLoopDeps } from "./core/issue-loop.js";
 import { parentJobsOf } from "./core/request.js";
+import { readRuleApproval } from "./core/forge-approval.js";
 import { createGiteaIssues } from "./forge/gitea-issues.js";
 import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
@@ -232,6 +233,14 @@ function readWebhookSecret(path: string): string {
  * the action loop, its results pushed with the action loop's, its issues told when they land.
  * Its ledger entries live under <prefix>/issues; leases are the action ledger's heartbeats.
  */
+/** The configured approval rule as the issue loop asks it; nothing when none is set. */
+function approvalOf(config: Config, repo: OpsRepoPort, workdir?: string): Pick<IssueLoopDeps, "approve"> {
+  const rule = loopSettings(config).approvals;
+  if (!rule) return {};
+  const gate = forgeGateOf(config, workdir);
+  return { approve: (commit, file, action) => readRuleApproval(rule, { repo, ...(gate ? { gate } : {}) }, commit, file, action) };
+}
+
 export function startIssueLoop(
   config: Config,
   w: {
@@ -244,6 +253,8 @@ export function startIssueLoop(
     events: LoopEmitter;
     log: Logger;
     queueResult: IssueLoopDeps["queueResult"];
+    /** the clone the forge gate reads (plan: its own) */
+    workdir?: string;
   },
 ): (IssueLoop & { stop(): void }) | undefined {
   const c = config.issues;
@@ -271,6 +282,7 @@ export function startIssueLoop(
     signal: stop.signal,
     settings: { ...settings, actionsDir: c.dir },
     queueResult: w.queueResult,
+    ...approvalOf(config, w.repo, w.workdir),
     issues: {
       dir: c.dir,
       progressLabel: c.progressLabel,

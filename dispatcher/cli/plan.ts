@@ -1,6 +1,6 @@
 import type { ParsedAction } from "../actions/schema.js";
-import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
-import { readForgeApproval, type ForgeApprovalRule } from "../core/forge-approval.js";
+import type { ApprovalRule, ApprovalVerdict } from "../core/approval.js";
+import { readRuleApproval, type ForgeApprovalRule } from "../core/forge-approval.js";
 import { createActionsIndex, ignoredEntries, readActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { ForgeGatePort, OpsRepoPort } from "../core/ports.js";
@@ -53,7 +53,7 @@ ${CONFIG_HELP}`,
 /** Which labelled issues would start which sidecar (the issue loop's own decisions, from the forge and the issue ledger). */
 async function planIssues(v: View, commit: string): Promise<string> {
   const c = v.config;
-  const issues = startIssueLoop(c, { engines: v, nomad: v.nomad, vault: v.vault, repo: v.repo, ledger: createNomadLedger(v.nomad, c.nomad.ledgerPrefix), clock: systemClock, events: createLoopEmitter(), log: v.log, queueResult: () => undefined })!;
+  const issues = startIssueLoop(c, { engines: v, nomad: v.nomad, vault: v.vault, repo: v.repo, ledger: createNomadLedger(v.nomad, c.nomad.ledgerPrefix), clock: systemClock, events: createLoopEmitter(), log: v.log, queueResult: () => undefined, workdir: viewWorkdir(c) })!;
   return formatIssuePlan(await issues.survey(commit), c.issues.botSecret ? [c.issues.botPolicy] : []);
 }
 
@@ -76,7 +76,7 @@ async function readApprovals(repo: OpsRepoPort, gate: ForgeGatePort | undefined,
   const verdicts = new Map<string, ApprovalVerdict>();
   for (const p of parsed) {
     if (!p.ok || refusalOf(p, catalog)) continue;
-    verdicts.set(p.file.path, "approvers" in rule ? await readForgeApproval(gate!, rule, commit, p.file, p.action) : await readApproval(repo, rule, commit, p.file, p.action.formula));
+    verdicts.set(p.file.path, await readRuleApproval(rule, { repo, ...(gate ? { gate } : {}) }, commit, p.file, p.action));
   }
   return verdicts;
 }

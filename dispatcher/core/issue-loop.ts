@@ -18,6 +18,7 @@ import {
   outcomeOf,
   triggersOf,
   type IssueDecision,
+  type IssuePlanRow,
   type IssueProject,
   type IssueTrigger,
 } from "./issue-runs.js";
@@ -25,6 +26,7 @@ import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifec
 import type { ForgeIssue, IssueForgePort, LedgerEntry, LedgerPort, OpsRepoPort } from "./ports.js";
 import type { SidecarIdentity } from "./request.js";
 import type { ActionResult } from "./result.js";
+import type { ApprovalVerdict } from "./approval.js";
 import { storedResultProblem } from "./verify.js";
 
 export interface IssueLoopSettings {
@@ -50,6 +52,11 @@ export interface IssueLoopDeps extends Omit<AttemptDeps, "queueResult" | "retryA
   /** issue:* events (metrics, log) */
   events: LoopEmitter;
   log: Logger;
+  /**
+   * the approval rule's verdict on the code a run would run at `commit` (the project file as the
+   * action file, the formula, everything outside the actions folder); absent: no rule configured
+   */
+  approve?(commit: string, file: { path: string; sha: string }, action: { formula: string }): Promise<ApprovalVerdict>;
   /** the action loop's push: a result joins its next commit, in the issues folder */
   queueResult(result: ActionResult, fullLog: string, dir: string): void;
   issues: IssueLoopSettings;
@@ -138,6 +145,12 @@ export function createIssueLoop(deps: IssueLoopDeps) {
     };
   }
 
+  /** Why the approval rule refuses the code a fresh run of `t` would run at `commit`; undefined when approved or no rule is set. */
+  async function unapproved(t: IssueTrigger, commit: string, projectBlob: string): Promise<string | undefined> {
+    const verdict = await deps.approve?.(commit, { path: t.projectToml, sha: projectBlob }, { formula: t.formula });
+    return verdict && !verdict.ok ? `unapproved at ${commit.slice(0, 12)}: ${verdict.problem}` : undefined;
+  }
+
   /** What this instance would do with one labelled issue's run; undefined when the label has no add event. */
   async function decideFor(t: IssueTrigger, issue: ForgeIssue, atTip: Set<string>): Promise<{ id: string; decision: IssueDecision; entry?: LedgerEntry } | undefined> {
     const event = await deps.forge.labelAdded(t.repo, issue.number, t.label);
@@ -175,6 +188,9 @@ export function createIssueLoop(deps: IssueLoopDeps) {
       const a = { ...attemptOf(id, d.entry.commit, d.entry.actionSha, d.entry), jobId: d.entry.jobId!, accessor: d.entry.accessor, dispatchedAt: d.entry.dispatchedAt, from: d.entry.owner };
       return start(t, issue, id, beginReattach(a), d.entry.actionSha, d.entry);
     }
+    // the code a sidecar runs with the bot's token is approved as an action's is: a push without it starts nothing
+    const problem = await unapproved(t, commit, projectBlob);
+    if (problem) return deps.events.emit("issue:waiting", { id, reason: problem });
     if (d.kind === "resume") return start(t, issue, id, beginClaim(attemptOf(id, commit, projectBlob, d.entry), true), projectBlob, d.entry);
     if (d.kind === "afresh" || d.kind === "push") {
       const next = { ...d.entry, state: "claimed" as const, attempt: d.entry.attempt + 1, jobId: undefined, accessor: undefined, dispatchedAt: undefined, result: undefined };
@@ -211,14 +227,17 @@ export function createIssueLoop(deps: IssueLoopDeps) {
      * What an issue pass at `commit` would do with each labelled issue (`plan`): the run's key and
      * the decision, the sidecar's formula and project file. Starts, labels and writes nothing.
      */
-    async survey(commit: string): Promise<{ trigger: IssueTrigger; issue: ForgeIssue; id: string; decision: IssueDecision; projectBlob?: string }[]> {
-      const out = [];
+    async survey(commit: string): Promise<IssuePlanRow[]> {
+      const out: IssuePlanRow[] = [];
       for (const t of triggers) {
         const atTip = await resultsAt(commit, t.project);
         const projectBlob = await blobOf(commit, t.projectToml);
         for (const issue of await deps.forge.openIssuesWithLabel(t.repo, t.label)) {
           const decided = await decideFor(t, issue, atTip);
-          if (decided) out.push({ trigger: t, issue, id: decided.id, decision: decided.decision, ...(projectBlob ? { projectBlob } : {}) });
+          if (!decided) continue;
+          const fresh = decided.decision.kind === "new" || decided.decision.kind === "resume" || decided.decision.kind === "afresh";
+          const problem = fresh && projectBlob ? await unapproved(t, commit, projectBlob) : undefined;
+          out.push({ trigger: t, issue, id: decided.id, decision: decided.decision, ...(projectBlob ? { projectBlob } : {}), ...(problem ? { unapproved: problem } : {}) });
         }
       }
       return out;

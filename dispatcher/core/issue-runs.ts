@@ -152,11 +152,23 @@ export function issueComment(t: IssueTrigger, id: string, result: ActionResult, 
   ].join("\n");
 }
 
+/** What an issue pass would do with one labelled issue (`plan`). */
+export interface IssuePlanRow {
+  trigger: IssueTrigger;
+  issue: ForgeIssue;
+  id: string;
+  decision: IssueDecision;
+  projectBlob?: string;
+  /** why the approval rule refuses a fresh run's code */
+  unapproved?: string;
+}
+
 /** `plan`'s lines for the issue runs a pass would start, take over, follow up, or leave. */
-export function formatIssuePlan(rows: readonly { trigger: IssueTrigger; issue: ForgeIssue; id: string; decision: IssueDecision; projectBlob?: string }[], policies: readonly string[]): string {
+export function formatIssuePlan(rows: readonly IssuePlanRow[], policies: readonly string[]): string {
   if (rows.length === 0) return "issue runs: no open issue carries a trigger label\n";
-  const lines = rows.map(({ trigger: t, issue, id, decision: d, projectBlob }) => {
+  const lines = rows.map(({ trigger: t, issue, id, decision: d, projectBlob, unapproved }) => {
     const head = `  ${t.repo}#${issue.number} (${t.label}) ${id}:`;
+    if (unapproved) return `${head} wait: ${unapproved}`;
     if (d.kind === "skip") return `${head} wait: ${d.wait.reason}`;
     if (d.kind === "follow_up") return `${head} follow up: the result is at the tip; the outcome label and comment are set again`;
     if (!projectBlob) return `${head} wait: the project file ${t.projectToml} is not in the ops repo`;

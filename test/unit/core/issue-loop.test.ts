@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLoopEmitter } from "../../../dispatcher/core/events.js";
-import { createIssueLoop } from "../../../dispatcher/core/issue-loop.js";
+import { createIssueLoop, type IssueLoopDeps } from "../../../dispatcher/core/issue-loop.js";
 import type { ForgeIssue, IssueForgePort, ListedFile, NomadPort, VaultPort } from "../../../dispatcher/core/ports.js";
 import type { ActionResult } from "../../../dispatcher/core/result.js";
 import { createLogger } from "../../../dispatcher/log.js";
@@ -26,7 +26,7 @@ function memoryForge(labels: string[]) {
   return { forge, calls, comments, issue };
 }
 
-function loopWith(forge: IssueForgePort, files: Record<string, string>, ledger = createMemoryLedger()) {
+function loopWith(forge: IssueForgePort, files: Record<string, string>, ledger = createMemoryLedger(), approve?: IssueLoopDeps["approve"]) {
   const dispatched: string[] = [];
   const nomad = { dispatch: async () => (dispatched.push("dispatch"), { jobId: "x", evalId: "e" }), parentSpec: async () => undefined } as unknown as NomadPort;
   const listFiles = async (_c: string, dir: string) => Object.keys(files).filter((p) => p.startsWith(`${dir}/`) && !p.slice(dir.length + 1).includes("/")).map((path): ListedFile => ({ path, sha: "b".repeat(40) }));
@@ -45,6 +45,7 @@ function loopWith(forge: IssueForgePort, files: Record<string, string>, ledger =
     signal: new AbortController().signal,
     settings: { runnerJob: "runner", sidecarJob: "sidecar", runnerRemote: "git://h/ops", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300, actionsDir: "vault/issues", placementSeconds: 60, reevaluateSeconds: 0, maxLogBytes: 1 << 20, tailBytes: 4096 },
     queueResult: () => undefined,
+    ...(approve ? { approve } : {}),
     issues: { dir: "vault/issues", progressLabel: "in-progress", pollMs: 60_000, maxInFlight: 2, leaseMs: 60_000, projects: [{ name: "disinto", projectToml: "projects/disinto.toml", repo: "o/disinto", labels: { "bug-report": "reproduce" } }], dispatcher: { version: "t", instance: "a" } },
   });
   return { loop, dispatched, ledger };
@@ -72,6 +73,22 @@ describe("issue-loop", () => {
     const { loop, dispatched } = loopWith(f.forge, { "projects/disinto.toml": "" }, ledger);
     await loop.pass(commit);
     expect([dispatched, f.calls]).toEqual([[], []]);
+  });
+
+  it("with an approval rule, code it refuses starts nothing and labels nothing: the issue waits, saying why", async () => {
+    const f = memoryForge(["bug-report"]);
+    const asked: string[] = [];
+    const { loop, dispatched, ledger } = loopWith(f.forge, { "projects/disinto.toml": "" }, createMemoryLedger(), async (c, file, action) => {
+      asked.push(`${c.slice(0, 4)} ${file.path} ${action.formula}`);
+      return { ok: false, problem: "everything outside vault/actions/ was last changed by commit 0123456789ab, which is not signed" };
+    });
+    const waits: string[] = [];
+    await loop.pass(commit);
+    expect(asked).toEqual(["cccc projects/disinto.toml reproduce"]);
+    expect([dispatched, f.calls, await ledger.get(id)]).toEqual([[], [], undefined]);
+    const rows = await loop.survey(commit);
+    waits.push(...rows.map((r) => r.unapproved ?? ""));
+    expect(waits).toEqual(["unapproved at cccccccccccc: everything outside vault/actions/ was last changed by commit 0123456789ab, which is not signed"]);
   });
 
   it("a missing project file starts nothing and labels nothing", async () => {
