@@ -48,7 +48,7 @@ let port: number;
 let config: string;
 const replicas: { d: TestDispatcher; stop: AbortController; running: Promise<void>; served?: Served }[] = [];
 
-async function startReplica(name: string, issuesPoll: number, listen: boolean): Promise<TestDispatcher> {
+async function startReplica(name: string, issuesPoll: number, listen: boolean, extra: Record<string, string> = {}): Promise<TestDispatcher> {
   const d = await createTestDispatcher(repo.remote, {
     ...repo.env,
     DISPATCHER_CONFIG: config,
@@ -57,6 +57,7 @@ async function startReplica(name: string, issuesPoll: number, listen: boolean): 
     DISPATCHER_ISSUES_POLL_SECONDS: String(issuesPoll),
     DISPATCHER_LISTEN: listen ? `127.0.0.1:${port}` : "off",
     DISPATCHER_LEASE_SECONDS: "10",
+    ...extra,
   });
   const stop = new AbortController();
   const served = listen ? await d.serve() : undefined;
@@ -238,5 +239,23 @@ describe("the bot's path is the sidecar's alone", () => {
     expect(result.status).toBe("succeeded");
     expect(result.policies).toEqual([`runner-${SECRET.toLowerCase()}`]);
     expect(String(result.logs)).toBe("bot path: 403\nown secret: set");
+  }, 150_000);
+});
+
+describe("the approval rule binds issue runs", () => {
+  it("with provider = forge, a formula pushed directly (no approved merge) starts no sidecar with the bot's token: the issue waits, unapproved", async () => {
+    await stopReplicas();
+    // the attack: a pusher without an approver changes the formula the bot token runs with
+    await operatorPush(repo.repo, "main", { "formulas/reproduce.sh": `${reproduce}echo "pushed without review"\n` }, "reproduce: pushed directly");
+    const e = await startReplica("e", 1, false, { DISPATCHER_APPROVALS_PROVIDER: "forge", DISPATCHER_APPROVERS: `reviewer-${u}` });
+    const n = (await forgeApi<{ number: number }>("POST", `/repos/${repo.repo}/issues`, { title: "after a direct push" })).number;
+    await addLabel(n, "bug-report");
+    const [event] = await labelEvents(n, "bug-report");
+    const run = `${project}/${n}-bug-report-${event}`;
+    const waits = () => e.captured.lines.filter((l) => l.msg === "issue run waits" && l.run === run);
+    expect(await waitUntil(async () => waits().length >= 3, 90_000, 500)).toBe(true);
+    expect(String(waits()[0]!.reason)).toMatch(/^unapproved at [0-9a-f]{12}: /);
+    expect(await sidecarsOf(run)).toEqual([]);
+    expect(await labelsOf(n)).toEqual(["bug-report"]);
   }, 150_000);
 });
