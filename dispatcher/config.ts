@@ -149,6 +149,39 @@ export const configSchema = z.strictObject({
     })
     .refine((f) => !f.url || f.repo, { path: ["repo"], message: "is required with forge.url: the ops repo on the forge, e.g. ops/ops" })
     .refine((f) => !f.url || f.tokenFile, { path: ["tokenFile"], message: "is required with forge.url: the bot's token file, e.g. /etc/dispatcher/forge-token" }),
+  /** sidecars started by labelled issues on the forge (core/issue-loop.ts); off without projects */
+  issues: z.strictObject({
+    /** where issue runs' results land: <dir>/<project>/<issue>-<label>-<event>.result.json */
+    dir: z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be a folder of the ops repo like vault/issues"),
+    /** the label an issue carries while its sidecar runs ("" for none) */
+    progressLabel: z.string(),
+    /** the forge's issues are listed this often (a signed issue webhook passes at once) */
+    pollSeconds: positiveInt,
+    /** issue runs of this replica at once */
+    maxInFlight: positiveInt,
+    /** the sidecar's bot identity: a KV v2 data path its token may read ("" for none), e.g. kv/data/disinto/bots/dev */
+    botSecret: z.union([z.literal(""), z.string().regex(/^[a-zA-Z0-9_-]+\/data\/[a-zA-Z0-9_-]+(\/[a-zA-Z0-9_.-]+)*$/, "must be a KV v2 data path like kv/data/disinto/bots/dev")]),
+    /** the field of that secret holding the bot's token */
+    botField: z.string().min(1),
+    /** the variable the formula finds it in */
+    botEnv: secretName,
+    /** the Vault policy reading that one path (scripts/bootstrap-vault.sh makes it; the runner role allows it) */
+    botPolicy: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a Vault policy name like sidecar-bot"),
+    projects: z.array(
+      z.strictObject({
+        /** short name: the folder of its runs' results */
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "must be a short name like disinto (lower-case, digits, - and _)"),
+        /** the project file in the ops repo: the sidecar's project_toml */
+        projectToml: z.string().regex(/^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*\.toml$/, "must be a .toml file of the ops repo like projects/disinto.toml"),
+        /** owner/name of the project's repo on the forge, where its issues are */
+        repo: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be owner/name like disinto-admin/disinto"),
+        /** label → sidecar formula, e.g. { "bug-report" = "reproduce" } */
+        labels: z.record(z.string().min(1), z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "must be a formula name like reproduce")),
+        /** formula → its outcome labels: success first, failure second, then any other verdict it may give */
+        outcomes: z.record(z.string(), z.array(z.string().regex(/^[a-z0-9][a-z0-9:._-]{0,49}$/, "must be a label like reproduced")).min(2)).optional(),
+      }),
+    ),
+  }),
   pollSeconds: positiveInt,
   /** a replica silent this long is presumed dead; its actions are re-attached by another */
   leaseSeconds: positiveInt,
@@ -193,6 +226,7 @@ export function defaults(cwd = process.cwd()): Layer {
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [], signatureChecksPerPass: SIGNATURE_CHECKS_PER_PASS },
     forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
+    issues: { dir: "vault/issues", progressLabel: "in-progress", pollSeconds: 60, maxInFlight: 2, botSecret: "", botField: "token", botEnv: "FORGE_BOT_TOKEN", botPolicy: "sidecar-bot", projects: [] },
     pollSeconds: 30,
     leaseSeconds: 60,
     instanceRetentionSeconds: 604_800,
@@ -243,6 +277,10 @@ const ENV: Record<string, string> = {
   DISPATCHER_FORGE_TOKEN_FILE: "forge.tokenFile",
   DISPATCHER_FORGE_OUTBOX: "forge.outbox",
   DISPATCHER_FORGE_HOOKS_TOKEN_FILE: "forge.hooksTokenFile",
+  DISPATCHER_ISSUES_PROGRESS_LABEL: "issues.progressLabel",
+  DISPATCHER_ISSUES_POLL_SECONDS: "issues.pollSeconds",
+  DISPATCHER_BOT_SECRET: "issues.botSecret",
+  DISPATCHER_BOT_POLICY: "issues.botPolicy",
   DISPATCHER_LEASE_SECONDS: "leaseSeconds",
   DISPATCHER_INSTANCE_RETENTION_SECONDS: "instanceRetentionSeconds",
   DISPATCHER_LEDGER_RETENTION_SECONDS: "ledgerRetentionSeconds",
@@ -292,12 +330,17 @@ export function fromFile(path: string): Layer {
   }
 }
 
-/** File keys are snake_case (TOML habit); the tree is camelCase. Formula names stay as written. */
+/** tables whose keys are names (formulas, labels), kept as written */
+const NAMED_KEYS = new Set(["formulaSecrets", "formulaMounts", "labels", "outcomes"]);
+
+/** File keys are snake_case (TOML habit); the tree is camelCase. Formula and label names stay as written. */
 function tomlToConfig(value: Layer): Layer {
+  const table = (v: unknown): v is Layer => Boolean(v) && typeof v === "object" && !Array.isArray(v);
   const out: Layer = {};
   for (const [k, v] of Object.entries(value)) {
     const key = k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-    out[key] = v && typeof v === "object" && !Array.isArray(v) && key !== "formulaSecrets" && key !== "formulaMounts" ? tomlToConfig(v as Layer) : v;
+    // an array of tables ([[issues.projects]]) converts each table
+    out[key] = NAMED_KEYS.has(key) ? v : table(v) ? tomlToConfig(v) : Array.isArray(v) ? v.map((x: unknown) => (table(x) ? tomlToConfig(x) : x)) : v;
   }
   return out;
 }

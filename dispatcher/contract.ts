@@ -24,6 +24,30 @@ const ERROR_LINE = /^\[runner\] error ([a-z_]+): (.*) \[verdict ([0-9a-f]{32})\]
 export interface RunnerPayload {
   nonce?: string;
   wrappingToken?: string;
+  /** a sidecar's bot identity: which secret its token may read, and the variable the formula gets it in */
+  bot?: BotIdentity;
+}
+
+/**
+ * The bot secret a sidecar run reads with its wrapped token (scoped to that path alone by the
+ * bot policy): a KV v2 data path (`kv/data/disinto/bots/dev`), its field, and the formula's
+ * variable. It travels in the payload, beside the token; the value never in meta or env of the job.
+ */
+export interface BotIdentity {
+  path: string;
+  field: string;
+  env: string;
+}
+
+const BOT_PATH = /^[a-zA-Z0-9_-]+\/data\/[a-zA-Z0-9_./-]+$/;
+const BOT_ENV = /^[A-Z][A-Z0-9_]*$/;
+
+function botOf(v: unknown): BotIdentity | undefined {
+  const o = (v ?? {}) as Record<string, unknown>;
+  const { path, field, env } = o;
+  if (typeof path !== "string" || typeof field !== "string" || typeof env !== "string") return undefined;
+  if (!BOT_PATH.test(path) || path.includes("..") || !field || !BOT_ENV.test(env)) return undefined;
+  return { path, field, env };
 }
 
 export function newVerdictNonce(): string {
@@ -31,7 +55,7 @@ export function newVerdictNonce(): string {
 }
 
 export function encodePayload(p: RunnerPayload): string {
-  return JSON.stringify({ verdict: p.nonce, wrap: p.wrappingToken });
+  return JSON.stringify({ verdict: p.nonce, wrap: p.wrappingToken, ...(p.bot ? { bot: p.bot } : {}) });
 }
 
 /** A payload of this format, or a bare wrapping token (a child dispatched before it: no nonce). */
@@ -46,7 +70,26 @@ export function decodePayload(text: string | undefined): RunnerPayload {
   }
   const o = (parsed ?? {}) as Record<string, unknown>;
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
-  return { nonce: str(o.verdict), wrappingToken: str(o.wrap) };
+  const bot = botOf(o.bot);
+  return { nonce: str(o.verdict), wrappingToken: str(o.wrap), ...(bot ? { bot } : {}) };
+}
+
+/**
+ * A sidecar's own verdict (its output contract): one word the formula writes to
+ * $DISPATCHER_OUTCOME_FILE; the runner prints it last on stdout as `[outcome] <word>`.
+ */
+const OUTCOME_WORD = /^[a-z0-9][a-z0-9:._-]{0,49}$/;
+const OUTCOME_PREFIX = "[outcome] ";
+
+/** The line the runner prints for what the formula wrote; undefined when it is not one word. */
+export function outcomeLine(written: string): string | undefined {
+  const word = written.trim();
+  return OUTCOME_WORD.test(word) ? `${OUTCOME_PREFIX}${word}` : undefined;
+}
+
+/** The verdict of an outcome line; undefined for any other line. */
+export function parseOutcomeLine(line: string): string | undefined {
+  return line.startsWith(OUTCOME_PREFIX) && OUTCOME_WORD.test(line.slice(OUTCOME_PREFIX.length)) ? line.slice(OUTCOME_PREFIX.length) : undefined;
 }
 
 export interface RunnerMeta {

@@ -13,12 +13,16 @@ import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
+import { createIssueLoop, type IssueLoop, type IssueLoopDeps } from "./core/issue-loop.js";
+import { parentJobsOf } from "./core/request.js";
+import { readRuleApproval } from "./core/forge-approval.js";
+import { createGiteaIssues } from "./forge/gitea-issues.js";
 import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
-import { createLoopEmitter } from "./core/events.js";
+import { createLoopEmitter, type LoopEmitter } from "./core/events.js";
 import { logLoopEvents } from "./core/log-events.js";
-import { createNomadLedger } from "./nomad/ledger.js";
+import { createNomadLedger, issuesLedgerPrefix } from "./nomad/ledger.js";
 import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
@@ -52,6 +56,8 @@ export interface Dispatcher {
   serve(): Promise<Served | undefined>;
   /** reports results to the forge (commit statuses, pull request comments); undefined without forge.url */
   forge?: ForgeReporter;
+  /** sidecars for labelled issues ([issues] projects); undefined without any */
+  issues?: IssueLoop & { stop(): void };
   /** once its loop is done: the event stream, idle connections to Nomad, the forge's retries (a process that exits needs none of it) */
   close(): void;
 }
@@ -221,6 +227,77 @@ function readWebhookSecret(path: string): string {
   return secret;
 }
 
+/**
+ * The issue loop beside the action loop ([issues] projects): an issue pass after each pass of
+ * the action loop, its results pushed with the action loop's, its issues told when they land.
+ * Its ledger entries live under <prefix>/issues; leases are the action ledger's heartbeats.
+ */
+/** The configured approval rule as the issue loop asks it; nothing when none is set. */
+function approvalOf(config: Config, repo: OpsRepoPort, workdir?: string): Pick<IssueLoopDeps, "approve"> {
+  const rule = loopSettings(config).approvals;
+  if (!rule) return {};
+  const gate = forgeGateOf(config, workdir);
+  return { approve: (commit, file, action) => readRuleApproval(rule, { repo, ...(gate ? { gate } : {}) }, commit, file, action) };
+}
+
+export function startIssueLoop(
+  config: Config,
+  w: {
+    engines: Pick<Engines, "nomad">;
+    nomad: NomadPort;
+    vault: VaultPort;
+    repo: OpsRepoPort;
+    ledger: LedgerPort;
+    clock: Clock;
+    events: LoopEmitter;
+    log: Logger;
+    queueResult: IssueLoopDeps["queueResult"];
+    /** the clone the forge gate reads (plan: its own) */
+    workdir?: string;
+  },
+): (IssueLoop & { stop(): void }) | undefined {
+  const c = config.issues;
+  if (c.projects.length === 0) return undefined;
+  if (!config.forge.url) throw new ConfigInvalid("issues.projects needs the forge its issues are on: set forge.url and forge.token_file (DISPATCHER_FORGE_URL, DISPATCHER_FORGE_TOKEN_FILE), e.g. http://git.example.org");
+  const own = createNomadLedger(w.engines.nomad, issuesLedgerPrefix(config.nomad.ledgerPrefix));
+  const ledger: LedgerPort = { ...own, heartbeat: w.ledger.heartbeat, lastSeen: w.ledger.lastSeen, instances: w.ledger.instances, forgetInstance: w.ledger.forgetInstance };
+  const log = w.log.child({ component: "issues" });
+  const attemptEvents = createLoopEmitter();
+  logLoopEvents(attemptEvents, log);
+  const stop = new AbortController();
+  const settings = loopSettings(config);
+  const issues = createIssueLoop({
+    forge: createGiteaIssues({ url: config.forge.url, token: readForgeToken(config.forge.tokenFile) }),
+    repo: w.repo,
+    ledger,
+    nomad: w.nomad,
+    vault: w.vault,
+    clock: w.clock,
+    log,
+    attemptEvents,
+    events: w.events,
+    me: config.instance,
+    fence: { parents: new Set(parentJobsOf(config.nomad.sidecarJob, config.nomad.classes)), namespace: settings.namespace },
+    signal: stop.signal,
+    settings: { ...settings, actionsDir: c.dir },
+    queueResult: w.queueResult,
+    ...approvalOf(config, w.repo, w.workdir),
+    issues: {
+      dir: c.dir,
+      progressLabel: c.progressLabel,
+      pollMs: c.pollSeconds * 1000,
+      maxInFlight: c.maxInFlight,
+      leaseMs: config.leaseSeconds * 1000,
+      projects: c.projects,
+      ...(c.botSecret ? { identity: { policy: c.botPolicy, bot: { path: c.botSecret, field: c.botField, env: c.botEnv } } } : {}),
+      dispatcher: settings.dispatcher,
+    },
+  });
+  w.events.on("pass:done", (e) => void issues.pass(e.commit));
+  w.events.on("results:pushed", (e) => void issues.pushed(e.ids));
+  return { ...issues, stop: () => stop.abort(new Error("dispatcher stopping")) };
+}
+
 /** The one place that wires config to adapters and the loop; tests override any port. */
 export function startDispatcher(config: Config, overrides: Overrides = {}): Dispatcher {
   const log = (overrides.log ?? createLogger(logOptionsOf(config.logs))).child({ instance: config.instance });
@@ -258,6 +335,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
         actionsDir: config.repo.actionsDir,
       })
     : undefined;
+  const issues = startIssueLoop(config, { engines, nomad: overrides.nomad ?? fed, vault: overrides.vault ?? engines.vault, repo: overrides.repo ?? engines.repo, ledger, clock, events, log, queueResult: (result, fullLog, dir) => loop.queueResult(result, fullLog, dir) });
   const metrics = createMetrics({ events, inFlight: () => loop.inFlightIds().length });
   const readiness = createReadiness({
     events,
@@ -275,7 +353,9 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     readiness,
     ...(forge ? { forge } : {}),
     keepVaultAlive: (signal) => engines.vaultSession.keepAlive(signal),
+    ...(issues ? { issues } : {}),
     close() {
+      issues?.stop();
       forge?.close();
       fed.close();
     },
@@ -286,7 +366,14 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
         listen: config.server.listen,
         metrics,
         readiness,
-        webhook: secretFile ? { secret: readWebhookSecret(secretFile), branch: config.repo.branch, onPush: (tip) => loop.wake(tip) } : undefined,
+            webhook: secretFile
+          ? {
+              secret: readWebhookSecret(secretFile),
+              branch: config.repo.branch,
+              onPush: (tip) => loop.wake(tip),
+              ...(issues ? { onIssues: () => (issues.wake(), loop.wake()) } : {}),
+            }
+          : undefined,
         log: log.child({ component: "server" }),
         now: () => clock.now().getTime(),
       }).catch((err: unknown) => {

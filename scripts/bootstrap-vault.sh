@@ -28,6 +28,15 @@ while IFS='=' read -r name value; do
   policies+=("runner-$(tr "[:upper:]" "[:lower:]" <<<"$name")")
 done < "${DEV_SECRETS:-$root/vault/dev-secrets.env}"
 
+# the sidecar's bot identity (issues.bot_secret, issues.bot_policy): a policy reading that one path,
+# which the runner role may mint; the secret itself is the operator's to write (field "token"),
+# or BOT_SECRET_VALUE's here
+bot_path=${BOT_SECRET_PATH:-$mount/data/disinto/bots/dev}
+bot_policy=${BOT_POLICY:-sidecar-bot}
+sed -e "s|@PATH@|$bot_path|g" "$root/vault/policies/sidecar-bot.hcl.tmpl" | "$bao" policy write "$bot_policy" - >&2
+if [ -n "${BOT_SECRET_VALUE:-}" ]; then "$bao" kv put -mount="$mount" "${bot_path#"$mount"/data/}" token="$BOT_SECRET_VALUE" >/dev/null; fi
+policies+=("$bot_policy")
+
 "$bao" policy write service-dispatcher "$root/vault/policies/service-dispatcher.hcl" >&2
 # the dispatcher logs in with an AppRole and renews its token itself
 if ! "$bao" auth list -format=json | jq -e 'has("approle/")' >/dev/null; then

@@ -1,6 +1,6 @@
 import type { ParsedAction } from "../actions/schema.js";
-import { readApproval, type ApprovalRule, type ApprovalVerdict } from "../core/approval.js";
-import { readForgeApproval, type ForgeApprovalRule } from "../core/forge-approval.js";
+import type { ApprovalRule, ApprovalVerdict } from "../core/approval.js";
+import { readRuleApproval, type ForgeApprovalRule } from "../core/forge-approval.js";
 import { createActionsIndex, ignoredEntries, readActions, unwritableActions } from "../core/repo-read.js";
 import { buildCatalog, catalogNeeds, refusalOf, type Catalog } from "../core/catalog.js";
 import type { ForgeGatePort, OpsRepoPort } from "../core/ports.js";
@@ -11,7 +11,10 @@ import { Deferred } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { createNomadPlaces } from "../nomad/places.js";
 import type { View } from "./view.js";
-import { forgeGateOf, loopSettings, viewWorkdir } from "../start.js";
+import { forgeGateOf, loopSettings, startIssueLoop, viewWorkdir } from "../start.js";
+import { systemClock } from "../clock.js";
+import { createLoopEmitter } from "../core/events.js";
+import { formatIssuePlan } from "../core/issue-runs.js";
 import { CONFIG_HELP, configFrom, configOptions, type Command } from "./common.js";
 import { openView } from "./view.js";
 
@@ -23,7 +26,8 @@ For each pending action at the ops repo's tip: the job it would dispatch with it
 runner-<name> policies of its wrapped token, its mounts and (require_signed) who approved it; or
 why it is invalid, refused or waiting; then what in the actions directory is ignored (not part of
 the contract) and why. Decided by the same code as the loop; nothing is dispatched, minted or
-written.
+written. With [issues] projects, the open issues carrying a trigger label follow: the run each
+would start (its key, the sidecar's formula, meta and token policies), or why it waits.
 
 ${CONFIG_HELP}`,
   options: configOptions,
@@ -45,9 +49,17 @@ ${CONFIG_HELP}`,
     const deferred = [...(read?.deferred ?? [])].map(([id, reason]): PlanEntry => ({ id, verdict: "wait", reason }));
     const entries = [...previewPass(judged, catalog, commit, settings, settings.limits, now, read?.verdicts), ...deferred].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit, ignored));
+    if (config.issues.projects.length > 0) process.stdout.write(await planIssues(v, commit));
     return 0;
   },
 };
+
+/** Which labelled issues would start which sidecar (the issue loop's own decisions, from the forge and the issue ledger). */
+async function planIssues(v: View, commit: string): Promise<string> {
+  const c = v.config;
+  const issues = startIssueLoop(c, { engines: v, nomad: v.nomad, vault: v.vault, repo: v.repo, ledger: createNomadLedger(v.nomad, c.nomad.ledgerPrefix), clock: systemClock, events: createLoopEmitter(), log: v.log, queueResult: () => undefined, workdir: viewWorkdir(c) })!;
+  return formatIssuePlan(await issues.survey(commit), c.issues.botSecret ? [c.issues.botPolicy] : []);
+}
 
 /** What would start, unless another replica holds its key's lock or every slot: then it waits, saying for whom (core/limits.ts). */
 async function withSharedWaits(v: View, entries: PlanEntry[], parsed: readonly ParsedAction[], limits: Limits, now: Date): Promise<PlanEntry[]> {
@@ -80,7 +92,7 @@ async function readApprovals(
   for (const p of parsed) {
     if (!p.ok || refusalOf(p, catalog)) continue;
     try {
-      verdicts.set(p.file.path, "approvers" in rule ? await readForgeApproval(gate!, rule, commit, p.file, p.action) : await readApproval(repo, rule, commit, p.file, p.action.formula));
+      verdicts.set(p.file.path, await readRuleApproval(rule, { repo, ...(gate ? { gate } : {}) }, commit, p.file, p.action));
     } catch (err) {
       if (!(err instanceof Deferred)) throw err;
       deferred.set(p.file.id, err.message);

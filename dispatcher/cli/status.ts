@@ -6,7 +6,7 @@ import { formatInstancesTable, formatStatusTable, mergeStatus, type StatusRow } 
 import { ExitError } from "../errors.js";
 import { createNomadLedger } from "../nomad/ledger.js";
 import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command, type Values } from "./common.js";
-import { openView, readLiveChildren, readRepoState, readUnpushed, type RepoState, type View } from "./view.js";
+import { openView, readIssueRuns, readLiveChildren, readRepoState, readUnpushed, type RepoState, type View } from "./view.js";
 import { placeHolder, readPlaces, sharedWaits } from "../core/limits.js";
 import { serializationKey } from "../core/schedule.js";
 import { createNomadPlaces } from "../nomad/places.js";
@@ -25,7 +25,8 @@ rejected, lost). AGE is the time since that state began. Below the table, entrie
 actions directory that are not part of the contract (a name with a control character, not UTF-8
 or over 200 bytes, a subdirectory, a submodule, any other name): "ignored: <path>: <why>" (on
 stderr with --json). With a forge (forge.url), the reports it has not taken yet (commit
-statuses, pull request comments) follow.
+statuses, pull request comments) follow. With [issues] projects, the issue runs follow in a table
+of their own (ID <project>/<issue>-<label>-<event>, KIND sidecar), and --json adds them to the array.
   --json                  print the rows as a JSON array instead
   --instances             the dispatcher replicas instead: INSTANCE, STATE (alive, draining, or
                           silent: no heartbeat within the lease), LAST SEEN, IN FLIGHT, VERSION
@@ -85,16 +86,18 @@ async function renderActions(v: View, values: Values): Promise<string> {
     unpushed,
     unwritable: repo.unwritable.map(([id]) => id),
   });
+  const issueRows = v.config.issues.projects.length > 0 ? await readIssueRows(v, repo.commit) : [];
   const ignored = [...formatIgnored(v.config.repo.actionsDir, repo.ignored), ...formatUnwritable(repo.unwritable)];
   // --json keeps stdout one JSON array: what is ignored goes to stderr there
   if (values.json) {
     for (const line of ignored) process.stderr.write(`dispatcher status: ${line}\n`);
-    return `${JSON.stringify(rows, null, 2)}\n`;
+    return `${JSON.stringify([...rows, ...issueRows], null, 2)}\n`;
   }
   // the daemon's forge outbox (on its host): reports a forge outage held back
   const unsent = v.config.forge.url ? formatUnsent(readOutbox(forgeOutboxOf(v.config))) : "";
   const shared = await sharedLimitLines(v, repo.pending);
-  const table = formatStatusTable(rows, new Date()) + ignored.map((l) => `${l}\n`).join("") + shared + unsent;
+  const issues = issueRows.length > 0 ? `\nissue runs (${v.config.issues.dir}/<project>/<issue>-<label>-<event>):\n${formatStatusTable(issueRows, new Date())}` : "";
+  const table = formatStatusTable(rows, new Date()) + issues + ignored.map((l) => `${l}\n`).join("") + shared + unsent;
   return `${values.watch ? `${new Date().toISOString()}  (every ${intervalOf(values)}s, Ctrl-C to stop)\n` : ""}${table}`;
 }
 
@@ -122,6 +125,14 @@ async function sharedLimitLines(v: View, pending: RepoState["pending"]): Promise
   const planned = [...byKey].map(([key, id]) => ({ id, key })).sort((a, b) => (a.id < b.id ? -1 : 1));
   const waits = sharedWaits(planned, snap, limits.maxInFlight, now, leaseMs).map((w) => `  ${w.id}: ${w.reason}`);
   return ["", `shared limits (max in flight ${limits.maxInFlight}, serialize_by ${limits.serializeBy}):`, ...held, ...waits, ""].join("\n");
+}
+
+/** Issue runs as status rows: the ledger's runs without a result (their sidecar child's state), then the results. */
+async function readIssueRows(v: View, commit: string): Promise<StatusRow[]> {
+  const runs = await readIssueRuns(v, commit);
+  for (const p of runs.problems) process.stderr.write(`dispatcher status: ${p}\n`);
+  const live = await readLiveChildren(v, new Set(runs.pending));
+  return mergeStatus({ remote: v.config.repo.runnerRemote, kinds: v.kinds, pending: runs.pending.map((id) => ({ id, kind: "sidecar" as const })), results: runs.results, children: [...live.values()] });
 }
 
 async function renderInstances(v: View, values: Values): Promise<string> {

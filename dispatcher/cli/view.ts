@@ -4,7 +4,7 @@ import type { ParsedAction } from "../actions/schema.js";
 import type { Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
 import { createLogger, type Logger } from "../log.js";
-import { createNomadLedger } from "../nomad/ledger.js";
+import { createNomadLedger, issuesLedgerPrefix } from "../nomad/ledger.js";
 import { createEngines, viewWorkdir, type Engines } from "../start.js";
 
 /** What the read-only commands (status, logs, plan) work on: engines on their own clone. */
@@ -76,4 +76,24 @@ export async function readLiveChildren(v: View, pendingIds: ReadonlySet<string>)
   const live = new Map<string, LiveChild>();
   for (const [id, child] of latest) live.set(id, { ...child, alloc: latestAllocation((await v.nomad.allocationsOf(child.jobId)).allocations) });
   return live;
+}
+
+/**
+ * Issue runs ([issues] projects): their results under the issues folder at `commit`, and the
+ * runs the issue ledger holds without one (in flight, or their result not pushed yet).
+ */
+export async function readIssueRuns(v: View, commit: string): Promise<{ pending: string[]; results: ReadResult[]; problems: string[] }> {
+  const out = { pending: [] as string[], results: [] as ReadResult[], problems: [] as string[] };
+  for (const project of new Set(v.config.issues.projects.map((p) => p.name))) {
+    const read = await readResults(v.repo, commit, `${v.config.issues.dir}/${project}`);
+    out.results.push(...read.results);
+    out.problems.push(...read.problems);
+  }
+  const done = new Set(out.results.map((r) => r.id));
+  try {
+    out.pending = [...(await createNomadLedger(v.nomad, issuesLedgerPrefix(v.config.nomad.ledgerPrefix)).list())].filter((id) => !done.has(id)).sort();
+  } catch (err) {
+    v.log.warn({ err }, "cannot read the issue runs' ledger: runs in flight are not shown");
+  }
+  return out;
 }

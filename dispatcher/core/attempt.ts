@@ -10,7 +10,7 @@ import { step, type AttemptCommand, type AttemptEvent, type AttemptState, type F
 import { childProblem, pinProblem, type ParentSpec } from "./pins.js";
 import type { LedgerEntry, LedgerPort, WrappedToken } from "./ports.js";
 import { tail } from "./redact.js";
-import { buildDispatchSpec, type DispatchSpec } from "./request.js";
+import { buildDispatchSpec, type DispatchSpec, type SidecarIdentity } from "./request.js";
 import { buildRunResult, logPath, type ActionResult } from "./result.js";
 import { entryProblem, type Fence } from "./verify.js";
 import { combineLogs } from "./writer.js";
@@ -39,6 +39,8 @@ export interface AttemptInput {
   action?: Action;
   /** the ledger entry taken over (resume or re-attach); undefined for a fresh claim */
   entry?: LedgerEntry;
+  /** a sidecar issue run's bot identity: its policy joins the token, its path goes in the payload */
+  identity?: SidecarIdentity;
 }
 
 /** Carries out `first` and every step after it until no command has an outcome; returns the last state. */
@@ -56,7 +58,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
   let built: { key: string; spec: DispatchSpec } | undefined;
   const spec = () => {
     const key = `${state.commit} ${state.attempt}`;
-    if (built?.key !== key) built = { key, spec: buildDispatchSpec({ file: ran().file, action: ran().action, commit: state.commit, attempt: state.attempt }, deps.settings) };
+    if (built?.key !== key) built = { key, spec: buildDispatchSpec({ file: ran().file, action: ran().action, commit: state.commit, attempt: state.attempt, identity: input.identity }, deps.settings) };
     return built.spec;
   };
   /** what the attempt runs: a step that dispatches or follows has it (lifecycle.ts: a result taken from the ledger only records) */
@@ -109,7 +111,7 @@ export async function runAttempt(first: Step, input: AttemptInput, deps: Attempt
       case "dispatch": {
         const s = spec();
         // a fresh nonce per dispatch; a repeated dispatch gets the first child back, with its own payload (collect reads it from Nomad)
-        const payload = encodePayload({ nonce: newVerdictNonce(), wrappingToken: token?.wrappingToken });
+        const payload = encodePayload({ nonce: newVerdictNonce(), wrappingToken: token?.wrappingToken, bot: input.identity?.bot });
         const d = await deps.nomad.dispatch({ job: s.job, meta: s.meta, payload, idempotencyToken: s.idempotencyToken });
         await checkChild(s, d.jobId);
         return { type: "dispatched", jobId: d.jobId, duplicate: d.evalId === "" };

@@ -69,6 +69,14 @@ export interface LoopEvents {
   "results:pushed": { ids: string[]; rejections: number };
   /** a push failed: the results stay queued (and in the ledger) for the next flush */
   "results:kept": { waiting: number; err: unknown };
+  /** a labelled issue started its sidecar run (core/issue-loop.ts): `id` is <project>/<issue>-<label>-<event> */
+  "issue:started": { id: string; repo: string; issue: number; label: string; formula: string; resumed: boolean };
+  /** the run's result is pushed and the issue carries its outcome label and comment */
+  "issue:finished": { id: string; repo: string; issue: number; formula: string; status: ResultStatus; outcome: string };
+  /** a labelled issue waits: its run is held by another replica, the project file is missing, or the limit is reached */
+  "issue:waiting": { id: string; reason: string };
+  /** the forge's issues could not be read or told (the next issue pass tries again) */
+  "issue:forge-failed": { repo: string; class: FailureClass; err: unknown };
 }
 
 export type LoopEventName = keyof LoopEvents;

@@ -40,9 +40,12 @@ export function createFlusher(d: FlushDeps) {
   /** pushed results being marked recorded: the next push does not wait for them */
   const marking = new Set<Promise<void>>();
 
-  /** Queues a result; `pushed` runs once it is at the tip (pushed, or found there). No push is started. */
-  function add(result: ActionResult, fullLog: string, pushed?: () => Promise<void>): void {
-    writer.add({ result, fullLog });
+  /**
+   * Queues a result; `pushed` runs once it is at the tip (pushed, or found there). No push is
+   * started. `dir`: the folder it goes to when not the actions folder (an issue run's).
+   */
+  function add(result: ActionResult, fullLog: string, pushed?: () => Promise<void>, dir?: string): void {
+    writer.add({ result, fullLog, ...(dir === undefined ? {} : { dir }) });
     if (pushed) onPushed.set(result.id, pushed);
     else onPushed.delete(result.id);
   }
@@ -90,8 +93,8 @@ export function createFlusher(d: FlushDeps) {
   return {
     add,
     /** queues a result and starts its push unless one runs */
-    queue(result: ActionResult, fullLog: string, pushed?: () => Promise<void>): void {
-      add(result, fullLog, pushed);
+    queue(result: ActionResult, fullLog: string, pushed?: () => Promise<void>, dir?: string): void {
+      add(result, fullLog, pushed, dir);
       schedule();
     },
     schedule,

@@ -7,8 +7,8 @@
 // request's final head (a push after an approval leaves that approval on an older commit: it does
 // not count). A direct push is refused, unless the action says dispatch_mode = "direct" and the
 // config lets its formula bypass. Pure: the forge's answers are read by the adapter.
-import { codeLabel, type ApprovalVerdict } from "./approval.js";
-import type { ForgeGatePort } from "./ports.js";
+import { codeLabel, readApproval, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
+import type { ForgeGatePort, OpsRepoPort } from "./ports.js";
 
 export interface ForgeApprovalRule {
   /** forge user names whose approving reviews count */
@@ -103,4 +103,15 @@ export async function readForgeApproval(gate: ForgeGatePort, rule: ForgeApproval
   const dir = (rule.actionsDir ?? "vault/actions").replace(/\/+$/, "");
   const [a, f, code] = await Promise.all([changeOf(file.path), changeOf(`formulas/${action.formula}.sh`), changeOf(codeLabel(dir), dir)]);
   return forgeApprovalOf(a, f, rule, { mode: action.dispatch_mode, formula: action.formula }, code);
+}
+
+/** The verdict of whichever rule is configured: signed commits, or the forge's approved merges. */
+export function readRuleApproval(
+  rule: ApprovalRule | ForgeApprovalRule,
+  src: { repo: Pick<OpsRepoPort, "provenance">; gate?: ForgeGatePort },
+  commit: string,
+  file: { path: string; sha: string },
+  action: { formula: string; dispatch_mode?: "pr" | "direct" },
+): Promise<ApprovalVerdict> {
+  return "approvers" in rule ? readForgeApproval(src.gate!, rule, commit, file, action) : readApproval(src.repo, rule, commit, file, action.formula);
 }

@@ -5,6 +5,11 @@ import type { LoopEmitter } from "./events.js";
 export function logLoopEvents(events: LoopEmitter, log: Logger): void {
   const actionLog = (id: string, attempt?: number, jobId?: string) => log.child({ action: id, ...(attempt === undefined ? {} : { attempt }), ...(jobId ? { job_id: jobId } : {}) });
 
+  events.on("issue:started", (e) => log.info({ run: e.id, repo: e.repo, issue: e.issue, label: e.label, formula: e.formula, resumed: e.resumed }, "issue run started"));
+  events.on("issue:finished", (e) => log.info({ run: e.id, repo: e.repo, issue: e.issue, status: e.status, outcome: e.outcome }, "issue run finished: outcome label and comment set"));
+  events.on("issue:waiting", (e) => log.debug({ run: e.id, reason: e.reason }, "issue run waits"));
+  events.on("issue:forge-failed", (e) => log.warn({ repo: e.repo, class: e.class, err: e.err }, "the forge's issues could not be read or told; trying again at the next issue pass"));
+
   events.on("action:refused", (e) => log.warn({ action: e.id, class: e.class, problem: e.problem }, "action refused"));
 
   events.on("action:dispatched", (e) => {

@@ -20,6 +20,7 @@ import { createPass, type PassSummary } from "./pass.js";
 import { createPurging } from "./purging.js";
 import { drain, finish } from "./shutdown.js";
 import { createWaits } from "./waits.js";
+import type { ActionResult } from "./result.js";
 
 export type { PassSummary } from "./pass.js";
 
@@ -190,6 +191,10 @@ export function createLoop(deps: LoopDeps) {
       stopBeat();
     },
     inFlightIds: attempts.ids,
+    /** a result made beside the loop (an issue run's, core/issue-loop.ts) joins the next push, in its own folder */
+    queueResult(result: ActionResult, fullLog: string, dir: string): void {
+      flusher.queue(result, fullLog, undefined, dir);
+    },
     /**
      * starts the next pass of \`run\` now (several calls before it starts make one pass); `tip`:
      * the commit the push webhook named, kept only when every call before the pass named it

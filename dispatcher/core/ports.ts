@@ -360,3 +360,34 @@ export interface ForgeGatePort {
   /** the pull request whose merge made `commit`, with its author, merged head and reviews; undefined for a direct push */
   mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
 }
+
+/** An open issue of a project's repo on the forge, as the issue loop reads it. */
+export interface ForgeIssue {
+  number: number;
+  title: string;
+  labels: string[];
+}
+
+/** The latest time a label was added to an issue: its event (the forge's timeline entry) is part of a run's key. */
+export interface LabelEvent {
+  /** the forge's id of the timeline entry (unique on the forge): a label added again gets a new one */
+  id: number;
+  at: string;
+}
+
+/**
+ * The forge's issues (Gitea/Forgejo): what starts sidecars and where their outcome goes. Every
+ * call names the repo (`owner/name`): each project's issues live in its own.
+ */
+export interface IssueForgePort {
+  /** open issues (no pull requests) carrying `label` */
+  openIssuesWithLabel(repo: string, label: string): Promise<ForgeIssue[]>;
+  /** the last time `label` was added to the issue; undefined when the timeline shows none */
+  labelAdded(repo: string, issue: number, label: string): Promise<LabelEvent | undefined>;
+  /** adds labels to the issue (each made on the repo first when it has none of that name) */
+  addLabels(repo: string, issue: number, labels: string[]): Promise<void>;
+  /** removes a label from the issue (absent: nothing to do) */
+  removeLabel(repo: string, issue: number, label: string): Promise<void>;
+  /** create the comment carrying `marker` on the issue, or update the one that does */
+  upsertIssueComment(repo: string, issue: number, marker: string, body: string): Promise<"created" | "updated">;
+}

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
-import { RUNNER_TASK, buildMeta } from "../contract.js";
+import { RUNNER_TASK, buildMeta, type BotIdentity } from "../contract.js";
 import { policiesFor } from "./catalog.js";
 
 export interface Execution {
@@ -8,6 +8,14 @@ export interface Execution {
   action: Action;
   commit: string;
   attempt: number;
+  /** a sidecar run's bot identity (issue runs only, never an action file's): its policy joins the token */
+  identity?: SidecarIdentity;
+}
+
+/** The bot secret a sidecar reads and the Vault policy that reads that one path (bootstrap-vault.sh makes it). */
+export interface SidecarIdentity {
+  policy: string;
+  bot: BotIdentity;
 }
 
 export interface RequestSettings {
@@ -86,7 +94,7 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
         project_toml: action.project,
       },
     ),
-    policies: policiesFor(action.secrets),
+    policies: [...policiesFor(action.secrets), ...(ex.identity ? [ex.identity.policy] : [])],
     tokenTtlSeconds: timeoutMinutes * 60 + s.tokenGraceSeconds,
     timeoutMinutes,
     idempotencyToken: idempotencyToken(action.id, ex.file.sha, ex.attempt),

@@ -7,6 +7,8 @@ export interface PendingResult {
   result: ActionResult;
   /** full combined output; stored as <id>.log when longer than the tail in the result */
   fullLog: string;
+  /** the folder of its files when not the actions folder (an issue run's: vault/issues) */
+  dir?: string;
 }
 
 export interface Flushed {
@@ -38,13 +40,15 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
   // one flush at a time: a second one would take the first one's batch again
   let flushing: Promise<unknown> = Promise.resolve();
 
+  const pathOf = (p: PendingResult) => resultPath(p.dir ?? opts.actionsDir, p.result.id);
+
   function toFiles(p: PendingResult): RepoFile[] {
     const files: RepoFile[] = [];
     const id = p.result.id;
     if (p.result.log_file) {
-      files.push({ path: logPath(opts.actionsDir, id), content: Buffer.from(tail(p.fullLog, opts.maxLogBytes)) });
+      files.push({ path: logPath(p.dir ?? opts.actionsDir, id), content: Buffer.from(tail(p.fullLog, opts.maxLogBytes)) });
     }
-    files.push({ path: resultPath(opts.actionsDir, id), content: Buffer.from(`${JSON.stringify(p.result, null, 2)}\n`) });
+    files.push({ path: pathOf(p), content: Buffer.from(`${JSON.stringify(p.result, null, 2)}\n`) });
     return files;
   }
 
@@ -78,7 +82,8 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
     const message = ids.length === 1 ? `vault: result for ${ids[0]}` : `vault: results for ${ids.join(", ")}`;
     const outcome = await repo.writeFiles(batch.flatMap(toFiles), message);
     const failedPaths = new Map((outcome.failed ?? []).map((f) => [f.path, f.reason]));
-    const failed = ids.filter((id) => failedPaths.has(resultPath(opts.actionsDir, id)));
+    const paths = new Map(batch.map((p) => [p.result.id, pathOf(p)]));
+    const failed = ids.filter((id) => failedPaths.has(paths.get(id)!));
     for (const id of ids) {
       queue.delete(id);
       if (failed.includes(id)) refused.add(id);
@@ -88,8 +93,8 @@ export function createResultWriter(repo: OpsRepoPort, opts: { actionsDir: string
       if (pushed.size <= pushedKept) break;
       pushed.delete(oldest);
     }
-    for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(resultPath(opts.actionsDir, id)) }, "result could not be written; it stays in the ledger");
-    const skippedIds = ids.filter((id) => outcome.skipped.includes(resultPath(opts.actionsDir, id)));
+    for (const id of failed) opts.log.error({ action: id, reason: failedPaths.get(paths.get(id)!) }, "result could not be written; it stays in the ledger");
+    const skippedIds = ids.filter((id) => outcome.skipped.includes(paths.get(id)!));
     for (const id of skippedIds) opts.log.warn({ action: id }, "a result already existed upstream; ours was not written (never overwrite)");
     return { written: ids.filter((id) => !skippedIds.includes(id) && !failed.includes(id)), skipped: skippedIds, failed, rejections: outcome.rejections ?? 0 };
   }

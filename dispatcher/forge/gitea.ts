@@ -34,7 +34,7 @@ interface Comment {
   body: string;
 }
 
-function failure(what: string, err: unknown): ForgeApiError {
+export function failure(what: string, err: unknown): ForgeApiError {
   if (err instanceof AxiosError) {
     const status = err.response?.status;
     const said = typeof err.response?.data === "object" && err.response?.data !== null ? (err.response.data as { message?: unknown }).message : undefined;
@@ -44,33 +44,54 @@ function failure(what: string, err: unknown): ForgeApiError {
   return new ForgeApiError(`forge: ${what} failed: ${(err as Error).message}`, undefined, { cause: err });
 }
 
-export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
-  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(o.repo)) throw new ForgeApiError(`forge.repo "${o.repo}": expected owner/name, e.g. ops/ops`, undefined);
-  const http: AxiosInstance = axios.create({
+/** Gitea's API with the bot's token: in the Authorization header only, never following a redirect. */
+export function giteaHttp(o: Pick<GiteaOptions, "url" | "token" | "timeoutMs">): AxiosInstance {
+  return axios.create({
     baseURL: `${o.url.replace(/\/+$/, "")}/api/v1`,
     timeout: o.timeoutMs ?? 10_000,
     headers: { Authorization: `token ${o.token}`, Accept: "application/json" },
     // no redirects: a token never follows one to another host
     maxRedirects: 0,
   });
+}
+
+/** A call's answer, or a ForgeApiError saying what failed. */
+export async function giteaCall<T>(what: string, run: () => Promise<{ data: T }>): Promise<T> {
+  try {
+    return (await run()).data;
+  } catch (err) {
+    throw failure(what, err);
+  }
+}
+
+/**
+ * The comment on issue or pull request `n` of `repo` whose body starts with `marker` is set to
+ * `body` (made when there is none): one comment per marker, however often it is sent.
+ */
+export async function upsertMarkedComment(http: AxiosInstance, repo: string, n: number, marker: string, body: string): Promise<"created" | "updated"> {
+  const base = `/repos/${repo}/issues`;
+  let ours: Comment | undefined;
+  for (let page = 1; !ours; page++) {
+    const batch = await giteaCall(`listing the comments of #${n} of ${repo}`, () => http.get<Comment[]>(`${base}/${n}/comments`, { params: { page, limit: 50 } }));
+    ours = batch.find((c) => c.body.startsWith(marker));
+    if (batch.length < 50) break;
+  }
+  if (ours) {
+    const id = ours.id;
+    if (ours.body !== body) await giteaCall(`updating comment ${id} on #${n} of ${repo}`, () => http.patch(`${base}/comments/${id}`, { body }));
+    return "updated";
+  }
+  await giteaCall(`commenting on #${n} of ${repo}`, () => http.post(`${base}/${n}/comments`, { body }));
+  return "created";
+}
+
+export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(o.repo)) throw new ForgeApiError(`forge.repo "${o.repo}": expected owner/name, e.g. ops/ops`, undefined);
+  const http = giteaHttp(o);
   const repo = `/repos/${o.repo}`;
 
-  async function call<T>(what: string, run: () => Promise<{ data: T }>): Promise<T> {
-    try {
-      return (await run()).data;
-    } catch (err) {
-      throw failure(what, err);
-    }
-  }
+  const call = giteaCall;
 
-  async function findComment(pr: number, marker: string): Promise<Comment | undefined> {
-    for (let page = 1; ; page++) {
-      const batch = await call(`listing the comments of pull request #${pr}`, () => http.get<Comment[]>(`${repo}/issues/${pr}/comments`, { params: { page, limit: 50 } }));
-      const ours = batch.find((c) => c.body.startsWith(marker));
-      if (ours) return ours;
-      if (batch.length < 50) return undefined;
-    }
-  }
 
   return {
     async setStatus(commit: string, s: ForgeStatus): Promise<void> {
@@ -86,15 +107,7 @@ export function createGiteaForge(o: GiteaOptions): ForgePort & GiteaInspect {
         throw failure(`finding the pull request merged as ${commit.slice(0, 12)}`, err);
       }
     },
-    async upsertComment(pr: number, marker: string, body: string): Promise<"created" | "updated"> {
-      const ours = await findComment(pr, marker);
-      if (ours) {
-        if (ours.body !== body) await call(`updating comment ${ours.id} on pull request #${pr}`, () => http.patch(`${repo}/issues/comments/${ours.id}`, { body }));
-        return "updated";
-      }
-      await call(`commenting on pull request #${pr}`, () => http.post(`${repo}/issues/${pr}/comments`, { body }));
-      return "created";
-    },
+    upsertComment: (pr: number, marker: string, body: string) => upsertMarkedComment(http, o.repo, pr, marker, body),
     async mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined> {
       let pr: { number: number; merged: boolean; user: { login: string }; head: { sha: string } };
       try {

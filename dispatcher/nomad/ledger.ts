@@ -22,6 +22,11 @@ function instancePath(prefix: string, instance: string): string {
   return `${prefix}/instances/${instance.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
 }
 
+/** The prefix of issue runs' ledger, beside the actions' (core/issue-loop.ts): their keys never meet action ids. */
+export function issuesLedgerPrefix(prefix: string): string {
+  return `${prefix}/issues`;
+}
+
 export function createNomadLedger(nomad: NomadClient, prefix = "dispatcher"): LedgerPort {
   const actionsPrefix = `${prefix}/actions/`;
   const pathOf = (id: string) => `${actionsPrefix}${encode(id)}`;

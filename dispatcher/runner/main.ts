@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt, checkoutBoundsFromEnv, verifyCheckout } from "./checkout.js";
-import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
+import { readBotSecret, readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, outcomeLine, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
@@ -22,17 +22,20 @@ async function main(): Promise<number> {
   // what runs is checked before anything is unwrapped
   const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
   let token: RunnerToken | undefined;
-  if (meta.secrets.length > 0) {
-    if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
-    token = await unwrapRunnerToken(meta.vaultAddr, wrappingToken, meta.rolePath, meta.secrets);
+  const { bot } = payload;
+  if (meta.secrets.length > 0 || bot) {
+    if (!wrappingToken) throw new PermanentFailure(`the ${bot ? "sidecar has a bot identity" : "action lists secrets"} but the job carries no wrapping token`, "auth");
+    token = await unwrapRunnerToken(meta.vaultAddr || process.env.VAULT_ADDR || "", wrappingToken, meta.rolePath, [...meta.secrets, ...(bot ? [bot.path] : [])]);
   }
   try {
     const secrets: Record<string, string> = {};
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
+    if (bot) secrets[bot.env] = await readBotSecret(token!, bot);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
-    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
-    return await runFormula({
+    const outcomeFile = join(taskDir, "outcome");
+    const env = { ...formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env }), DISPATCHER_OUTCOME_FILE: outcomeFile };
+    const code = await runFormula({
       script: join(checkout, "formulas", `${meta.formula}.sh`),
       cwd: checkout,
       env,
@@ -42,6 +45,8 @@ async function main(): Promise<number> {
       stdout: process.stdout,
       stderr: process.stderr,
     });
+    await tellOutcome(outcomeFile);
+    return code;
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
@@ -84,6 +89,15 @@ async function mountFileValues(paths: Record<string, string>): Promise<string[]>
   };
   for (const dir of Object.values(paths)) await walk(dir, 0);
   return values;
+}
+
+/**
+ * The formula's own verdict (the output contract of sidecars): one word it wrote to
+ * $DISPATCHER_OUTCOME_FILE, printed last on stdout as `[outcome] <word>` for the dispatcher.
+ */
+async function tellOutcome(path: string): Promise<void> {
+  const line = outcomeLine((await readFile(path, "utf8").catch(() => "")).slice(0, 200));
+  if (line) await new Promise<void>((r) => process.stdout.write(`${line}\n`, () => r()));
 }
 
 /** Reads the payload file and deletes it, so the formula finds neither the wrapping token nor the verdict nonce. */

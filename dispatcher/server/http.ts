@@ -12,7 +12,7 @@ export interface ServerDeps {
   metrics: Registry;
   readiness: Readiness;
   /** absent: /hooks/push answers 404 */
-  webhook?: { secret: string; branch: string; onPush(tip?: string): void };
+  webhook?: { secret: string; branch: string; onPush(tip?: string): void; onIssues?(): void };
   log: Logger;
   now(): number;
 }
@@ -54,7 +54,7 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
   const replays = createReplayGuard();
   /** a flood of unsigned requests is counted in the metric, and logged at most this often */
   const refusalsLogged = createRateLimit(HOOKS_PER_WINDOW, HOOK_WINDOW_MS, deps.now);
-  const deliveries = new Counter({ name: "dispatcher_webhook_deliveries_total", help: "Push webhook deliveries by outcome (push, ignored, replayed, unauthorized, limited, too_large)", labelNames: ["outcome"], registers: [deps.metrics] });
+  const deliveries = new Counter({ name: "dispatcher_webhook_deliveries_total", help: "Webhook deliveries by outcome (push, issues, ignored, replayed, unauthorized, limited, too_large)", labelNames: ["outcome"], registers: [deps.metrics] });
   const log = deps.log;
 
   async function hook(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -87,6 +87,13 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
     if (!replays.first(replayKey(body))) {
       deliveries.inc({ outcome: "replayed" });
       return send(res, 202, verdict.delivery ? `delivery ${verdict.delivery} was already handled\n` : "this delivery's body was already handled\n");
+    }
+    if (verdict.kind === "issues") {
+      deliveries.inc({ outcome: "issues" });
+      if (!w.onIssues) return send(res, 202, "ignored: no issue triggers configured ([issues] projects)\n");
+      log.info({ source: verdict.source, delivery: verdict.delivery }, "issue webhook: starting an issue pass");
+      w.onIssues();
+      return send(res, 202, "issue pass started\n");
     }
     deliveries.inc({ outcome: "push" });
     log.info({ source: verdict.source, delivery: verdict.delivery, tip: verdict.tip }, "push webhook: starting a pass");

@@ -39,6 +39,13 @@ export function createMetrics(src: MetricsSources): Registry {
   const retries = new Counter({ name: "dispatcher_retries_total", help: "Attempts that end without a result and go again, by failure class", labelNames: ["class"], registers });
   ev.on("action:retrying", (e) => retries.inc({ class: e.class }));
 
+  const issueRuns = new Counter({ name: "dispatcher_issue_runs_started_total", help: "Sidecar runs started (or taken over: resumed true) for labelled issues, by formula", labelNames: ["formula", "resumed"], registers });
+  ev.on("issue:started", (e) => issueRuns.inc({ formula: e.formula, resumed: String(e.resumed) }));
+  const issueDone = new Counter({ name: "dispatcher_issue_runs_finished_total", help: "Sidecar runs whose issue got its outcome label and comment, by formula, status and outcome label", labelNames: ["formula", "status", "outcome"], registers });
+  ev.on("issue:finished", (e) => issueDone.inc({ formula: e.formula, status: e.status, outcome: e.outcome }));
+  const issueForge = new Counter({ name: "dispatcher_issue_forge_failures_total", help: "Issue passes' forge calls that failed (retried at the next issue pass)", registers });
+  ev.on("issue:forge-failed", () => issueForge.inc());
+
   const passes = new Histogram({ name: "dispatcher_pass_duration_seconds", help: "One pass: fetch, read, refuse, plan, dispatch (outcome ok or failed)", labelNames: ["outcome"], buckets: SHORT, registers });
   ev.on("pass:done", (e) => passes.observe({ outcome: "ok" }, e.durationMs / 1000));
   const signatures = new Counter({ name: "dispatcher_signature_checks_total", help: "Commit signatures checked (require_signed); each commit once per process", registers });

@@ -8,6 +8,8 @@ export type Headers = Record<string, string | string[] | undefined>;
 export type HookVerdict =
   /** a push to the watched branch: start a pass; `tip`: the commit the push made the branch's tip */
   | { kind: "push"; delivery?: string; source: "github" | "gitea"; tip?: string }
+  /** an issue opened, labelled or edited (Forgejo/Gitea `issues`/`issue_label`, GitHub `issues`): start an issue pass */
+  | { kind: "issues"; delivery?: string; source: "github" | "gitea" }
   /** signed, but nothing for us (another branch, a ping, another event) */
   | { kind: "ignored"; reason: string }
   | { kind: "unauthorized"; reason: string };
@@ -44,6 +46,9 @@ export function judgeDelivery(h: Headers, body: Buffer, secret: string, branch: 
     return { kind: "unauthorized", reason: "no signature: expected X-Hub-Signature-256 (GitHub) or X-Gitea-Signature (Forgejo/Gitea)" };
   }
   const event = source === "github" ? header(h, "x-github-event") : (header(h, "x-gitea-event") ?? header(h, "x-forgejo-event"));
+  const delivery = source === "github" ? header(h, "x-github-delivery") : (header(h, "x-gitea-delivery") ?? header(h, "x-forgejo-delivery"));
+  // what a delivery of an issue event may do is list the issues early: it carries nothing the issue pass trusts
+  if (event === "issues" || event === "issue_label") return { kind: "issues", source, ...(delivery ? { delivery } : {}) };
   if (event !== "push") return { kind: "ignored", reason: `event ${event ?? "(none)"} is not a push` };
   let ref: unknown;
   let after: unknown;
@@ -53,7 +58,6 @@ export function judgeDelivery(h: Headers, body: Buffer, secret: string, branch: 
     return { kind: "ignored", reason: "body is not JSON" };
   }
   if (ref !== `refs/heads/${branch}`) return { kind: "ignored", reason: `push to ${String(ref)}, not refs/heads/${branch}` };
-  const delivery = source === "github" ? header(h, "x-github-delivery") : (header(h, "x-gitea-delivery") ?? header(h, "x-forgejo-delivery"));
   // a deleted branch's push names the zero commit: no tip
   const tip = typeof after === "string" && COMMIT_ID.test(after) && !/^0+$/.test(after) ? after : undefined;
   return { kind: "push", source, ...(delivery ? { delivery } : {}), ...(tip ? { tip } : {}) };

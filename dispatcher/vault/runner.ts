@@ -65,23 +65,31 @@ export async function unwrapRunnerToken(addr: string, wrappingToken: string, exp
 }
 
 /** Reads kv <mount>/data/runner/<name> field `value`; absent or empty is SecretMissing. */
-export async function readRunnerSecret(t: RunnerToken, mount: string, name: string): Promise<string> {
-  const path = `${mount}/data/runner/${name}`;
-  let res: { data?: { data?: { value?: unknown } } };
+export function readRunnerSecret(t: RunnerToken, mount: string, name: string): Promise<string> {
+  return readSecretField(t, `${mount}/data/runner/${name}`, "value", `secret ${name}`);
+}
+
+/** Reads the sidecar's bot secret (a KV v2 data path and field); absent or empty is SecretMissing. */
+export function readBotSecret(t: RunnerToken, bot: { path: string; field: string }): Promise<string> {
+  return readSecretField(t, bot.path, bot.field, "the bot secret");
+}
+
+async function readSecretField(t: RunnerToken, path: string, field: string, what: string): Promise<string> {
+  let res: { data?: { data?: Record<string, unknown> } };
   try {
-    res = await patiently(() => callVault(`read secret ${name}`, () => t.client.read(path)));
+    res = await patiently(() => callVault(`read ${what}`, () => t.client.read(path)));
   } catch (err) {
-    if (statusOf(err) === 404) throw new SecretMissing(`secret ${name} is missing: nothing at ${path}`, { cause: err });
+    if (statusOf(err) === 404) throw new SecretMissing(`${what} is missing: nothing at ${path}`, { cause: err });
     throw err;
   }
-  const value = res.data?.data?.value;
+  const value = res.data?.data?.[field];
   if (typeof value !== "string" || value.length === 0) {
-    throw new SecretMissing(`secret ${name} is missing or empty at ${path} (expected a non-empty string field "value")`);
+    throw new SecretMissing(`${what} is missing or empty at ${path} (expected a non-empty string field "${field}")`);
   }
   // a value this short could not be masked in the formula's output: refuse rather than leak it
   const length = trimSecret(value).length;
   if (length < MIN_SECRET_LENGTH) {
-    throw new SecretMissing(`secret ${name} at ${path} is ${length} characters long: values shorter than ${MIN_SECRET_LENGTH} cannot be masked in the formula's output; store a longer value`);
+    throw new SecretMissing(`${what} at ${path} is ${length} characters long: values shorter than ${MIN_SECRET_LENGTH} cannot be masked in the formula's output; store a longer value`);
   }
   return value;
 }

@@ -176,6 +176,19 @@ async function allowOnRunnerRole(policy: string): Promise<void> {
   throw new Error(`could not add ${policy} to the runner role's allowed_policies`);
 }
 
+/** What the bootstrap does for the sidecar's bot: its secret (field token) at `path`, the policy reading that one path, the role allowing it. */
+export async function grantBot(path: string, policy: string, value: string): Promise<void> {
+  const text = readFileSync(join(root, "vault/policies/sidecar-bot.hcl.tmpl"), "utf8").replaceAll("@PATH@", path);
+  await vaultRoot("PUT", `sys/policies/acl/${policy}`, { policy: text });
+  await vaultRoot("POST", path, { data: { token: value } });
+  await allowOnRunnerRole(policy);
+}
+
+/** A KV v2 secret written with the root token (a fixture: a sibling path nobody is granted). */
+export async function writeKv(path: string, data: Record<string, string>): Promise<void> {
+  await vaultRoot("POST", path, { data });
+}
+
 export async function deleteSecret(name: string): Promise<void> {
   await vaultRoot("DELETE", `kv/metadata/runner/${name}`);
 }

@@ -5,6 +5,8 @@ import {
   encodePayload,
   formatRunnerError,
   looksLikeRunnerVerdict,
+  outcomeLine,
+  parseOutcomeLine,
   stripVerdictNonce,
   parseRunnerError,
   readRunnerMeta,
@@ -220,6 +222,23 @@ describe("the verdict belongs to the runner", () => {
     expect(decodePayload("s.bare\n")).toEqual({ wrappingToken: "s.bare" });
     expect(decodePayload(undefined)).toEqual({ wrappingToken: undefined });
     expect(decodePayload("{not json")).toEqual({});
+  });
+
+  it("carries a sidecar's bot identity in the payload; a path that is not a KV v2 data path, or a bad variable name, is dropped", () => {
+    const bot = { path: "kv/data/disinto/bots/dev", field: "token", env: "FORGE_BOT_TOKEN" };
+    expect(decodePayload(encodePayload({ nonce: N, wrappingToken: "s.wrap", bot }))).toEqual({ nonce: N, wrappingToken: "s.wrap", bot });
+    for (const bad of [{ ...bot, path: "kv/metadata/disinto/bots/dev" }, { ...bot, path: "kv/data/../sys/x" }, { ...bot, env: "PATH=x" }, { ...bot, field: "" }]) {
+      expect(decodePayload(encodePayload({ nonce: N, wrappingToken: "s.wrap", bot: bad }))).toEqual({ nonce: N, wrappingToken: "s.wrap" });
+    }
+  });
+
+  it("prints the formula's verdict as one outcome line, and reads back only such a line", () => {
+    expect(outcomeLine("not-reproduced\n")).toBe("[outcome] not-reproduced");
+    expect(outcomeLine("two words")).toBeUndefined();
+    expect(outcomeLine("")).toBeUndefined();
+    expect(parseOutcomeLine("[outcome] reproduced")).toBe("reproduced");
+    expect(parseOutcomeLine("[outcome] Reproduced")).toBeUndefined();
+    expect(parseOutcomeLine("x [outcome] reproduced")).toBeUndefined();
   });
 
   it("shows the runner's verified line without its nonce in the stored log, and leaves anything else as printed", () => {

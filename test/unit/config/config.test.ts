@@ -397,3 +397,23 @@ describe("[forge]", () => {
     );
   });
 });
+
+describe("config [issues]", () => {
+  it("reads [[issues.projects]] from the file: label and formula names as written, the rest camelCase", () => {
+    writeFileSync(
+      file,
+      '[issues]\nprogress_label = "working"\nbot_secret = "kv/data/disinto/bots/dev"\n[[issues.projects]]\nname = "disinto"\nproject_toml = "projects/disinto.toml"\nrepo = "disinto-admin/disinto"\nlabels = { "bug-report" = "reproduce", "needs_triage" = "triage" }\n',
+    );
+    const c = loadConfig({ file, env: REQUIRED });
+    expect(c.issues.progressLabel).toBe("working");
+    expect(c.issues.botSecret).toBe("kv/data/disinto/bots/dev");
+    expect(c.issues.projects).toEqual([{ name: "disinto", projectToml: "projects/disinto.toml", repo: "disinto-admin/disinto", labels: { "bug-report": "reproduce", needs_triage: "triage" } }]);
+  });
+
+  it("refuses a project file outside the repo and a bot secret that is not a KV v2 data path, naming the layer", () => {
+    writeFileSync(file, '[issues]\nbot_secret = "secret/bots/dev"\n[[issues.projects]]\nname = "p"\nproject_toml = "../etc/p.toml"\nrepo = "o/p"\nlabels = {}\n');
+    expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(
+      `${file} (issues.bot_secret): must be a KV v2 data path like kv/data/disinto/bots/dev\n${file} (issues.projects.0.project_toml): must be a .toml file of the ops repo like projects/disinto.toml`,
+    );
+  });
+});

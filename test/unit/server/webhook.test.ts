@@ -47,6 +47,14 @@ describe("judgeDelivery", () => {
     expect(judgeDelivery({ "x-hub-signature-256": "sha256=abcd", "x-github-event": "push" }, body, secret, "main").kind).toBe("unauthorized");
   });
 
+  it("reads a signed issue event (Gitea issues / issue_label, GitHub issues) as an issue pass, whatever its body; unsigned it is refused", () => {
+    const issue = Buffer.from(JSON.stringify({ action: "label_updated", number: 3 }));
+    expect(judgeDelivery({ "x-gitea-signature": hex(secret, issue), "x-gitea-event": "issues", "x-gitea-delivery": "g-2" }, issue, secret, "main")).toEqual({ kind: "issues", source: "gitea", delivery: "g-2" });
+    expect(judgeDelivery({ "x-forgejo-signature": hex(secret, issue), "x-forgejo-event": "issue_label" }, issue, secret, "main")).toEqual({ kind: "issues", source: "gitea" });
+    expect(judgeDelivery({ "x-hub-signature-256": `sha256=${hex(secret, issue)}`, "x-github-event": "issues" }, issue, secret, "main")).toEqual({ kind: "issues", source: "github" });
+    expect(judgeDelivery({ "x-gitea-signature": hex("another-secret-value", issue), "x-gitea-event": "issues" }, issue, secret, "main").kind).toBe("unauthorized");
+  });
+
   it("ignores signed deliveries that are not a push to the watched branch", () => {
     const sig = { "x-hub-signature-256": `sha256=${hex(secret, body)}` };
     expect(judgeDelivery({ ...sig, "x-github-event": "push" }, body, secret, "release")).toEqual({ kind: "ignored", reason: "push to refs/heads/main, not refs/heads/release" });
