@@ -8,7 +8,7 @@
 // child itself costs nothing), its node CPU over the batch's size; an idle `once` (nothing
 // pending) of the same build is the fixed start cost, shown apart. Start: `dispatcher --help`.
 import { spawn } from "node:child_process";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { runOnce, writeDispatcherConfig, type DispatcherSetup, type Usage } from "./contenders/dispatcher.js";
 import { MOCK_JOB, registerBenchJobs } from "./jobs.js";
@@ -23,6 +23,7 @@ const USAGE = new URL("./usage.js", import.meta.url).pathname;
 interface Build {
   name: string;
   bundle: string;
+  runner: string;
 }
 
 async function main(): Promise<void> {
@@ -31,10 +32,10 @@ async function main(): Promise<void> {
   const rounds = Number(roundsArg ?? 5);
   const actions = Number(process.env.BENCH_ACTIONS ?? 30);
   const builds: Build[] = [
-    { name: "old", bundle: resolve(oldDir, "dist/dispatcher.mjs") },
-    { name: "new", bundle: join(ROOT, "dist/dispatcher.mjs") },
+    { name: "old", bundle: resolve(oldDir, "dist/dispatcher.mjs"), runner: resolve(oldDir, "dist/runner/runner.mjs") },
+    { name: "new", bundle: join(ROOT, "dist/dispatcher.mjs"), runner: join(ROOT, "dist/runner/runner.mjs") },
   ];
-  for (const b of builds) await readFile(b.bundle).catch(() => Promise.reject(new Error(`${b.bundle} is missing: npm run build there`)));
+  for (const b of builds) for (const f of [b.bundle, b.runner]) await stat(f).catch(() => Promise.reject(new Error(`${f} is missing: npm run build there`)));
 
   const stack = readStack();
   const admin = createBenchNomad(stack.NOMAD_ADDR, stack.managementToken, stack.NOMAD_NAMESPACE);
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   };
   for (const b of builds) await batch(b, 1);
 
-  const figures = new Map(builds.map((b) => [b.name, { perAction: [] as number[], idle: [] as number[], startMs: [] as number[], startCpuMs: [] as number[] }]));
+  const figures = new Map(builds.map((b) => [b.name, { perAction: [] as number[], idle: [] as number[], startMs: [] as number[], startCpuMs: [] as number[], runnerMs: [] as number[], runnerCpuMs: [] as number[] }]));
   for (let r = 0; r < rounds; r++) {
     // alternate which build goes first
     for (const b of r % 2 === 0 ? builds : [...builds].reverse()) {
@@ -69,28 +70,36 @@ async function main(): Promise<void> {
       const busy = await batch(b, actions);
       f.perAction.push(busy.selfMs / actions);
       f.idle.push((await once(b)).selfMs);
-      const start = await cliStart(b);
+      const start = await startOf(b.bundle, ["--help"]);
       f.startMs.push(start.wallMs);
       f.startCpuMs.push(start.cpuMs);
+      const runner = await startOf(b.runner, []);
+      f.runnerMs.push(runner.wallMs);
+      f.runnerCpuMs.push(runner.cpuMs);
       say(`round ${r + 1}/${rounds} ${b.name}: ${(busy.selfMs / actions).toFixed(1)} ms node CPU per action, start ${start.wallMs.toFixed(0)} ms`);
     }
   }
   const med = (xs: number[]) => percentile(xs, 50).toFixed(1);
-  console.log(`| build | node CPU per action (once, ${actions} actions with a secret) | idle once CPU | CLI --help wall | CLI --help CPU |`);
-  console.log("|---|---|---|---|---|");
+  console.log(`| build | node CPU per action (once, ${actions} actions with a secret) | idle once CPU | CLI --help wall / CPU | runner start wall / CPU | CLI bundle | runner bundle |`);
+  console.log("|---|---|---|---|---|---|---|");
   for (const b of builds) {
     const f = figures.get(b.name)!;
-    console.log(`| ${b.name} | ${med(f.perAction)} ms | ${med(f.idle)} ms | ${med(f.startMs)} ms | ${med(f.startCpuMs)} ms |`);
+    const kb = async (file: string) => `${Math.round((await stat(file)).size / 1024)} KiB`;
+    console.log(`| ${b.name} | ${med(f.perAction)} ms | ${med(f.idle)} ms | ${med(f.startMs)} / ${med(f.startCpuMs)} ms | ${med(f.runnerMs)} / ${med(f.runnerCpuMs)} ms | ${await kb(b.bundle)} | ${await kb(b.runner)} |`);
   }
   console.log(`(medians of ${rounds} rounds, builds alternating)`);
 }
 
-/** `dispatcher --help` under bench/usage.ts: its wall time and its node CPU. */
-function cliStart(b: Build): Promise<{ wallMs: number; cpuMs: number }> {
-  const file = join(readStack().dir, "declared", `start-${Date.now()}.json`);
+/**
+ * A bundle's start under bench/usage.ts: its wall time and its node CPU. The CLI with --help; the
+ * runner without its environment, so it loads, finds no meta and exits (its modules' cost).
+ */
+function startOf(bundle: string, args: string[]): Promise<{ wallMs: number; cpuMs: number }> {
+  const dir = join(readStack().dir, "declared");
+  const file = join(dir, `start-${Date.now()}.json`);
   const began = performance.now();
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [USAGE, "--help"], { env: { ...process.env, BENCH_DISPATCHER_MJS: b.bundle, BENCH_USAGE_FILE: file }, stdio: "ignore" });
+    const child = spawn(process.execPath, [USAGE, ...args], { cwd: dir, env: { PATH: process.env.PATH, NOMAD_TASK_DIR: dir, BENCH_DISPATCHER_MJS: bundle, BENCH_USAGE_FILE: file }, stdio: "ignore" });
     child.on("error", fail);
     child.on("close", () => {
       const wallMs = performance.now() - began;

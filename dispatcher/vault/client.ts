@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import nodeVault from "node-vault";
+import type nodeVault from "node-vault";
 import { VaultApiError } from "../errors.js";
 
 // Vault's HTTP API on node-vault (0.12, itself on axios). node-vault fills what it is not given
@@ -26,6 +26,14 @@ const TIMEOUT_MS = 15_000;
 type NodeVaultOptions = NonNullable<Parameters<typeof nodeVault>[0]> & { rpDefaults?: { strictSSL?: boolean; timeout?: number } };
 type NodeVaultClient = Omit<nodeVault.client, "token"> & { token: string | undefined; pathPrefix: string; namespace: string | undefined };
 
+/**
+ * node-vault, loaded at the first call: it brings axios, whose load reads the fetch globals (Node
+ * then loads its undici, about 50 ms of CPU); a runner without secrets and a CLI command that
+ * never asks Vault do not pay for it.
+ */
+let loaded: Promise<typeof nodeVault> | undefined;
+const load = () => (loaded ??= import("node-vault").then((m) => m.default));
+
 /** The one place a Vault client is constructed; every Vault call in the project goes through here. */
 export function createVaultClient(addr: string, token?: string): VaultClient {
   const tls = addr.startsWith("https:");
@@ -38,19 +46,24 @@ export function createVaultClient(addr: string, token?: string): VaultClient {
     requestOptions: tls ? { httpsAgent: agent } : { httpAgent: agent },
     debug: () => undefined,
   };
-  const vault = nodeVault(options) as unknown as NodeVaultClient;
-  // what it read from the environment for what it was not given: none of it is ours
-  vault.token = undefined;
-  vault.pathPrefix = "";
-  vault.namespace = undefined;
+  let made: Promise<NodeVaultClient> | undefined;
+  const vault = () =>
+    (made ??= load().then((create) => {
+      const v = create(options) as unknown as NodeVaultClient;
+      // what it read from the environment for what it was not given: none of it is ours
+      v.token = undefined;
+      v.pathPrefix = "";
+      v.namespace = undefined;
+      return v;
+    }));
 
   const tokenHeader = (): Record<string, string> => (client.token ? { "X-Vault-Token": client.token } : {});
   const client: VaultClient = {
     token,
-    read: (path) => vault.read(path, { headers: tokenHeader() }),
-    write: (path, data, opts) => vault.write(path, data, { headers: { ...tokenHeader(), ...opts?.headers } }),
+    read: async (path) => (await vault()).read(path, { headers: tokenHeader() }),
+    write: async (path, data, opts) => (await vault()).write(path, data, { headers: { ...tokenHeader(), ...opts?.headers } }),
     // node-vault hands sys/health's non-200 answers over as answers
-    health: () => vault.request({ path: "/sys/health", method: "GET" }),
+    health: async () => (await vault()).request({ path: "/sys/health", method: "GET" }),
   };
   return client;
 }
