@@ -51,7 +51,7 @@ async function main(): Promise<void> {
 
   const once = async (b: Build): Promise<Usage> => {
     process.env.BENCH_DISPATCHER_MJS = b.bundle;
-    return (await runOnce(setup, [])).usage;
+    return (await runOnce(setup)).usage;
   };
   say("warm-up: the dispatcher's clone, one action per build");
   let n = 0;

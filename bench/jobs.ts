@@ -3,12 +3,11 @@
 // their task "runner" so the dispatcher can read their logs like the real runner's; the bench pins
 // them beside the stack's parents so a dispatcher contender may dispatch them.
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { buildPinFile, type PinFile } from "../core/pins.js";
+import { buildPinFile } from "../core/pins.js";
 import { parentJobsOf } from "../core/request.js";
 import { createNomadPort } from "../nomad/client.js";
-import { writePinFile } from "../pinfile.js";
+import { readPinFile, writePinFile } from "../pinfile.js";
 import type { BenchNomad } from "./nomad.js";
 import { ROOT, type Stack } from "./settings.js";
 
@@ -87,7 +86,8 @@ export async function registerBenchJobs(stack: Stack, admin: BenchNomad): Promis
   await admin.register(trivialJob(MOCK_HOLD_JOB, ns, RUNNER_META, mock("1h", true)));
   await admin.register(await rawExecRunner(stack));
   const nomad = createNomadPort({ addr: stack.NOMAD_ADDR, token: stack.NOMAD_TOKEN, namespace: ns });
-  const stackPins = JSON.parse(await readFile(stack.DISPATCHER_JOB_PINS, "utf8")) as PinFile;
+  // the file's specs travel packed on disk: read through the dispatcher's own reader
+  const stackPins = readPinFile(stack.DISPATCHER_JOB_PINS)!;
   const specs = new Map(Object.entries(stackPins.jobs).map(([id, p]) => [id, p.spec]));
   for (const job of [...parentJobsOf(MOCK_JOB), MOCK_HOLD_JOB, RAW_EXEC_RUNNER]) specs.set(job, (await nomad.parentSpec(job))!);
   writePinFile(stack.pins, buildPinFile(specs, new Date()));
