@@ -1,12 +1,15 @@
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import type nodeVault from "node-vault";
+import type { HttpRequest } from "../http.js";
 import { VaultApiError } from "../errors.js";
 
-// Vault's HTTP API on node-vault (0.12, itself on axios). node-vault fills what it is not given
-// from the environment (VAULT_TOKEN, VAULT_ADDR, VAULT_PREFIX, VAULT_NAMESPACE,
-// VAULT_SKIP_VERIFY) and logs request bodies (AppRole secret_id, tokens to unwrap) under
-// DEBUG=node-vault: here every one of those is set explicitly, its own token is never set (each
+// Vault's HTTP API on node-vault (0.12): its paths, token header, error words and sys/health
+// handling. Its requests go through the project's transport (http.ts, axios configured for the hot
+// path: keep-alive, a bounded pool, no compression, no redirects, no proxy), handed to node-vault
+// as its `request-promise` option, instead of the axios instance it builds itself (redirects
+// through follow-redirects, gzip asked for and undone, JSON transforms: about 3 ms of CPU a call).
+// node-vault fills what it is not given from the environment (VAULT_TOKEN, VAULT_ADDR,
+// VAULT_PREFIX, VAULT_NAMESPACE) and logs request bodies (AppRole secret_id, tokens to unwrap)
+// under DEBUG=node-vault: here each of those is set explicitly, its own token is never set (each
 // call carries its token as a header), and its debug log is a no-op.
 
 export interface VaultClient {
@@ -22,34 +25,37 @@ export interface VaultClient {
 
 const TIMEOUT_MS = 15_000;
 
-/** node-vault's options and client as its source has them (its typings leave these out) */
-type NodeVaultOptions = NonNullable<Parameters<typeof nodeVault>[0]> & { rpDefaults?: { strictSSL?: boolean; timeout?: number } };
+/** node-vault's client as its source has it (its typings leave these out) */
 type NodeVaultClient = Omit<nodeVault.client, "token"> & { token: string | undefined; pathPrefix: string; namespace: string | undefined };
 
+/** What node-vault hands its `request-promise`, and what it reads back. */
+interface VaultWireRequest {
+  method: string;
+  uri: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+}
+
 /**
- * node-vault, loaded at the first call: it brings axios, whose load reads the fetch globals (Node
- * then loads its undici, about 50 ms of CPU); a runner without secrets and a CLI command that
- * never asks Vault do not pay for it.
+ * node-vault and the transport, loaded at the first call: they bring axios, whose load reads the
+ * fetch globals (Node then loads its undici, about 50 ms of CPU); a runner without secrets and a
+ * CLI command that never asks Vault do not pay for it.
  */
-let loaded: Promise<typeof nodeVault> | undefined;
-const load = () => (loaded ??= import("node-vault").then((m) => m.default));
+let loaded: Promise<[typeof nodeVault, typeof import("../http.js")]> | undefined;
+const load = () => (loaded ??= Promise.all([import("node-vault").then((m) => m.default), import("../http.js")]));
 
 /** The one place a Vault client is constructed; every Vault call in the project goes through here. */
 export function createVaultClient(addr: string, token?: string): VaultClient {
-  const tls = addr.startsWith("https:");
-  const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: 16 }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  const options: NodeVaultOptions = {
-    apiVersion: "v1",
-    endpoint: addr,
-    // certificates are checked whatever VAULT_SKIP_VERIFY says
-    rpDefaults: { strictSSL: true, timeout: TIMEOUT_MS },
-    requestOptions: tls ? { httpsAgent: agent } : { httpAgent: agent },
-    debug: () => undefined,
-  };
+  const endpoint = addr.replace(/\/+$/, "");
   let made: Promise<NodeVaultClient> | undefined;
   const vault = () =>
-    (made ??= load().then((create) => {
-      const v = create(options) as unknown as NodeVaultClient;
+    (made ??= load().then(([create, { createHttp }]) => {
+      const http = createHttp({ baseUrl: endpoint, headers: {}, params: {}, maxSockets: 16 });
+      const send = async (o: VaultWireRequest) => {
+        const res = await http.request({ method: o.method as HttpRequest["method"], url: o.uri.slice(endpoint.length), headers: o.headers, data: o.json, timeout: TIMEOUT_MS });
+        return { statusCode: res.status, body: res.data, request: { path: new URL(o.uri).pathname } };
+      };
+      const v = create({ apiVersion: "v1", endpoint, pathPrefix: "", "request-promise": { defaults: () => send }, debug: () => undefined }) as unknown as NodeVaultClient;
       // what it read from the environment for what it was not given: none of it is ours
       v.token = undefined;
       v.pathPrefix = "";
@@ -68,18 +74,16 @@ export function createVaultClient(addr: string, token?: string): VaultClient {
   return client;
 }
 
-/** axios's code for its own timeout, in the words the rest of the project uses */
-const TRANSPORT_CODES: Record<string, string> = { ECONNABORTED: "ETIMEDOUT" };
-
 /** Runs a Vault call and turns its failures into VaultApiError naming the operation. */
 export async function callVault<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    // node-vault's refusal: { response: { statusCode, body } }, the message Vault's first error (or "Status <n>")
+    // node-vault's refusal: { response: { statusCode, body } }, the message Vault's first error (or
+    // "Status <n>"); the transport's failure (HttpFailure): its code
     const status = (err as { response?: { statusCode?: unknown } }).response?.statusCode;
     const code = (err as { code?: unknown }).code;
-    const detail = typeof status === "number" ? `HTTP ${status}: ${(err as Error).message}` : typeof code === "string" ? (TRANSPORT_CODES[code] ?? code) : String(err);
+    const detail = typeof status === "number" ? `HTTP ${status}: ${(err as Error).message}` : typeof code === "string" ? code : String(err);
     throw new VaultApiError(`vault: ${what} failed (${detail})`, typeof status === "number" ? status : undefined, { cause: err });
   }
 }
