@@ -1,9 +1,16 @@
-import { createHttp, HttpFailure } from "../http.js";
+import type nodeVault from "node-vault";
+import type { HttpRequest } from "../http.js";
 import { VaultApiError } from "../errors.js";
 
-// Vault's HTTP API on the shared node:http transport. node-vault (with axios, follow-redirects,
-// form-data, tv4, mustache) cost about 50 ms of CPU at every start of the CLI and the runner,
-// and read VAULT_TOKEN from the environment for a client created without a token.
+// Vault's HTTP API on node-vault (0.12): its paths, token header, error words and sys/health
+// handling. Its requests go through the project's transport (http.ts, axios configured for the hot
+// path: keep-alive, a bounded pool, no compression, no redirects, no proxy), handed to node-vault
+// as its `request-promise` option, instead of the axios instance it builds itself (redirects
+// through follow-redirects, gzip asked for and undone, JSON transforms: about 3 ms of CPU a call).
+// node-vault fills what it is not given from the environment (VAULT_TOKEN, VAULT_ADDR,
+// VAULT_PREFIX, VAULT_NAMESPACE) and logs request bodies (AppRole secret_id, tokens to unwrap)
+// under DEBUG=node-vault: here each of those is set explicitly, its own token is never set (each
+// call carries its token as a header), and its debug log is a no-op.
 
 export interface VaultClient {
   /** sent as X-Vault-Token; replaced in place on login */
@@ -16,37 +23,53 @@ export interface VaultClient {
   health<T>(): Promise<T>;
 }
 
-/** An answer other than 2xx; the message is Vault's first error, as Vault words it. */
-class VaultRefusal extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
+const TIMEOUT_MS = 15_000;
+
+/** node-vault's client as its source has it (its typings leave these out) */
+type NodeVaultClient = Omit<nodeVault.client, "token"> & { token: string | undefined; pathPrefix: string; namespace: string | undefined };
+
+/** What node-vault hands its `request-promise`, and what it reads back. */
+interface VaultWireRequest {
+  method: string;
+  uri: string;
+  headers?: Record<string, string>;
+  json?: unknown;
 }
 
-const TIMEOUT_MS = 15_000;
+/**
+ * node-vault and the transport, loaded at the first call: they bring axios, whose load reads the
+ * fetch globals (Node then loads its undici, about 50 ms of CPU); a runner without secrets and a
+ * CLI command that never asks Vault do not pay for it.
+ */
+let loaded: Promise<[typeof nodeVault, typeof import("../http.js")]> | undefined;
+const load = () => (loaded ??= Promise.all([import("node-vault").then((m) => m.default), import("../http.js")]));
 
 /** The one place a Vault client is constructed; every Vault call in the project goes through here. */
 export function createVaultClient(addr: string, token?: string): VaultClient {
-  const http = createHttp({ baseUrl: addr, headers: {}, params: {}, maxSockets: 16 });
-
-  async function call<T>(method: "GET" | "POST", path: string, data: unknown, headers: Record<string, string>): Promise<T> {
-    const res = await http.request({ method, url: `/v1/${path}`, data, headers, timeout: TIMEOUT_MS });
-    if (res.status >= 200 && res.status < 300) return res.data as T;
-    const errors = (res.data as { errors?: unknown } | undefined)?.errors;
-    throw new VaultRefusal(Array.isArray(errors) && typeof errors[0] === "string" ? errors[0] : `Status ${res.status}`, res.status);
-  }
+  const endpoint = addr.replace(/\/+$/, "");
+  let made: Promise<NodeVaultClient> | undefined;
+  const vault = () =>
+    (made ??= load().then(([create, { createHttp }]) => {
+      const http = createHttp({ baseUrl: endpoint, headers: {}, params: {}, maxSockets: 16 });
+      const send = async (o: VaultWireRequest) => {
+        const res = await http.request({ method: o.method as HttpRequest["method"], url: o.uri.slice(endpoint.length), headers: o.headers, data: o.json, timeout: TIMEOUT_MS });
+        return { statusCode: res.status, body: res.data, request: { path: new URL(o.uri).pathname } };
+      };
+      const v = create({ apiVersion: "v1", endpoint, pathPrefix: "", "request-promise": { defaults: () => send }, debug: () => undefined }) as unknown as NodeVaultClient;
+      // what it read from the environment for what it was not given: none of it is ours
+      v.token = undefined;
+      v.pathPrefix = "";
+      v.namespace = undefined;
+      return v;
+    }));
 
   const tokenHeader = (): Record<string, string> => (client.token ? { "X-Vault-Token": client.token } : {});
   const client: VaultClient = {
     token,
-    read: (path) => call("GET", path, undefined, tokenHeader()),
-    write: (path, data, opts) => call("POST", path, data, { ...tokenHeader(), ...opts?.headers }),
-    async health<T>() {
-      return (await http.request({ url: "/v1/sys/health", timeout: TIMEOUT_MS })).data as T;
-    },
+    read: async (path) => (await vault()).read(path, { headers: tokenHeader() }),
+    write: async (path, data, opts) => (await vault()).write(path, data, { headers: { ...tokenHeader(), ...opts?.headers } }),
+    // node-vault hands sys/health's non-200 answers over as answers
+    health: async () => (await vault()).request({ path: "/sys/health", method: "GET" }),
   };
   return client;
 }
@@ -56,9 +79,12 @@ export async function callVault<T>(what: string, call: () => Promise<T>): Promis
   try {
     return await call();
   } catch (err) {
-    const status = err instanceof VaultRefusal ? err.status : undefined;
-    const detail = status !== undefined ? `HTTP ${status}: ${(err as Error).message}` : err instanceof HttpFailure ? err.code : String(err);
-    throw new VaultApiError(`vault: ${what} failed (${detail})`, status, { cause: err });
+    // node-vault's refusal: { response: { statusCode, body } }, the message Vault's first error (or
+    // "Status <n>"); the transport's failure (HttpFailure): its code
+    const status = (err as { response?: { statusCode?: unknown } }).response?.statusCode;
+    const code = (err as { code?: unknown }).code;
+    const detail = typeof status === "number" ? `HTTP ${status}: ${(err as Error).message}` : typeof code === "string" ? code : String(err);
+    throw new VaultApiError(`vault: ${what} failed (${detail})`, typeof status === "number" ? status : undefined, { cause: err });
   }
 }
 

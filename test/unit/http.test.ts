@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttp, HttpFailure } from "../../dispatcher/http.js";
+import { waitUntil } from "../helpers/process.js";
 import { startRecordingServer, type RecordingServer, type SeenRequest } from "../helpers/http-server.js";
 
 let server: RecordingServer;
@@ -88,14 +89,15 @@ describe("createHttp", () => {
     const pool = http(); // 4 connections
     const stream = await pool.request({ url: "/v1/stream", responseType: "stream", timeout: 0 });
     const answers = Array.from({ length: 5 }, () => pool.request({ url: "/v1/hold" }));
+    await waitUntil(async () => held.length >= 3, 2000, 10);
     await new Promise((r) => setTimeout(r, 50));
     // the stream holds one of the four until its end (20 ms after it began)
     expect(held).toHaveLength(3);
     for await (const _ of stream.data) void _;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(async () => held.length >= 4, 2000, 10);
     expect(held).toHaveLength(4);
     held.splice(0).forEach((answer) => answer());
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(async () => held.length >= 1, 2000, 10);
     expect(held).toHaveLength(1);
     held.splice(0).forEach((answer) => answer());
     expect((await Promise.all(answers)).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
@@ -106,14 +108,16 @@ describe("createHttp", () => {
     const busy = Array.from({ length: 4 }, () => pool.request({ url: "/v1/hold", params: { who: "busy" } }));
     const later = pool.request({ url: "/v1/hold", params: { who: "bookkeeping" } });
     const first = pool.request({ url: "/v1/hold", params: { who: "start" }, urgent: true });
+    await waitUntil(async () => held.length >= 4, 2000, 10);
     await new Promise((r) => setTimeout(r, 50));
     const sent = () => seen.map((r) => new URL(r.url!, "http://x").searchParams.get("who")).filter((w) => w !== null);
     expect(sent()).toEqual(["busy", "busy", "busy", "busy"]);
+    // a freed connection's next request goes out a few event-loop turns later (axios's pipeline)
     held.splice(0, 1).forEach((answer) => answer());
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(async () => sent().length > 4, 2000, 10);
     expect(sent().slice(4)).toEqual(["start"]);
     held.splice(0).forEach((answer) => answer());
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(async () => sent().length > 5, 2000, 10);
     expect(sent().slice(4)).toEqual(["start", "bookkeeping"]);
     held.splice(0).forEach((answer) => answer());
     await Promise.all([...busy, later, first]);
