@@ -4,6 +4,7 @@ import { join } from "node:path";
 import TOML from "@iarna/toml";
 import * as z from "zod";
 import { CLASS_NAME, MOUNTS, type FormulaMounts, type FormulaSecrets } from "./actions/schema.js";
+import { DEFAULT_SECRET_PATH, FORMULA_ARGS, SECRET_PATH_TEMPLATE, type RunnerLayout } from "./contract.js";
 import { ConfigInvalid } from "./errors.js";
 import type { LogOptions } from "./log.js";
 import type { SshCredential } from "./opsrepo/exec.js";
@@ -55,6 +56,8 @@ export const configSchema = z.strictObject({
     approleMount: z.string().min(1),
     role: z.string().min(1),
     kvMount: z.string().min(1),
+    /** where secret NAME lives under <kv_mount>/data/: runner/{name}, or disinto/runner/{name} for disinto's layout */
+    secretPath: z.string().regex(SECRET_PATH_TEMPLATE, "must be a KV path with one {name}, like runner/{name} or disinto/runner/{name}"),
     wrapTtlSeconds: positiveInt,
     tokenGraceSeconds: positiveInt,
   })
@@ -93,6 +96,17 @@ export const configSchema = z.strictObject({
    * files, a grant like a secret. Absent: any offered mount; present: a formula not listed gets none.
    */
   formulaMounts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(z.enum(MOUNTS))).optional(),
+  /** where formulas come from and how they are called (disinto's layout: a factory repository, the action id as $1) */
+  formulas: z
+    .strictObject({
+      /** a second repository holding formulas/<f>.sh, read-only for the runner (no credential in the URL) */
+      factoryRemote: z.string().refine(noCredential, CREDENTIAL_IN_URL),
+      /** the factory commit that runs: the pin is the approval of that code; a full commit id, never a branch */
+      factoryCommit: z.union([z.literal(""), z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-hex commit id (the pin is the approval of that code; a branch would let a push change it), e.g. 3f0b447c1d2e3f405162738495a6b7c8d9e0f1a2")]),
+      /** what the formula gets: none, or the action id as $1 (disinto's `bash formulas/<f>.sh <action-id>`) */
+      args: z.enum(FORMULA_ARGS),
+    })
+    .refine((f) => !f.factoryRemote === !f.factoryCommit, { path: ["factoryCommit"], message: "and formulas.factory_remote go together: the factory repository and the commit pinned in it" }),
   limits: z.strictObject({
     maxInFlight: positiveInt,
     /** actions with the same value of this field run one at a time */
@@ -170,7 +184,7 @@ type Layer = Record<string, unknown>;
 export function defaults(cwd = process.cwd()): Layer {
   return {
     nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0, classes: [] },
-    vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
+    vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", secretPath: DEFAULT_SECRET_PATH, wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
       runnerRemote: "",
@@ -187,6 +201,7 @@ export function defaults(cwd = process.cwd()): Layer {
       pushIntervalMs: 5000,
     },
     secrets: [],
+    formulas: { factoryRemote: "", factoryCommit: "", args: "none" },
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
@@ -227,6 +242,10 @@ const ENV: Record<string, string> = {
   DISPATCHER_OPS_BRANCH: "repo.branch",
   DISPATCHER_WORKDIR: "repo.workdir",
   DISPATCHER_SECRETS: "secrets",
+  DISPATCHER_SECRET_PATH: "vault.secretPath",
+  DISPATCHER_FACTORY_REMOTE: "formulas.factoryRemote",
+  DISPATCHER_FACTORY_COMMIT: "formulas.factoryCommit",
+  DISPATCHER_FORMULA_ARGS: "formulas.args",
   DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
   DISPATCHER_POLL_SECONDS: "pollSeconds",
   DISPATCHER_COMMIT_WINDOW_MS: "repo.commitWindowMs",
@@ -304,6 +323,12 @@ export function formulaMountsOf(config: Pick<Config, "formulaMounts" | "file">):
     allowed: new Map(Object.entries(config.formulaMounts).map(([f, list]) => [f, new Set<string>(list)])),
     source: `[formula_mounts] in ${config.file ?? "the config"}`,
   };
+}
+
+/** Where the runner finds secrets and formulas and how it calls one, as the dispatch's meta carries it. */
+export function runnerLayoutOf(config: Pick<Config, "vault" | "formulas">): RunnerLayout {
+  const f = config.formulas;
+  return { secretPath: config.vault.secretPath, formulaArgs: f.args, ...(f.factoryRemote ? { factory: { repo: f.factoryRemote, commit: f.factoryCommit } } : {}) };
 }
 
 /** The deploy key of an SSH ops remote, when one is configured. */

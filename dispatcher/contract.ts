@@ -67,6 +67,44 @@ export interface RunnerMeta {
   timeoutMs: number;
 }
 
+/** The secret path template of the runner/ layout, and the one disinto's dispatcher.sh used. */
+export const DEFAULT_SECRET_PATH = "runner/{name}";
+export const SECRET_PATH_TEMPLATE = /^([A-Za-z0-9_-]+\/)*[A-Za-z0-9_-]*\{name\}[A-Za-z0-9_-]*(\/[A-Za-z0-9_-]+)*$/;
+
+/** A secret's path under `<mount>/data/`: the template with {name} replaced, e.g. disinto/runner/GITHUB_TOKEN. */
+export function secretPathOf(template: string, name: string): string {
+  return template.replace("{name}", name);
+}
+
+export const FORMULA_ARGS = ["none", "action-id"] as const;
+export type FormulaArgs = (typeof FORMULA_ARGS)[number];
+
+/** The factory repository's formulas: the dispatcher's config pins the commit, and the pin is their approval. */
+export interface FactoryPin {
+  repo: string;
+  commit: string;
+}
+
+/** Where the runner finds secrets and formulas, and how it calls one: the default layout, or disinto's. */
+export interface RunnerLayout {
+  /** where a secret lives under the KV mount's data/: a template with {name} (meta secret_path; default runner/{name}) */
+  secretPath: string;
+  /** what the formula gets as arguments: none, or the action id as $1 (meta formula_args) */
+  formulaArgs: FormulaArgs;
+  /** formulas from a second repository at a pinned commit (meta factory_repo, factory_commit); absent: the ops repo's */
+  factory?: FactoryPin;
+}
+
+/** The layout meta a dispatch carries besides the action's own: only what differs from the default layout. */
+export function layoutMeta(l: RunnerLayout): Record<string, string | undefined> {
+  return {
+    secret_path: l.secretPath === DEFAULT_SECRET_PATH ? undefined : l.secretPath,
+    formula_args: l.formulaArgs === "none" ? undefined : l.formulaArgs,
+    factory_repo: l.factory?.repo,
+    factory_commit: l.factory?.commit,
+  };
+}
+
 /** The meta the dispatcher sets on a dispatch (values are strings; lists are CSV). */
 export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths" | "timeoutMs">, extra: Record<string, string | undefined>): Record<string, string> {
   const meta: Record<string, string | undefined> = {
@@ -108,6 +146,33 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,
     timeoutMs: timeoutMinutesOf(env.NOMAD_META_timeout_minutes) * 60_000,
   };
+}
+
+/** The layout the dispatch's meta names (the default one when it names none). */
+export function readRunnerLayout(env: NodeJS.ProcessEnv): RunnerLayout {
+  return {
+    secretPath: secretPathFrom(env.NOMAD_META_secret_path),
+    formulaArgs: formulaArgsFrom(env.NOMAD_META_formula_args),
+    ...factoryFrom(env.NOMAD_META_factory_repo, env.NOMAD_META_factory_commit),
+  };
+}
+
+function secretPathFrom(text: string | undefined): string {
+  if (text === undefined || text === "") return DEFAULT_SECRET_PATH;
+  if (!SECRET_PATH_TEMPLATE.test(text)) throw new Error(`job meta secret_path must be a KV path with one {name}, like disinto/runner/{name}, got "${text}"`);
+  return text;
+}
+
+function formulaArgsFrom(text: string | undefined): FormulaArgs {
+  if (text === undefined || text === "") return "none";
+  if (!(FORMULA_ARGS as readonly string[]).includes(text)) throw new Error(`job meta formula_args must be one of ${FORMULA_ARGS.join(", ")}, got "${text}"`);
+  return text as FormulaArgs;
+}
+
+function factoryFrom(repo: string | undefined, commit: string | undefined): { factory?: FactoryPin } {
+  if (!repo && !commit) return {};
+  if (!repo || !commit || !/^[0-9a-f]{40}$/.test(commit)) throw new Error(`job meta factory_repo and factory_commit go together, the commit a full 40-hex id (got repo "${repo ?? ""}", commit "${commit ?? ""}")`);
+  return { factory: { repo, commit } };
 }
 
 /** The dispatcher always sends timeout_minutes; a child dispatched without it gets a day. */

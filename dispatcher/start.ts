@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, runnerLayoutOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
 import { createGiteaForge } from "./forge/gitea.js";
 import { createFileOutbox } from "./forge/outbox.js";
@@ -108,6 +108,7 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
       pins: readPinFile(config.nomad.pins),
       role: config.vault.role,
       kvMount: config.vault.kvMount,
+      secretPath: config.vault.secretPath,
       knownSecrets: config.secrets,
       hostVolumes: config.hostVolumes,
       // doctor prints it: a credential in a URL never reaches its output
@@ -125,6 +126,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     runnerRemote: config.repo.runnerRemote,
     actionsDir: config.repo.actionsDir,
     kvMount: config.vault.kvMount,
+    layout: runnerLayoutOf(config),
     defaultTimeoutMinutes: config.timeouts.defaultMinutes,
     tokenGraceSeconds: config.vault.tokenGraceSeconds,
     placementSeconds: config.timeouts.placementSeconds,

@@ -103,7 +103,7 @@ job "runner" {
   parameterized {
     payload       = "optional"
     meta_required = concat(["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"], var.kind == "sidecar" ? ["issue_number"] : [])
-    meta_optional = concat(["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt"], var.kind == "sidecar" ? ["project_toml"] : [])
+    meta_optional = concat(["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt", "secret_path", "formula_args", "factory_repo", "factory_commit"], var.kind == "sidecar" ? ["project_toml"] : [])
   }
 
   group "runner" {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
-import { RUNNER_TASK, buildMeta } from "../contract.js";
+import { RUNNER_TASK, buildMeta, layoutMeta, type RunnerLayout } from "../contract.js";
 import { policiesFor } from "./catalog.js";
 
 export interface Execution {
@@ -18,6 +18,8 @@ export interface RequestSettings {
   kvMount: string;
   defaultTimeoutMinutes: number;
   tokenGraceSeconds: number;
+  /** the secret path template, the formulas' repository, the formula's arguments (absent: the default layout) */
+  layout?: RunnerLayout;
 }
 
 /** Everything about one dispatch that is decided before it happens; `plan` prints it, `execute` does it. */
@@ -84,6 +86,7 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
         timeout_minutes: String(timeoutMinutes),
         issue_number: action.issue === undefined ? undefined : String(action.issue),
         project_toml: action.project,
+        ...(s.layout ? layoutMeta(s.layout) : {}),
       },
     ),
     policies: policiesFor(action.secrets),

@@ -30,12 +30,29 @@ function gitOut(cwd: string, args: string[]): Promise<string> {
  * tampering (the job's meta or the runner remote is not what the dispatcher sent).
  */
 export async function verifyCheckout(dir: string, expected: { commit: string; actionPath: string; actionSha: string }): Promise<void> {
-  const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
-  if (head !== expected.commit) throw new Tampered(`the checkout is at commit ${head}, expected the approved ${expected.commit}: refusing to run (possible tampering)`);
+  const head = await verifyHead(dir, expected.commit, "the checkout");
   const blob = await gitOut(dir, ["rev-parse", "--verify", "--quiet", `HEAD:${expected.actionPath}`]).catch(() => "absent");
   if (blob !== expected.actionSha) {
     throw new Tampered(`${expected.actionPath} at commit ${head.slice(0, 12)} is ${blob === "absent" ? "absent" : `blob ${blob}`}, expected the approved ${expected.actionSha}: refusing to run (possible tampering)`);
   }
+}
+
+/** HEAD of `dir` is `commit`, or the run is refused as tampering; returns it. */
+async function verifyHead(dir: string, commit: string, what: string): Promise<string> {
+  const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
+  if (head !== commit) throw new Tampered(`${what} is at commit ${head}, expected the approved ${commit}: refusing to run (possible tampering)`);
+  return head;
+}
+
+/**
+ * The factory repository (disinto's formulas) at the commit the dispatcher's config pins, fetched
+ * read-only like the ops repo and verified to be that commit: the pin is the approval of that
+ * code, so a push to the factory's branch changes nothing that runs.
+ */
+export async function checkoutFactory(remote: string, commit: string, dir: string, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<string> {
+  await checkoutAt(remote, commit, dir, undefined, FETCH_RETRY_MS, bounds);
+  await verifyHead(dir, commit, "the factory checkout");
+  return dir;
 }
 
 /**
@@ -46,12 +63,15 @@ export async function verifyCheckout(dir: string, expected: { commit: string; ac
  * a huge file a hostile commit put there neither fills the task's disk nor its memory: blobs over
  * 1 MiB are hashed as a stream, never held whole.
  */
-export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
+export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string | undefined, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
   await mkdir(dir, { recursive: true });
   await git(dir, ["init", "--quiet"]);
   await git(dir, ["config", "core.bigFileThreshold", "1m"]);
-  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
-  await git(dir, ["sparse-checkout", "set", "--no-cone", "/*", `!/${actionsDir}*`, `/${actionPath}`]);
+  // the ops repo: its other actions are left out; a factory repository (no action) is checked out whole
+  if (actionPath !== undefined) {
+    const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+    await git(dir, ["sparse-checkout", "set", "--no-cone", "/*", `!/${actionsDir}*`, `/${actionPath}`]);
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       await fetchCommit(dir, remote, commit);
@@ -97,8 +117,8 @@ export function checkoutBoundsFromEnv(env: NodeJS.ProcessEnv): CheckoutBounds {
  * files), read from the fetched objects before any file is written: a file or a total over the
  * bounds is refused naming the largest file and its size.
  */
-async function checkCheckoutSize(dir: string, commit: string, actionPath: string, bounds: CheckoutBounds): Promise<void> {
-  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+async function checkCheckoutSize(dir: string, commit: string, actionPath: string | undefined, bounds: CheckoutBounds): Promise<void> {
+  const actionsDir = actionPath === undefined ? undefined : actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
   let total = 0;
   let largest = { path: "", size: 0 };
   // a commit that is not there is the checkout's to report, in git's words
@@ -115,7 +135,7 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
       if (tab < 0) return true;
       const [, type, , size] = line.slice(0, tab).split(/ +/);
       const path = line.slice(tab + 1);
-      if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) return true;
+      if (type !== "blob" || (actionsDir !== undefined && path.startsWith(actionsDir) && path !== actionPath)) return true;
       const n = Number(size);
       total += n;
       if (n > largest.size) largest = { path, size: n };

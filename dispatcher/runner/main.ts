@@ -6,9 +6,9 @@ import { access, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt, checkoutBoundsFromEnv, verifyCheckout } from "./checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv, checkoutFactory, verifyCheckout } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerLayout, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
@@ -19,8 +19,10 @@ async function main(): Promise<number> {
   payload = await takePayload(join(taskDir, "wrap.token"));
   const { wrappingToken } = payload;
   const meta = readRunnerMeta(process.env);
+  const layout = readRunnerLayout(process.env);
   // what runs is checked before anything is unwrapped
   const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
+  const factory = layout.factory ? await checkoutFactory(layout.factory.repo, layout.factory.commit, join(taskDir, "factory"), checkoutBoundsFromEnv(process.env)) : undefined;
   let token: RunnerToken | undefined;
   if (meta.secrets.length > 0) {
     if (!wrappingToken) throw new PermanentFailure("the action lists secrets but the job carries no wrapping token", "auth");
@@ -28,12 +30,13 @@ async function main(): Promise<number> {
   }
   try {
     const secrets: Record<string, string> = {};
-    for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
+    for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
-    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env });
+    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, roots: { factory } });
     return await runFormula({
-      script: join(checkout, "formulas", `${meta.formula}.sh`),
+      script: join(factory ?? checkout, "formulas", `${meta.formula}.sh`),
+      args: layout.formulaArgs === "action-id" ? [meta.actionId] : [],
       cwd: checkout,
       env,
       secretValues: [...Object.values(secrets), ...(token ? [token.token] : []), ...mountValues],
