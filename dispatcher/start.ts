@@ -13,7 +13,7 @@ import { createRepoHistory } from "./opsrepo/history.js";
 import { systemClock } from "./clock.js";
 import type { DoctorDeps } from "./core/doctor.js";
 import { createLoop, type Loop, type LoopDeps } from "./core/loop.js";
-import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
+import type { Clock, FactoryPort, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter } from "./core/events.js";
@@ -23,6 +23,7 @@ import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
+import { createFactoryFormulas } from "./opsrepo/factory.js";
 import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultSession, type VaultSession } from "./vault/login.js";
 import { createVaultPort } from "./vault/tokens.js";
@@ -62,6 +63,8 @@ export interface Engines {
   /** the dispatcher's own Vault login, kept alive by `run` and `once` */
   vaultSession: VaultSession;
   repo: OpsRepoPort;
+  /** formulas.factory_remote: the factory repository's formulas at the pinned commit */
+  factory?: FactoryPort;
 }
 
 /**
@@ -83,6 +86,9 @@ export function createEngines(config: Config, log: Logger, workdir = config.repo
       author: { name: config.repo.authorName, email: config.repo.authorEmail },
       log: log.child({ component: "opsrepo" }),
     }),
+    ...(config.formulas.factoryRemote
+      ? { factory: createFactoryFormulas({ remote: config.formulas.factoryRemote, commit: config.formulas.factoryCommit, dir: `${workdir}-factory`, ssh: sshCredentialOf(config.repo) }) }
+      : {}),
   };
 }
 
@@ -237,6 +243,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     nomad: overrides.nomad ?? fed,
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
+    ...(engines.factory ? { factory: engines.factory } : {}),
     ledger,
     // the shared limits live beside the ledger: a ledger of a test's own keeps the limits in-process
     places: overrides.places ?? (overrides.ledger ? undefined : createNomadPlaces(engines.nomad, config.nomad.ledgerPrefix)),

@@ -15,7 +15,7 @@ export function checkAction(action: Action, catalog: ActionCatalog): CheckResult
   const problems: string[] = [];
   if (!catalog.formulas.has(action.formula)) {
     const f = action.formula;
-    problems.push(`formula ${show(f)} has no formulas/${f}.sh in the ops repo (have: ${listNames(catalog.formulas)})`);
+    problems.push(`formula ${show(f)} has no formulas/${f}.sh in ${catalog.formulasWhere ?? "the ops repo"} (have: ${listNames(catalog.formulas)})`);
   }
   const cls = action.class;
   if (cls !== undefined && catalog.classes && !catalog.classes.has(cls)) {

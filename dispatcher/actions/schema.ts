@@ -49,6 +49,8 @@ export interface ActionCatalog {
   secrets: ReadonlySet<string>;
   /** formula names with formulas/<name>.sh at the same commit */
   formulas: ReadonlySet<string>;
+  /** where the formulas are, when not in the ops repo: "the factory repository <url> at <commit>" */
+  formulasWhere?: string;
   /** mount aliases the cluster offers (in the default node pool) */
   mounts: ReadonlySet<string>;
   /** configured runner classes → mount aliases their node pool offers; absent: classes are not checked (offline validate) */

@@ -4,7 +4,7 @@ import type { ActionCatalog, FormulaMounts, FormulaSecrets, ParsedAction } from 
 import { MOUNTS, type Mount } from "../actions/schema.js";
 import type { FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+import type { FactoryPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 
 /** Why an action is refused without running: recorded as its result. */
 /** Why an action may not run; its result's status follows from the class (statusOf). */
@@ -23,6 +23,8 @@ export interface Catalog extends ActionCatalog {
 
 export interface CatalogDeps {
   repo: OpsRepoPort;
+  /** formulas from the factory repository at its pinned commit (formulas.factory_remote); absent: the ops repo's */
+  factory?: FactoryPort;
   nomad: Pick<NomadPort, "hostVolumes">;
   vault: Pick<VaultPort, "missingPolicies">;
   log: Logger;
@@ -74,7 +76,7 @@ function mountsIn(volumes: ReadonlyMap<string, string>, s: CatalogSettings): Map
 export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needs: CatalogNeeds): Promise<Catalog> {
   const { knownSecrets } = s;
   const needsVault = needs.vault;
-  const formulas = await readFormulas(deps.repo, commit);
+  const formulas = deps.factory ? await deps.factory.formulas() : await readFormulas(deps.repo, commit);
   // an unconfigured class is refused by name; its pool is never asked
   const pools = needs.pools.filter((p) => p === "default" || s.classes.includes(p));
   const byPool = new Map(await Promise.all(pools.map(async (p) => [p, mountsIn(await deps.nomad.hostVolumes(p), s)] as const)));
@@ -91,7 +93,7 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
       deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
     }
   }
-  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts };
+  return { formulas, ...(deps.factory ? { formulasWhere: deps.factory.where } : {}), mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts };
 }
 
 /**

@@ -13,7 +13,7 @@ import { parentJobsOf } from "./request.js";
 import { finishedJobProblem, storedResultProblem, type Fence } from "./verify.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import { planDispatches, serializationKey, type Candidate, type Limits, type Plan, type Wait } from "./schedule.js";
-import type { Clock, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
+import type { Clock, FactoryPort, ForgeGatePort, LedgerEntry, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { buildRefusal, type ActionResult, type ResultBase } from "./result.js";
 import { createResultWriter } from "./writer.js";
 import { createPurgeSchedule, entryExpired, PURGE_RESUME_MARGIN_MS, resumable, silentInstances } from "./purge.js";
@@ -23,6 +23,8 @@ export interface LoopDeps {
   nomad: NomadPort;
   vault: VaultPort;
   repo: OpsRepoPort;
+  /** formulas.factory_remote: formulas from the factory repository at its pinned commit */
+  factory?: FactoryPort;
   ledger: LedgerPort;
   /** the places of the limits replicas share (core/limits.ts); without it the limits hold in this process only */
   places?: PlacesPort;

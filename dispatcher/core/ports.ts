@@ -358,3 +358,14 @@ export interface ForgeGatePort {
   /** the pull request whose merge made `commit`, with its author, merged head and reviews; undefined for a direct push */
   mergedPullRequestReviews(commit: string): Promise<MergedPullRequest | undefined>;
 }
+
+/**
+ * The factory repository (formulas.factory_remote) at the commit the config pins: the formulas an
+ * action may name there. The pin is the approval of that code; a push to the factory changes nothing.
+ */
+export interface FactoryPort {
+  /** names with formulas/<name>.sh at the pinned commit */
+  formulas(): Promise<ReadonlySet<string>>;
+  /** for messages: "the factory repository <url> at <commit>" */
+  where: string;
+}
