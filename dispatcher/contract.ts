@@ -93,6 +93,8 @@ export interface RunnerLayout {
   formulaArgs: FormulaArgs;
   /** formulas from a second repository at a pinned commit (meta factory_repo, factory_commit); absent: the ops repo's */
   factory?: FactoryPin;
+  /** the formula's HOME (meta formula_home), e.g. /home/agent so that ~/.ssh is a mount's landing path; absent: the task dir */
+  home?: string;
 }
 
 /** The layout meta a dispatch carries besides the action's own: only what differs from the default layout. */
@@ -102,6 +104,7 @@ export function layoutMeta(l: RunnerLayout): Record<string, string | undefined> 
     formula_args: l.formulaArgs === "none" ? undefined : l.formulaArgs,
     factory_repo: l.factory?.repo,
     factory_commit: l.factory?.commit,
+    formula_home: l.home,
   };
 }
 
@@ -140,12 +143,23 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     opsRepo: get("ops_repo"),
     secrets: list("secrets_csv"),
     mounts: list("mounts_csv"),
-    mountPaths: Object.fromEntries(list("mounts_csv").map((m) => [m, `${env.MOUNT_ROOT || "/mnt"}/${m}`])),
+    mountPaths: mountPathsOf(list("mounts_csv"), env),
     kvMount: env.NOMAD_META_kv_mount || "kv",
     vaultAddr: vaultAddr ?? "",
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,
     timeoutMs: timeoutMinutesOf(env.NOMAD_META_timeout_minutes) * 60_000,
   };
+}
+
+/** Where each mount landed: the parent's MOUNT_PATHS (alias → path, from jobspecs/runner.nomad.hcl), else <MOUNT_ROOT>/<alias>. */
+function mountPathsOf(mounts: string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  let landing: Record<string, unknown> = {};
+  try {
+    landing = env.MOUNT_PATHS ? (JSON.parse(env.MOUNT_PATHS) as Record<string, unknown>) : {};
+  } catch {
+    throw new Error(`MOUNT_PATHS in the job's env is not a JSON object of alias → path: ${env.MOUNT_PATHS}`);
+  }
+  return Object.fromEntries(mounts.map((m) => [m, typeof landing[m] === "string" ? (landing[m] as string) : `${env.MOUNT_ROOT || "/mnt"}/${m}`]));
 }
 
 /** The layout the dispatch's meta names (the default one when it names none). */
@@ -154,7 +168,13 @@ export function readRunnerLayout(env: NodeJS.ProcessEnv): RunnerLayout {
     secretPath: secretPathFrom(env.NOMAD_META_secret_path),
     formulaArgs: formulaArgsFrom(env.NOMAD_META_formula_args),
     ...factoryFrom(env.NOMAD_META_factory_repo, env.NOMAD_META_factory_commit),
+    ...(env.NOMAD_META_formula_home ? { home: homeFrom(env.NOMAD_META_formula_home) } : {}),
   };
+}
+
+function homeFrom(text: string): string {
+  if (!/^\/[^\0]*$/.test(text) || text.split("/").includes("..")) throw new Error(`job meta formula_home must be an absolute path like /home/agent, got "${text}"`);
+  return text;
 }
 
 function secretPathFrom(text: string | undefined): string {

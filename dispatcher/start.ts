@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, runnerLayoutOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, mountLayoutOf, runnerLayoutOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
 import { createGiteaForge } from "./forge/gitea.js";
 import { createFileOutbox } from "./forge/outbox.js";
@@ -116,7 +116,8 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
       kvMount: config.vault.kvMount,
       secretPath: config.vault.secretPath,
       knownSecrets: config.secrets,
-      hostVolumes: config.hostVolumes,
+      hostVolumes: mountLayoutOf(config).volumes,
+      mountSets: mountLayoutOf(config).sets,
       // doctor prints it: a credential in a URL never reaches its output
       remote: redactUrls(config.repo.remote),
       branch: config.repo.branch,
@@ -142,7 +143,8 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     classes: config.nomad.classes,
     formulaSecrets: formulaSecretsOf(config),
     formulaMounts: formulaMountsOf(config),
-    hostVolumes: config.hostVolumes,
+    hostVolumes: mountLayoutOf(config).volumes,
+    mountSets: mountLayoutOf(config).sets,
     limits: config.limits,
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,

@@ -1,4 +1,4 @@
-import { MOUNTS, type Mount } from "../actions/schema.js";
+import type { Mount } from "../actions/schema.js";
 import { DEFAULT_SECRET_PATH, secretPathOf } from "../contract.js";
 import { failureClassOf } from "../errors.js";
 import { policyFor } from "./catalog.js";
@@ -61,6 +61,8 @@ export interface DoctorDeps {
     secretPath?: string;
     knownSecrets: string[];
     hostVolumes: Readonly<Record<Mount, string>>;
+    /** the parents' mount sets (mount_sets); absent: every subset of ssh/gpg/sops */
+    mountSets?: readonly (readonly string[])[];
     remote: string;
     branch: string;
   };
@@ -86,7 +88,7 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   }
   if (nomadUp) {
     for (const [base, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
-      const parents = parentJobsOf(base, s.classes);
+      const parents = parentJobsOf(base, s.classes, s.mountSets);
       const problems: string[] = [];
       for (const job of parents) {
         const problem = await deps.nomad.parentSpec(job).then((live) => pinProblem(s.pins, job, live), failure);
@@ -98,17 +100,18 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
       else add(`jobspec ${base}`, fatal, false, `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more parents)` : ""}`, fix);
     }
     try {
+      const aliases = Object.keys(s.hostVolumes);
       const volumes = await deps.nomad.hostVolumes();
-      const named = (m: Mount) => (s.hostVolumes[m] === m ? m : `${m} (host volume ${s.hostVolumes[m]})`);
-      const missing = MOUNTS.filter((m) => !volumes.has(s.hostVolumes[m]));
-      if (missing.length === 0) add("host volumes", false, true, `${MOUNTS.map(named).join(", ")} offered`);
+      const named = (m: Mount) => (s.hostVolumes[m]! === m ? m : `${m} (host volume ${s.hostVolumes[m]!})`);
+      const missing = aliases.filter((m) => !volumes.has(s.hostVolumes[m]!));
+      if (missing.length === 0) add("host volumes", false, true, `${aliases.map(named).join(", ")} offered`);
       else {
-        const offered = MOUNTS.filter((m) => volumes.has(s.hostVolumes[m]));
-        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]}" in the Nomad client config`);
+        const offered = aliases.filter((m) => volumes.has(s.hostVolumes[m]!));
+        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]!}" in the Nomad client config`);
       }
       for (const cls of s.classes) {
         const inPool = await deps.nomad.hostVolumes(cls);
-        const there = MOUNTS.filter((m) => inPool.has(s.hostVolumes[m]));
+        const there = aliases.filter((m) => inPool.has(s.hostVolumes[m]!));
         add(`class ${cls}`, false, true, `node pool ${cls} offers ${there.map(named).join(", ") || "no mounts"}`);
       }
     } catch (err) {

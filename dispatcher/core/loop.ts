@@ -153,7 +153,7 @@ export function createLoop(deps: LoopDeps) {
   }
   /** when the last flush started */
   let lastFlushAt = Number.NEGATIVE_INFINITY;
-  const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
+  const fence: Fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes, s.mountSets), ...parentJobsOf(s.sidecarJob, s.classes, s.mountSets)]), namespace: s.namespace };
 
   const now = () => deps.clock.now();
   const stamp = () => now().toISOString();

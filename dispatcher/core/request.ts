@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
+import { allMountSets, type Action, type ActionFile, type Mount } from "../actions/schema.js";
 import { RUNNER_TASK, buildMeta, layoutMeta, type RunnerLayout } from "../contract.js";
 import { policiesFor } from "./catalog.js";
 
@@ -18,6 +18,8 @@ export interface RequestSettings {
   kvMount: string;
   defaultTimeoutMinutes: number;
   tokenGraceSeconds: number;
+  /** the parents' mount sets (mount_sets, or every subset of the aliases); absent: every subset of ssh/gpg/sops */
+  mountSets?: readonly (readonly string[])[];
   /** the secret path template, the formulas' repository, the formula's arguments (absent: the default layout) */
   layout?: RunnerLayout;
 }
@@ -51,10 +53,14 @@ export function parentJobFor(base: string, mounts: readonly Mount[], cls?: strin
   return set.length === 0 ? classed : `${classed}-${set.join("-")}`;
 }
 
-/** Every parent of a kind, one per class (the default first) and mount set (what scripts/register-jobs.sh registers). */
-export function parentJobsOf(base: string, classes: readonly string[] = []): string[] {
-  const sets = [...Array(2 ** MOUNTS.length).keys()].map((bits) => MOUNTS.filter((_, i) => bits & (1 << i)));
-  return [undefined, ...classes].flatMap((cls) => sets.map((set) => parentJobFor(base, set, cls)));
+/**
+ * Every parent of a kind, one per class (the default first) and mount set (what
+ * scripts/register-jobs.sh registers): `sets` from the config (mount_sets), every subset of
+ * ssh/gpg/sops by default.
+ */
+export function parentJobsOf(base: string, classes: readonly string[] = [], sets: readonly (readonly string[])[] = allMountSets()): string[] {
+  const all = sets.some((s) => s.length === 0) ? sets : [[], ...sets];
+  return [undefined, ...classes].flatMap((cls) => all.map((set) => parentJobFor(base, set, cls)));
 }
 
 /** Pure: the dispatch an execution makes (job, meta, token scope) from the action and settings. */

@@ -27,7 +27,7 @@ export interface FormulaContext {
    * disinto's names beside ours: OPS_REPO_ROOT (the ops checkout, as OPS_REPO_DIR) and, when
    * formulas come from the factory repository, FACTORY_ROOT (its checkout at the pinned commit)
    */
-  roots?: { factory?: string };
+  roots?: { factory?: string; home?: string };
 }
 
 /**
@@ -37,14 +37,14 @@ export interface FormulaContext {
 export function formulaEnv(c: FormulaContext): Record<string, string> {
   const env: Record<string, string | undefined> = {
     PATH: c.base.PATH || DEFAULT_PATH,
-    HOME: c.home,
+    HOME: c.roots?.home ?? c.home,
     LANG: "C.UTF-8",
     VAULT_ADDR: c.base.VAULT_ADDR,
     ACTION_ID: c.meta.actionId,
     VAULT_ACTION_TOML: join(c.checkout, c.meta.actionPath),
     OPS_REPO_DIR: c.checkout,
     ...(c.roots ? { OPS_REPO_ROOT: c.checkout, FACTORY_ROOT: c.roots.factory } : {}),
-    ...Object.fromEntries(Object.entries(c.meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase()}`, path])),
+    ...Object.fromEntries(Object.entries(c.meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase().replaceAll("-", "_")}`, path])),
     // a sidecar's subject: the issue and the project it belongs to
     ISSUE_NUMBER: c.base.NOMAD_META_issue_number,
     PROJECT_TOML: c.base.NOMAD_META_project_toml,

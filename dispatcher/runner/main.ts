@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
-    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, roots: { factory } });
+    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, roots: { factory, home: layout.home } });
     return await runFormula({
       script: join(factory ?? checkout, "formulas", `${meta.formula}.sh`),
       args: layout.formulaArgs === "action-id" ? [meta.actionId] : [],

@@ -389,7 +389,7 @@ describe("disinto's layout: vault.secret_path, [formulas]", () => {
   it("defaults to runner/{name}, the ops repo's formulas and no arguments", () => {
     const c = loadConfig({ env: REQUIRED });
     expect(c.vault.secretPath).toBe("runner/{name}");
-    expect(c.formulas).toEqual({ factoryRemote: "", factoryCommit: "", args: "none" });
+    expect(c.formulas).toEqual({ factoryRemote: "", factoryCommit: "", args: "none", home: "" });
     expect(runnerLayoutOf(c)).toEqual({ secretPath: "runner/{name}", formulaArgs: "none" });
   });
 
