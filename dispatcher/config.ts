@@ -326,6 +326,19 @@ function tomlToConfig(value: Layer): Layer {
   return out;
 }
 
+/**
+ * What `migrate-check` needs of the config (no engine, no credential): secrets and their path,
+ * [formulas], the mounts and both allowlists, from the file and the environment.
+ */
+export function loadLayoutConfig(opts: LoadOptions = {}): Pick<Config, "secrets" | "formulas" | "hostVolumes" | "mounts" | "mountSets" | "formulaSecrets" | "formulaMounts" | "file"> & { vault: Pick<Config["vault"], "secretPath"> } {
+  const s = configSchema.shape;
+  const layout = z
+    .object({ secrets: s.secrets, vault: z.object({ secretPath: s.vault.shape.secretPath }), formulas: s.formulas, hostVolumes: s.hostVolumes, mounts: s.mounts, mountSets: s.mountSets, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts })
+    .superRefine(mountSetsKnown);
+  const file = opts.file ?? (opts.env ?? process.env).DISPATCHER_CONFIG;
+  return { ...parseLayers(layout, opts), ...(file ? { file } : {}) };
+}
+
 /** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
 export function loadFormulaSecrets(file: string): FormulaSecrets | undefined {
   return formulaSecretsOf({ ...parseLayers(z.object({ formulaSecrets: configSchema.shape.formulaSecrets }), { file, env: {} }), file });
