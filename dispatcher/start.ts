@@ -157,9 +157,9 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     namespace: config.nomad.namespace ?? "default",
     approvals:
       config.approvals.provider === "forge"
-        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas, actionsDir: config.repo.actionsDir }
+        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas, actionsDir: config.repo.actionsDir, formulasPinned: Boolean(config.formulas.factoryRemote) }
         : config.approvals.requireSigned
-          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir }
+          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir, formulasPinned: Boolean(config.formulas.factoryRemote) }
           : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };
