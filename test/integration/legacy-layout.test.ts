@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
+import { createSigners, type Signers } from "../helpers/signers.js";
 import { childrenOf, createTestDispatcher, deleteSecret, dispatcherNomad, grantSecret, nomadHttp, runnerRemoteFor, stackEnv, uniq } from "../helpers/stack.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -27,6 +28,7 @@ const base = `old-${u}`;
 const parents = [base, `${base}-ssh`, `${base}-agent-data`, `${base}-sidecar`, `${base}-sidecar-ssh`, `${base}-sidecar-agent-data`];
 const key = ["-----BEGIN OPENSSH PRIVATE KEY-----", `b3BlbnNzaC1rZXktdjEAAAAA${u}bm9uZQ`, "-----END OPENSSH PRIVATE KEY-----"].join("\n");
 let ops: OpsRemote;
+let keys: Signers;
 let factory: OpsRemote;
 let dir: string;
 let pinned: string;
@@ -73,11 +75,14 @@ beforeAll(async () => {
   pinned = await factory.commit({ "formulas/legacy.sh": formula("pinned"), "formulas/data.sh": dataFormula, "lib/env.sh": "# helpers\n" }, "factory: the reviewed formulas");
   // after the pin, someone pushes to the factory's branch: it must not change what runs
   pushed = await factory.commit({ "formulas/legacy.sh": formula("pushed") }, "factory: an unreviewed change");
-  ops = await createOpsRemote({
+  // the actions come through the approval rule (signed commits); their formulas are the factory's, approved by the pin
+  keys = createSigners(["alice"], ["alice"]);
+  ops = await createOpsRemote({});
+  await ops.commit({
     [`vault/actions/${ids.legacy}.toml`]: `id = "${ids.legacy}"\nformula = "legacy"\ncontext = "runs from the factory"\nsecrets = ["${SECRET}"]\nmounts = ["ssh"]\n`,
     [`vault/actions/${ids.data}.toml`]: `id = "${ids.data}"\nformula = "data"\ncontext = "reads agent-data"\nsecrets = []\nmounts = ["agent-data"]\n`,
     [`vault/actions/${ids.unknown}.toml`]: `id = "${ids.unknown}"\nformula = "legacy"\ncontext = "asks for an unknown mount"\nsecrets = ["${SECRET}"]\nmounts = ["nfs"]\n`,
-  });
+  }, "actions", { signingKey: keys.key("alice") });
 
   // the configuration: the old layout, and mounts landing where the old runner put them
   dir = await mkdtemp(join(tmpdir(), "legacy-layout-"));
@@ -86,6 +91,9 @@ beforeAll(async () => {
     config,
     [
       "mount_sets = [[\"ssh\"], [\"agent-data\"]]",
+      "[approvals]",
+      "require_signed = true",
+      `allowed_signers = "${keys.allowedSigners}"`,
       "[nomad]",
       `runner_job = "${base}"`,
       `sidecar_job = "${base}-sidecar"`,
@@ -134,6 +142,7 @@ afterAll(async () => {
   await ops?.cleanup();
   await factory?.cleanup();
   await rm(dir, { recursive: true, force: true });
+  keys?.cleanup();
 });
 
 describe("disinto's layout by configuration", () => {
@@ -141,6 +150,7 @@ describe("disinto's layout by configuration", () => {
     expect(pushed).not.toBe(pinned);
     const r = await ops.result(ids.legacy);
     expect(r.status).toBe("succeeded");
+    expect(r.approved_by).toEqual(["alice@example.test"]);
     expect(r.job_id?.startsWith(`${base}-ssh/dispatch-`)).toBe(true);
     expect(r.logs).toBe(
       [
