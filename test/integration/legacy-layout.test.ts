@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliEnv, runCli } from "../helpers/cli.js";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
 import { createSigners, type Signers } from "../helpers/signers.js";
 import { childrenOf, createTestDispatcher, deleteSecret, dispatcherNomad, grantSecret, nomadHttp, runnerRemoteFor, stackEnv, uniq } from "../helpers/stack.js";
@@ -34,6 +35,7 @@ let dir: string;
 let pinned: string;
 let pushed: string;
 let keyFile: string;
+let configFile: string;
 let dataFile: string;
 const minted: string[] = [];
 
@@ -87,6 +89,7 @@ beforeAll(async () => {
   // the configuration: the old layout, and mounts landing where the old runner put them
   dir = await mkdtemp(join(tmpdir(), "legacy-layout-"));
   const config = join(dir, "dispatcher.toml");
+  configFile = config;
   await writeFile(
     config,
     [
@@ -195,5 +198,18 @@ describe("disinto's layout by configuration", () => {
     });
     expect(minted).toEqual([ids.legacy]);
     expect(await childrenOf(base, ids.unknown)).toEqual([]);
+  });
+
+  it("doctor follows vault.secret_path: the old layout's policies pass under it and fail under the default path", async () => {
+    const doctor = async (extra: Record<string, string>) =>
+      (await runCli(["doctor"], await cliEnv(ops.remote, { DISPATCHER_SECRETS: `${SECRET},${SIBLING}`, ...extra }))).stdout.split("\n").filter((l) => / (secret isolation|runner policies):/.test(l));
+    expect(await doctor({ DISPATCHER_CONFIG: configFile, DISPATCHER_JOB_PINS: join(dir, "jobs.pin.json") })).toEqual([
+      "ok secret isolation: the dispatcher's token cannot read any of the 2 known secrets under kv/data/disinto/runner/",
+      `ok runner policies: runner-${SECRET.toLowerCase()}, runner-${SIBLING.toLowerCase()} present`,
+    ]);
+    expect(await doctor({})).toEqual([
+      "ok secret isolation: the dispatcher's token cannot read any of the 2 known secrets under kv/data/runner/",
+      `fail runner policies: runner-${SECRET.toLowerCase()} does not read kv/data/runner/${SECRET}, runner-${SIBLING.toLowerCase()} does not read kv/data/runner/${SIBLING}; its runner gets a token that cannot read the secret and fails as secret_missing; fix: write the policies for vault.secret_path = "runner/{name}" (DISPATCHER_SECRET_PATH=… scripts/bootstrap-vault.sh), or set vault.secret_path to where they read`,
+    ]);
   });
 });
