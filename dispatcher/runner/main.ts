@@ -8,7 +8,7 @@ import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt, checkoutBoundsFromEnv, checkoutFactory, verifyCheckout } from "./checkout.js";
 import { readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerLayout, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, formatRunnerError, readRunnerLayout, readRunnerMeta, type RunnerLayout, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
-    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, roots: { factory, home: layout.home } });
+    const env = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, ...(oldInvocation(layout) ? { roots: { factory, home: layout.home } } : {}) });
     return await runFormula({
       script: join(factory ?? checkout, "formulas", `${meta.formula}.sh`),
       args: layout.formulaArgs === "action-id" ? [meta.actionId] : [],
@@ -48,6 +48,11 @@ async function main(): Promise<number> {
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
+}
+
+/** disinto's way of calling a formula (the id as $1, or formulas from the factory): its variables too (OPS_REPO_ROOT, FACTORY_ROOT, HOME). */
+function oldInvocation(layout: RunnerLayout): boolean {
+  return layout.formulaArgs === "action-id" || layout.factory !== undefined || layout.home !== undefined;
 }
 
 /** The ops repo at the approved commit, verified to be it (commit and action blob). */
