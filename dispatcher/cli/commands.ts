@@ -62,7 +62,6 @@ export const COMMANDS: Record<string, Command> = {
   logs: logsCommand,
   doctor: doctorCommand,
   jobs: jobsCommand,
-  "migrate-check": migrateCheckCommand,
   validate: {
     summary: "check action files against the contract (for the ops repo's CI)",
     help: `Usage: dispatcher validate [--secrets A,B] [--config FILE] <file.toml|dir>...\n\nParses each action file; with --secrets (or DISPATCHER_SECRETS) also checks secret names,\nwith --config (or DISPATCHER_CONFIG) the formula → secrets and mounts allowlists ([formula_secrets], [formula_mounts]),\nand checks formulas/<formula>.sh when the file sits in <repo>/vault/actions/.\nExits 1 and prints one line per problem when any file is invalid.`,
@@ -77,6 +76,7 @@ export const COMMANDS: Record<string, Command> = {
       return report.invalid > 0 ? 1 : 0;
     },
   },
+  "migrate-check": migrateCheckCommand,
 };
 
 export function usage(): string {
