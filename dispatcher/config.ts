@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import TOML from "@iarna/toml";
 import * as z from "zod";
-import { CLASS_NAME, MOUNTS, type FormulaMounts, type FormulaSecrets } from "./actions/schema.js";
+import { allMountSets, CLASS_NAME, MOUNT_ALIAS, MOUNTS, type FormulaMounts, type FormulaSecrets } from "./actions/schema.js";
+import { DEFAULT_SECRET_PATH, FORMULA_ARGS, SECRET_PATH_TEMPLATE, type RunnerLayout } from "./contract.js";
 import { ConfigInvalid } from "./errors.js";
 import type { LogOptions } from "./log.js";
 import type { SshCredential } from "./opsrepo/exec.js";
@@ -26,6 +27,7 @@ function noCredential(url: string): boolean {
 const CREDENTIAL_IN_URL = {
   message: "must not carry a credential: use an SSH deploy key (DISPATCHER_GIT_SSH_KEY, DISPATCHER_GIT_KNOWN_HOSTS) or a git credential helper, e.g. ssh://git@git.example.org/ops.git",
 };
+const mountAlias = z.string().regex(MOUNT_ALIAS, 'must be a mount alias (lower-case letters, digits, -) like "ssh" or "agent-data"');
 const secretName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, "must be UPPER_SNAKE_CASE like GITHUB_TOKEN");
 
 export const configSchema = z.strictObject({
@@ -56,6 +58,8 @@ export const configSchema = z.strictObject({
     approleMount: z.string().min(1),
     role: z.string().min(1),
     kvMount: z.string().min(1),
+    /** where secret NAME lives under <kv_mount>/data/: runner/{name}, or disinto/runner/{name} for disinto's layout */
+    secretPath: z.string().regex(SECRET_PATH_TEMPLATE, "must be a KV path with one {name}, like runner/{name} or disinto/runner/{name}"),
     wrapTtlSeconds: positiveInt,
     tokenGraceSeconds: positiveInt,
   })
@@ -94,7 +98,20 @@ export const configSchema = z.strictObject({
    * formula → the mounts it may get ([formula_mounts]: `release = ["ssh"]`): a mount holds key
    * files, a grant like a secret. Absent: any offered mount; present: a formula not listed gets none.
    */
-  formulaMounts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(z.enum(MOUNTS))).optional(),
+  formulaMounts: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "must be a formula name like release"), z.array(mountAlias)).optional(),
+  /** where formulas come from and how they are called (disinto's layout: a factory repository, the action id as $1) */
+  formulas: z
+    .strictObject({
+      /** a second repository holding formulas/<f>.sh, read-only for the runner (no credential in the URL) */
+      factoryRemote: z.string().refine(noCredential, CREDENTIAL_IN_URL),
+      /** the factory commit that runs: the pin is the approval of that code; a full commit id, never a branch */
+      factoryCommit: z.union([z.literal(""), z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-hex commit id (the pin is the approval of that code; a branch would let a push change it), e.g. 3f0b447c1d2e3f405162738495a6b7c8d9e0f1a2")]),
+      /** what the formula gets: none, or the action id as $1 (disinto's `bash formulas/<f>.sh <action-id>`) */
+      args: z.enum(FORMULA_ARGS),
+      /** the formula's HOME ("": the task dir); /home/agent with mounts landing under it gives disinto's ~/.ssh */
+      home: z.union([z.literal(""), z.string().regex(/^\/[^\0]*$/, "must be an absolute path like /home/agent").refine((p) => !p.split("/").includes(".."), "must not contain ..")]),
+    })
+    .refine((f) => !f.factoryRemote === !f.factoryCommit, { path: ["factoryCommit"], message: "and formulas.factory_remote go together: the factory repository and the commit pinned in it" }),
   limits: z.strictObject({
     maxInFlight: positiveInt,
     /** actions with the same value of this field run one at a time */
@@ -116,6 +133,21 @@ export const configSchema = z.strictObject({
   }),
   /** mount alias → name of the Nomad host volume that provides it on client nodes */
   hostVolumes: z.strictObject({ ssh: z.string().min(1), gpg: z.string().min(1), sops: z.string().min(1) }),
+  /**
+   * [mounts]: alias → the host volume behind it and where it lands inside the task, read-only
+   * (`agent-data = { volume = "agent-data", path = "/home/agent/data" }`; a string is the volume,
+   * landing at /mnt/<alias>). Adds to ssh/gpg/sops (at /mnt/<alias>, volumes from [host_volumes]) or
+   * overrides them (`ssh = { volume = "ssh", path = "/home/agent/.ssh" }`).
+   */
+  mounts: z.record(
+    mountAlias,
+    z.union([
+      z.string().min(1),
+      z.strictObject({ volume: z.string().min(1), path: z.string().regex(/^\/[^\0]*$/, "must be an absolute path inside the task like /home/agent/.ssh").refine((p) => !p.split("/").includes(".."), "must not contain ..") }),
+    ]),
+  ),
+  /** the parents registered for the mount sets (register-jobs.sh): each a list of aliases; default every subset of the aliases */
+  mountSets: z.array(z.array(mountAlias)).optional(),
   /** who may trigger what: signed commits by allowed keys, and how many distinct signers */
   approvals: z
     .strictObject({
@@ -207,7 +239,7 @@ type Layer = Record<string, unknown>;
 export function defaults(cwd = process.cwd()): Layer {
   return {
     nomad: { addr: "http://127.0.0.1:4646", runnerJob: "runner", sidecarJob: "sidecar", pins: "", ledgerPrefix: "dispatcher", purgeAfterSeconds: 0, classes: [] },
-    vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
+    vault: { addr: "http://127.0.0.1:8200", token: "", tokenFile: "", roleIdFile: "", secretIdFile: "", approleMount: "approle", role: "dispatcher-runner", kvMount: "kv", secretPath: DEFAULT_SECRET_PATH, wrapTtlSeconds: 300, tokenGraceSeconds: 300 },
     repo: {
       remote: "",
       runnerRemote: "",
@@ -220,10 +252,12 @@ export function defaults(cwd = process.cwd()): Layer {
       authorEmail: "dispatcher@localhost",
     },
     secrets: [],
+    formulas: { factoryRemote: "", factoryCommit: "", args: "none", home: "" },
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
     server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
+    mounts: {},
     approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [], signatureChecksPerPass: SIGNATURE_CHECKS_PER_PASS },
     forge: { url: "", repo: "", tokenFile: "", outbox: "", hooksTokenFile: "" },
     issues: { dir: "vault/issues", progressLabel: "in-progress", pollSeconds: 60, maxInFlight: 2, botSecret: "", botField: "token", botEnv: "FORGE_BOT_TOKEN", botPolicy: "sidecar-bot", projects: [] },
@@ -261,6 +295,11 @@ const ENV: Record<string, string> = {
   DISPATCHER_OPS_BRANCH: "repo.branch",
   DISPATCHER_WORKDIR: "repo.workdir",
   DISPATCHER_SECRETS: "secrets",
+  DISPATCHER_SECRET_PATH: "vault.secretPath",
+  DISPATCHER_FACTORY_REMOTE: "formulas.factoryRemote",
+  DISPATCHER_FACTORY_COMMIT: "formulas.factoryCommit",
+  DISPATCHER_FORMULA_ARGS: "formulas.args",
+  DISPATCHER_FORMULA_HOME: "formulas.home",
   DISPATCHER_MAX_IN_FLIGHT: "limits.maxInFlight",
   DISPATCHER_POLL_SECONDS: "pollSeconds",
   DISPATCHER_COMMIT_WINDOW_MS: "repo.commitWindowMs",
@@ -331,7 +370,7 @@ export function fromFile(path: string): Layer {
 }
 
 /** tables whose keys are names (formulas, labels), kept as written */
-const NAMED_KEYS = new Set(["formulaSecrets", "formulaMounts", "labels", "outcomes"]);
+const NAMED_KEYS = new Set(["formulaSecrets", "formulaMounts", "mounts", "labels", "outcomes"]);
 
 /** File keys are snake_case (TOML habit); the tree is camelCase. Formula and label names stay as written. */
 function tomlToConfig(value: Layer): Layer {
@@ -343,6 +382,19 @@ function tomlToConfig(value: Layer): Layer {
     out[key] = NAMED_KEYS.has(key) ? v : table(v) ? tomlToConfig(v) : Array.isArray(v) ? v.map((x: unknown) => (table(x) ? tomlToConfig(x) : x)) : v;
   }
   return out;
+}
+
+/**
+ * What `migrate-check` needs of the config (no engine, no credential): secrets and their path,
+ * [formulas], the mounts and both allowlists, from the file and the environment.
+ */
+export function loadLayoutConfig(opts: LoadOptions = {}): Pick<Config, "secrets" | "formulas" | "hostVolumes" | "mounts" | "mountSets" | "formulaSecrets" | "formulaMounts" | "file"> & { vault: Pick<Config["vault"], "secretPath"> } {
+  const s = configSchema.shape;
+  const layout = z
+    .object({ secrets: s.secrets, vault: z.object({ secretPath: s.vault.shape.secretPath }), formulas: s.formulas, hostVolumes: s.hostVolumes, mounts: s.mounts, mountSets: s.mountSets, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts })
+    .superRefine(mountSetsKnown);
+  const file = opts.file ?? (opts.env ?? process.env).DISPATCHER_CONFIG;
+  return { ...parseLayers(layout, opts), ...(file ? { file } : {}) };
 }
 
 /** Only [formula_secrets] of a config file (`validate --config` needs no engine settings). */
@@ -362,6 +414,34 @@ export function formulaMountsOf(config: Pick<Config, "formulaMounts" | "file">):
     allowed: new Map(Object.entries(config.formulaMounts).map(([f, list]) => [f, new Set<string>(list)])),
     source: `[formula_mounts] in ${config.file ?? "the config"}`,
   };
+}
+
+/** Where the runner finds secrets and formulas and how it calls one, as the dispatch's meta carries it. */
+export function runnerLayoutOf(config: Pick<Config, "vault" | "formulas">): RunnerLayout {
+  const f = config.formulas;
+  return { secretPath: config.vault.secretPath, formulaArgs: f.args, ...(f.factoryRemote ? { factory: { repo: f.factoryRemote, commit: f.factoryCommit } } : {}), ...(f.home ? { home: f.home } : {}) };
+}
+
+/** The mounts as configured: alias → host volume, alias → landing path in the task, and the parents' mount sets. */
+export interface MountLayout {
+  volumes: Record<string, string>;
+  paths: Record<string, string>;
+  sets: string[][];
+}
+
+/** At most this many aliases get every subset as a parent by default (2^n parents per kind and class). */
+export const MAX_DEFAULT_MOUNT_ALIASES = 4;
+
+/** ssh/gpg/sops at /mnt/<alias> (volumes from [host_volumes]), then [mounts]; mount_sets or every subset. */
+export function mountLayoutOf(config: Pick<Config, "hostVolumes" | "mounts" | "mountSets">): MountLayout {
+  const volumes: Record<string, string> = { ...config.hostVolumes };
+  const paths: Record<string, string> = Object.fromEntries(MOUNTS.map((m) => [m, `/mnt/${m}`]));
+  for (const [alias, m] of Object.entries(config.mounts)) {
+    volumes[alias] = typeof m === "string" ? m : m.volume;
+    paths[alias] = typeof m === "string" ? `/mnt/${alias}` : m.path;
+  }
+  const sets = config.mountSets?.map((s) => [...new Set(s)].sort()) ?? allMountSets(Object.keys(volumes));
+  return { volumes, paths, sets };
 }
 
 /** The deploy key of an SSH ops remote, when one is configured. */
@@ -403,15 +483,34 @@ export interface LoadOptions {
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {
-  const config = parseLayers(configSchema, opts);
+  const config = parseLayers(configSchema.superRefine(mountSetsKnown), opts);
   const file = opts.file ?? (opts.env ?? process.env).DISPATCHER_CONFIG;
   // runners fetch from the push remote unless a read-only URL is given
   return { ...config, repo: { ...config.repo, runnerRemote: config.repo.runnerRemote || config.repo.remote }, ...(file ? { file } : {}) };
 }
 
-/** Only the Nomad section (`dispatcher jobs pin` needs no Vault token or ops remote). */
-export function loadNomadConfig(opts: LoadOptions = {}): Pick<Config, "nomad"> {
-  return parseLayers(z.object({ nomad: configSchema.shape.nomad }), opts);
+/** Only the Nomad section and the mounts (`dispatcher jobs pin|sets` need no Vault token or ops remote). */
+export function loadNomadConfig(opts: LoadOptions = {}): Pick<Config, "nomad" | "hostVolumes" | "mounts" | "mountSets"> {
+  const s = configSchema.shape;
+  return parseLayers(z.object({ nomad: s.nomad, hostVolumes: s.hostVolumes, mounts: s.mounts, mountSets: s.mountSets }).superRefine(mountSetsKnown), opts);
+}
+
+/** mount_sets and [formula_mounts] name configured aliases only; past MAX_DEFAULT_MOUNT_ALIASES aliases they must be listed. */
+function mountSetsKnown(c: Pick<Config, "hostVolumes" | "mounts" | "mountSets"> & Partial<Pick<Config, "formulaMounts">>, ctx: z.RefinementCtx): void {
+  const aliases = new Set([...Object.keys(c.hostVolumes), ...Object.keys(c.mounts)]);
+  if (!c.mountSets && aliases.size > MAX_DEFAULT_MOUNT_ALIASES) {
+    ctx.addIssue({ code: "custom", path: ["mountSets"], message: `is required with more than ${MAX_DEFAULT_MOUNT_ALIASES} mount aliases (${aliases.size}: every subset would be ${2 ** aliases.size} parents per kind): list the sets the actions use, e.g. [["ssh"], ["agent-data", "ops-repo", "project-repos"]]` });
+  }
+  for (const [formula, list] of Object.entries(c.formulaMounts ?? {})) {
+    list.forEach((alias, i) => {
+      if (!aliases.has(alias)) ctx.addIssue({ code: "custom", path: ["formulaMounts", formula, i], message: `"${alias}" is not a mount alias (configured: ${[...aliases].join(", ")})` });
+    });
+  }
+  c.mountSets?.forEach((set, i) =>
+    set.forEach((alias, j) => {
+      if (!aliases.has(alias)) ctx.addIssue({ code: "custom", path: ["mountSets", i, j], message: `"${alias}" is not a mount alias (configured: ${[...aliases].join(", ")})` });
+    }),
+  );
 }
 
 function parseLayers<T extends z.ZodType>(schema: T, opts: LoadOptions): z.infer<T> {

@@ -110,6 +110,47 @@ export interface RunnerMeta {
   timeoutMs: number;
 }
 
+/** The secret path template of the runner/ layout, and the one disinto's dispatcher.sh used. */
+export const DEFAULT_SECRET_PATH = "runner/{name}";
+export const SECRET_PATH_TEMPLATE = /^([A-Za-z0-9_-]+\/)*[A-Za-z0-9_-]*\{name\}[A-Za-z0-9_-]*(\/[A-Za-z0-9_-]+)*$/;
+
+/** A secret's path under `<mount>/data/`: the template with {name} replaced, e.g. disinto/runner/GITHUB_TOKEN. */
+export function secretPathOf(template: string, name: string): string {
+  return template.replace("{name}", name);
+}
+
+export const FORMULA_ARGS = ["none", "action-id"] as const;
+export type FormulaArgs = (typeof FORMULA_ARGS)[number];
+
+/** The factory repository's formulas: the dispatcher's config pins the commit, and the pin is their approval. */
+export interface FactoryPin {
+  repo: string;
+  commit: string;
+}
+
+/** Where the runner finds secrets and formulas, and how it calls one: the default layout, or disinto's. */
+export interface RunnerLayout {
+  /** where a secret lives under the KV mount's data/: a template with {name} (meta secret_path; default runner/{name}) */
+  secretPath: string;
+  /** what the formula gets as arguments: none, or the action id as $1 (meta formula_args) */
+  formulaArgs: FormulaArgs;
+  /** formulas from a second repository at a pinned commit (meta factory_repo, factory_commit); absent: the ops repo's */
+  factory?: FactoryPin;
+  /** the formula's HOME (meta formula_home), e.g. /home/agent so that ~/.ssh is a mount's landing path; absent: the task dir */
+  home?: string;
+}
+
+/** The layout meta a dispatch carries besides the action's own: only what differs from the default layout. */
+export function layoutMeta(l: RunnerLayout): Record<string, string | undefined> {
+  return {
+    secret_path: l.secretPath === DEFAULT_SECRET_PATH ? undefined : l.secretPath,
+    formula_args: l.formulaArgs === "none" ? undefined : l.formulaArgs,
+    factory_repo: l.factory?.repo,
+    factory_commit: l.factory?.commit,
+    formula_home: l.home,
+  };
+}
+
 /** The meta the dispatcher sets on a dispatch (values are strings; lists are CSV). */
 export function buildMeta(m: Omit<RunnerMeta, "vaultAddr" | "rolePath" | "mountPaths" | "timeoutMs">, extra: Record<string, string | undefined>): Record<string, string> {
   const meta: Record<string, string | undefined> = {
@@ -145,12 +186,56 @@ export function readRunnerMeta(env: NodeJS.ProcessEnv): RunnerMeta {
     opsRepo: get("ops_repo"),
     secrets: list("secrets_csv"),
     mounts: list("mounts_csv"),
-    mountPaths: Object.fromEntries(list("mounts_csv").map((m) => [m, `${env.MOUNT_ROOT || "/mnt"}/${m}`])),
+    mountPaths: mountPathsOf(list("mounts_csv"), env),
     kvMount: env.NOMAD_META_kv_mount || "kv",
     vaultAddr: vaultAddr ?? "",
     rolePath: `auth/token/create/${env.DISPATCHER_RUNNER_ROLE || "dispatcher-runner"}`,
     timeoutMs: timeoutMinutesOf(env.NOMAD_META_timeout_minutes) * 60_000,
   };
+}
+
+/** Where each mount landed: the parent's MOUNT_PATHS (alias → path, from jobspecs/runner.nomad.hcl), else <MOUNT_ROOT>/<alias>. */
+function mountPathsOf(mounts: string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  let landing: Record<string, unknown> = {};
+  try {
+    landing = env.MOUNT_PATHS ? (JSON.parse(env.MOUNT_PATHS) as Record<string, unknown>) : {};
+  } catch {
+    throw new Error(`MOUNT_PATHS in the job's env is not a JSON object of alias → path: ${env.MOUNT_PATHS}`);
+  }
+  return Object.fromEntries(mounts.map((m) => [m, typeof landing[m] === "string" ? (landing[m] as string) : `${env.MOUNT_ROOT || "/mnt"}/${m}`]));
+}
+
+/** The layout the dispatch's meta names (the default one when it names none). */
+export function readRunnerLayout(env: NodeJS.ProcessEnv): RunnerLayout {
+  return {
+    secretPath: secretPathFrom(env.NOMAD_META_secret_path),
+    formulaArgs: formulaArgsFrom(env.NOMAD_META_formula_args),
+    ...factoryFrom(env.NOMAD_META_factory_repo, env.NOMAD_META_factory_commit),
+    ...(env.NOMAD_META_formula_home ? { home: homeFrom(env.NOMAD_META_formula_home) } : {}),
+  };
+}
+
+function homeFrom(text: string): string {
+  if (!/^\/[^\0]*$/.test(text) || text.split("/").includes("..")) throw new Error(`job meta formula_home must be an absolute path like /home/agent, got "${text}"`);
+  return text;
+}
+
+function secretPathFrom(text: string | undefined): string {
+  if (text === undefined || text === "") return DEFAULT_SECRET_PATH;
+  if (!SECRET_PATH_TEMPLATE.test(text)) throw new Error(`job meta secret_path must be a KV path with one {name}, like disinto/runner/{name}, got "${text}"`);
+  return text;
+}
+
+function formulaArgsFrom(text: string | undefined): FormulaArgs {
+  if (text === undefined || text === "") return "none";
+  if (!(FORMULA_ARGS as readonly string[]).includes(text)) throw new Error(`job meta formula_args must be one of ${FORMULA_ARGS.join(", ")}, got "${text}"`);
+  return text as FormulaArgs;
+}
+
+function factoryFrom(repo: string | undefined, commit: string | undefined): { factory?: FactoryPin } {
+  if (!repo && !commit) return {};
+  if (!repo || !commit || !/^[0-9a-f]{40}$/.test(commit)) throw new Error(`job meta factory_repo and factory_commit go together, the commit a full 40-hex id (got repo "${repo ?? ""}", commit "${commit ?? ""}")`);
+  return { factory: { repo, commit } };
 }
 
 /** The dispatcher always sends timeout_minutes; a child dispatched without it gets a day. */

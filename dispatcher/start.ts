@@ -5,7 +5,7 @@ import { ConfigInvalid } from "./errors.js";
 import { createMetrics } from "./server/metrics.js";
 import { createReadiness, type Readiness } from "./server/health.js";
 import { startServer, type Served } from "./server/http.js";
-import { deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
+import { deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, logOptionsOf, mountLayoutOf, runnerLayoutOf, sshCredentialOf, vaultAuthOf, type Config } from "./config.js";
 import { createForgeReporter, type ForgeReporter } from "./core/forge-report.js";
 import { createGiteaForge } from "./forge/gitea.js";
 import { createFileOutbox } from "./forge/outbox.js";
@@ -17,7 +17,7 @@ import { createIssueLoop, type IssueLoop, type IssueLoopDeps } from "./core/issu
 import { parentJobsOf } from "./core/request.js";
 import { readRuleApproval } from "./core/forge-approval.js";
 import { createGiteaIssues } from "./forge/gitea-issues.js";
-import type { Clock, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
+import type { Clock, FactoryPort, ForgeGatePort, ForgePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, VaultPort } from "./core/ports.js";
 import { createLogger, type Logger } from "./log.js";
 import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter, type LoopEmitter } from "./core/events.js";
@@ -27,6 +27,7 @@ import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
 import { createGitOpsRepo } from "./opsrepo/git.js";
+import { createFactoryFormulas } from "./opsrepo/factory.js";
 import { createVaultInspector } from "./vault/inspect.js";
 import { createVaultSession, type VaultSession } from "./vault/login.js";
 import { createVaultPort } from "./vault/tokens.js";
@@ -68,6 +69,8 @@ export interface Engines {
   /** the dispatcher's own Vault login, kept alive by `run` and `once` */
   vaultSession: VaultSession;
   repo: OpsRepoPort;
+  /** formulas.factory_remote: the factory repository's formulas at the pinned commit */
+  factory?: FactoryPort;
 }
 
 /**
@@ -90,6 +93,9 @@ export function createEngines(config: Config, log: Logger, workdir = config.repo
       log: log.child({ component: "opsrepo" }),
       signatureChecksPerPass: config.approvals.signatureChecksPerPass,
     }),
+    ...(config.formulas.factoryRemote
+      ? { factory: createFactoryFormulas({ remote: config.formulas.factoryRemote, commit: config.formulas.factoryCommit, dir: `${workdir}-factory`, ssh: sshCredentialOf(config.repo) }) }
+      : {}),
   };
 }
 
@@ -115,8 +121,10 @@ export function doctorDeps(config: Config, engines: Pick<Engines, "nomad" | "vau
       pins: readPinFile(config.nomad.pins),
       role: config.vault.role,
       kvMount: config.vault.kvMount,
+      secretPath: config.vault.secretPath,
       knownSecrets: config.secrets,
-      hostVolumes: config.hostVolumes,
+      hostVolumes: mountLayoutOf(config).volumes,
+      mountSets: mountLayoutOf(config).sets,
       // doctor prints it: a credential in a URL never reaches its output
       remote: redactUrls(config.repo.remote),
       branch: config.repo.branch,
@@ -132,6 +140,7 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     runnerRemote: config.repo.runnerRemote,
     actionsDir: config.repo.actionsDir,
     kvMount: config.vault.kvMount,
+    layout: runnerLayoutOf(config),
     defaultTimeoutMinutes: config.timeouts.defaultMinutes,
     tokenGraceSeconds: config.vault.tokenGraceSeconds,
     placementSeconds: config.timeouts.placementSeconds,
@@ -141,7 +150,8 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     classes: config.nomad.classes,
     formulaSecrets: formulaSecretsOf(config),
     formulaMounts: formulaMountsOf(config),
-    hostVolumes: config.hostVolumes,
+    hostVolumes: mountLayoutOf(config).volumes,
+    mountSets: mountLayoutOf(config).sets,
     limits: config.limits,
     tailBytes: config.logs.tailBytes,
     maxLogBytes: config.logs.maxBytes,
@@ -152,9 +162,9 @@ export function loopSettings(config: Config): LoopDeps["settings"] {
     namespace: config.nomad.namespace ?? "default",
     approvals:
       config.approvals.provider === "forge"
-        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas, actionsDir: config.repo.actionsDir }
+        ? { approvers: config.approvals.approvers, count: config.approvals.count, directFormulas: config.approvals.directFormulas, actionsDir: config.repo.actionsDir, formulasPinned: Boolean(config.formulas.factoryRemote) }
         : config.approvals.requireSigned
-          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir }
+          ? { allowedSigners: config.approvals.allowedSigners, approvals: config.approvals.count, actionsDir: config.repo.actionsDir, formulasPinned: Boolean(config.formulas.factoryRemote) }
           : undefined,
     dispatcher: { version: VERSION, instance: config.instance },
   };
@@ -312,6 +322,7 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
     nomad: overrides.nomad ?? fed,
     vault: overrides.vault ?? engines.vault,
     repo: overrides.repo ?? engines.repo,
+    ...(engines.factory ? { factory: engines.factory } : {}),
     ledger,
     // the shared limits live beside the ledger: a ledger of a test's own keeps the limits in-process
     places: overrides.places ?? (overrides.ledger ? undefined : createNomadPlaces(engines.nomad, config.nomad.ledgerPrefix)),

@@ -69,7 +69,7 @@ variable "runner_volume" {
   default     = "dispatcher-runner"
 }
 variable "mounts" {
-  description = "mount aliases of this parent (ssh, gpg, sops), each a read-only host volume at /mnt/<alias>"
+  description = "mount aliases of this parent (ssh, gpg, sops, or [mounts] of the dispatcher's config), each a read-only host volume at its landing path"
   type        = list(string)
   default     = []
 }
@@ -77,6 +77,11 @@ variable "mount_sources" {
   description = "host volume providing each mount alias"
   type        = map(string)
   default     = { ssh = "ssh", gpg = "gpg", sops = "sops" }
+}
+variable "mount_paths" {
+  description = "where each mount alias lands inside the task (exec, docker), e.g. { ssh = \"/home/agent/.ssh\" }; an alias not listed lands at <mount_root>/<alias>"
+  type        = map(string)
+  default     = {}
 }
 variable "mount_root" {
   description = "where the runner finds the mounts (MOUNT_<ALIAS> = <mount_root>/<alias>); the host volumes' directory for raw_exec"
@@ -92,6 +97,8 @@ locals {
   docker   = var.driver == "docker"
   # exec gets the runner bundle from the host (read-only volume); a docker image carries its own
   volumes = local.isolated ? concat(local.docker ? [] : ["runner"], var.mounts) : []
+  # alias → where it lands in the task; raw_exec has no volumes: the mounts stay on the host under mount_root
+  landing = { for m in var.mounts : m => local.isolated ? lookup(var.mount_paths, m, "${var.mount_root}/${m}") : "${var.mount_root}/${m}" }
 }
 
 job "runner" {
@@ -103,7 +110,7 @@ job "runner" {
   parameterized {
     payload       = "optional"
     meta_required = concat(["action_id", "action_sha", "action_path", "commit", "formula", "ops_repo"], var.kind == "sidecar" ? ["issue_number"] : [])
-    meta_optional = concat(["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt"], var.kind == "sidecar" ? ["project_toml"] : [])
+    meta_optional = concat(["secrets_csv", "mounts_csv", "kv_mount", "model", "tools_csv", "blast_radius", "dispatch_mode", "timeout_minutes", "deadline", "attempt", "secret_path", "formula_args", "factory_repo", "factory_commit", "formula_home"], var.kind == "sidecar" ? ["project_toml"] : [])
   }
 
   group "runner" {
@@ -151,7 +158,7 @@ job "runner" {
         for_each = local.volumes
         content {
           volume      = volume_mount.value
-          destination = volume_mount.value == "runner" ? var.runner_dir : "${var.mount_root}/${volume_mount.value}"
+          destination = volume_mount.value == "runner" ? var.runner_dir : local.landing[volume_mount.value]
           read_only   = true
         }
       }
@@ -162,6 +169,8 @@ job "runner" {
       env {
         VAULT_ADDR = var.vault_addr
         MOUNT_ROOT = var.mount_root
+        # the runner exports MOUNT_<ALIAS> from it and checks each is there
+        MOUNT_PATHS = jsonencode(local.landing)
       }
       resources {
         cpu    = 200

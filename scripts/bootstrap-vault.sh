@@ -8,17 +8,23 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bao=${BAO_BIN:-bao}
 mount=${KV_MOUNT:-kv}
+# where secret NAME lives under $mount/data/: the dispatcher's vault.secret_path (DISPATCHER_SECRET_PATH),
+# runner/{name} by default, disinto/runner/{name} for disinto's layout
+secret_path=${DISPATCHER_SECRET_PATH:-runner/\{name\}}
 export BAO_ADDR=$VAULT_ADDR BAO_TOKEN=$VAULT_TOKEN
 
 if ! "$bao" secrets list -format=json | jq -e --arg m "$mount/" 'has($m)' >/dev/null; then
   "$bao" secrets enable -path="$mount" -version=2 kv >&2
 fi
 
+case "$secret_path" in *'{name}'*) ;; *) echo "bootstrap-vault: DISPATCHER_SECRET_PATH must hold {name}, e.g. disinto/runner/{name}" >&2; exit 1 ;; esac
+
 # write_runner_secret NAME VALUE: the secret and its one-path policy
 write_runner_secret() {
-  sed -e "s/@NAME@/$1/g" -e "s/@MOUNT@/$mount/g" "$root/vault/policies/runner.hcl.tmpl" \
+  local path=${secret_path//\{name\}/$1}
+  sed -e "s|@PATH@|$path|g" -e "s/@NAME@/$1/g" -e "s/@MOUNT@/$mount/g" "$root/vault/policies/runner.hcl.tmpl" \
     | "$bao" policy write "runner-$(tr "[:upper:]" "[:lower:]" <<<"$1")" - >&2
-  "$bao" kv put -mount="$mount" "runner/$1" value="$2" >/dev/null
+  "$bao" kv put -mount="$mount" "$path" value="$2" >/dev/null
 }
 
 policies=()

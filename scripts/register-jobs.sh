@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Registers every runner/sidecar parent from jobspecs/runner.nomad.hcl: one per kind, runner class
-# and mount set (runner, runner-gpg, …, runner-gpg-sops-ssh, sidecar, …; with DISPATCHER_CLASSES=big
+# and configured mount set (`dispatcher jobs sets`: [mounts] and mount_sets of DISPATCHER_CONFIG;
+# by default runner, runner-gpg, …, runner-gpg-sops-ssh, sidecar, …; with DISPATCHER_CLASSES=big
 # also runner.big, runner.big-gpg, … in node pool big), then pins what Nomad now holds
 # (`dispatcher jobs pin`), so the dispatcher refuses to mint for a parent changed afterwards.
 # A class may register another variant of the jobspec: with DISPATCHER_CLASS_VARS=DIR, a file
@@ -17,7 +18,10 @@ nomad=${NOMAD_BIN:-$ENGINE_CACHE/bin/nomad-$NOMAD_VERSION}
 pins=${1:?usage: scripts/register-jobs.sh PIN_FILE [-var k=v …]}
 shift
 
-mount_sets=("" gpg sops ssh gpg-sops gpg-ssh sops-ssh gpg-sops-ssh)
+# the parents of the configured mount sets ([mounts], mount_sets in DISPATCHER_CONFIG; every
+# subset of ssh/gpg/sops by default): per parent its aliases, their host volumes and landing paths
+mapfile -t parents < <(node "$root/dist/dispatcher.mjs" jobs sets)
+[ "${#parents[@]}" -gt 0 ] || { echo "register-jobs: dispatcher jobs sets listed no parents" >&2; exit 1; }
 IFS=, read -r -a classes <<<"${DISPATCHER_CLASSES:-}"
 count=0
 for class in "" "${classes[@]}"; do
@@ -26,16 +30,17 @@ for class in "" "${classes[@]}"; do
   if [ -n "$class" ] && [ -f "${DISPATCHER_CLASS_VARS:-/nonexistent}/$class.vars.hcl" ]; then
     class_vars=(-var-file "$DISPATCHER_CLASS_VARS/$class.vars.hcl")
   fi
-  for kind in runner sidecar; do
-    for set in "${mount_sets[@]}"; do
-      id=$kind${class:+.$class}${set:+-$set}
-      mounts=$(jq -cn --arg s "$set" '$s | split("-") | map(select(. != ""))')
-      "$nomad" job run -output -var "kind=$kind" -var "mounts=$mounts" -var "node_pool=$pool" -var "vault_addr=$VAULT_ADDR" "$@" ${class_vars[@]+"${class_vars[@]}"} "$root/jobspecs/runner.nomad.hcl" \
-        | jq --arg id "$id" '.Job.ID = $id | .Job.Name = $id' \
-        | curl -fsS -X PUT -H "X-Nomad-Token: $NOMAD_TOKEN" --data-binary @- "$NOMAD_ADDR/v1/jobs" >/dev/null \
-        || { echo "register-jobs: registering $id failed" >&2; exit 1; }
-      count=$((count + 1))
-    done
+  for parent in "${parents[@]}"; do
+    kind=$(jq -r .kind <<<"$parent")
+    set=$(jq -r '.mounts | join("-")' <<<"$parent")
+    id=$(jq -r .base <<<"$parent")${class:+.$class}${set:+-$set}
+    "$nomad" job run -output -var "kind=$kind" -var "mounts=$(jq -c .mounts <<<"$parent")" \
+      -var "mount_sources=$(jq -c .sources <<<"$parent")" -var "mount_paths=$(jq -c .paths <<<"$parent")" \
+      -var "node_pool=$pool" -var "vault_addr=$VAULT_ADDR" "$@" ${class_vars[@]+"${class_vars[@]}"} "$root/jobspecs/runner.nomad.hcl" \
+      | jq --arg id "$id" '.Job.ID = $id | .Job.Name = $id' \
+      | curl -fsS -X PUT -H "X-Nomad-Token: $NOMAD_TOKEN" --data-binary @- "$NOMAD_ADDR/v1/jobs" >/dev/null \
+      || { echo "register-jobs: registering $id failed" >&2; exit 1; }
+    count=$((count + 1))
   done
 done
 # pinned with the dispatcher's token when one is given (it can read jobs there), else with this one

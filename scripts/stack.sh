@@ -52,17 +52,21 @@ nomad_api() { curl -fsS -H "X-Nomad-Token: $(mgmt)" "$@"; }
 nomad_leader() { curl -fsS "$NOMAD_ADDR/v1/status/leader" | grep -q :; }
 nomad_ready() { nomad_api "$NOMAD_ADDR/v1/nodes" | jq -e --arg d "$DRIVER" 'map(select(.Status=="ready" and .Drivers[$d].Healthy)) | length > 0'; }
 
-# the mounts (ssh, gpg, sops) as read-only host volumes, from .dev/volumes: the first client and
-# the docker client offer the same ones
+# the mounts (ssh, gpg, sops, and the cutover plan's sidecar set: project-repos, ops-repo,
+# agent-data) as read-only host volumes, from .dev/volumes: the first client and the docker client
+# offer the same ones
+DEV_MOUNTS=(ssh gpg sops project-repos ops-repo agent-data)
 mount_volumes() {
   local alias
-  for alias in ssh gpg sops; do
+  for alias in "${DEV_MOUNTS[@]}"; do
     printf '  host_volume "%s" {\n    path      = "%s"\n    read_only = true\n  }\n' "$alias" "$dev/volumes/$alias"
   done
 }
 
 write_nomad_config() {
-  mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/runner" "$dev/nomad-data"
+  local alias
+  for alias in "${DEV_MOUNTS[@]}"; do mkdir -p "$dev/volumes/$alias"; done
+  mkdir -p "$dev/runner" "$dev/nomad-data"
   cat > "$dev/nomad.hcl" <<HCL
 data_dir  = "$dev/nomad-data"
 bind_addr = "127.0.0.1"

@@ -15,8 +15,18 @@ export function checkAction(action: Action, catalog: ActionCatalog): CheckResult
   const problems: string[] = [];
   if (!catalog.formulas.has(action.formula)) {
     const f = action.formula;
-    problems.push(`formula ${show(f)} has no formulas/${f}.sh in the ops repo (have: ${listNames(catalog.formulas)})`);
+    problems.push(`formula ${show(f)} has no formulas/${f}.sh in ${catalog.formulasWhere ?? "the ops repo"} (have: ${listNames(catalog.formulas)})`);
   }
+  const configured = catalog.configuredMounts;
+  const unknown = configured ? action.mounts.filter((m) => !configured.has(m)) : [];
+  action.mounts.forEach((m, i) => {
+    if (configured && !configured.has(m)) problems.push(`mounts[${i}] ${show(m)} is not a configured mount alias (configured: ${listNames(configured)}; [mounts] in the dispatcher's config)`);
+  });
+  const set = mountSetKey(action.mounts);
+  if (unknown.length === 0 && set && catalog.mountSets && !catalog.mountSets.has(set)) {
+    problems.push(`mounts [${set}] have no runner parent (mount sets: ${[...catalog.mountSets].filter(Boolean).map((s) => `[${s}]`).join(", ") || "none"}; mount_sets in the dispatcher's config)`);
+  }
+  if (unknown.length > 0) return { problems, unknownSecrets: action.secrets.filter((s) => !catalog.secrets.has(s)) };
   const cls = action.class;
   if (cls !== undefined && catalog.classes && !catalog.classes.has(cls)) {
     problems.push(`class ${show(cls)} is not a configured runner class (configured: ${listNames(new Set(catalog.classes.keys()))})`);
@@ -32,6 +42,11 @@ export function checkAction(action: Action, catalog: ActionCatalog): CheckResult
   }
   const unknownSecrets = action.secrets.filter((s) => !catalog.secrets.has(s));
   return { problems, unknownSecrets };
+}
+
+/** A mount set as a key: its aliases sorted and joined by "," ("" for none). */
+export function mountSetKey(mounts: readonly string[]): string {
+  return [...new Set(mounts)].sort().join(",");
 }
 
 /**

@@ -25,7 +25,7 @@ const RULES: Record<keyof Action, Rule> = {
   },
   mounts: {
     expected: 'an array like ["ssh"]',
-    item: { expected: "a string", mustBe: "one of ssh, gpg, sops" },
+    item: { expected: "a string", mustBe: 'a mount alias (lower-case letters, digits, -) like "ssh"' },
   },
   model: { expected: "a non-empty string", mustBe: "non-empty" },
   tools: {

@@ -3,7 +3,14 @@ import * as z from "zod";
 /** Action ids are file basenames: safe as git paths, Nomad meta and variable paths. */
 export const ACTION_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
+/** The mount aliases every dispatcher knows (at /mnt/<alias>); [mounts] in the config adds others. */
 export const MOUNTS = ["ssh", "gpg", "sops"] as const;
+/** Every subset of `aliases` (the parents' mount sets when the config lists none). */
+export function allMountSets(aliases: readonly string[] = MOUNTS): string[][] {
+  return [...Array(2 ** aliases.length).keys()].map((bits) => aliases.filter((_, i) => bits & (1 << i)));
+}
+/** A mount alias: lower-case, digits, - (the parent of a set is <kind>-<aliases joined by ->). */
+export const MOUNT_ALIAS = /^[a-z][a-z0-9-]{0,31}$/;
 /** 24 h: no action runs longer, and no runner token lives longer (plus the grace). */
 export const MAX_TIMEOUT_MINUTES = 1440;
 /** A runner class names a Nomad node pool: lower-case, no dots (parent ids are <kind>.<class>-<mounts>). */
@@ -16,7 +23,7 @@ export const actionSchema = z
     formula: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
     context: z.string().trim().min(1),
     secrets: z.array(z.string().regex(SECRET_NAME)),
-    mounts: z.array(z.enum(MOUNTS)).default([]),
+    mounts: z.array(z.string().regex(MOUNT_ALIAS)).default([]),
     model: z.string().min(1).optional(),
     tools: z.array(z.string().min(1)).optional(),
     // bounded: the runner role's token_explicit_max_ttl (vault/roles) is this plus the token grace
@@ -31,7 +38,8 @@ export const actionSchema = z
   });
 
 export type Action = z.infer<typeof actionSchema>;
-export type Mount = (typeof MOUNTS)[number];
+/** a mount alias: ssh, gpg, sops, or one of [mounts] in the config */
+export type Mount = string;
 
 /** An action file as found in the ops repo at a commit. */
 export interface ActionFile {
@@ -49,8 +57,14 @@ export interface ActionCatalog {
   secrets: ReadonlySet<string>;
   /** formula names with formulas/<name>.sh at the same commit */
   formulas: ReadonlySet<string>;
+  /** where the formulas are, when not in the ops repo: "the factory repository <url> at <commit>" */
+  formulasWhere?: string;
   /** mount aliases the cluster offers (in the default node pool) */
   mounts: ReadonlySet<string>;
+  /** the mount aliases the dispatcher's config knows; absent: not checked (offline validate) */
+  configuredMounts?: ReadonlySet<string>;
+  /** the mount sets with a parent (keys: sorted aliases joined by ","); absent: every set */
+  mountSets?: ReadonlySet<string>;
   /** configured runner classes → mount aliases their node pool offers; absent: classes are not checked (offline validate) */
   classes?: ReadonlyMap<string, ReadonlySet<string>>;
   /** which secrets each formula may be granted, when the dispatcher's config says (absent: any known secret) */

@@ -1,4 +1,4 @@
-import { loadFormulaMounts, loadFormulaSecrets } from "../config.js";
+import { loadFormulaMounts, loadFormulaSecrets, loadLayoutConfig, mountLayoutOf } from "../config.js";
 import { ExitError } from "../errors.js";
 import { redactUrls } from "../opsrepo/exec.js";
 import { startDispatcher } from "../start.js";
@@ -8,6 +8,7 @@ import { CONFIG_HELP, configFrom, configOptions, EXIT, type Command } from "./co
 import { checkSetup, doctorCommand } from "./doctor.js";
 import { jobsCommand } from "./jobs.js";
 import { logsCommand } from "./logs.js";
+import { migrateCheckCommand } from "./migrate.js";
 import { planCommand } from "./plan.js";
 import { statusCommand } from "./status.js";
 import { validateFiles } from "./validate.js";
@@ -69,12 +70,13 @@ export const COMMANDS: Record<string, Command> = {
       if (positionals.length === 0) throw new ExitError("dispatcher validate: name at least one file or directory", 2);
       const secretsCsv = (values.secrets as string | undefined) ?? process.env.DISPATCHER_SECRETS;
       const configFile = (values.config as string | undefined) ?? process.env.DISPATCHER_CONFIG;
-      const report = await validateFiles(positionals, secretsCsv?.split(",").filter(Boolean), configFile ? loadFormulaSecrets(configFile) : undefined, configFile ? loadFormulaMounts(configFile) : undefined);
+      const report = await validateFiles(positionals, secretsCsv?.split(",").filter(Boolean), configFile ? loadFormulaSecrets(configFile) : undefined, configFile ? loadFormulaMounts(configFile) : undefined, configFile ? Object.keys(mountLayoutOf(loadLayoutConfig({ file: configFile, env: {} })).volumes) : undefined);
       for (const line of report.lines) process.stdout.write(`${line}\n`);
       process.stdout.write(`${report.valid} valid, ${report.invalid} invalid\n`);
       return report.invalid > 0 ? 1 : 0;
     },
   },
+  "migrate-check": migrateCheckCommand,
 };
 
 export function usage(): string {

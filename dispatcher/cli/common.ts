@@ -27,7 +27,7 @@ export const CONFIG_HELP = `Config (defaults → file → env → flags):
 Engines: NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION, VAULT_ADDR, VAULT_TOKEN`;
 
 /** The Nomad section alone, for commands that talk to Nomad only. */
-export function nomadConfigFrom(values: Values): Pick<Config, "nomad"> {
+export function nomadConfigFrom(values: Values): ReturnType<typeof loadNomadConfig> {
   return loadNomadConfig({ file: values.config as string | undefined });
 }
 

@@ -33,7 +33,7 @@ async function formulasNear(file: string): Promise<Set<string> | undefined> {
  * Offline validation for the ops repo's CI: the contract always; formulas when the repo's
  * formulas/ is beside; secret names when the allowlist is given. Mounts are checked by name only.
  */
-export async function validateFiles(paths: string[], secrets?: string[], allowlist?: FormulaSecrets, mountAllowlist?: FormulaMounts): Promise<ValidateReport> {
+export async function validateFiles(paths: string[], secrets?: string[], allowlist?: FormulaSecrets, mountAllowlist?: FormulaMounts, mountAliases: readonly string[] = MOUNTS): Promise<ValidateReport> {
   const report: ValidateReport = { valid: 0, invalid: 0, lines: [] };
   for (const path of await expand(paths)) {
     const content = await readFile(path);
@@ -43,7 +43,8 @@ export async function validateFiles(paths: string[], secrets?: string[], allowli
       const formulas = await formulasNear(path);
       const catalog = {
         formulas: formulas ?? new Set([parsed.action.formula]),
-        mounts: new Set<string>(MOUNTS),
+        // the config's aliases ([mounts]) with --config, else ssh/gpg/sops
+        mounts: new Set<string>(mountAliases),
         secrets: new Set(secrets ?? parsed.action.secrets),
       };
       const check = checkAction(parsed.action, catalog);

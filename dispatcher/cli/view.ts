@@ -1,7 +1,7 @@
 import { parentJobsOf } from "../core/request.js";
 import { createActionsIndex, ignoredEntries, readActions, readResults, unwritableActions, type IgnoredEntry, type ReadResult } from "../core/repo-read.js";
 import type { ParsedAction } from "../actions/schema.js";
-import type { Config } from "../config.js";
+import { mountLayoutOf, type Config } from "../config.js";
 import { latestAllocation, latestChildren, type Kind, type LiveChild } from "../core/status.js";
 import { createLogger, type Logger } from "../log.js";
 import { createNomadLedger, issuesLedgerPrefix } from "../nomad/ledger.js";
@@ -24,8 +24,8 @@ export function openView(config: Config): View {
     log,
     // every parent, one per mount set: runner, runner-ssh, …
     kinds: Object.fromEntries([
-      ...parentJobsOf(config.nomad.runnerJob, config.nomad.classes).map((p) => [p, "runner"] as const),
-      ...parentJobsOf(config.nomad.sidecarJob, config.nomad.classes).map((p) => [p, "sidecar"] as const),
+      ...parentJobsOf(config.nomad.runnerJob, config.nomad.classes, mountLayoutOf(config).sets).map((p) => [p, "runner"] as const),
+      ...parentJobsOf(config.nomad.sidecarJob, config.nomad.classes, mountLayoutOf(config).sets).map((p) => [p, "sidecar"] as const),
     ]),
   };
 }

@@ -18,6 +18,8 @@ export interface ApprovalRule {
   approvals: number;
   /** the actions folder; everything outside it is the code an action runs (default vault/actions) */
   actionsDir?: string;
+  /** formulas come from the factory repository at the commit the config pins: the pin approves them, the ops repo's formulas/ is not judged */
+  formulasPinned?: boolean;
 }
 
 /** How messages name the code an action runs. */
@@ -70,7 +72,7 @@ function unapprovedCode(code: Provenance, rule: ApprovalRule, trailer: string): 
  * actions folder at the same commit; without it only the action file and its formula are judged.
  */
 export function approvalOf(action: Provenance, blob: string, formula: Provenance, rule: ApprovalRule, code?: Provenance): ApprovalVerdict {
-  const problem = signatureProblem("", action, rule) ?? signatureProblem(`its formula ${formula.path} was `, formula, rule);
+  const problem = signatureProblem("", action, rule) ?? (rule.formulasPinned ? undefined : signatureProblem(`its formula ${formula.path} was `, formula, rule));
   if (problem) return { ok: false, problem };
   const approval = `${action.path}@${blob}`;
   // the approvals that count came at or after both the action's last change and the code's

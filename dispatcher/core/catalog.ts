@@ -1,10 +1,11 @@
 import { checkAction, formatProblems, notAllowedMountProblems, notAllowedSecretProblems, unknownSecretProblems } from "../actions/check.js";
 import { readFormulas } from "./repo-read.js";
 import type { ActionCatalog, FormulaMounts, FormulaSecrets, ParsedAction } from "../actions/schema.js";
-import { MOUNTS, type Mount } from "../actions/schema.js";
+import { allMountSets, type Mount } from "../actions/schema.js";
+import { mountSetKey } from "../actions/check.js";
 import type { FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
+import type { FactoryPort, NomadPort, OpsRepoPort, VaultPort } from "./ports.js";
 
 /** Why an action is refused without running: recorded as its result. */
 /** Why an action may not run; its result's status follows from the class (statusOf). */
@@ -23,6 +24,8 @@ export interface Catalog extends ActionCatalog {
 
 export interface CatalogDeps {
   repo: OpsRepoPort;
+  /** formulas from the factory repository at its pinned commit (formulas.factory_remote); absent: the ops repo's */
+  factory?: FactoryPort;
   nomad: Pick<NomadPort, "hostVolumes">;
   vault: Pick<VaultPort, "missingPolicies">;
   log: Logger;
@@ -41,8 +44,10 @@ export interface CatalogSettings {
   knownSecrets: string[];
   /** runner classes (node pools) actions may name */
   classes: readonly string[];
-  /** mount alias → the host volume that provides it */
+  /** mount alias → the host volume that provides it: ssh/gpg/sops and [mounts] of the config */
   hostVolumes: Readonly<Record<Mount, string>>;
+  /** the parents' mount sets; absent: every subset of the aliases */
+  mountSets?: readonly (readonly string[])[];
   formulaSecrets?: FormulaSecrets;
   formulaMounts?: FormulaMounts;
 }
@@ -67,14 +72,14 @@ export function catalogNeeds(parsed: readonly ParsedAction[]): CatalogNeeds {
 }
 
 function mountsIn(volumes: ReadonlyMap<string, string>, s: CatalogSettings): Map<string, string> {
-  return new Map(MOUNTS.filter((m) => volumes.has(s.hostVolumes[m])).map((m) => [m, volumes.get(s.hostVolumes[m])!] as const));
+  return new Map(Object.entries(s.hostVolumes).filter(([, v]) => volumes.has(v)).map(([m, v]) => [m, volumes.get(v)!] as const));
 }
 
 /** Reads formulas at `commit`, and when needed mounts from Nomad and secret policies from Vault. */
 export async function buildCatalog(deps: CatalogDeps, commit: string, s: CatalogSettings, needs: CatalogNeeds): Promise<Catalog> {
   const { knownSecrets } = s;
   const needsVault = needs.vault;
-  const formulas = await readFormulas(deps.repo, commit);
+  const formulas = deps.factory ? await deps.factory.formulas() : await readFormulas(deps.repo, commit);
   // an unconfigured class is refused by name; its pool is never asked
   const pools = needs.pools.filter((p) => p === "default" || s.classes.includes(p));
   const byPool = new Map(await Promise.all(pools.map(async (p) => [p, mountsIn(await deps.nomad.hostVolumes(p), s)] as const)));
@@ -91,7 +96,9 @@ export async function buildCatalog(deps: CatalogDeps, commit: string, s: Catalog
       deps.log.error({ err }, "vault unreachable: actions with secrets wait until it is back");
     }
   }
-  return { formulas, mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts };
+  const configuredMounts = new Set(Object.keys(s.hostVolumes));
+  const mountSets = new Set((s.mountSets ?? allMountSets(Object.keys(s.hostVolumes))).map(mountSetKey));
+  return { formulas, configuredMounts, mountSets, ...(deps.factory ? { formulasWhere: deps.factory.where } : {}), mounts: new Set(mountPaths.keys()), mountPaths, classes, secrets, vaultOk, formulaSecrets: s.formulaSecrets, formulaMounts: s.formulaMounts };
 }
 
 /**

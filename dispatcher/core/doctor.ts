@@ -1,4 +1,5 @@
-import { MOUNTS, type Mount } from "../actions/schema.js";
+import type { Mount } from "../actions/schema.js";
+import { DEFAULT_SECRET_PATH, secretPathOf } from "../contract.js";
 import { failureClassOf } from "../errors.js";
 import { policyFor } from "./catalog.js";
 import { pinProblem, type PinFile } from "./pins.js";
@@ -27,6 +28,8 @@ export interface DoctorDeps {
     login(): Promise<{ method: string; ttlSeconds: number }>;
     capabilities(paths: string[]): Promise<Record<string, string[]>>;
     missingPolicies(policies: string[]): Promise<string[]>;
+    /** a policy's rules (HCL), to see which path a runner policy reads; absent: not checked */
+    policyRules?(policy: string): Promise<string | undefined>;
   };
   remoteTip(): Promise<string | undefined>;
   /** the forge the results are reported to (forge.url set) */
@@ -54,8 +57,12 @@ export interface DoctorDeps {
     pins: PinFile | undefined;
     role: string;
     kvMount: string;
+    /** vault.secret_path: where secret NAME lives under <kv>/data/ (default runner/{name}) */
+    secretPath?: string;
     knownSecrets: string[];
     hostVolumes: Readonly<Record<Mount, string>>;
+    /** the parents' mount sets (mount_sets); absent: every subset of ssh/gpg/sops */
+    mountSets?: readonly (readonly string[])[];
     remote: string;
     branch: string;
   };
@@ -81,7 +88,7 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   }
   if (nomadUp) {
     for (const [base, fatal] of [[s.runnerJob, true], [s.sidecarJob, false]] as const) {
-      const parents = parentJobsOf(base, s.classes);
+      const parents = parentJobsOf(base, s.classes, s.mountSets);
       const problems: string[] = [];
       for (const job of parents) {
         const problem = await deps.nomad.parentSpec(job).then((live) => pinProblem(s.pins, job, live), failure);
@@ -93,17 +100,18 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
       else add(`jobspec ${base}`, fatal, false, `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more parents)` : ""}`, fix);
     }
     try {
+      const aliases = Object.keys(s.hostVolumes);
       const volumes = await deps.nomad.hostVolumes();
-      const named = (m: Mount) => (s.hostVolumes[m] === m ? m : `${m} (host volume ${s.hostVolumes[m]})`);
-      const missing = MOUNTS.filter((m) => !volumes.has(s.hostVolumes[m]));
-      if (missing.length === 0) add("host volumes", false, true, `${MOUNTS.map(named).join(", ")} offered`);
+      const named = (m: Mount) => (s.hostVolumes[m]! === m ? m : `${m} (host volume ${s.hostVolumes[m]!})`);
+      const missing = aliases.filter((m) => !volumes.has(s.hostVolumes[m]!));
+      if (missing.length === 0) add("host volumes", false, true, `${aliases.map(named).join(", ")} offered`);
       else {
-        const offered = MOUNTS.filter((m) => volumes.has(s.hostVolumes[m]));
-        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]}" in the Nomad client config`);
+        const offered = aliases.filter((m) => volumes.has(s.hostVolumes[m]!));
+        add("host volumes", false, false, `${missing.map(named).join(", ")} not offered by any ready node (offered: ${offered.map(named).join(", ") || "none"}); actions asking for them are refused`, `declare host_volume "${s.hostVolumes[missing[0]!]!}" in the Nomad client config`);
       }
       for (const cls of s.classes) {
         const inPool = await deps.nomad.hostVolumes(cls);
-        const there = MOUNTS.filter((m) => inPool.has(s.hostVolumes[m]));
+        const there = aliases.filter((m) => inPool.has(s.hostVolumes[m]!));
         add(`class ${cls}`, false, true, `node pool ${cls} offers ${there.map(named).join(", ") || "no mounts"}`);
       }
     } catch (err) {
@@ -131,7 +139,7 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   }
   if (vaultUp) {
     const rolePath = `auth/token/create/${s.role}`;
-    const secretPaths = s.knownSecrets.map((n) => `${s.kvMount}/data/runner/${n}`);
+    const secretPaths = s.knownSecrets.map((n) => secretPathIn(s, n));
     try {
       const caps = await deps.vault.capabilities([rolePath, ...secretPaths]);
       const onRole = caps[rolePath] ?? [];
@@ -142,7 +150,7 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
         const shown = readable.map((p) => `${p} (capabilities: ${caps[p]!.join(", ")})`).join(", ");
         add("secret isolation", true, false, `the dispatcher's token can read ${shown}`, "use a token with only the service-dispatcher policy, never root or a runner-* policy");
       } else if (secretPaths.length === 0) add("secret isolation", true, true, "no known secrets to check (DISPATCHER_SECRETS is empty)");
-      else add("secret isolation", true, true, `the dispatcher's token cannot read any of the ${secretPaths.length} known secrets under ${s.kvMount}/data/runner/`);
+      else add("secret isolation", true, true, `the dispatcher's token cannot read any of the ${secretPaths.length} known secrets under ${s.kvMount}/data/${secretPrefix(s)}`);
     } catch (err) {
       add("token role", true, false, failure(err), "the token needs the default policy (sys/capabilities-self); create it with scripts/bootstrap-vault.sh");
     }
@@ -151,7 +159,12 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
       const without = s.knownSecrets.filter((n) => missing.has(policyFor(n)));
       if (without.length > 0) {
         add("runner policies", false, false, `missing ${without.map((n) => `${policyFor(n)} (secret ${n})`).join(", ")}; actions asking for them fail as secret_unknown`, `run scripts/bootstrap-vault.sh with ${without.join(", ")} in its secrets file`);
-      } else add("runner policies", false, true, s.knownSecrets.length === 0 ? "no known secrets" : `${s.knownSecrets.map(policyFor).join(", ")} present`);
+      } else {
+        const astray = await policiesReadingElsewhere(deps.vault, s);
+        if (astray.length > 0) {
+          add("runner policies", false, false, `${astray.map(({ name, path }) => `${policyFor(name)} does not read ${path}`).join(", ")}; its runner gets a token that cannot read the secret and fails as secret_missing`, `write the policies for vault.secret_path = "${s.secretPath ?? DEFAULT_SECRET_PATH}" (DISPATCHER_SECRET_PATH=… scripts/bootstrap-vault.sh), or set vault.secret_path to where they read`);
+        } else add("runner policies", false, true, s.knownSecrets.length === 0 ? "no known secrets" : `${s.knownSecrets.map(policyFor).join(", ")} present`);
+      }
     } catch (err) {
       add("runner policies", false, false, failure(err), "give VAULT_TOKEN the service-dispatcher policy (read on sys/policies/acl/runner-*)");
     }
@@ -170,6 +183,29 @@ export async function runChecks(deps: DoctorDeps): Promise<Check[]> {
   }
   if (deps.forge) await forgeChecks(deps.forge, add, failure);
   return checks;
+}
+
+/** Where doctor expects secret `name`: <kv>/data/ and the secret path template. */
+function secretPathIn(s: DoctorDeps["settings"], name: string): string {
+  return `${s.kvMount}/data/${secretPathOf(s.secretPath ?? DEFAULT_SECRET_PATH, name)}`;
+}
+
+/** What comes before {name} in the secret path template: runner/ by default. */
+function secretPrefix(s: DoctorDeps["settings"]): string {
+  const template = s.secretPath ?? DEFAULT_SECRET_PATH;
+  return template.slice(0, template.indexOf("{name}"));
+}
+
+/** Known secrets whose runner policy names no `path "<where the secret is>"` (an older layout's policy): none when rules cannot be read. */
+async function policiesReadingElsewhere(vault: DoctorDeps["vault"], s: DoctorDeps["settings"]): Promise<{ name: string; path: string }[]> {
+  if (!vault.policyRules) return [];
+  const astray: { name: string; path: string }[] = [];
+  for (const name of s.knownSecrets) {
+    const path = secretPathIn(s, name);
+    const rules = await vault.policyRules(policyFor(name));
+    if (rules !== undefined && !rules.includes(`path "${path}"`)) astray.push({ name, path });
+  }
+  return astray;
 }
 
 /** The forge: the bot's token (valid, least scopes, no admin), its write access, the push webhook. None is fatal: reports wait in the outbox. */

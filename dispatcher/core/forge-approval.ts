@@ -19,6 +19,8 @@ export interface ForgeApprovalRule {
   directFormulas: readonly string[];
   /** the actions folder; everything outside it is the code an action runs (default vault/actions) */
   actionsDir?: string;
+  /** formulas come from the factory repository at the commit the config pins: the pin approves them, the ops repo's formulas/ is not judged */
+  formulasPinned?: boolean;
 }
 
 export interface ForgeReview {
@@ -85,7 +87,7 @@ export function forgeApprovalOf(action: ForgeChange, formula: ForgeChange, rule:
   }
   const problem =
     changeProblem("", action, rule) ??
-    changeProblem(`its formula ${formula.path} was `, formula, rule) ??
+    (rule.formulasPinned ? undefined : changeProblem(`its formula ${formula.path} was `, formula, rule)) ??
     // a code change with no commit at all (a tree of action files alone) leaves nothing to judge
     (code?.commit ? changeProblem(`${code.path} was `, code, rule) : undefined);
   if (problem) return { ok: false, problem };

@@ -11,7 +11,7 @@ import type { ForgeApprovalRule } from "./forge-approval.js";
 import { parentJobsOf } from "./request.js";
 import { createLoopEmitter, type LoopEmitter } from "./events.js";
 import type { Limits } from "./schedule.js";
-import type { Clock, ForgeGatePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
+import type { Clock, FactoryPort, ForgeGatePort, LedgerPort, NomadPort, OpsRepoPort, PlacesPort, SyncHint, VaultPort } from "./ports.js";
 import { createSharedLimits } from "./limits.js";
 import { createAttempts } from "./attempts.js";
 import { createFlusher } from "./flush.js";
@@ -28,6 +28,8 @@ export interface LoopDeps {
   nomad: NomadPort;
   vault: VaultPort;
   repo: OpsRepoPort;
+  /** formulas.factory_remote: formulas from the factory repository at its pinned commit */
+  factory?: FactoryPort;
   ledger: LedgerPort;
   /** the places of the limits replicas share (core/limits.ts); without it the limits hold in this process only */
   places?: PlacesPort;
@@ -84,7 +86,7 @@ export function createLoop(deps: LoopDeps) {
   const shared =
     deps.places &&
     createSharedLimits({ places: deps.places, ledger: deps.ledger, clock: deps.clock, events, instance: me, session: `${process.pid}-${now().getTime().toString(36)}`, maxInFlight: s.limits.maxInFlight, leaseMs: s.leaseMs });
-  const fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes), ...parentJobsOf(s.sidecarJob, s.classes)]), namespace: s.namespace };
+  const fence = { parents: new Set([...parentJobsOf(s.runnerJob, s.classes, s.mountSets), ...parentJobsOf(s.sidecarJob, s.classes, s.mountSets)]), namespace: s.namespace };
   const waits = createWaits(deps.clock);
   const flusher = createFlusher({ ...deps, events, onCommit: (base, commit) => passing.ownCommit(base, commit) });
   const purging = createPurging({ ...deps, events, me, purgeAfterMs: s.purgeAfterMs, ledgerRetentionMs: s.ledgerRetentionMs });

@@ -391,3 +391,14 @@ export interface IssueForgePort {
   /** create the comment carrying `marker` on the issue, or update the one that does */
   upsertIssueComment(repo: string, issue: number, marker: string, body: string): Promise<"created" | "updated">;
 }
+
+/**
+ * The factory repository (formulas.factory_remote) at the commit the config pins: the formulas an
+ * action may name there. The pin is the approval of that code; a push to the factory changes nothing.
+ */
+export interface FactoryPort {
+  /** names with formulas/<name>.sh at the pinned commit */
+  formulas(): Promise<ReadonlySet<string>>;
+  /** for messages: "the factory repository <url> at <commit>" */
+  where: string;
+}

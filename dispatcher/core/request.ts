@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { MOUNTS, type Action, type ActionFile, type Mount } from "../actions/schema.js";
-import { RUNNER_TASK, buildMeta, type BotIdentity } from "../contract.js";
+import { allMountSets, type Action, type ActionFile, type Mount } from "../actions/schema.js";
+import { RUNNER_TASK, buildMeta, layoutMeta, type BotIdentity, type RunnerLayout } from "../contract.js";
 import { policiesFor } from "./catalog.js";
 
 export interface Execution {
@@ -26,6 +26,10 @@ export interface RequestSettings {
   kvMount: string;
   defaultTimeoutMinutes: number;
   tokenGraceSeconds: number;
+  /** the parents' mount sets (mount_sets, or every subset of the aliases); absent: every subset of ssh/gpg/sops */
+  mountSets?: readonly (readonly string[])[];
+  /** the secret path template, the formulas' repository, the formula's arguments (absent: the default layout) */
+  layout?: RunnerLayout;
 }
 
 /** Everything about one dispatch that is decided before it happens; `plan` prints it, `execute` does it. */
@@ -57,10 +61,14 @@ export function parentJobFor(base: string, mounts: readonly Mount[], cls?: strin
   return set.length === 0 ? classed : `${classed}-${set.join("-")}`;
 }
 
-/** Every parent of a kind, one per class (the default first) and mount set (what scripts/register-jobs.sh registers). */
-export function parentJobsOf(base: string, classes: readonly string[] = []): string[] {
-  const sets = [...Array(2 ** MOUNTS.length).keys()].map((bits) => MOUNTS.filter((_, i) => bits & (1 << i)));
-  return [undefined, ...classes].flatMap((cls) => sets.map((set) => parentJobFor(base, set, cls)));
+/**
+ * Every parent of a kind, one per class (the default first) and mount set (what
+ * scripts/register-jobs.sh registers): `sets` from the config (mount_sets), every subset of
+ * ssh/gpg/sops by default.
+ */
+export function parentJobsOf(base: string, classes: readonly string[] = [], sets: readonly (readonly string[])[] = allMountSets()): string[] {
+  const all = sets.some((s) => s.length === 0) ? sets : [[], ...sets];
+  return [undefined, ...classes].flatMap((cls) => all.map((set) => parentJobFor(base, set, cls)));
 }
 
 /** Pure: the dispatch an execution makes (job, meta, token scope) from the action and settings. */
@@ -92,6 +100,7 @@ export function buildDispatchSpec(ex: Execution, s: RequestSettings): DispatchSp
         timeout_minutes: String(timeoutMinutes),
         issue_number: action.issue === undefined ? undefined : String(action.issue),
         project_toml: action.project,
+        ...(s.layout ? layoutMeta(s.layout) : {}),
       },
     ),
     policies: [...policiesFor(action.secrets), ...(ex.identity ? [ex.identity.policy] : [])],

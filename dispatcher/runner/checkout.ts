@@ -35,12 +35,29 @@ export async function verifyCheckout(dir: string, expected: { commit: string; ac
   // absent); anything else is read again one by one, for the message
   const both = await gitOut(dir, ["rev-parse", "HEAD^{commit}", `HEAD:${expected.actionPath}`]).then((out) => out.split("\n"), () => []);
   if (both.length === 2 && both[0] === expected.commit && both[1] === expected.actionSha) return;
-  const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
-  if (head !== expected.commit) throw new Tampered(`the checkout is at commit ${head}, expected the approved ${expected.commit}: refusing to run (possible tampering)`);
+  const head = await verifyHead(dir, expected.commit, "the checkout");
   const blob = await gitOut(dir, ["rev-parse", "--verify", "--quiet", `HEAD:${expected.actionPath}`]).catch(() => "absent");
   if (blob !== expected.actionSha) {
     throw new Tampered(`${expected.actionPath} at commit ${head.slice(0, 12)} is ${blob === "absent" ? "absent" : `blob ${blob}`}, expected the approved ${expected.actionSha}: refusing to run (possible tampering)`);
   }
+}
+
+/** HEAD of `dir` is `commit`, or the run is refused as tampering; returns it. */
+async function verifyHead(dir: string, commit: string, what: string): Promise<string> {
+  const head = await gitOut(dir, ["rev-parse", "--verify", "HEAD^{commit}"]);
+  if (head !== commit) throw new Tampered(`${what} is at commit ${head}, expected the approved ${commit}: refusing to run (possible tampering)`);
+  return head;
+}
+
+/**
+ * The factory repository (disinto's formulas) at the commit the dispatcher's config pins, fetched
+ * read-only like the ops repo and verified to be that commit: the pin is the approval of that
+ * code, so a push to the factory's branch changes nothing that runs.
+ */
+export async function checkoutFactory(remote: string, commit: string, dir: string, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<string> {
+  await checkoutAt(remote, commit, dir, undefined, FETCH_RETRY_MS, bounds);
+  await verifyHead(dir, commit, "the factory checkout");
+  return dir;
 }
 
 /**
@@ -51,7 +68,7 @@ export async function verifyCheckout(dir: string, expected: { commit: string; ac
  * a huge file a hostile commit put there neither fills the task's disk nor its memory: blobs over
  * 1 MiB are hashed as a stream, never held whole.
  */
-export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
+export async function checkoutAt(remote: string, commit: string, dir: string, actionPath: string | undefined, retryMs: readonly number[] = FETCH_RETRY_MS, bounds: CheckoutBounds = DEFAULT_CHECKOUT_BOUNDS): Promise<void> {
   await mkdir(dir, { recursive: true });
   await initSparse(dir, actionPath);
   for (let attempt = 0; ; attempt++) {
@@ -76,15 +93,23 @@ export async function checkoutAt(remote: string, commit: string, dir: string, ac
  * and the sparse patterns (the same as `git config` and `git sparse-checkout set --no-cone` wrote,
  * two processes more) and no hooks (git's default template copies a dozen samples).
  */
-async function initSparse(dir: string, actionPath: string): Promise<void> {
-  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+/**
+ * `git init` from a template holding the settings (no hooks copied); with `actionPath` (the ops
+ * repo) the sparse patterns leave its other actions out, a factory repository (no action) is
+ * checked out whole.
+ */
+async function initSparse(dir: string, actionPath: string | undefined): Promise<void> {
   // beside the checkout, in the task's own directory (docker's root is read-only, exec's /tmp shared)
   const template = await mkdtemp(`${dir}-git-template-`);
   try {
     await mkdir(join(template, "info"));
     // blobs over 1 MiB are hashed as a stream, never held whole
-    await writeFile(join(template, "config"), "[core]\n\tbigFileThreshold = 1m\n\tsparseCheckout = true\n\tsparseCheckoutCone = false\n");
-    await writeFile(join(template, "info", "sparse-checkout"), `/*\n!/${actionsDir}*\n/${actionPath}\n`);
+    if (actionPath === undefined) await writeFile(join(template, "config"), "[core]\n\tbigFileThreshold = 1m\n");
+    else {
+      const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+      await writeFile(join(template, "config"), "[core]\n\tbigFileThreshold = 1m\n\tsparseCheckout = true\n\tsparseCheckoutCone = false\n");
+      await writeFile(join(template, "info", "sparse-checkout"), `/*\n!/${actionsDir}*\n/${actionPath}\n`);
+    }
     await git(dir, ["init", "--quiet", `--template=${template}`]);
   } finally {
     await rm(template, { recursive: true, force: true });
@@ -120,8 +145,8 @@ export function checkoutBoundsFromEnv(env: NodeJS.ProcessEnv): CheckoutBounds {
  * files), read from the fetched objects before any file is written: a file or a total over the
  * bounds is refused naming the largest file and its size.
  */
-async function checkCheckoutSize(dir: string, commit: string, actionPath: string, bounds: CheckoutBounds): Promise<void> {
-  const actionsDir = actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
+async function checkCheckoutSize(dir: string, commit: string, actionPath: string | undefined, bounds: CheckoutBounds): Promise<void> {
+  const actionsDir = actionPath === undefined ? undefined : actionPath.slice(0, actionPath.lastIndexOf("/") + 1);
   let total = 0;
   let largest = { path: "", size: 0 };
   // a commit that is not there is the checkout's to report, in git's words
@@ -138,7 +163,7 @@ async function checkCheckoutSize(dir: string, commit: string, actionPath: string
       if (tab < 0) return true;
       const [, type, , size] = line.slice(0, tab).split(/ +/);
       const path = line.slice(tab + 1);
-      if (type !== "blob" || (path.startsWith(actionsDir) && path !== actionPath)) return true;
+      if (type !== "blob" || (actionsDir !== undefined && path.startsWith(actionsDir) && path !== actionPath)) return true;
       const n = Number(size);
       total += n;
       if (n > largest.size) largest = { path, size: n };

@@ -23,6 +23,11 @@ export interface FormulaContext {
   token?: string;
   /** the runner's environment: only PATH and VAULT_ADDR are taken from it */
   base: NodeJS.ProcessEnv;
+  /**
+   * disinto's names beside ours: OPS_REPO_ROOT (the ops checkout, as OPS_REPO_DIR) and, when
+   * formulas come from the factory repository, FACTORY_ROOT (its checkout at the pinned commit)
+   */
+  roots?: { factory?: string; home?: string };
 }
 
 /**
@@ -32,13 +37,14 @@ export interface FormulaContext {
 export function formulaEnv(c: FormulaContext): Record<string, string> {
   const env: Record<string, string | undefined> = {
     PATH: c.base.PATH || DEFAULT_PATH,
-    HOME: c.home,
+    HOME: c.roots?.home ?? c.home,
     LANG: "C.UTF-8",
     VAULT_ADDR: c.base.VAULT_ADDR,
     ACTION_ID: c.meta.actionId,
     VAULT_ACTION_TOML: join(c.checkout, c.meta.actionPath),
     OPS_REPO_DIR: c.checkout,
-    ...Object.fromEntries(Object.entries(c.meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase()}`, path])),
+    ...(c.roots ? { OPS_REPO_ROOT: c.checkout, FACTORY_ROOT: c.roots.factory } : {}),
+    ...Object.fromEntries(Object.entries(c.meta.mountPaths).map(([alias, path]) => [`MOUNT_${alias.toUpperCase().replaceAll("-", "_")}`, path])),
     // a sidecar's subject: the issue and the project it belongs to
     ISSUE_NUMBER: c.base.NOMAD_META_issue_number,
     PROJECT_TOML: c.base.NOMAD_META_project_toml,
@@ -50,6 +56,8 @@ export function formulaEnv(c: FormulaContext): Record<string, string> {
 
 export interface FormulaRun {
   script: string;
+  /** the formula's arguments ($1 …): the action id in disinto's layout, none by default */
+  args?: string[];
   cwd: string;
   env: Record<string, string>;
   /** masked wherever they appear in the output */
@@ -66,7 +74,7 @@ export function runFormula(r: FormulaRun): Promise<number> {
   return new Promise((resolve, reject) => {
     // its own process group (the fallback when the runner is not its pid namespace's init);
     // RLIMIT_NPROC as the node-wide ceiling for the task user (see TaskWalls.nodeNproc)
-    const child = spawn("bash", ["-c", `ulimit -u ${walls.nodeNproc} 2>/dev/null; exec bash -- "$0"`, r.script], { cwd: r.cwd, env: r.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn("bash", ["-c", `ulimit -u ${walls.nodeNproc} 2>/dev/null; exec bash -- "$0" "$@"`, r.script, ...(r.args ?? [])], { cwd: r.cwd, env: r.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const done = [pipeMasked(child.stdout, r.stdout, r.secretValues), pipeMasked(child.stderr, r.stderr, r.secretValues)];
     let timedOut = false;
     let tooMany = 0;

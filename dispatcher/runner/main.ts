@@ -6,9 +6,9 @@ import { access, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
-import { checkoutAt, checkoutBoundsFromEnv, verifyCheckout } from "./checkout.js";
+import { checkoutAt, checkoutBoundsFromEnv, checkoutFactory, verifyCheckout } from "./checkout.js";
 import { readBotSecret, readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
-import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, outcomeLine, formatRunnerError, readRunnerMeta, type RunnerMeta, type RunnerPayload } from "../contract.js";
+import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, outcomeLine, formatRunnerError, readRunnerLayout, readRunnerMeta, type RunnerLayout, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
 /** The verdict nonce from the payload: held in memory only, it signs the runner's own failure line. */
@@ -19,8 +19,10 @@ async function main(): Promise<number> {
   payload = await takePayload(join(taskDir, "wrap.token"));
   const { wrappingToken } = payload;
   const meta = readRunnerMeta(process.env);
+  const layout = readRunnerLayout(process.env);
   // what runs is checked before anything is unwrapped
   const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
+  const factory = layout.factory ? await checkoutFactory(layout.factory.repo, layout.factory.commit, join(taskDir, "factory"), checkoutBoundsFromEnv(process.env)) : undefined;
   let token: RunnerToken | undefined;
   const { bot } = payload;
   if (meta.secrets.length > 0 || bot) {
@@ -29,14 +31,16 @@ async function main(): Promise<number> {
   }
   try {
     const secrets: Record<string, string> = {};
-    for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name);
+    for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
     if (bot) secrets[bot.env] = await readBotSecret(token!, bot);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
     const outcomeFile = join(taskDir, "outcome");
-    const env = { ...formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env }), DISPATCHER_OUTCOME_FILE: outcomeFile };
+    const base = formulaEnv({ meta, checkout, home: taskDir, secrets, token: token?.token, base: process.env, ...(oldInvocation(layout) ? { roots: { factory, home: layout.home } } : {}) });
+    const env = { ...base, DISPATCHER_OUTCOME_FILE: outcomeFile };
     const code = await runFormula({
-      script: join(checkout, "formulas", `${meta.formula}.sh`),
+      script: join(factory ?? checkout, "formulas", `${meta.formula}.sh`),
+      args: layout.formulaArgs === "action-id" ? [meta.actionId] : [],
       cwd: checkout,
       env,
       secretValues: [...Object.values(secrets), ...(token ? [token.token] : []), ...mountValues],
@@ -50,6 +54,11 @@ async function main(): Promise<number> {
   } finally {
     if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
+}
+
+/** disinto's way of calling a formula (the id as $1, or formulas from the factory): its variables too (OPS_REPO_ROOT, FACTORY_ROOT, HOME). */
+function oldInvocation(layout: RunnerLayout): boolean {
+  return layout.formulaArgs === "action-id" || layout.factory !== undefined || layout.home !== undefined;
 }
 
 /** The ops repo at the approved commit, verified to be it (commit and action blob). */

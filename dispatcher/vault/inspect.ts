@@ -1,4 +1,4 @@
-import { callVault, type VaultClient } from "./client.js";
+import { callVault, statusOf, type VaultClient } from "./client.js";
 import type { VaultSession } from "./login.js";
 
 /** Read-only questions `dispatcher doctor` asks Vault about the dispatcher's own token. */
@@ -9,6 +9,8 @@ export interface VaultInspector {
   capabilities(paths: string[]): Promise<Record<string, string[]>>;
   /** how the dispatcher logs in, and the seconds its token has left (0: no expiry) */
   login(): Promise<{ method: string; ttlSeconds: number }>;
+  /** a policy's rules (sys/policies/acl/<name>), undefined when it does not exist */
+  policyRules(policy: string): Promise<string | undefined>;
 }
 
 export function createVaultInspector(addr: string, session: VaultSession): VaultInspector {
@@ -22,6 +24,17 @@ export function createVaultInspector(addr: string, session: VaultSession): Vault
       if (res.initialized === false) throw new Error(`${addr} is not initialized`);
       if (res.sealed) throw new Error(`${addr} is sealed`);
       return res.version ?? "unknown";
+    },
+
+    async policyRules(policy) {
+      await session.ready();
+      try {
+        const res = (await callVault(`read policy ${policy}`, () => client.read(`sys/policies/acl/${policy}`))) as { data?: { policy?: string } };
+        return res.data?.policy;
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
     },
 
     async capabilities(paths) {

@@ -1,4 +1,5 @@
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
+import { DEFAULT_SECRET_PATH, secretPathOf } from "../contract.js";
 import { PermanentFailure, SecretMissing, Tampered } from "../errors.js";
 import { callVault, createVaultClient, statusOf, type VaultClient } from "./client.js";
 
@@ -64,9 +65,9 @@ export async function unwrapRunnerToken(addr: string, wrappingToken: string, exp
   return { client: createVaultClient(addr, token), token };
 }
 
-/** Reads kv <mount>/data/runner/<name> field `value`; absent or empty is SecretMissing. */
-export function readRunnerSecret(t: RunnerToken, mount: string, name: string): Promise<string> {
-  return readSecretField(t, `${mount}/data/runner/${name}`, "value", `secret ${name}`);
+/** Reads kv <mount>/data/<secret path of name> (runner/<name> by default) field `value`; absent or empty is SecretMissing. */
+export function readRunnerSecret(t: RunnerToken, mount: string, name: string, pathTemplate = DEFAULT_SECRET_PATH): Promise<string> {
+  return readSecretField(t, `${mount}/data/${secretPathOf(pathTemplate, name)}`, "value", `secret ${name}`);
 }
 
 /** Reads the sidecar's bot secret (a KV v2 data path and field); absent or empty is SecretMissing. */

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { systemClock } from "../../dispatcher/clock.js";
 import { loadConfig, vaultAuthOf, type Config } from "../../dispatcher/config.js";
+import { DEFAULT_SECRET_PATH, secretPathOf } from "../../dispatcher/contract.js";
 import { policyFor } from "../../dispatcher/core/catalog.js";
 import type { VaultPort } from "../../dispatcher/core/ports.js";
 import { createLogger } from "../../dispatcher/log.js";
@@ -154,12 +155,21 @@ async function vaultRoot(method: string, path: string, body?: unknown): Promise<
   return res;
 }
 
-/** What the bootstrap does for a secret: its value, its one-path runner policy, and the role allowing it. */
-export async function grantSecret(name: string, value: string): Promise<void> {
-  const policy = readFileSync(join(root, "vault/policies/runner.hcl.tmpl"), "utf8").replaceAll("@NAME@", name).replaceAll("@MOUNT@", "kv");
+/**
+ * What the bootstrap does for a secret: its value, its one-path runner policy, and the role
+ * allowing it; at the path `template` names (vault.secret_path), runner/{name} by default.
+ */
+export async function grantSecret(name: string, value: string, template = DEFAULT_SECRET_PATH): Promise<void> {
+  const path = secretPathOf(template, name);
+  const policy = readFileSync(join(root, "vault/policies/runner.hcl.tmpl"), "utf8").replaceAll("@PATH@", path).replaceAll("@NAME@", name).replaceAll("@MOUNT@", "kv");
   await vaultRoot("PUT", `sys/policies/acl/${policyFor(name)}`, { policy });
-  await vaultRoot("POST", `kv/data/runner/${name}`, { data: { value } });
+  await putSecret(path, value);
   await allowOnRunnerRole(policyFor(name));
+}
+
+/** A value at kv/data/<path>, as an operator writes it (no policy). */
+export async function putSecret(path: string, value: string): Promise<void> {
+  await vaultRoot("POST", `kv/data/${path}`, { data: { value } });
 }
 
 /**
@@ -189,8 +199,8 @@ export async function writeKv(path: string, data: Record<string, string>): Promi
   await vaultRoot("POST", path, { data });
 }
 
-export async function deleteSecret(name: string): Promise<void> {
-  await vaultRoot("DELETE", `kv/metadata/runner/${name}`);
+export async function deleteSecret(name: string, template = DEFAULT_SECRET_PATH): Promise<void> {
+  await vaultRoot("DELETE", `kv/metadata/${secretPathOf(template, name)}`);
 }
 
 export interface CapturedLog {

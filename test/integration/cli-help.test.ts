@@ -9,7 +9,7 @@ describe("dispatcher --help", () => {
   it("lists every command and the exit codes", async () => {
     const run = await runCli(["--help"], env);
     expect(run.code).toBe(0);
-    expect(Object.keys(COMMANDS).sort()).toEqual(["doctor", "jobs", "logs", "once", "plan", "run", "status", "validate"]);
+    expect(Object.keys(COMMANDS).sort()).toEqual(["doctor", "jobs", "logs", "migrate-check", "once", "plan", "run", "status", "validate"]);
     for (const name of Object.keys(COMMANDS)) expect(run.stdout).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
     expect(run.stdout).toContain("Exit codes: 0 ok, 1 failed/invalid (logs -f: the task's exit code), 2 usage or config error");
   });

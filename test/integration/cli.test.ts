@@ -32,7 +32,7 @@ describe("dispatcher CLI", () => {
   it("exits 2 on an unknown command, naming it", async () => {
     const r = await run(["dispach"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('dispatcher: unknown command "dispach" (commands: run, once, plan, status, logs, doctor, jobs, validate; see dispatcher --help)\n');
+    expect(r.stderr).toBe('dispatcher: unknown command "dispach" (commands: run, once, plan, status, logs, doctor, jobs, validate, migrate-check; see dispatcher --help)\n');
   });
 
   it("validates a directory: one line per problem, exit 1 when any file is invalid", async () => {

@@ -45,7 +45,7 @@ describe("nomad port", () => {
 
   it("lists the host volumes the dev client offers", async () => {
     const volumes = await nomad.hostVolumes();
-    expect([...volumes.keys()].sort()).toEqual(["dispatcher-runner", "gpg", "sops", "ssh"]);
+    expect([...volumes.keys()].sort()).toEqual(["agent-data", "dispatcher-runner", "gpg", "ops-repo", "project-repos", "sops", "ssh"]);
     expect(volumes.get("ssh")).toBe(new URL("../../.dev/volumes/ssh", import.meta.url).pathname);
   });
 

@@ -4,14 +4,17 @@ import {
   decodePayload,
   encodePayload,
   formatRunnerError,
+  layoutMeta,
   looksLikeRunnerVerdict,
   outcomeLine,
   parseOutcomeLine,
   stripVerdictNonce,
   parseRunnerError,
+  readRunnerLayout,
   readRunnerMeta,
   RUNNER_ERROR_EXIT,
   RUNNER_TIMEOUT_EXIT,
+  secretPathOf,
   type RunnerMeta,
 } from "../../dispatcher/contract.js";
 
@@ -246,5 +249,28 @@ describe("the verdict belongs to the runner", () => {
     expect(stripVerdictNonce(`started\n${line}\n`, N)).toBe("started\n[runner] error timeout: killed\n");
     expect(stripVerdictNonce(`${line}\nlater\n`, N)).toBe(`${line}\nlater\n`);
     expect(stripVerdictNonce("[runner] error infra: x\n", N)).toBe("[runner] error infra: x\n");
+  });
+});
+
+describe("readRunnerLayout / layoutMeta", () => {
+  it("is the default layout when the meta names none, and reads back what layoutMeta set", () => {
+    expect(readRunnerLayout(envFor(buildMeta(META, {})))).toEqual({ secretPath: "runner/{name}", formulaArgs: "none" });
+    const old = { secretPath: "disinto/runner/{name}", formulaArgs: "action-id" as const, factory: { repo: "git://h/factory.git", commit: "a".repeat(40) }, home: "/home/agent" };
+    const meta = buildMeta(META, layoutMeta(old));
+    expect(meta).toMatchObject({ secret_path: "disinto/runner/{name}", formula_args: "action-id", factory_repo: "git://h/factory.git", factory_commit: "a".repeat(40), formula_home: "/home/agent" });
+    expect(readRunnerLayout(envFor(meta))).toEqual(old);
+    expect(secretPathOf(old.secretPath, "GITHUB_TOKEN")).toBe("disinto/runner/GITHUB_TOKEN");
+  });
+
+  it("refuses a factory without a full commit, and a secret path without {name}", () => {
+    expect(() => readRunnerLayout(envFor({ factory_repo: "git://h/f.git", factory_commit: "main" }))).toThrow(
+      new Error('job meta factory_repo and factory_commit go together, the commit a full 40-hex id (got repo "git://h/f.git", commit "main")'),
+    );
+    expect(() => readRunnerLayout(envFor({ secret_path: "../root" }))).toThrow(new Error('job meta secret_path must be a KV path with one {name}, like disinto/runner/{name}, got "../root"'));
+  });
+
+  it("finds each mount where the parent's MOUNT_PATHS lands it, else under MOUNT_ROOT", () => {
+    const env = envFor(buildMeta(META, {}), { VAULT_ADDR: "http://127.0.0.1:8200", MOUNT_PATHS: JSON.stringify({ ssh: "/home/agent/.ssh" }) });
+    expect(readRunnerMeta(env).mountPaths).toEqual({ ssh: "/home/agent/.ssh", gpg: "/mnt/gpg" });
   });
 });

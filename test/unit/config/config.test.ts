@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { defaults, deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf } from "../../../dispatcher/config.js";
+import { defaults, deprecatedSettings, forgeOutboxOf, formulaMountsOf, formulaSecretsOf, fromEnv, fromFile, loadConfig, logOptionsOf, runnerLayoutOf } from "../../../dispatcher/config.js";
 import { ConfigInvalid } from "../../../dispatcher/errors.js";
 
 let dir: string;
@@ -415,5 +415,36 @@ describe("config [issues]", () => {
     expect(configError(() => loadConfig({ file, env: REQUIRED })).message).toBe(
       `${file} (issues.bot_secret): must be a KV v2 data path like kv/data/disinto/bots/dev\n${file} (issues.projects.0.project_toml): must be a .toml file of the ops repo like projects/disinto.toml`,
     );
+  });
+});
+
+describe("disinto's layout: vault.secret_path, [formulas]", () => {
+  it("defaults to runner/{name}, the ops repo's formulas and no arguments", () => {
+    const c = loadConfig({ env: REQUIRED });
+    expect(c.vault.secretPath).toBe("runner/{name}");
+    expect(c.formulas).toEqual({ factoryRemote: "", factoryCommit: "", args: "none", home: "" });
+    expect(runnerLayoutOf(c)).toEqual({ secretPath: "runner/{name}", formulaArgs: "none" });
+  });
+
+  it("takes the old layout from the environment", () => {
+    const commit = "3f0b447c1d2e3f405162738495a6b7c8d9e0f1a2";
+    const c = loadConfig({ env: { ...REQUIRED, DISPATCHER_SECRET_PATH: "disinto/runner/{name}", DISPATCHER_FACTORY_REMOTE: "git://h/factory.git", DISPATCHER_FACTORY_COMMIT: commit, DISPATCHER_FORMULA_ARGS: "action-id" } });
+    expect(runnerLayoutOf(c)).toEqual({ secretPath: "disinto/runner/{name}", formulaArgs: "action-id", factory: { repo: "git://h/factory.git", commit } });
+  });
+
+  it("refuses a branch as the factory pin, a factory without a pin, and a secret path without {name}", () => {
+    const err = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env: { ...REQUIRED, ...env } });
+        return "no error";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(err({ DISPATCHER_FACTORY_REMOTE: "git://h/factory.git", DISPATCHER_FACTORY_COMMIT: "main" })).toBe(
+      "DISPATCHER_FACTORY_COMMIT: must be a full 40-hex commit id (the pin is the approval of that code; a branch would let a push change it), e.g. 3f0b447c1d2e3f405162738495a6b7c8d9e0f1a2",
+    );
+    expect(err({ DISPATCHER_FACTORY_REMOTE: "git://h/factory.git" })).toBe("DISPATCHER_FACTORY_COMMIT (not set): and formulas.factory_remote go together: the factory repository and the commit pinned in it");
+    expect(err({ DISPATCHER_SECRET_PATH: "disinto/runner" })).toBe("DISPATCHER_SECRET_PATH: must be a KV path with one {name}, like runner/{name} or disinto/runner/{name}");
   });
 });

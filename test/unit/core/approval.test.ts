@@ -86,4 +86,10 @@ describe("approvalOf", () => {
       expect(approvalOf(both, "blob1", formula(good(C2, "bob@x")), two, code(unsigned, 1)).ok).toBe(false);
     });
   });
+
+  it("with formulas pinned in a factory repository, does not judge the ops repo's formulas/ (the pin approves them)", () => {
+    const absent: Provenance = { path: "formulas/f.sh", last: undefined, later: [] };
+    expect(approvalOf(action(good(C1, "alice@x")), "blob1", absent, rule)).toEqual({ ok: false, problem: "its formula formulas/f.sh was no commit added it" });
+    expect(approvalOf(action(good(C1, "alice@x")), "blob1", absent, { ...rule, formulasPinned: true })).toEqual({ ok: true, signers: ["alice@x"] });
+  });
 });

@@ -91,4 +91,19 @@ describe("runChecks", () => {
       detail: "the dispatcher's token can read kv/data/runner/A (capabilities: read, create), kv/data/runner/B (capabilities: read, create)",
     });
   });
+
+  it("follows vault.secret_path, and fails runner policies that read another layout's path (every run would fail secret_missing)", async () => {
+    const old = deps({
+      vault: {
+        missingPolicies: async () => [],
+        // A's policy was written for the old layout, B's for the runner/ one
+        policyRules: async (p) => (p === "runner-a" ? 'path "kv/data/disinto/runner/A" {\n  capabilities = ["read"]\n}\n' : 'path "kv/data/runner/B" {\n  capabilities = ["read"]\n}\n'),
+      },
+    });
+    const lines = formatChecks(await runChecks({ ...old, settings: { ...old.settings, secretPath: "disinto/runner/{name}" } })).split("\n");
+    expect(lines.filter((l) => / (secret isolation|runner policies):/.test(l))).toEqual([
+      "ok secret isolation: the dispatcher's token cannot read any of the 2 known secrets under kv/data/disinto/runner/",
+      'fail runner policies: runner-b does not read kv/data/disinto/runner/B; its runner gets a token that cannot read the secret and fails as secret_missing; fix: write the policies for vault.secret_path = "disinto/runner/{name}" (DISPATCHER_SECRET_PATH=… scripts/bootstrap-vault.sh), or set vault.secret_path to where they read',
+    ]);
+  });
 });

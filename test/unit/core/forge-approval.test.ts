@@ -57,4 +57,11 @@ describe("forgeApprovalOf", () => {
     expect(forgeApprovalOf(change(), formula(), rule, { mode: "direct", formula: "release" }).ok).toBe(false);
     expect(forgeApprovalOf(change(), formula(), rule, { mode: "pr", formula: "hotfix" }).ok).toBe(false);
   });
+
+  it("with formulas pinned in a factory repository, does not judge the ops repo's formulas/ (the pin approves them)", () => {
+    const absent: ForgeChange = { path: "formulas/release.sh" };
+    expect(forgeApprovalOf(change(pr([review("bob")])), absent, rule, pr_)).toEqual({ ok: false, problem: "its formula formulas/release.sh was no commit added it" });
+    expect(forgeApprovalOf(change(pr([review("bob")])), absent, { ...rule, formulasPinned: true }, pr_)).toEqual({ ok: true, signers: ["bob"] });
+    expect(forgeApprovalOf(change(pr([])), absent, { ...rule, formulasPinned: true }, pr_).ok).toBe(false);
+  });
 });

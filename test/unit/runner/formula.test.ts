@@ -87,6 +87,12 @@ describe("formulaEnv", () => {
     });
   });
 
+  it("adds disinto's names when the runner gives the roots: OPS_REPO_ROOT, FACTORY_ROOT, HOME; MOUNT_<ALIAS> with - as _", () => {
+    const env = formulaEnv({ meta: { ...meta, mountPaths: { "agent-data": "/home/agent/data" } }, checkout: "/local/ops", home: "/local", secrets: {}, base, roots: { factory: "/local/factory", home: "/home/agent" } });
+    expect(env).toMatchObject({ OPS_REPO_DIR: "/local/ops", OPS_REPO_ROOT: "/local/ops", FACTORY_ROOT: "/local/factory", HOME: "/home/agent", MOUNT_AGENT_DATA: "/home/agent/data" });
+    expect(formulaEnv({ meta, checkout: "/c", home: "/h", secrets: {}, base, roots: {} })).not.toHaveProperty("FACTORY_ROOT");
+  });
+
   it("gives a formula without secrets no VAULT_TOKEN at all, not even the runner's", () => {
     expect(formulaEnv({ meta: { ...meta, secrets: [] }, checkout: "/c", home: "/h", secrets: {}, base }).VAULT_TOKEN).toBeUndefined();
   });
@@ -99,6 +105,11 @@ describe("runFormula", () => {
     expect(r.stdout).toBe(
       "ACTION_ID GH_TOKEN HOME ISSUE_NUMBER LANG MOUNT_SSH OPS_REPO_DIR PATH PROJECT_TOML PWD SHLVL VAULT_ACTION_TOML VAULT_ADDR VAULT_TOKEN _ \ntoken [redacted] secret [redacted]\n",
     );
+  });
+
+  it("passes its arguments as $1 … (disinto's action id), nothing by default", async () => {
+    expect((await run('echo "[$#] [$1]"\n', { args: ["deploy-7"] })).stdout).toBe("[1] [deploy-7]\n");
+    expect((await run('echo "[$#]"\n')).stdout).toBe("[0]\n");
   });
 
   it("returns the formula's exit code", async () => {
