@@ -110,10 +110,11 @@ HCL
 # tree; it offers only the ssh mount, from a directory of its own, so class routing and
 # "a mount offered on one node only" are tested on two real nodes
 BIG_POOL=big
-# the head of an extra client agent's config, NAME POOL FIRST_PORT: its own data dir, ports and
-# cgroup tree; the caller adds its volumes and plugins and closes the client block
+# the head of an extra client agent's config, NAME POOL FIRST_PORT [SERVERS]: its own data dir,
+# ports and cgroup tree; SERVERS (HCL list items) defaults to the dev agent's RPC; the caller adds
+# its volumes and plugins and closes the client block
 client_agent_head() {
-  local name=$1 pool=$2 port=$3
+  local name=$1 pool=$2 port=$3 servers=${4:-"\"127.0.0.1:$((NOMAD_PORT + 1))\""}
   cat <<HCL
 data_dir  = "$dev/nomad-$name-data"
 bind_addr = "127.0.0.1"
@@ -133,7 +134,7 @@ advertise {
 }
 client {
   enabled       = true
-  servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
+  servers       = [$servers]
   node_pool     = "$pool"
   cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
 HCL
@@ -142,8 +143,11 @@ HCL
 # start_client_agent NAME POOL WHAT READY: its node pool, then the agent (clean environment)
 start_client_agent() {
   local name=$1 pool=$2 what=$3 ready=$4
-  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: %s)"\n}\n' "$pool" "$pool" "$what" >"$dev/pool-$pool.hcl"
-  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-$pool.hcl" >/dev/null
+  # the built-in pool "default" exists and cannot be changed
+  if [ "$pool" != default ]; then
+    printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: %s)"\n}\n' "$pool" "$pool" "$what" >"$dev/pool-$pool.hcl"
+    NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-$pool.hcl" >/dev/null
+  fi
   say "starting a nomad client in node pool $pool ($what)"
   "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-$name.hcl" >"$dev/nomad-$name.log" 2>&1 &
   echo $! >"$dev/nomad-$name.pid"
@@ -466,6 +470,9 @@ status() {
     if alive "$s"; then echo "${s#forge/}: running (pid $(cat "$dev/$s.pid"))"; else echo "${s#forge/}: stopped"; fi
   done
 }
+
+# sourced (scripts/cluster.sh): the functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   up) up ;;
