@@ -8,6 +8,7 @@ import type { ActionResult } from "../../dispatcher/core/result.js";
 import type { OpsRemote } from "../helpers/gitrepo.js";
 import { spawnDispatcher, waitUntil } from "../helpers/process.js";
 import { childrenByAction } from "../helpers/stack.js";
+import type { Witness } from "../helpers/witness.js";
 
 export const FORMULAS: Record<string, string> = {
   // short, uneven work so kills land at every stage
@@ -99,4 +100,30 @@ export async function runDisturbed(
 /** Results that did not succeed, one line each (the with-secret formula fails without its secret). */
 export function unsuccessful(results: Map<string, ActionResult>): string[] {
   return [...results.values()].filter((r) => r.status !== "succeeded").map((r) => `${r.id}: ${r.status} ${r.error?.message}`);
+}
+
+/** `formulas` each reporting its run to `witness` first (the formula's own side effect, counted outside the dispatcher). */
+export function witnessed(formulas: Record<string, string>, witness: Witness): Record<string, string> {
+  return Object.fromEntries(Object.entries(formulas).map(([path, text]) => [path, text.replace("set -eu\n", `set -eu\n${witness.line}\n`)]));
+}
+
+export interface Tally {
+  /** actions without a result */
+  lost: string[];
+  /** actions with more dispatched children, or more runs of their formula, than their result's attempts */
+  duplicates: string[];
+  /** every run the witness saw */
+  runs: number;
+}
+
+/** Lost and doubled actions, from the results, Nomad's children and the formula's own side effect. */
+export function tally(ids: string[], results: Map<string, ActionResult>, children: Map<string, string[]>, runs: Map<string, number>): Tally {
+  return {
+    lost: ids.filter((id) => !results.has(id)),
+    duplicates: ids.filter((id) => {
+      const attempts = results.get(id)?.attempts ?? 0;
+      return (children.get(id)?.length ?? 0) !== attempts || (runs.get(id) ?? 0) > attempts;
+    }),
+    runs: ids.reduce((n, id) => n + (runs.get(id) ?? 0), 0),
+  };
 }
