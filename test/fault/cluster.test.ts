@@ -103,11 +103,12 @@ it("the Nomad leader killed with -9 twice in the middle of 30 dispatches, brough
 it("the client agent restarted under six running exec tasks: Nomad 1.6.3 re-attaches them, each action runs once", async () => {
   const prefix = `cli-${uniq()}`;
   const ids = actionIds(prefix, 6);
-  const files: Record<string, string> = {
-    // long enough to be running across the agent's restart
-    "formulas/long.sh": `#!/usr/bin/env bash\nset -eu\n${witness.line}\nsleep 12\necho "done $ACTION_ID"\n`,
-  };
-  for (const id of ids) files[`vault/actions/${id}.toml`] = `id = "${id}"\nformula = "long"\ncontext = "client restart"\nsecrets = []\n`;
+  const files: Record<string, string> = {};
+  ids.forEach((id, i) => {
+    // one formula each (serialize_by = "formula" would run them one at a time), long enough to be running across the agent's restart
+    files[`formulas/long${i}.sh`] = `#!/usr/bin/env bash\nset -eu\n${witness.line}\nsleep 12\necho "done $ACTION_ID"\n`;
+    files[`vault/actions/${id}.toml`] = `id = "${id}"\nformula = "long${i}"\ncontext = "client restart"\nsecrets = []\n`;
+  });
   // through a server: the restarted agent is the tasks' node only
   const server = c.NOMAD_ADDRS.split(",")[1]!;
   const run = await runOnCluster("client-restart", server, files, ids, async () => {
