@@ -132,6 +132,7 @@ up() {
   cat >"$dev/env" <<ENV
 NOMAD_ADDR=$NOMAD_ADDR
 NOMAD_ADDRS=$(for i in "${SERVERS[@]}"; do printf 'http://127.0.0.1:%s%s' "$(http_port "$i")" "$([ "$i" = 2 ] || echo ,)"; done)
+NOMAD_CLIENT_ADDR=http://127.0.0.1:$CLIENT_PORT
 NOMAD_TOKEN=$(cat "$dev/nomad-dispatcher-token")
 DISPATCHER_JOB_PINS=$dev/jobs.pin.json
 ENV

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { runGit } from "../../dispatcher/opsrepo/exec.js";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import type { OpsRemote } from "../helpers/gitrepo.js";
-import { spawnDispatcher, waitUntil } from "../helpers/process.js";
+import { sleep, spawnDispatcher, waitUntil, type CliProcess } from "../helpers/process.js";
 import { childrenByAction } from "../helpers/stack.js";
 import type { Witness } from "../helpers/witness.js";
 
@@ -126,4 +126,18 @@ export function tally(ids: string[], results: Map<string, ActionResult>, childre
     }),
     runs: ids.reduce((n, id) => n + (runs.get(id) ?? 0), 0),
   };
+}
+
+/**
+ * `dispatcher run` with `env`, killed with -9 after a random 300..300+`spreadMs` ms, `kills` times
+ * (each life starts where the last was killed); returns the last life, left running.
+ */
+export async function killRepeatedly(env: Record<string, string>, logFile: string, kills: number, spreadMs = 2200): Promise<CliProcess> {
+  for (let k = 0; k < kills; k++) {
+    const p = spawnDispatcher(["run"], env, logFile);
+    await sleep(300 + Math.floor(Math.random() * spreadMs));
+    p.child.kill("SIGKILL");
+    await p.exited;
+  }
+  return spawnDispatcher(["run"], env, logFile);
 }
