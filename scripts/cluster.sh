@@ -15,7 +15,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # stack.sh's settings (ports, engines, AGENT_ENV) and functions (client_agent_head,
-# start_client_agent, mount_volumes, secure_nomad, wait_for, alive, stop_pid, mgmt)
+# agent_head, start_client_agent, mount_volumes, secure_nomad, wait_for, alive, stop_pid, mgmt)
 # shellcheck source=stack.sh
 . "$root/scripts/stack.sh"
 base=$dev
@@ -34,23 +34,8 @@ serf_list() { local i; for i in "${SERVERS[@]}"; do printf '"127.0.0.1:%s"%s' $(
 write_server_config() {
   local i=$1 port; port=$(http_port "$1")
   mkdir -p "$dev/server-$i-data"
-  cat >"$dev/server-$i.hcl" <<HCL
-data_dir  = "$dev/server-$i-data"
-bind_addr = "127.0.0.1"
-name      = "cluster-server-$i"
-acl {
-  enabled = true
-}
-ports {
-  http = $port
-  rpc  = $((port + 1))
-  serf = $((port + 2))
-}
-advertise {
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}
+  { agent_head "$dev/server-$i-data" "cluster-server-$i" "$port"
+    cat <<HCL
 server {
   enabled          = true
   bootstrap_expect = 3
@@ -58,11 +43,10 @@ server {
     retry_join     = [$(serf_list)]
     retry_interval = "1s"
   }
-  job_gc_interval   = "1m"
-  job_gc_threshold  = "10m"
-  eval_gc_threshold = "10m"
+$SERVER_GC
 }
 HCL
+  } >"$dev/server-$i.hcl"
 }
 
 start_server() {

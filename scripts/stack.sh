@@ -13,7 +13,7 @@
 #   scripts/stack.sh status
 # DEV_FORGE=1 makes `up` start Gitea too (building it first: cold, about 5+ minutes).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/engines.env"
 dev="$root/.dev"
 nomad="$ENGINE_CACHE/bin/nomad-$NOMAD_VERSION"
@@ -61,6 +61,11 @@ mount_volumes() {
   done
 }
 
+# short GC so tests see the dispatcher outlive Nomad's memory of a job (every server's)
+SERVER_GC='  job_gc_interval   = "1m"
+  job_gc_threshold  = "10m"
+  eval_gc_threshold = "10m"'
+
 write_nomad_config() {
   mkdir -p "$dev/volumes/ssh" "$dev/volumes/gpg" "$dev/volumes/sops" "$dev/runner" "$dev/nomad-data"
   cat > "$dev/nomad.hcl" <<HCL
@@ -75,10 +80,7 @@ ports {
   serf = $((NOMAD_PORT + 2))
 }
 server {
-  # short GC so tests see the dispatcher outlive Nomad's memory of a job
-  job_gc_interval   = "1m"
-  job_gc_threshold  = "10m"
-  eval_gc_threshold = "10m"
+$SERVER_GC
 }
 client {
   # several dev stacks (worktrees, other ports) may run side by side: one cgroup tree each
@@ -115,10 +117,24 @@ BIG_POOL=big
 # its volumes and plugins and closes the client block
 client_agent_head() {
   local name=$1 pool=$2 port=$3 servers=${4:-"\"127.0.0.1:$((NOMAD_PORT + 1))\""}
+  agent_head "$dev/nomad-$name-data" "dev-$pool" "$port"
   cat <<HCL
-data_dir  = "$dev/nomad-$name-data"
+client {
+  enabled       = true
+  servers       = [$servers]
+  node_pool     = "$pool"
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
+HCL
+}
+
+# what every agent but the -dev one starts with, DATA_DIR NAME FIRST_PORT: its data dir and name,
+# ACLs on, its three loopback ports (http, rpc, serf) and loopback advertised
+agent_head() {
+  local data=$1 name=$2 port=$3
+  cat <<HCL
+data_dir  = "$data"
 bind_addr = "127.0.0.1"
-name      = "dev-$pool"
+name      = "$name"
 acl {
   enabled = true
 }
@@ -132,11 +148,6 @@ advertise {
   rpc  = "127.0.0.1"
   serf = "127.0.0.1"
 }
-client {
-  enabled       = true
-  servers       = [$servers]
-  node_pool     = "$pool"
-  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
 HCL
 }
 
