@@ -60,10 +60,16 @@ async function runOnCluster(label: string, addr: string, files: Record<string, s
       return 0; // no leader at this moment
     }
   };
-  const faults = await disturb(ours);
-  const allDone = await waitUntil(async () => (await readResults(remote, ids)).size === ids.length, 300_000, 2000);
-  p.child.kill("SIGTERM");
-  await p.exited;
+  let faults: string[];
+  let allDone: boolean;
+  try {
+    faults = await disturb(ours);
+    allDone = await waitUntil(async () => (await readResults(remote, ids)).size === ids.length, 300_000, 2000);
+  } finally {
+    // a failed check stops it too: a dispatcher left running outlives the test
+    p.child.kill("SIGTERM");
+    await p.exited;
+  }
   const results = await readResults(remote, ids);
   const t = tally(ids, results, await childrenByAction("runner", nomad), witness.runs());
   const attempts = [...results.values()].reduce((n, r) => n + r.attempts, 0);
