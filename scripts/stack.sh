@@ -458,6 +458,8 @@ forge() {
 }
 
 down() {
+  # the fault suite's three-server cluster (scripts/cluster.sh) keeps its state under .dev too
+  if [ -d "$dev/cluster" ]; then "$root/scripts/cluster.sh" down; fi
   "$root/scripts/forge.sh" down "$dev"
   stop_pid nomad-docker
   stop_pid nomad-big
