@@ -1,6 +1,6 @@
 // Shared fixtures of the fault suite: an ops repo of N actions, a disturbed run over it, and the
 // checks on its results.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runGit } from "../../dispatcher/opsrepo/exec.js";
@@ -128,13 +128,24 @@ export function tally(ids: string[], results: Map<string, ActionResult>, childre
   };
 }
 
+/** how many lives in `logFile` said they run (their first pass may start) */
+async function livesRunning(logFile: string): Promise<number> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  return text.split('"msg":"dispatcher running"').length - 1;
+}
+
 /**
  * `dispatcher run` with `env`, killed with -9 after a random 300..300+`spreadMs` ms, `kills` times
- * (each life starts where the last was killed); returns the last life, left running.
+ * (each life starts where the last was killed); returns the last life, left running. With
+ * `workingEvery` n, every n-th life is killed that long after it said it runs instead of after its
+ * start: on a loaded machine a start alone can outlast the spread, and those kills then land in
+ * the work (claims, dispatches, pushes), not only in the start.
  */
-export async function killRepeatedly(env: Record<string, string>, logFile: string, kills: number, spreadMs = 2200): Promise<CliProcess> {
+export async function killRepeatedly(env: Record<string, string>, logFile: string, kills: number, spreadMs = 2200, workingEvery = 0): Promise<CliProcess> {
   for (let k = 0; k < kills; k++) {
+    const before = workingEvery > 0 && k % workingEvery === 0 ? await livesRunning(logFile) : undefined;
     const p = spawnDispatcher(["run"], env, logFile);
+    if (before !== undefined) await waitUntil(async () => (await livesRunning(logFile)) > before || p.child.exitCode !== null, 30_000, 100);
     await sleep(300 + Math.floor(Math.random() * spreadMs));
     p.child.kill("SIGKILL");
     await p.exited;
