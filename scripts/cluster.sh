@@ -11,6 +11,7 @@
 #   scripts/cluster.sh kill I       kill -9 server I
 #   scripts/cluster.sh start I      start server I again on its data dir
 #   scripts/cluster.sh restart-client   stop the client agent (SIGTERM: its tasks keep running) and start it on its data dir
+#   scripts/cluster.sh stop-client | start-client   the same in two steps (a client down past the heartbeat grace)
 #   scripts/cluster.sh status
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -144,9 +145,11 @@ kill_server() {
   say "killed server $i (kill -9)"
 }
 
+start_client() { start_client_agent client default "the cluster's exec client" nomad_cluster_ready; }
+
 restart_client() {
   stop_pid nomad-client
-  start_client_agent client default "the cluster's exec client" nomad_cluster_ready
+  start_client
 }
 
 status() {
@@ -164,6 +167,8 @@ case "${1:-}" in
   kill) kill_server "${2:-}" ;;
   start) start_server "${2:?usage: scripts/cluster.sh start 0|1|2}"; wait_for "a cluster leader" 60 leader_index ;;
   restart-client) restart_client ;;
+  stop-client) stop_pid nomad-client ;;
+  start-client) start_client ;;
   status) status ;;
-  *) die "usage: scripts/cluster.sh up|down|leader|kill I|start I|restart-client|status" ;;
+  *) die "usage: scripts/cluster.sh up|down|leader|kill I|start I|restart-client|stop-client|start-client|status" ;;
 esac

@@ -106,24 +106,32 @@ it("the Nomad leader killed with -9 twice in the middle of 30 dispatches, brough
   expect([...run.writes.entries()].filter(([, n]) => n !== 1)).toEqual([]);
 }, 600_000);
 
-it("the client agent restarted under six running exec tasks: Nomad 1.6.3 re-attaches them, each action runs once", async () => {
-  const prefix = `cli-${uniq()}`;
+/** six actions, one formula each (serialize_by = "formula" would run them one at a time), each running 12 s */
+function longActions(prefix: string): { ids: string[]; files: Record<string, string> } {
   const ids = actionIds(prefix, 6);
   const files: Record<string, string> = {};
   ids.forEach((id, i) => {
-    // one formula each (serialize_by = "formula" would run them one at a time), long enough to be running across the agent's restart
     files[`formulas/long${i}.sh`] = `#!/usr/bin/env bash\nset -eu\n${witness.line}\nsleep 12\necho "done $ACTION_ID"\n`;
-    files[`vault/actions/${id}.toml`] = `id = "${id}"\nformula = "long${i}"\ncontext = "client restart"\nsecrets = []\n`;
+    files[`vault/actions/${id}.toml`] = `id = "${id}"\nformula = "long${i}"\ncontext = "client faults"\nsecrets = []\n`;
   });
+  return { ids, files };
+}
+
+/** until all of `ids` have an allocation running */
+async function allRunning(ids: string[], through = nomad): Promise<boolean> {
+  const running = async () => {
+    const children = await childrenByAction("runner", through);
+    const jobs = ids.flatMap((id) => children.get(id) ?? []);
+    return (await Promise.all(jobs.map((job) => clusterAllocations(c, job)))).flat().filter((a) => a.ClientStatus === "running").length;
+  };
+  return waitUntil(async () => (await running()) === ids.length, 120_000, 500);
+}
+
+it("the client agent restarted under six running exec tasks: Nomad 1.6.3 re-attaches them, each action runs once", async () => {
+  const { ids, files } = longActions(`cli-${uniq()}`);
   // through a server: the restarted agent is the tasks' node only
-  const server = c.NOMAD_ADDRS.split(",")[1]!;
-  const run = await runOnCluster("client-restart", server, files, ids, async () => {
-    const running = async () => {
-      const children = await childrenByAction("runner", nomad);
-      const jobs = ids.flatMap((id) => children.get(id) ?? []);
-      return (await Promise.all(jobs.map((job) => clusterAllocations(c, job)))).flat().filter((a) => a.ClientStatus === "running").length;
-    };
-    expect(await waitUntil(async () => (await running()) === ids.length, 120_000, 500)).toBe(true);
+  const run = await runOnCluster("client-restart", c.NOMAD_ADDRS.split(",")[1]!, files, ids, async () => {
+    expect(await allRunning(ids)).toBe(true);
     await cluster("restart-client");
     return [`client agent restarted under ${ids.length} running tasks`];
   });
@@ -134,4 +142,36 @@ it("the client agent restarted under six running exec tasks: Nomad 1.6.3 re-atta
   // re-attached: one attempt each, one run of the formula each
   expect([...run.results.values()].map((r) => r.attempts)).toEqual(ids.map(() => 1));
   expect(run.t.runs).toBe(ids.length);
+}, 600_000);
+
+// FAILS TODAY, so it runs only with FAULT_CLIENT_DOWN=1 (vitest lists it as skipped otherwise):
+// the agent down 28 s, its six allocations were marked lost; Nomad 1.6.3 then placed a
+// replacement allocation of each lost child itself (reschedule attempts 0 notwithstanding) when the
+// node came back, and the dispatcher also retried each as a new child: 6 results, 12 attempts,
+// 18 formula runs (the original, which finished unseen while the agent was down, Nomad's
+// replacement, and the retry). The dispatcher's answer should follow Nomad's replacement of a
+// lost allocation (the same child) instead of dispatching another.
+it.runIf(process.env.FAULT_CLIENT_DOWN === "1")("the client agent down past the heartbeat grace under six running exec tasks: Nomad marks them lost; each formula runs at most twice (the unseen original and one more)", async () => {
+  const { ids, files } = longActions(`cld-${uniq()}`);
+  // the test's reads go to a server: the client agent is down
+  const server = clusterNomad(c, c.NOMAD_ADDR);
+  const run = await runOnCluster("client-down", c.NOMAD_ADDRS.split(",")[1]!, files, ids, async () => {
+    expect(await allRunning(ids)).toBe(true);
+    await cluster("stop-client");
+    // the node is down once its heartbeat TTL and grace have passed (about 20 s here)
+    const downFor = Date.now();
+    const lost = await waitUntil(async () => {
+      const children = await childrenByAction("runner", server);
+      const allocs = (await Promise.all(ids.flatMap((id) => children.get(id) ?? []).map((job) => clusterAllocations(c, job)))).flat();
+      return allocs.filter((a) => a.ClientStatus === "lost").length >= ids.length;
+    }, 120_000, 1000);
+    await cluster("start-client");
+    return [`client agent down ${Math.round((Date.now() - downFor) / 1000)} s under ${ids.length} running tasks, lost=${lost}`];
+  });
+  expect(run.allDone).toBe(true);
+  expect(run.t.lost).toEqual([]);
+  expect(run.t.duplicates).toEqual([]);
+  expect(unsuccessful(run.results)).toEqual([]);
+  // the original may have finished unseen while its agent was down: one more run at most
+  expect(ids.filter((id) => (witness.runs().get(id) ?? 0) > 2)).toEqual([]);
 }, 600_000);

@@ -42,8 +42,8 @@ export async function clusterUp(): Promise<ClusterEnv> {
 }
 
 /** the cluster as its administrator sees it (management token, runner namespace), through the client agent: it forwards to whichever server answers */
-export function clusterNomad(c: ClusterEnv): NomadClient {
-  return createNomadPort({ addr: c.NOMAD_CLIENT_ADDR, token: c.managementToken, namespace: stackEnv().NOMAD_NAMESPACE });
+export function clusterNomad(c: ClusterEnv, addr = c.NOMAD_CLIENT_ADDR): NomadClient {
+  return createNomadPort({ addr, token: c.managementToken, namespace: stackEnv().NOMAD_NAMESPACE });
 }
 
 /** the environment a dispatcher needs on the cluster through `addr` (the dev stack's OpenBao and git) */
