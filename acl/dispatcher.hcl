@@ -13,7 +13,9 @@ namespace "dispatch" {
 
   variables {
     # the ledger (<prefix>/actions/<id>), replica heartbeats (<prefix>/instances/<name>) and the
-    # places of the limits replicas share (<prefix>/places/lock/<key>, <prefix>/places/slot/<n>):
+    # places of the limits replicas share (<prefix>/places/lock/<key>, <prefix>/places/slot/<n>)
+    # and the webhook's replay guard (<prefix>/deliveries/<sha256 of a delivery>: created with
+    # check-and-set, an expired one taken over, swept with check-and-set):
     #   read    each entry, heartbeat and place (take-over decisions)
     #   write   claims and state changes, heartbeats, taking a place (all check-and-set)
     #   list    the slots when the first guess is taken, the ledger at most hourly for its

@@ -130,6 +130,8 @@ export const configSchema = z.strictObject({
     listen: z.string().regex(/^(off|[^\s:]+:\d{1,5})$/, 'must be host:port like 127.0.0.1:9464, or "off"'),
     /** the webhook's shared secret (Forgejo/Gitea/GitHub); without it /hooks/push answers 404 */
     webhookSecretFile: z.string(),
+    /** how long a push delivery's record in the ledger makes the same delivery a replay, for every replica */
+    webhookReplaySeconds: positiveInt,
   }),
   /** mount alias → name of the Nomad host volume that provides it on client nodes */
   hostVolumes: z.strictObject({ ssh: z.string().min(1), gpg: z.string().min(1), sops: z.string().min(1) }),
@@ -255,7 +257,7 @@ export function defaults(cwd = process.cwd()): Layer {
     formulas: { factoryRemote: "", factoryCommit: "", args: "none", home: "" },
     limits: { maxInFlight: 4, serializeBy: "formula" },
     timeouts: { defaultMinutes: 60, placementSeconds: 300, reevaluateSeconds: 30 },
-    server: { listen: "127.0.0.1:9464", webhookSecretFile: "" },
+    server: { listen: "127.0.0.1:9464", webhookSecretFile: "", webhookReplaySeconds: 86_400 },
     hostVolumes: { ssh: "ssh", gpg: "gpg", sops: "sops" },
     mounts: {},
     approvals: { requireSigned: false, allowedSigners: "", count: 1, provider: "signed", approvers: [], directFormulas: [], signatureChecksPerPass: SIGNATURE_CHECKS_PER_PASS },
@@ -283,6 +285,7 @@ const ENV: Record<string, string> = {
   DISPATCHER_REEVALUATE_SECONDS: "timeouts.reevaluateSeconds",
   DISPATCHER_LISTEN: "server.listen",
   DISPATCHER_WEBHOOK_SECRET_FILE: "server.webhookSecretFile",
+  DISPATCHER_WEBHOOK_REPLAY_SECONDS: "server.webhookReplaySeconds",
   VAULT_ADDR: "vault.addr",
   VAULT_TOKEN: "vault.token",
   DISPATCHER_VAULT_TOKEN_FILE: "vault.tokenFile",

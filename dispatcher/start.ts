@@ -23,6 +23,7 @@ import { createAllocationFeed } from "./nomad/feed.js";
 import { createLoopEmitter, type LoopEmitter } from "./core/events.js";
 import { logLoopEvents } from "./core/log-events.js";
 import { createNomadLedger, issuesLedgerPrefix } from "./nomad/ledger.js";
+import { createNomadDeliveries } from "./nomad/deliveries.js";
 import { createNomadPlaces } from "./nomad/places.js";
 import { createNomadPort, type NomadClient } from "./nomad/client.js";
 import { redactUrls, remoteTip } from "./opsrepo/exec.js";
@@ -377,12 +378,14 @@ export function startDispatcher(config: Config, overrides: Overrides = {}): Disp
         listen: config.server.listen,
         metrics,
         readiness,
-            webhook: secretFile
+        webhook: secretFile
           ? {
               secret: readWebhookSecret(secretFile),
               branch: config.repo.branch,
               onPush: (tip) => loop.wake(tip),
               ...(issues ? { onIssues: () => (issues.wake(), loop.wake()) } : {}),
+              // beside the ledger, as the shared limits: a ledger of a test's own keeps the guard in-process
+              ...(overrides.ledger ? {} : { replays: { deliveries: createNomadDeliveries(engines.nomad, config.nomad.ledgerPrefix), windowSeconds: config.server.webhookReplaySeconds } }),
             }
           : undefined,
         log: log.child({ component: "server" }),

@@ -13,7 +13,7 @@
 #   scripts/stack.sh status
 # DEV_FORGE=1 makes `up` start Gitea too (building it first: cold, about 5+ minutes).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/engines.env"
 dev="$root/.dev"
 nomad="$ENGINE_CACHE/bin/nomad-$NOMAD_VERSION"
@@ -63,6 +63,11 @@ mount_volumes() {
   done
 }
 
+# short GC so tests see the dispatcher outlive Nomad's memory of a job (every server's)
+SERVER_GC='  job_gc_interval   = "1m"
+  job_gc_threshold  = "10m"
+  eval_gc_threshold = "10m"'
+
 write_nomad_config() {
   local alias
   for alias in "${DEV_MOUNTS[@]}"; do mkdir -p "$dev/volumes/$alias"; done
@@ -79,10 +84,7 @@ ports {
   serf = $((NOMAD_PORT + 2))
 }
 server {
-  # short GC so tests see the dispatcher outlive Nomad's memory of a job
-  job_gc_interval   = "1m"
-  job_gc_threshold  = "10m"
-  eval_gc_threshold = "10m"
+$SERVER_GC
 }
 client {
   # several dev stacks (worktrees, other ports) may run side by side: one cgroup tree each
@@ -114,14 +116,29 @@ HCL
 # tree; it offers only the ssh mount, from a directory of its own, so class routing and
 # "a mount offered on one node only" are tested on two real nodes
 BIG_POOL=big
-# the head of an extra client agent's config, NAME POOL FIRST_PORT: its own data dir, ports and
-# cgroup tree; the caller adds its volumes and plugins and closes the client block
+# the head of an extra client agent's config, NAME POOL FIRST_PORT [SERVERS]: its own data dir,
+# ports and cgroup tree; SERVERS (HCL list items) defaults to the dev agent's RPC; the caller adds
+# its volumes and plugins and closes the client block
 client_agent_head() {
-  local name=$1 pool=$2 port=$3
+  local name=$1 pool=$2 port=$3 servers=${4:-"\"127.0.0.1:$((NOMAD_PORT + 1))\""}
+  agent_head "$dev/nomad-$name-data" "dev-$pool" "$port"
   cat <<HCL
-data_dir  = "$dev/nomad-$name-data"
+client {
+  enabled       = true
+  servers       = [$servers]
+  node_pool     = "$pool"
+  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
+HCL
+}
+
+# what every agent but the -dev one starts with, DATA_DIR NAME FIRST_PORT: its data dir and name,
+# ACLs on, its three loopback ports (http, rpc, serf) and loopback advertised
+agent_head() {
+  local data=$1 name=$2 port=$3
+  cat <<HCL
+data_dir  = "$data"
 bind_addr = "127.0.0.1"
-name      = "dev-$pool"
+name      = "$name"
 acl {
   enabled = true
 }
@@ -135,19 +152,17 @@ advertise {
   rpc  = "127.0.0.1"
   serf = "127.0.0.1"
 }
-client {
-  enabled       = true
-  servers       = ["127.0.0.1:$((NOMAD_PORT + 1))"]
-  node_pool     = "$pool"
-  cgroup_parent = "/nomad-dev-$NOMAD_PORT-$pool"
 HCL
 }
 
 # start_client_agent NAME POOL WHAT READY: its node pool, then the agent (clean environment)
 start_client_agent() {
   local name=$1 pool=$2 what=$3 ready=$4
-  printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: %s)"\n}\n' "$pool" "$pool" "$what" >"$dev/pool-$pool.hcl"
-  NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-$pool.hcl" >/dev/null
+  # the built-in pool "default" exists and cannot be changed
+  if [ "$pool" != default ]; then
+    printf 'node_pool "%s" {\n  description = "runner class %s (dev stack: %s)"\n}\n' "$pool" "$pool" "$what" >"$dev/pool-$pool.hcl"
+    NOMAD_TOKEN=$(mgmt) "$nomad" node pool apply "$dev/pool-$pool.hcl" >/dev/null
+  fi
   say "starting a nomad client in node pool $pool ($what)"
   "${AGENT_ENV[@]}" "$nomad" agent -config "$dev/nomad-$name.hcl" >"$dev/nomad-$name.log" 2>&1 &
   echo $! >"$dev/nomad-$name.pid"
@@ -447,6 +462,8 @@ forge() {
 }
 
 down() {
+  # the fault suite's three-server cluster (scripts/cluster.sh) keeps its state under .dev too
+  if [ -d "$dev/cluster" ]; then "$root/scripts/cluster.sh" down; fi
   "$root/scripts/forge.sh" down "$dev"
   stop_pid nomad-docker
   stop_pid nomad-big
@@ -470,6 +487,9 @@ status() {
     if alive "$s"; then echo "${s#forge/}: running (pid $(cat "$dev/$s.pid"))"; else echo "${s#forge/}: stopped"; fi
   done
 }
+
+# sourced (scripts/cluster.sh): the functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   up) up ;;

@@ -1,4 +1,4 @@
-import { AllocationLost, TimeoutExceeded, failureClassOf, type FailureClass } from "../errors.js";
+import { AllocationLost, TimeoutExceeded, failureClassOf, retryTable, type FailureClass } from "../errors.js";
 import type { Logger } from "../log.js";
 import { RUNNER_TASK, decodePayload, looksLikeRunnerVerdict, parseRunnerError, stripVerdictNonce } from "../contract.js";
 import type { PinFile } from "./pins.js";
@@ -55,14 +55,16 @@ export interface Follow {
 
 /**
  * Tracks the job to a terminal state or a deadline. When `signal` aborts (shutdown), the job is
- * left running and the token alive for whoever re-attaches; any other failure revokes the token.
+ * left running and the token alive for whoever re-attaches; so is it when following fails with a
+ * class that is retried (Nomad without a leader during an election answers HTTP 500): the retry
+ * re-attaches to the same child, which still needs its token. A final failure revokes it.
  */
 export async function trackChild(f: Follow, deps: ExecuteDeps, signal?: AbortSignal): Promise<Tracked> {
   const log = deps.log.child({ job_id: f.jobId });
   try {
     return await trackJob(f, deps, log, signal);
   } catch (err) {
-    if (signal?.aborted !== true) await revokeToken(f, deps, log);
+    if (signal?.aborted !== true && retryTable[failureClassOf(err)].retries === 0) await revokeToken(f, deps, log);
     throw err;
   }
 }

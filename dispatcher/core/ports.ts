@@ -316,6 +316,20 @@ export interface PlacesPort {
   list(kind: "lock" | "slot"): Promise<string[]>;
 }
 
+/**
+ * Push webhook deliveries seen lately, in the ledger's store: every replica behind one ingress
+ * answers a replayed delivery the same way (server/webhook.ts).
+ */
+export interface DeliveriesPort {
+  /**
+   * records `key` as seen `at` (check-and-set create): true for the one call that recorded it; a
+   * record written before `expiredBefore` is taken over (check-and-set) as if absent
+   */
+  first(key: string, at: Date, expiredBefore: Date): Promise<boolean>;
+  /** removes the records written before `before` (check-and-set: one taken over meanwhile stays); how many */
+  sweep(before: Date): Promise<number>;
+}
+
 /** A commit status's state, as Gitea/Forgejo (and GitHub) name them. */
 export type ForgeStatusState = "pending" | "success" | "failure" | "error";
 

@@ -2,9 +2,10 @@
 // /readyz (server/health.ts) and POST /hooks/push (server/webhook.ts). Loopback by default.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Counter, type Registry } from "prom-client";
+import type { DeliveriesPort } from "../core/ports.js";
 import type { Logger } from "../log.js";
 import type { Readiness } from "./health.js";
-import { createRateLimit, createReplayGuard, judgeDelivery, replayKey } from "./webhook.js";
+import { createRateLimit, createReplayGuard, createSharedReplayGuard, judgeDelivery, replayKey } from "./webhook.js";
 
 export interface ServerDeps {
   /** host:port; port 0 picks a free one */
@@ -12,7 +13,15 @@ export interface ServerDeps {
   metrics: Registry;
   readiness: Readiness;
   /** absent: /hooks/push answers 404 */
-  webhook?: { secret: string; branch: string; onPush(tip?: string): void; onIssues?(): void };
+  webhook?: {
+    secret: string;
+    branch: string;
+    onPush(tip?: string): void;
+    /** a signed issue event (issues, issue_label): the issue loop looks at once */
+    onIssues?(): void;
+    /** the replay guard replicas share (the ledger's store), with its window; absent: this process's memory only */
+    replays?: { deliveries: DeliveriesPort; windowSeconds: number };
+  };
   log: Logger;
   now(): number;
 }
@@ -51,11 +60,27 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
   const host = deps.listen.slice(0, at);
   const port = Number(deps.listen.slice(at + 1));
   const limit = createRateLimit(HOOKS_PER_WINDOW, HOOK_WINDOW_MS, deps.now);
-  const replays = createReplayGuard();
+  const shared = deps.webhook?.replays;
+  const replays = shared
+    ? createSharedReplayGuard({ ...shared, now: deps.now, onSweepError: (err) => deps.log.warn({ err }, "webhook replay guard: sweeping expired deliveries failed; the next delivery tries again") })
+    : createReplayGuard();
   /** a flood of unsigned requests is counted in the metric, and logged at most this often */
   const refusalsLogged = createRateLimit(HOOKS_PER_WINDOW, HOOK_WINDOW_MS, deps.now);
   const deliveries = new Counter({ name: "dispatcher_webhook_deliveries_total", help: "Webhook deliveries by outcome (push, issues, ignored, replayed, unauthorized, limited, too_large)", labelNames: ["outcome"], registers: [deps.metrics] });
   const log = deps.log;
+
+  /**
+   * The replay guard's answer; when the shared store cannot answer, the delivery is taken (a
+   * delivery only starts a pass early, what polling does anyway; the rate limit still holds)
+   */
+  async function firstDelivery(key: string): Promise<boolean> {
+    try {
+      return await replays.first(key);
+    } catch (err) {
+      log.warn({ err }, "webhook replay guard: the shared record could not be written; taking the delivery");
+      return true;
+    }
+  }
 
   async function hook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const w = deps.webhook;
@@ -84,7 +109,7 @@ export async function startServer(deps: ServerDeps): Promise<Served> {
       return send(res, 202, `ignored: ${verdict.reason}\n`);
     }
     // the replay key is the signed body itself (a delivery id header is not covered by the signature, and may be absent)
-    if (!replays.first(replayKey(body))) {
+    if (!(await firstDelivery(replayKey(body)))) {
       deliveries.inc({ outcome: "replayed" });
       return send(res, 202, verdict.delivery ? `delivery ${verdict.delivery} was already handled\n` : "this delivery's body was already handled\n");
     }

@@ -2,6 +2,7 @@
 // secret. What a delivery may do is start a pass early; it carries no data the pass trusts (the
 // tip it names only spares asking the remote whether it moved: the tip read is the fetched one).
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { DeliveriesPort } from "../core/ports.js";
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -95,6 +96,38 @@ export function createReplayGuard(capacity = 1000) {
       // a Set iterates in insertion order: drop the oldest
       if (seen.size > capacity) seen.delete(seen.values().next().value!);
       return true;
+    },
+  };
+}
+
+export interface SharedReplayGuardDeps {
+  deliveries: DeliveriesPort;
+  /** a delivery's record counts this long; then it is taken over or swept */
+  windowSeconds: number;
+  now(): number;
+  /** a sweep that failed (the next one tries again) */
+  onSweepError(err: unknown): void;
+}
+
+/**
+ * The replay guard replicas share: a check-and-set record in the ledger's store per delivery
+ * body, so of the replicas behind one ingress exactly one accepts a delivery within the window
+ * (a restart forgets nothing either). Records past the window are taken over as new, and swept at
+ * most once per window (and at most hourly) by whichever replica receives a delivery.
+ */
+export function createSharedReplayGuard(deps: SharedReplayGuardDeps) {
+  const windowMs = deps.windowSeconds * 1000;
+  let sweptAt = deps.now();
+  return {
+    /** true for the one replica that saw `key` first within the window */
+    async first(key: string): Promise<boolean> {
+      const t = deps.now();
+      const expiredBefore = new Date(t - windowMs);
+      if (t - sweptAt >= Math.min(windowMs, 3_600_000)) {
+        sweptAt = t;
+        deps.deliveries.sweep(expiredBefore).catch(deps.onSweepError);
+      }
+      return deps.deliveries.first(key, new Date(t), expiredBefore);
     },
   };
 }

@@ -1,13 +1,14 @@
 // Shared fixtures of the fault suite: an ops repo of N actions, a disturbed run over it, and the
 // checks on its results.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runGit } from "../../dispatcher/opsrepo/exec.js";
 import type { ActionResult } from "../../dispatcher/core/result.js";
 import type { OpsRemote } from "../helpers/gitrepo.js";
-import { spawnDispatcher, waitUntil } from "../helpers/process.js";
+import { sleep, spawnDispatcher, waitUntil, type CliProcess } from "../helpers/process.js";
 import { childrenByAction } from "../helpers/stack.js";
+import type { Witness } from "../helpers/witness.js";
 
 export const FORMULAS: Record<string, string> = {
   // short, uneven work so kills land at every stage
@@ -99,4 +100,55 @@ export async function runDisturbed(
 /** Results that did not succeed, one line each (the with-secret formula fails without its secret). */
 export function unsuccessful(results: Map<string, ActionResult>): string[] {
   return [...results.values()].filter((r) => r.status !== "succeeded").map((r) => `${r.id}: ${r.status} ${r.error?.message}`);
+}
+
+/** `formulas` each reporting its run to `witness` first (the formula's own side effect, counted outside the dispatcher). */
+export function witnessed(formulas: Record<string, string>, witness: Witness): Record<string, string> {
+  return Object.fromEntries(Object.entries(formulas).map(([path, text]) => [path, text.replace("set -eu\n", `set -eu\n${witness.line}\n`)]));
+}
+
+export interface Tally {
+  /** actions without a result */
+  lost: string[];
+  /** actions with more dispatched children, or more runs of their formula, than their result's attempts */
+  duplicates: string[];
+  /** every run the witness saw */
+  runs: number;
+}
+
+/** Lost and doubled actions, from the results, Nomad's children and the formula's own side effect. */
+export function tally(ids: string[], results: Map<string, ActionResult>, children: Map<string, string[]>, runs: Map<string, number>): Tally {
+  return {
+    lost: ids.filter((id) => !results.has(id)),
+    duplicates: ids.filter((id) => {
+      const attempts = results.get(id)?.attempts ?? 0;
+      return (children.get(id)?.length ?? 0) !== attempts || (runs.get(id) ?? 0) > attempts;
+    }),
+    runs: ids.reduce((n, id) => n + (runs.get(id) ?? 0), 0),
+  };
+}
+
+/** how many lives in `logFile` said they run (their first pass may start) */
+async function livesRunning(logFile: string): Promise<number> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  return text.split('"msg":"dispatcher running"').length - 1;
+}
+
+/**
+ * `dispatcher run` with `env`, killed with -9 after a random 300..300+`spreadMs` ms, `kills` times
+ * (each life starts where the last was killed); returns the last life, left running. With
+ * `workingEvery` n, every n-th life is killed that long after it said it runs instead of after its
+ * start: on a loaded machine a start alone can outlast the spread, and those kills then land in
+ * the work (claims, dispatches, pushes), not only in the start.
+ */
+export async function killRepeatedly(env: Record<string, string>, logFile: string, kills: number, spreadMs = 2200, workingEvery = 0): Promise<CliProcess> {
+  for (let k = 0; k < kills; k++) {
+    const before = workingEvery > 0 && k % workingEvery === 0 ? await livesRunning(logFile) : undefined;
+    const p = spawnDispatcher(["run"], env, logFile);
+    if (before !== undefined) await waitUntil(async () => (await livesRunning(logFile)) > before || p.child.exitCode !== null, 30_000, 100);
+    await sleep(300 + Math.floor(Math.random() * spreadMs));
+    p.child.kill("SIGKILL");
+    await p.exited;
+  }
+  return spawnDispatcher(["run"], env, logFile);
 }

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { createOpsRemote, type OpsRemote } from "../helpers/gitrepo.js";
-import { sleep, spawnDispatcher, waitUntil } from "../helpers/process.js";
+import { waitUntil } from "../helpers/process.js";
 import { childrenByAction, grantSecret, uniq } from "../helpers/stack.js";
-import { FORMULAS, actionFiles, actionIds, readResults, resultWrites } from "./corpus.js";
+import { FORMULAS, actionFiles, actionIds, killRepeatedly, readResults, resultWrites } from "./corpus.js";
 
 const ACTIONS = Number(process.env.FAULT_ACTIONS ?? 50);
 const KILLS = Number(process.env.FAULT_KILLS ?? 30);
@@ -36,14 +36,8 @@ it(`survives ${KILLS} kill -9 over ${ACTIONS} actions without losing or doubling
   const logFile = join(work, "dispatcher.log");
   const started = Date.now();
   const ids = actionIds(prefix, ACTIONS);
-  let kills = 0;
-  for (; kills < KILLS; kills++) {
-    const p = spawnDispatcher(["run"], env, logFile);
-    await sleep(300 + Math.floor(Math.random() * 2200));
-    p.child.kill("SIGKILL");
-    await p.exited;
-  }
-  const last = spawnDispatcher(["run"], env, logFile);
+  const kills = KILLS;
+  const last = await killRepeatedly(env, logFile, KILLS);
   const allDone = await waitUntil(async () => (await readResults(remote!, ids)).size === ids.length, 300_000, 2000);
   last.child.kill("SIGTERM");
   await last.exited;

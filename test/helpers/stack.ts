@@ -255,9 +255,9 @@ export async function createTestDispatcher(
 }
 
 /** Dispatched children of a parameterized job, grouped by the action their meta names. */
-export async function childrenByAction(parent: string): Promise<Map<string, string[]>> {
+export async function childrenByAction(parent: string, nomad: NomadClient = adminNomad()): Promise<Map<string, string[]>> {
   const byAction = new Map<string, string[]>();
-  for (const child of await adminNomad().listChildren(parent)) {
+  for (const child of await nomad.listChildren(parent)) {
     const id = child.meta.action_id;
     if (id) byAction.set(id, [...(byAction.get(id) ?? []), child.jobId]);
   }

@@ -120,6 +120,16 @@ describe("runAttempt", () => {
     expect(t.queued).toEqual([]);
   });
 
+  it("keeps the running child's token when following it fails with a retried class (no Nomad leader): the retry re-attaches to a child that still needs it", async () => {
+    // what a leader election looks like to a follower of the child: HTTP 500 "no cluster leader"
+    const t = setup({ nomad: { watchJob: async () => Promise.reject(new NomadApiError("nomad: GET /v1/job/runner%2Fdispatch-1/allocations failed: HTTP 500: rpc error: No cluster leader", 500)) } });
+    const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);
+    expect(end).toMatchObject({ phase: "waiting", failures: 1 });
+    expect(t.ledger.entries.get("deploy")).toMatchObject({ state: "dispatched", jobId: "runner/dispatch-1", accessor: "acc-1" });
+    expect(t.calls).toEqual(["mint", "dispatch runner payload=wrap-1"]);
+    expect(t.seen).not.toContain("token:revoked");
+  });
+
   it("mints nothing and dispatches nothing for a parent that differs from its pin", async () => {
     const t = setup({ nomad: { parentSpec: async () => ({ ...spec, args: ["/tmp/evil.js"] }) } });
     const end = await runAttempt(beginClaim(start, false), { file, action }, t.deps);

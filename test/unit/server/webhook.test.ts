@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createRateLimit, createReplayGuard, judgeDelivery } from "../../../dispatcher/server/webhook.js";
+import type { DeliveriesPort } from "../../../dispatcher/core/ports.js";
+import { createRateLimit, createReplayGuard, createSharedReplayGuard, judgeDelivery } from "../../../dispatcher/server/webhook.js";
 
 const secret = "s3cret-s3cret-s3cret";
 const body = Buffer.from(JSON.stringify({ ref: "refs/heads/main", after: "abc" }));
@@ -80,6 +81,61 @@ describe("createReplayGuard", () => {
   it("lets a delivery id through once and forgets the oldest beyond its capacity", () => {
     const guard = createReplayGuard(2);
     expect([guard.first("a"), guard.first("a"), guard.first("b"), guard.first("c"), guard.first("a"), guard.first("c")]).toEqual([true, false, true, true, true, false]);
+  });
+});
+
+describe("createSharedReplayGuard", () => {
+  /** the store as nomad/deliveries.ts keeps it: one record per key, an expired one taken over */
+  function memoryDeliveries() {
+    const seen = new Map<string, number>();
+    const sweeps: number[] = [];
+    const port: DeliveriesPort = {
+      async first(key, at, expiredBefore) {
+        const held = seen.get(key);
+        if (held !== undefined && held >= expiredBefore.getTime()) return false;
+        seen.set(key, at.getTime());
+        return true;
+      },
+      async sweep(before) {
+        sweeps.push(before.getTime());
+        for (const [k, t] of seen) if (t < before.getTime()) seen.delete(k);
+        return 0;
+      },
+    };
+    return { port, seen, sweeps };
+  }
+
+  it("lets a delivery through once across guards sharing a store, again once past the window; sweeps at most once a window", async () => {
+    let t = 1_000_000;
+    const store = memoryDeliveries();
+    const deps = { deliveries: store.port, windowSeconds: 60, now: () => t, onSweepError: () => undefined };
+    const [a, b] = [createSharedReplayGuard(deps), createSharedReplayGuard(deps)];
+    expect([await a.first("k1"), await b.first("k1"), await a.first("k1"), await b.first("k2")]).toEqual([true, false, false, true]);
+    expect(store.sweeps).toEqual([]);
+    t += 59_999;
+    expect(await b.first("k1")).toBe(false);
+    t += 2;
+    // the window has passed: one of the two takes it, and each guard sweeps what is older than the window once
+    expect([await b.first("k1"), await a.first("k1")]).toEqual([true, false]);
+    expect(store.sweeps).toEqual([t - 60_000, t - 60_000]);
+    t += 1000;
+    await a.first("k3");
+    expect(store.sweeps).toHaveLength(2);
+  });
+
+  it("reports a failed sweep and still answers", async () => {
+    const errors: unknown[] = [];
+    let t = 0;
+    const guard = createSharedReplayGuard({
+      deliveries: { first: async () => true, sweep: async () => Promise.reject(new Error("nomad: list variables failed: HTTP 500")) },
+      windowSeconds: 1,
+      now: () => t,
+      onSweepError: (err) => void errors.push(err),
+    });
+    t = 1000;
+    expect(await guard.first("k")).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(errors.map((e) => (e as Error).message)).toEqual(["nomad: list variables failed: HTTP 500"]);
   });
 });
 
