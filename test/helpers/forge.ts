@@ -1,7 +1,7 @@
 // The dev stack's Gitea as the forge tests use it: an ops repo of their own (scripts/forge.sh repo:
 // seeded, deploy key, bot collaborator, push webhook), the operator's pull requests made and merged
 // through Gitea's API and git over HTTP, and Gitea's own delivery history (its sqlite database).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -208,6 +208,27 @@ export async function deliveriesOf(repo: string): Promise<Delivery[]> {
 }
 
 /** Stops the stack's Gitea (its API and its SSH git server alike), and starts it again on its state. */
+/**
+ * Gitea is one per stack and the integration files run two at a time: a file that uses it holds
+ * the stack's Gitea lock shared for its whole run, and the test that stops Gitea holds it alone,
+ * so no other file sees Gitea away. `flock` holds it in a child reading our stdin: a test process
+ * that dies lets it go.
+ */
+function holdGiteaLock(mode: "--shared" | "--exclusive"): Promise<() => void> {
+  const file = join(dev, "gitea.lock");
+  const child = spawn("flock", [mode, file, "-c", "echo held; read -r _"], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.stdout.once("data", () => resolve(() => void child.stdin.end()));
+    child.once("exit", (code) => reject(new Error(`flock ${mode} ${file} exited with ${code} before taking the lock`)));
+  });
+}
+
+/** For a file that uses Gitea: while held, nobody stops it. Returns the release. */
+export const holdGitea = () => holdGiteaLock("--shared");
+
+/** For the test that stops Gitea: waits until no other file uses it. Returns the release. */
+export const holdGiteaAlone = () => holdGiteaLock("--exclusive");
+
 export async function stopGitea(): Promise<void> {
   await run(join(root, "scripts/forge.sh"), ["down", dev]);
 }

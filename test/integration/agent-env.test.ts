@@ -49,6 +49,7 @@ describe("the agents' environment", () => {
     // the runner is not dumpable (its node is not readable by the task user: scripts/stack.sh), so /proc/1/environ is closed
     expect(runnerLine).toBe("runner: unreadable");
     // the formula's own environment is the runner's allowlist (runner/formula.ts formulaEnv)
-    expect(names(ownLine)).toEqual(["ACTION_ID", "HOME", "LANG", "OPS_REPO_DIR", "PATH", "PWD", "SHLVL", "VAULT_ACTION_TOML", "VAULT_ADDR", "_"]);
+    // (DISPATCHER_OUTCOME_FILE: where a formula may write its verdict word, runner/main.ts)
+    expect(names(ownLine)).toEqual(["ACTION_ID", "DISPATCHER_OUTCOME_FILE", "HOME", "LANG", "OPS_REPO_DIR", "PATH", "PWD", "SHLVL", "VAULT_ACTION_TOML", "VAULT_ADDR", "_"]);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createForgeRepo, createForgeUser, forgeApi, forgeEnv, freePort, mergePullRequest, openPullRequest, operatorPush, statusesOf, type ForgeRepo } from "../helpers/forge.js";
+import { createForgeRepo, createForgeUser, forgeApi, holdGitea, forgeEnv, freePort, mergePullRequest, openPullRequest, operatorPush, statusesOf, type ForgeRepo } from "../helpers/forge.js";
 import { waitUntil } from "../helpers/process.js";
 import { checkSetup } from "../../dispatcher/cli/doctor.js";
 import { loadConfig } from "../../dispatcher/config.js";
@@ -26,7 +26,11 @@ const stop = new AbortController();
 let running: Promise<void>;
 const dispatched: string[] = [];
 
+/** Gitea stays up while this file runs (forge.test.ts stops it once) */
+let releaseGitea: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseGitea = await holdGitea();
   approverToken = await createForgeUser(approver, ["write:repository"]);
   const port = await freePort();
   repo = await createForgeRepo(`gate-${u}`, `http://127.0.0.1:${port}/hooks/push`);
@@ -48,6 +52,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  releaseGitea?.();
   stop.abort();
   await running;
   d?.forge?.close();

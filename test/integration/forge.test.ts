@@ -14,7 +14,7 @@ import { loadConfig } from "../../dispatcher/config.js";
 import { readOutbox } from "../../dispatcher/forge/outbox.js";
 import type { Served } from "../../dispatcher/server/http.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
-import { commentsOf, createForgeRepo, startGitea, stopGitea, deliveriesOf, forgeEnv, freePort, mergePullRequest, openPullRequest, statusesOf, type ForgeRepo } from "../helpers/forge.js";
+import { commentsOf, createForgeRepo, holdGiteaAlone, startGitea, stopGitea, deliveriesOf, forgeEnv, freePort, mergePullRequest, openPullRequest, statusesOf, type ForgeRepo } from "../helpers/forge.js";
 import { waitUntil } from "../helpers/process.js";
 import { createRelay, type Outage } from "../helpers/proxy.js";
 import { createTestDispatcher, deleteSecret, dispatcherEnv, grantSecret, uniq, type TestDispatcher } from "../helpers/stack.js";
@@ -186,7 +186,17 @@ describe("the forge away while results land", () => {
 describe("Gitea stopped while a result lands", () => {
   const id = `forge-stopped-${u}`;
 
-  it("the result waits for the git remote (Gitea's own SSH), then the commit is pushed, and status and comment follow once", async () => {
+  it("the result waits for the git remote (Gitea's own SSH), then the commit is pushed, and status and comment follow once", { timeout: 600_000 }, async () => {
+    // the other files using Gitea finish first (they hold it shared), and wait for this test
+    const release = await holdGiteaAlone();
+    try {
+      await stoppedWhileResultLands();
+    } finally {
+      release();
+    }
+  });
+
+  async function stoppedWhileResultLands(): Promise<void> {
     const pr = await openPullRequest(repo.repo, `add-${id}`, { [`vault/actions/${id}.toml`]: action(id, "forge-slow2"), "formulas/forge-slow2.sh": '#!/usr/bin/env bash\necho "slow two"\nsleep 8\necho "done two"\n' }, `actions: ${id}`);
     const merge = await mergePullRequest(repo.repo, pr.number);
     expect(await waitUntil(async () => (await statusesOf(repo.repo, merge)).some((s) => s.context === `dispatcher/${id}` && s.status === "pending"), 120_000, 300)).toBe(true);
@@ -207,7 +217,7 @@ describe("Gitea stopped while a result lands", () => {
     const comments = await commentsOf(repo.repo, pr.number);
     expect(comments).toHaveLength(1);
     expect(comments[0]!.body).toContain("slow two\ndone two");
-  });
+  }
 });
 
 describe("doctor checks the forge", () => {

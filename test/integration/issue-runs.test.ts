@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Served } from "../../dispatcher/server/http.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
-import { commentsOf, createForgeRepo, forgeApi, forgeEnv, freePort, operatorPush, type ForgeRepo } from "../helpers/forge.js";
+import { commentsOf, createForgeRepo, forgeApi, forgeEnv, freePort, holdGitea, operatorPush, type ForgeRepo } from "../helpers/forge.js";
 import { waitUntil } from "../helpers/process.js";
 import { adminNomad, childrenOf, createTestDispatcher, deleteSecret, grantBot, grantSecret, uniq, writeKv, type TestDispatcher } from "../helpers/stack.js";
 
@@ -101,7 +101,11 @@ async function sidecarsOf(id: string): Promise<string[]> {
   return childrenOf("sidecar", id);
 }
 
+/** Gitea stays up while this file runs (forge.test.ts stops it once) */
+let releaseGitea: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseGitea = await holdGitea();
   await grantBot(BOT_PATH, BOT_POLICY, botValue);
   await writeKv(SIBLING, { token: siblingValue });
   await grantSecret(SECRET, secretValue);
@@ -131,6 +135,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  releaseGitea?.();
   await stopReplicas();
   await deleteSecret(SECRET);
 });
