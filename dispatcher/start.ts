@@ -288,7 +288,7 @@ export function startIssueLoop(
     attemptEvents,
     events: w.events,
     me: config.instance,
-    fence: { parents: new Set(parentJobsOf(config.nomad.sidecarJob, config.nomad.classes)), namespace: settings.namespace },
+    fence: { parents: new Set(parentJobsOf(config.nomad.sidecarJob, config.nomad.classes, settings.mountSets)), namespace: settings.namespace },
     signal: stop.signal,
     settings: { ...settings, actionsDir: c.dir },
     queueResult: w.queueResult,

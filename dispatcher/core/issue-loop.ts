@@ -22,7 +22,7 @@ import {
   type IssueProject,
   type IssueTrigger,
 } from "./issue-runs.js";
-import { beginClaim, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
+import { beginClaim, beginPushFromLedger, beginReattach, type AttemptStart, type Step } from "./lifecycle.js";
 import type { ForgeIssue, IssueForgePort, LedgerEntry, LedgerPort, OpsRepoPort } from "./ports.js";
 import type { SidecarIdentity } from "./request.js";
 import type { ActionResult } from "./result.js";
@@ -67,9 +67,7 @@ interface Finishing {
   trigger: IssueTrigger;
   issue: number;
   result: ActionResult;
-  /** a result taken from the ledger: its entry, marked recorded once pushed */
-  entry?: LedgerEntry;
-  /** a run's own result: its lifecycle's last step (finished → recorded), once pushed */
+  /** the run's lifecycle's last step (finished → recorded), once pushed; absent for a result already at the tip */
   record?: () => Promise<void>;
 }
 
@@ -115,23 +113,28 @@ export function createIssueLoop(deps: IssueLoopDeps) {
     deps.events.emit("issue:finished", { id, repo: t.repo, issue: f.issue, formula: t.formula, status: f.result.status, outcome });
   }
 
-  function start(t: IssueTrigger, issue: ForgeIssue, id: string, first: Step, projectBlob: string, entry: LedgerEntry | undefined): void {
-    const { file, action } = issueAction(t, issue, id, projectBlob);
-    const log = deps.log.child({ run: id });
-    deps.events.emit("issue:started", { id, repo: t.repo, issue: issue.number, label: t.label, formula: t.formula, resumed: entry !== undefined });
-    const work = runAttempt(first, { file, action, entry, ...(s.identity ? { identity: s.identity } : {}) }, {
+  /** What run `id`'s attempt needs: its result joins the action loop's push, and its issue is told once it lands. */
+  function attemptDepsFor(t: IssueTrigger, issue: number, id: string, log: Logger): AttemptDeps {
+    return {
       ...deps,
       log,
       events: deps.attemptEvents,
       queueResult(result, fullLog, pushed) {
-        finishing.set(id, { trigger: t, issue: issue.number, result, record: pushed });
+        finishing.set(id, { trigger: t, issue, result, record: pushed });
         deps.queueResult(result, fullLog, s.dir);
       },
       // an issue run's child stays in Nomad until its own GC (the purge schedule is the action loop's)
       schedulePurge: () => undefined,
       retryAt: (at) => notBefore.set(id, at.getTime()),
       release: () => undefined,
-    })
+    };
+  }
+
+  function start(t: IssueTrigger, issue: ForgeIssue, id: string, first: Step, projectBlob: string, entry: LedgerEntry | undefined): void {
+    const { file, action } = issueAction(t, issue, id, projectBlob);
+    const log = deps.log.child({ run: id });
+    deps.events.emit("issue:started", { id, repo: t.repo, issue: issue.number, label: t.label, formula: t.formula, resumed: entry !== undefined });
+    const work = runAttempt(first, { file, action, entry, ...(s.identity ? { identity: s.identity } : {}) }, attemptDepsFor(t, issue.number, id, log))
       .then(() => undefined)
       .catch((err: unknown) => log.error({ err }, "issue run failed"))
       .finally(() => inFlight.delete(id));
@@ -180,9 +183,11 @@ export function createIssueLoop(deps: IssueLoopDeps) {
     if (d.kind === "push") {
       const problem = storedResultProblem(d.entry);
       if (!problem) {
+        // the lifecycle's own push of a stored result: queued, then recorded once at the tip (as the action loop's)
         const result = JSON.parse(d.entry.result!) as ActionResult;
-        finishing.set(id, { trigger: t, issue: issue.number, result, entry: d.entry });
-        return deps.queueResult(result, "", s.dir);
+        const a = { ...attemptOf(id, d.entry.commit, d.entry.actionSha, d.entry), jobId: d.entry.jobId };
+        await runAttempt(beginPushFromLedger(a, result), { entry: d.entry }, attemptDepsFor(t, issue.number, id, deps.log.child({ run: id })));
+        return;
       }
       deps.log.error({ run: id, problem }, "ledger entry does not hold up: running the issue run afresh");
     }
@@ -278,8 +283,7 @@ export function createIssueLoop(deps: IssueLoopDeps) {
         const f = finishing.get(id);
         if (!f) continue;
         finishing.delete(id);
-        const record = f.record ?? (f.entry ? () => deps.ledger.update(f.entry!, { state: "recorded", result: undefined, owner: deps.me, updatedAt: now().toISOString() }).then(() => undefined) : undefined);
-        await record?.().catch((err: unknown) => deps.log.warn({ err, run: id }, "could not mark the issue run recorded"));
+        await f.record?.().catch((err: unknown) => deps.log.warn({ err, run: id }, "could not mark the issue run recorded"));
         // a failure leaves the trigger label on: the next pass finds the result at the tip and follows up again
         await followUp(f, id).catch((err: unknown) => failed(f.trigger.repo, err));
         woken = true;

@@ -28,6 +28,8 @@ function memoryForge(labels: string[]) {
 
 function loopWith(forge: IssueForgePort, files: Record<string, string>, ledger = createMemoryLedger(), approve?: IssueLoopDeps["approve"]) {
   const dispatched: string[] = [];
+  /** results handed to the action loop's push: id and folder */
+  const queued: string[] = [];
   const nomad = { dispatch: async () => (dispatched.push("dispatch"), { jobId: "x", evalId: "e" }), parentSpec: async () => undefined } as unknown as NomadPort;
   const listFiles = async (_c: string, dir: string) => Object.keys(files).filter((p) => p.startsWith(`${dir}/`) && !p.slice(dir.length + 1).includes("/")).map((path): ListedFile => ({ path, sha: "b".repeat(40) }));
   const loop = createIssueLoop({
@@ -44,11 +46,11 @@ function loopWith(forge: IssueForgePort, files: Record<string, string>, ledger =
     fence: { parents: new Set(["sidecar"]), namespace: "dispatch" },
     signal: new AbortController().signal,
     settings: { runnerJob: "runner", sidecarJob: "sidecar", runnerRemote: "git://h/ops", kvMount: "kv", defaultTimeoutMinutes: 60, tokenGraceSeconds: 300, actionsDir: "vault/issues", placementSeconds: 60, reevaluateSeconds: 0, maxLogBytes: 1 << 20, tailBytes: 4096 },
-    queueResult: () => undefined,
+    queueResult: (r, _log, dir) => void queued.push(`${r.id} ${dir}`),
     ...(approve ? { approve } : {}),
     issues: { dir: "vault/issues", progressLabel: "in-progress", pollMs: 60_000, maxInFlight: 2, leaseMs: 60_000, projects: [{ name: "disinto", projectToml: "projects/disinto.toml", repo: "o/disinto", labels: { "bug-report": "reproduce" } }], dispatcher: { version: "t", instance: "a" } },
   });
-  return { loop, dispatched, ledger };
+  return { loop, dispatched, queued, ledger };
 }
 
 const result: ActionResult = { id, exit_code: 0, timestamp: now.toISOString(), logs: "tried\n[outcome] not-reproduced", status: "succeeded", attempts: 1, action_sha: "b".repeat(40), commit, policies: [], dispatcher: { version: "t", instance: "b" } };
@@ -64,6 +66,20 @@ describe("issue-loop", () => {
     expect(f.calls).toEqual(["comment", "add not-reproduced", "remove in-progress", "remove bug-report"]);
     expect(f.issue.labels).toEqual(["not-reproduced"]);
     expect([...f.comments.keys()]).toEqual([`<!-- nomad-dispatcher:issue-run:${id} -->`]);
+  });
+
+  it("a result a dead replica finished but never pushed: pushed by the lifecycle, recorded by this instance once at the tip, then the issue is told", async () => {
+    const f = memoryForge(["bug-report", "in-progress"]);
+    const ledger = createMemoryLedger();
+    await ledger.create(id, { state: "finished", owner: "b", attempt: 1, actionSha: "b".repeat(40), commit, jobId: "sidecar/dispatch-1", result: JSON.stringify(result), updatedAt: now.toISOString() });
+    const { loop, dispatched, queued } = loopWith(f.forge, { "projects/disinto.toml": "" }, ledger);
+    await loop.pass(commit);
+    expect(dispatched).toEqual([]);
+    expect(queued).toEqual([`${id} vault/issues`]);
+    expect(f.calls).toEqual([]);
+    await loop.pushed([id]);
+    expect(await ledger.get(id)).toMatchObject({ state: "recorded", owner: "a" });
+    expect(f.calls).toEqual(["comment", "add not-reproduced", "remove in-progress", "remove bug-report"]);
   });
 
   it("a run another live replica holds is left to it: no label, no dispatch", async () => {
