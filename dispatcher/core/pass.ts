@@ -7,8 +7,8 @@ import { createActionsIndex, readActions, takeIgnoredChange } from "./repo-read.
 import type { ParsedAction } from "../actions/schema.js";
 import { Deferred, failureClassOf } from "../errors.js";
 import { buildCatalog, catalogNeeds, refusalOf, waitsForVault, type Catalog } from "./catalog.js";
-import { approvalRefusal, readApproval, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
-import { readForgeApproval, type ForgeApprovalRule } from "./forge-approval.js";
+import { approvalRefusal, type ApprovalRule, type ApprovalVerdict } from "./approval.js";
+import { readRuleApproval, type ForgeApprovalRule } from "./forge-approval.js";
 import { decideTakeover } from "./takeover.js";
 import { finishedJobProblem, storedResultProblem, type Fence } from "./verify.js";
 import type { LoopEmitter } from "./events.js";
@@ -91,7 +91,7 @@ export function createPass(d: PassDeps) {
     const key = `${commit}\0${file.path}\0${file.sha}`;
     let verdict = verdicts.get(key);
     if (!verdict) {
-      verdict = "approvers" in rule ? await readForgeApproval(deps.forgeGate!, rule, commit, file, action.action) : await readApproval(deps.repo, rule, commit, file, action.action.formula);
+      verdict = await readRuleApproval(rule, { repo: deps.repo, ...(deps.forgeGate ? { gate: deps.forgeGate } : {}) }, commit, file, action.action);
       if (verdicts.size > 10_000) verdicts.clear();
       verdicts.set(key, verdict);
     }
