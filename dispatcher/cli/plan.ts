@@ -44,10 +44,7 @@ ${CONFIG_HELP}`,
     const ignored = [...formatIgnored(config.repo.actionsDir, ignoredEntries(index)), ...formatUnwritable(unwritableActions(index))];
     if (index.deferred > 0) ignored.push(`not read: ${index.deferred} more pending action files (a pass reads at most ${index.readsPerPass}; the next one reads on)`);
     const now = new Date();
-    // an action whose verdict a pass's budget of signature checks did not reach waits, as in the loop
-    const judged = read ? parsed.filter((p) => !read.deferred.has(p.file.id)) : parsed;
-    const deferred = [...(read?.deferred ?? [])].map(([id, reason]): PlanEntry => ({ id, verdict: "wait", reason }));
-    const entries = [...previewPass(judged, catalog, commit, settings, settings.limits, now, read?.verdicts), ...deferred].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const entries = previewPass(parsed, catalog, commit, settings, settings.limits, now, read?.verdicts, read?.deferred);
     process.stdout.write(formatPlan(await withSharedWaits(v, entries, parsed, settings.limits, now), commit, ignored));
     if (config.issues.projects.length > 0) process.stdout.write(await planIssues(v, commit));
     return 0;

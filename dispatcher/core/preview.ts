@@ -18,7 +18,8 @@ export type PlanEntry =
 
 /**
  * `approvals`: with require_signed, the verdict on each action that refusalOf lets through, by
- * its file's path; undefined when any commit may trigger.
+ * its file's path; undefined when any commit may trigger. `deferred`: actions whose verdict the
+ * pass's budget of signature checks did not reach, by id, and why: they wait, as in the loop.
  */
 export function previewPass(
   parsed: readonly ParsedAction[],
@@ -28,13 +29,16 @@ export function previewPass(
   limits: Limits,
   now: Date,
   approvals?: ReadonlyMap<string, ApprovalVerdict>,
+  deferred?: ReadonlyMap<string, string>,
 ): PlanEntry[] {
   const entries: PlanEntry[] = [];
   const candidates: Candidate[] = [];
   for (const p of parsed) {
     const verdict = approvals?.get(p.file.path);
     const refusal = refusalOf(p, catalog) ?? (verdict && approvalRefusal(p.file.path, verdict));
+    const budget = deferred?.get(p.file.id);
     if (refusal) entries.push({ id: p.file.id, verdict: "refuse", refusal });
+    else if (budget !== undefined) entries.push({ id: p.file.id, verdict: "wait", reason: budget });
     else if (waitsForVault(p, catalog)) entries.push({ id: p.file.id, verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" });
     else if (p.ok) candidates.push({ file: p.file, action: p.action, ...(verdict?.ok ? { approvedBy: verdict.signers } : {}) });
   }

@@ -85,6 +85,16 @@ describe("previewPass", () => {
     ]);
   });
 
+  it("lets an action whose verdict the pass's budget of signature checks did not reach wait, with the reason the loop gives", () => {
+    const why = "commit signatures: this pass checked the 500 it may (approvals.signature_checks_per_pass); 12 more signed commits of this history are checked by the next passes, each once";
+    const approvals = new Map([["vault/actions/e.toml", { ok: true as const, signers: ["alice@example.test"] }]]);
+    const entries = previewPass([parsed[0]!, parsed[4]!], catalog, "c0", settings, limits, new Date(), approvals, new Map([["a", why]]));
+    expect(entries.map((e) => [e.id, e.verdict, e.verdict === "wait" ? e.reason : undefined])).toEqual([
+      ["a", "wait", why],
+      ["e", "dispatch", undefined],
+    ]);
+  });
+
   it("lets actions with secrets wait, not fail, while Vault is unreachable", () => {
     const entries = previewPass(parsed.slice(0, 1), { ...catalog, secrets: new Set(), vaultOk: false }, "c0", settings, limits, new Date());
     expect(entries).toEqual([{ id: "a", verdict: "wait", reason: "Vault is unreachable: actions with secrets wait for it" }]);
