@@ -6,7 +6,7 @@
 // apart (bench/README.md, "The runner child's cost").
 //   node dist/bench/runner-cost.js [RUNS]   (RUNNER_BUNDLE=path: another bundle; RUNNER_NODE_ARGS: node options)
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildMeta, encodePayload } from "../contract.js";
 import { runnerRemoteOf } from "./contenders/dispatcher.js";
@@ -24,6 +24,8 @@ const stack = readStack();
 const runs = Number(process.argv[2] ?? 20);
 const bundle = process.env.RUNNER_BUNDLE ?? join(ROOT, "dist/runner/runner.mjs");
 const remote = join(stack.repos, "runner-cost.git");
+mkdirSync(stack.dir, { recursive: true });
+mkdirSync(stack.repos, { recursive: true });
 rmSync(remote, { recursive: true, force: true });
 const seed = await createBareRepo(remote, { "formulas/noop.sh": NOOP_FORMULA, [ACTION]: actionToml("noop", "noop") });
 const others = Object.fromEntries(

@@ -54,13 +54,15 @@ image() {
   local chroot="$dev/chroot" bundle="$dev/runner/runner.mjs" stage id tag
   [ -d "$chroot" ] || die "$chroot is missing (scripts/chroot.sh builds it)"
   [ -f "$bundle" ] || die "$bundle is missing (npm run build, then scripts/stack.sh register)"
-  # one image per bundle: a register with an unchanged bundle reuses it
-  tag="dispatcher-runner:bundle-$(sha256sum "$bundle" | cut -c1-12)"
+  # one image per bundle (runner.mjs and its chunks): a register with an unchanged bundle reuses it
+  tag="dispatcher-runner:bundle-$(cat "$bundle" "$(dirname "$bundle")"/chunks/*.mjs | sha256sum | cut -c1-12)"
   if docker_cli image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; return; fi
   stage=$(mktemp -d "$state/stage.XXXXXX")
   cp -al "$chroot/." "$stage/"
   mkdir -p "$stage/opt/dispatcher"
   install -m 0444 "$bundle" "$stage/opt/dispatcher/runner.mjs"
+  install -d -m 0755 "$stage/opt/dispatcher/chunks"
+  install -m 0444 "$(dirname "$bundle")"/chunks/*.mjs "$stage/opt/dispatcher/chunks/"
   # the runner's own node, executable but not readable by the task user (sealed_node: a process
   # that execs a binary it cannot read is not dumpable, so the formula cannot read /proc/1)
   install -m 0711 "$chroot/usr/bin/node" "$stage/opt/dispatcher/node"

@@ -293,7 +293,12 @@ start_git_daemon() {
 
 # the runner bundle, root-owned and read-only, where the dispatcher-runner host volume points
 install_runner() {
-  [ -f "$root/dist/runner/runner.mjs" ] || die "dist/runner/runner.mjs is missing: run npm run build"
+  [ -f "$root/dist/runner/runner.mjs" ] && [ -d "$root/dist/runner/chunks" ] || die "dist/runner/runner.mjs or dist/runner/chunks is missing: run npm run build"
+  # its chunks first (named by their content: the runner.mjs below imports exactly these); the
+  # Vault side (node-vault, axios) is one of them, loaded only by a run with secrets
+  rm -rf "$dev/runner/chunks"
+  install -d -m 0755 "$dev/runner/chunks"
+  install -m 0444 "$root"/dist/runner/chunks/*.mjs "$dev/runner/chunks/"
   install -m 0444 "$root/dist/runner/runner.mjs" "$dev/runner/runner.mjs"
   # the runner's own node, executable but not readable by the task user: Linux makes a process
   # that execs a binary it cannot read non-dumpable, so its /proc/1/mem, /proc/1/environ and
@@ -380,7 +385,7 @@ seed_ops_repo() {
 up() {
   mkdir -p "$dev"
   "$root/scripts/build-engines.sh" >&2
-  [ -f "$root/dist/runner/runner.mjs" ] || (cd "$root" && npm run -s build)
+  [ -f "$root/dist/runner/runner.mjs" ] && [ -d "$root/dist/runner/chunks" ] || (cd "$root" && npm run -s build)
   [ -d "$dev/chroot" ] || { say "building the task chroot"; "$root/scripts/chroot.sh" "$dev/chroot"; }
   start_git_daemon
   "$root/scripts/ssh-remote.sh" up "$dev" "$SSH_PORT"

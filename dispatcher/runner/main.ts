@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { MIN_SECRET_LENGTH, trimSecret } from "../core/redact.js";
 import { PermanentFailure, failureClassOf } from "../errors.js";
 import { checkoutAt, checkoutBoundsFromEnv, checkoutFactory, verifyCheckout } from "./checkout.js";
-import { readBotSecret, readRunnerSecret, revokeSelf, unwrapRunnerToken, type RunnerToken } from "../vault/runner.js";
+import type { RunnerToken } from "../vault/runner.js";
 import { RUNNER_ERROR_EXIT, RUNNER_TIMEOUT_EXIT, decodePayload, outcomeLine, formatRunnerError, readRunnerLayout, readRunnerMeta, type RunnerLayout, type RunnerMeta, type RunnerPayload } from "../contract.js";
 import { formulaEnv, runFormula, wallsFromEnv } from "./formula.js";
 
@@ -24,15 +24,17 @@ async function main(): Promise<number> {
   const checkout = await checkoutApproved(meta, join(taskDir, "ops"));
   const factory = layout.factory ? await checkoutFactory(layout.factory.repo, layout.factory.commit, join(taskDir, "factory"), checkoutBoundsFromEnv(process.env)) : undefined;
   let token: RunnerToken | undefined;
+  let vault: VaultSide | undefined;
   const { bot } = payload;
   if (meta.secrets.length > 0 || bot) {
     if (!wrappingToken) throw new PermanentFailure(`the ${bot ? "sidecar has a bot identity" : "action lists secrets"} but the job carries no wrapping token`, "auth");
-    token = await unwrapRunnerToken(meta.vaultAddr || process.env.VAULT_ADDR || "", wrappingToken, meta.rolePath, [...meta.secrets, ...(bot ? [bot.path] : [])]);
+    vault = await loadVault();
+    token = await vault.unwrapRunnerToken(meta.vaultAddr || process.env.VAULT_ADDR || "", wrappingToken, meta.rolePath, [...meta.secrets, ...(bot ? [bot.path] : [])]);
   }
   try {
     const secrets: Record<string, string> = {};
-    for (const name of meta.secrets) secrets[name] = await readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
-    if (bot) secrets[bot.env] = await readBotSecret(token!, bot);
+    for (const name of meta.secrets) secrets[name] = await vault!.readRunnerSecret(token!, meta.kvMount, name, layout.secretPath);
+    if (bot) secrets[bot.env] = await vault!.readBotSecret(token!, bot);
     await checkMounts(meta.mountPaths);
     const mountValues = await mountFileValues(meta.mountPaths);
     const outcomeFile = join(taskDir, "outcome");
@@ -52,8 +54,19 @@ async function main(): Promise<number> {
     await tellOutcome(outcomeFile);
     return code;
   } finally {
-    if (token) await revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
+    if (token) await vault!.revokeSelf(token).catch((err) => console.error(`[runner] warning: could not revoke own token: ${(err as Error).message}`));
   }
+}
+
+type VaultSide = typeof import("../vault/runner.js");
+
+/**
+ * The Vault side (node-vault and axios, most of the bundle) is loaded only by a run that unwraps
+ * a token: an action without secrets or a bot identity never loads it (esbuild puts it in a chunk
+ * of its own beside runner.mjs; bench/README.md, "The runner child's cost").
+ */
+function loadVault(): Promise<VaultSide> {
+  return import("../vault/runner.js");
 }
 
 /** disinto's way of calling a formula (the id as $1, or formulas from the factory): its variables too (OPS_REPO_ROOT, FACTORY_ROOT, HOME). */
