@@ -47,6 +47,15 @@ for p in "${elves[@]}"; do copy_file "$p"; copy_libs "$p"; done
 
 # git's helpers (upload-pack for local clones, remote-http): most are relative links to git itself
 cp -a /usr/lib/git-core "$dest/usr/lib/"
+# git runs its builtins as `git <name>` (its exec path's `git`): their dashed links (git-add,
+# git-log, …: 137 of git-core's 193 entries on Debian 12) are there for old scripts only, and
+# Nomad links every entry of the chroot into every task directory. Kept: the builtins a transport
+# starts by their dashed name (a local or ssh remote's upload-pack and receive-pack, archive --remote)
+for name in $(git --list-cmds=builtins); do
+  case $name in upload-pack | receive-pack | upload-archive) continue ;; esac
+  link="$dest/usr/lib/git-core/git-$name"
+  if [ -L "$link" ] || [ "$link" -ef "$dest/usr/lib/git-core/git" ]; then rm -f "$link"; fi
+done
 for f in "$dest"/usr/lib/git-core/*; do
   [ -f "$f" ] && [ ! -L "$f" ] && copy_libs "/usr/lib/git-core/$(basename "$f")"
 done
