@@ -30,6 +30,11 @@ echo "secret-bearing processes $(grep -l "${VALUE}" /proc/[0-9]*/environ 2>/dev/
 names=""; for p in /proc/[0-9]*; do read -r c < "$p/comm" 2>/dev/null && names="$names $c"; done
 echo "processes:$names"
 if { echo x >> /opt/dispatcher/runner.mjs; } 2>/dev/null; then echo "runner bundle writable"; else echo "runner bundle read-only"; fi
+# the Vault side's chunks: code planted there would run in the next runner that holds a token
+n=0; w=0
+for f in /opt/dispatcher/chunks/*.mjs; do [ -f "$f" ] && n=$((n + 1)); { echo x >> "$f"; } 2>/dev/null && w=$((w + 1)); done
+{ echo x > /opt/dispatcher/chunks/planted.mjs; } 2>/dev/null && w=$((w + 1))
+echo "runner chunks $([ "$n" -gt 0 ] && echo present || echo absent), $w written"
 echo "env:$(env | cut -d= -f1 | grep -E '^(NOMAD_TOKEN|VAULT_TOKEN|${SECRET})$' | sort | sed 's/^/ /' | tr -d '\\n')"
 `;
 
@@ -77,6 +82,7 @@ describe("a formula granted nothing", () => {
       // its own pid namespace: the runner (node) and this formula, nothing of the host or the victim
       "processes: node bash",
       "runner bundle read-only",
+      "runner chunks present, 0 written",
       "env:",
     ]);
     expect((await result(ids.victim)).status).toBe("succeeded");
