@@ -18,6 +18,8 @@ export interface LoopEvents {
   "action:dispatched": Attempt & { jobId: string; policies: string[]; duplicate: boolean; queuedMs: number };
   /** the child's allocation is running, `sinceDispatchMs` after the dispatch */
   "action:started": Attempt & { jobId: string; allocId: string; node: string; sinceDispatchMs: number };
+  /** the child has ended: its place under the limits is free (its logs, token and result follow) */
+  "action:released": { id: string };
   /** a child left by another owner (or a previous life) is followed again */
   "action:reattached": Attempt & { jobId: string; from: string };
   /** the attempt ends without a result and is tried again after `delayMs` */
