@@ -19,6 +19,8 @@ interface Line {
   action?: string;
   results?: string[];
   duration_ms?: number;
+  synced_ms?: number;
+  read_ms?: number;
   started?: number;
 }
 
@@ -46,7 +48,7 @@ function batchTimeline(lines: Line[], concurrency: number): BatchTimeline {
   const recorded = at("action finished");
   const pushed = new Map<string, number>();
   for (const l of lines) if (l.msg === "results pushed") for (const id of l.results ?? []) if (!pushed.has(id)) pushed.set(id, l.time);
-  const passes = lines.filter((l) => l.msg === "pass done").map((l) => ({ start: l.time - (l.duration_ms ?? 0), end: l.time, started: l.started ?? 0 }));
+  const passes = lines.filter((l) => l.msg === "pass done").map((l) => ({ start: l.time - (l.duration_ms ?? 0), end: l.time, started: l.started ?? 0, synced: l.synced_ms, read: l.read_ms }));
   const first = passes.find((p) => p.started > 0);
   const ids = [...dispatched.keys()];
   const gaps = new Map<string, number[]>();
@@ -58,6 +60,9 @@ function batchTimeline(lines: Line[], concurrency: number): BatchTimeline {
   if (first) {
     add("webhook → first dispatching pass starts", first.start - webhookAt);
     add("first dispatching pass (sync, read, decide)", first.end - first.start);
+    add("… of it: sync (the webhook's tip fetched)", first.synced);
+    add("… of it: the actions directory read", first.read !== undefined && first.synced !== undefined ? first.read - first.synced : undefined);
+    add("… of it: decide and start (catalog, approvals, ledger, plan)", first.read !== undefined ? first.end - first.start - first.read : undefined);
   }
   const byDispatch = [...ids].sort((a, b) => dispatched.get(a)! - dispatched.get(b)!);
   for (const id of byDispatch.slice(0, concurrency)) add("first pass done → dispatched (first wave)", first ? dispatched.get(id)! - first.end : undefined);

@@ -53,7 +53,7 @@ export interface LoopEvents {
   /** the ledger's entries after a retention sweep */
   "ledger:size": { entries: number };
   /** a pass ended: what it started and refused, and how long it took */
-  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number };
+  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number; syncedMs?: number; readMs?: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */
   "pass:failed": { durationMs: number; class: FailureClass; err: unknown };
   /** a ledger entry that does not hold up (forged, or another action's): left alone */

@@ -84,6 +84,9 @@ export function createPass(d: PassDeps) {
     return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher, ...(approvedBy ? { approvedBy } : {}) };
   }
 
+  /** the last pass's points from its start: the tip known, the actions directory read (pass:done; bench/timeline.ts) */
+  let phases: { syncedMs?: number; readMs?: number } = {};
+
   /** verdicts by commit and action blob: the signatures of a commit's history never change */
   const verdicts = new Map<string, ApprovalVerdict>();
 
@@ -100,13 +103,17 @@ export function createPass(d: PassDeps) {
 
   /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
   async function readAndStart(tip?: SyncHint): Promise<PassSummary> {
+    const t0 = now().getTime();
+    phases = {};
     d.waits.passBegins();
     await d.heartbeat.beat();
     await d.purging.due();
     const commit = await deps.repo.sync(tip);
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: attempts.size() };
+    phases.syncedMs = now().getTime() - t0;
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
+    phases.readMs = now().getTime() - t0;
     reportIgnored();
     if (actionsIndex.deferred > 0) summary.deferred = actionsIndex.deferred;
     const at = now(); // one instant for the whole pass: thousands may be pending
@@ -281,7 +288,7 @@ export function createPass(d: PassDeps) {
         // a failed push kept (a quiet tip too: nothing new is pending there, the kept ones are held)
         flusher.schedule();
         const signaturesChecked = (deps.repo.signatureChecks?.() ?? 0) - checked;
-        events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}) });
+        events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}), ...phases });
         return summary;
       } catch (err) {
         events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });

@@ -7,7 +7,7 @@ describe("timelines", () => {
   it("splits batches at each push webhook and names each gap of an action's life", () => {
     const lines = [
       line(0, "push webhook: starting a pass"),
-      line(50, "pass done", { duration_ms: 30, started: 1 }),
+      line(50, "pass done", { duration_ms: 30, synced_ms: 12, read_ms: 20, started: 1 }),
       line(70, "dispatched", { action: "a" }),
       line(80, "pass done", { duration_ms: 5, started: 1 }),
       line(90, "dispatched", { action: "b" }),
@@ -25,6 +25,9 @@ describe("timelines", () => {
     expect(Object.fromEntries(first!.gaps)).toEqual({
       "webhook → first dispatching pass starts": [20],
       "first dispatching pass (sync, read, decide)": [30],
+      "… of it: sync (the webhook's tip fetched)": [12],
+      "… of it: the actions directory read": [8],
+      "… of it: decide and start (catalog, approvals, ledger, plan)": [10],
       "first pass done → dispatched (first wave)": [20, 40],
       "dispatched → child running": [230],
       "child running → child ended": [700],
