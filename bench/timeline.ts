@@ -22,6 +22,7 @@ interface Line {
   synced_ms?: number;
   read_ms?: number;
   started?: number;
+  actions?: string[];
 }
 
 export interface BatchTimeline {
@@ -48,6 +49,8 @@ function batchTimeline(lines: Line[], concurrency: number): BatchTimeline {
   const recorded = at("action finished");
   const pushed = new Map<string, number>();
   for (const l of lines) if (l.msg === "results pushed") for (const id of l.results ?? []) if (!pushed.has(id)) pushed.set(id, l.time);
+  /** the starts a freed place made without a pass: the decision's time, as a pass's end */
+  const freedStarts = lines.filter((l) => l.msg === "a freed place started the next decided actions").map((l) => ({ start: l.time, end: l.time, started: l.actions?.length ?? 0, synced: undefined, read: undefined }));
   const passes = lines.filter((l) => l.msg === "pass done").map((l) => ({ start: l.time - (l.duration_ms ?? 0), end: l.time, started: l.started ?? 0, synced: l.synced_ms, read: l.read_ms }));
   const first = passes.find((p) => p.started > 0);
   const ids = [...dispatched.keys()];
@@ -79,11 +82,16 @@ function batchTimeline(lines: Line[], concurrency: number): BatchTimeline {
   const starts = byDispatch.map((id) => dispatched.get(id)!);
   for (let k = 0; k + concurrency < starts.length && k < freed.length; k++) {
     add("child ended → next dispatched (a freed place)", starts[k + concurrency]! - freed[k]!);
+    // what started the next action: a pass, or the freed place itself from the passes' decisions
+    const fast = freedStarts.find((p) => p.end >= freed[k]!);
     const pass = passes.find((p) => p.end >= freed[k]! && p.started > 0);
-    if (pass) {
-      add("child ended → next dispatching pass starts", pass.start - freed[k]!);
-      add("next pass done → its dispatch logged", starts[k + concurrency]! - pass.end);
+    const decider = fast && (!pass || fast.end <= pass.end) ? fast : pass;
+    if (decider) {
+      add("child ended → the next start decided (pass start, or a freed place's own start)", decider.start - freed[k]!);
+      add("next start decided → its dispatch logged", starts[k + concurrency]! - decider.end);
     }
+    if (decider === fast) add("freed places started without a pass (1 each)", 1);
+    else if (decider) add("freed places started by a pass (1 each)", 1);
   }
   for (const p of passes) add("pass duration (every pass)", p.end - p.start);
   return { webhookAt, actions: ids.length, gaps };

@@ -53,6 +53,8 @@ export interface LoopEvents {
   /** the ledger's entries after a retention sweep */
   "ledger:size": { entries: number };
   /** a pass ended: what it started and refused, and how long it took */
+  /** a freed place started these actions from the passes' decisions, without a pass of its own */
+  "pass:freed-start": { ids: string[] };
   "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number; syncedMs?: number; readMs?: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */
   "pass:failed": { durationMs: number; class: FailureClass; err: unknown };

@@ -295,6 +295,7 @@ export function createPass(d: PassDeps) {
         ready?.byId.delete(c.action.id);
         attempts.start(c, c.at!, c.entry);
       }
+      if (list.length > 0) events.emit("pass:freed-start", { ids: list.map((c) => c.action.id) });
     };
     if (!d.shared) return start(plan.dispatch);
     const admitting = d.shared

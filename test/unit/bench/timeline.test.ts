@@ -36,10 +36,25 @@ describe("timelines", () => {
       "dispatched → pushed (service)": [1030],
       "webhook → pushed (batch)": [1100],
       "child ended → next dispatched (a freed place)": [45],
-      "child ended → next dispatching pass starts": [20],
-      "next pass done → its dispatch logged": [15],
+      "child ended → the next start decided (pass start, or a freed place's own start)": [20],
+      "next start decided → its dispatch logged": [15],
+      "freed places started by a pass (1 each)": [1],
       "pass duration (every pass)": [30, 5, 10],
     });
     expect(second!.actions).toBe(1);
+  });
+
+  it("counts a place a freed start took, without a pass, from the child's end to that start", () => {
+    const lines = [
+      line(0, "push webhook: starting a pass"),
+      line(40, "pass done", { duration_ms: 30, started: 1 }),
+      line(60, "dispatched", { action: "a" }),
+      line(1000, "child ended: its place is free", { action: "a" }),
+      line(1001, "a freed place started the next decided actions", { actions: ["b"] }),
+      line(1030, "pass done", { duration_ms: 2, started: 0 }),
+      line(1040, "dispatched", { action: "b" }),
+    ];
+    const gaps = timelines(lines, 1)[0]!.gaps;
+    expect([gaps.get("child ended → the next start decided (pass start, or a freed place's own start)"), gaps.get("next start decided → its dispatch logged"), gaps.get("freed places started without a pass (1 each)")]).toEqual([[1], [39], [1]]);
   });
 });
