@@ -88,8 +88,8 @@ export function createPass(d: PassDeps) {
   }
 
   /**
-   * Candidates the passes since the last full read decided and left waiting (for a place, a
-   * serialization key, a backoff), in the order read: a freed place starts the next of them at
+   * Candidates the passes since the last full read decided and left waiting only for a place
+   * (max_in_flight, a serialization key), in the order read: a freed place starts the next of them at
    * once (startFreed) from these decisions, at the commit they were decided at, instead of
    * waiting for the next pass. Valid while that full read is (same scan, its timed waits not due).
    */
@@ -263,18 +263,24 @@ export function createPass(d: PassDeps) {
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     // files read by the next pass need a catalog of their own
     if (summary.deferred) scan = undefined;
-    keepReady(commit, candidates, new Set(summary.started));
+    keepReady(commit, candidates, new Set(plan.waiting.filter((w) => w.kind === "limit").map((w) => w.id)));
     summary.inFlight = attempts.size();
     return summary;
   }
 
-  /** What this pass decided and did not start joins the candidates a freed place starts (startFreed). */
-  function keepReady(commit: string, candidates: ReadyCandidate[], started: Set<string>): void {
+  /**
+   * What this pass decided and held back only for a place (max_in_flight, a serialization key)
+   * joins the candidates a freed place starts (startFreed); what it started, or holds back for
+   * anything else (a backoff: its next attempt is read from the ledger by a pass), leaves them.
+   */
+  function keepReady(commit: string, considered: ReadyCandidate[], placeOnly: Set<string>): void {
     if (!scan) return void (ready = undefined);
     if (ready?.scanAt !== scan.at) ready = { scanAt: scan.at, commit, byId: new Map() };
     ready.commit = commit;
-    for (const id of started) ready.byId.delete(id);
-    for (const c of candidates) if (!started.has(c.action.id)) ready.byId.set(c.action.id, { ...c, at: c.at ?? commit });
+    for (const c of considered) {
+      if (placeOnly.has(c.action.id)) ready.byId.set(c.action.id, { ...c, at: c.at ?? commit });
+      else ready.byId.delete(c.action.id);
+    }
   }
 
   /** The candidates a freed place may start now: the full read they were decided on still holds (as a pass would lean on it). */
