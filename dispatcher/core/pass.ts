@@ -89,9 +89,10 @@ export function createPass(d: PassDeps) {
 
   /**
    * Candidates the passes since the last full read decided and left waiting only for a place
-   * (max_in_flight, a serialization key), in the order read: a freed place starts the next of them at
-   * once (startFreed) from these decisions, at the commit they were decided at, instead of
-   * waiting for the next pass. Valid while that full read is (same scan, its timed waits not due).
+   * (max_in_flight, a serialization key), in the order read: a freed place starts the next of
+   * them at once (startFreed) from these decisions, at the commit they were decided at, instead
+   * of waiting for the next pass. Valid while that full read is (same scan, its timed waits not
+   * due) and no pass has failed since.
    */
   let ready: { scanAt: number; commit: string; byId: Map<string, ReadyCandidate> } | undefined;
   /** the tip the last pass synced to (moved on by our own pushes): ready holds only at it */
@@ -358,6 +359,8 @@ export function createPass(d: PassDeps) {
         events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}), ...phases });
         return summary;
       } catch (err) {
+        // the loop waits a failed pass out until its poll: so does a freed place
+        ready = undefined;
         events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });
         throw err;
       } finally {

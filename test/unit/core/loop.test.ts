@@ -329,6 +329,24 @@ describe("createLoop", () => {
     expect(t.dispatched).toEqual(["runner/dispatch-a"]);
   });
 
+  it("run(): after a failed pass a freed place starts nothing until a pass succeeds, as the loop waits it out (issue 36)", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1, runsUntil: { a: 3_000 } });
+    quickLooks(t);
+    let syncs = 0;
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (++syncs > 1 ? Promise.reject(new Error("remote unreachable")) : sync(o));
+    const stop = new AbortController();
+    const running = t.loop.run(stop.signal, 3_600_000);
+    while (syncs < 1) await new Promise((r) => setTimeout(r, 1));
+    t.loop.wake();
+    while (syncs < 2) await new Promise((r) => setTimeout(r, 1));
+    while (!t.repo.tree.has("vault/actions/a.result.json") && t.elapsed() < 600_000) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    await running;
+    expect(t.repo.tree.has("vault/actions/a.result.json")).toBe(true);
+    expect(t.dispatched).toEqual(["runner/dispatch-a"]);
+  });
+
   it("once(): the passes woken by a completion take a tip confirmed within 10 s; the first and the last ask the remote", async () => {
     const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { runsUntil: { a: 30_000, c: 60_000 } });
     const syncs: (number | undefined)[] = [];
