@@ -13,7 +13,8 @@ import { readRemoteMs, remoteSideEnv } from "../remote.js";
 import { batchOf, benchNodeArgs, keepLog, dispatcherEnv, parseLines, type DispatcherSetup, type LogLine } from "./dispatcher.js";
 import type { BatchRun } from "./run.js";
 
-const CLI = new URL("../../dispatcher.mjs", import.meta.url).pathname;
+/** BENCH_DISPATCHER_MJS: another build's bundle (as bench/usage.ts: two builds measured in turns, A B A B) */
+const cli = () => process.env.BENCH_DISPATCHER_MJS ?? new URL("../../dispatcher.mjs", import.meta.url).pathname;
 
 /** how long a batch may take before the bench gives up on it */
 const BATCH_BOUND_MS = 15 * 60_000;
@@ -46,7 +47,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
   const url = `http://127.0.0.1:${await freePort()}`;
   const gitFile = join(setup.stack.dir, `${name}.git-count`);
   const remoteFile = join(setup.stack.dir, `${name}.remote-cpu`);
-  const child = spawn(process.execPath, [...benchNodeArgs(), CLI, "run"], {
+  const child = spawn(process.execPath, [...benchNodeArgs(), cli(), "run"], {
     env: { ...dispatcherEnv(setup), ...setup.git?.env(gitFile), ...remoteSideEnv(remoteFile), DISPATCHER_LISTEN: url.slice("http://".length), DISPATCHER_WEBHOOK_SECRET_FILE: secretFile, DISPATCHER_POLL_SECONDS: "3600" },
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -88,6 +88,7 @@ export function createAttempts(d: AttemptsDeps) {
         if (!f) return;
         f.ended = true;
         freePlaces(id);
+        d.events.emit("action:released", { id });
         d.onEnd();
       },
     };

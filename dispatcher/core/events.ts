@@ -18,6 +18,8 @@ export interface LoopEvents {
   "action:dispatched": Attempt & { jobId: string; policies: string[]; duplicate: boolean; queuedMs: number };
   /** the child's allocation is running, `sinceDispatchMs` after the dispatch */
   "action:started": Attempt & { jobId: string; allocId: string; node: string; sinceDispatchMs: number };
+  /** the child has ended: its place under the limits is free (its logs, token and result follow) */
+  "action:released": { id: string };
   /** a child left by another owner (or a previous life) is followed again */
   "action:reattached": Attempt & { jobId: string; from: string };
   /** the attempt ends without a result and is tried again after `delayMs` */
@@ -51,7 +53,9 @@ export interface LoopEvents {
   /** the ledger's entries after a retention sweep */
   "ledger:size": { entries: number };
   /** a pass ended: what it started and refused, and how long it took */
-  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number };
+  /** a freed place started these actions from the passes' decisions, without a pass of its own */
+  "pass:freed-start": { ids: string[] };
+  "pass:done": { durationMs: number; commit: string; started: number; refused: number; waiting: number; signaturesChecked?: number; syncedMs?: number; readMs?: number };
   /** a pass failed (an engine unreachable, …): the next poll tries again */
   "pass:failed": { durationMs: number; class: FailureClass; err: unknown };
   /** a ledger entry that does not hold up (forged, or another action's): left alone */

@@ -18,6 +18,13 @@ export function logLoopEvents(events: LoopEmitter, log: Logger): void {
     l.info({ job_id: e.jobId, policies: e.policies }, "dispatched");
   });
 
+  // debug: the points of an action's timeline (bench/timeline.ts) the info lines do not show
+  events.on("action:started", (e) => actionLog(e.id, e.attempt, e.jobId).debug({ alloc_id: e.allocId, since_dispatch_ms: e.sinceDispatchMs }, "child running"));
+  events.on("action:released", (e) => actionLog(e.id).debug("child ended: its place is free"));
+  events.on("token:minted", (e) => actionLog(e.id, e.attempt).debug({ policies: e.policies }, "token minted"));
+  events.on("pass:freed-start", (e) => log.debug({ actions: e.ids }, "a freed place started the next decided actions"));
+  events.on("pass:done", (e) => log.debug({ commit: e.commit, duration_ms: e.durationMs, synced_ms: e.syncedMs, read_ms: e.readMs, started: e.started, waiting: e.waiting }, "pass done"));
+
   events.on("action:reattached", (e) => actionLog(e.id, e.attempt, e.jobId).info({ from: e.from }, "re-attached to a running job"));
 
   events.on("action:retrying", (e) => {

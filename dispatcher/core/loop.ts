@@ -107,11 +107,21 @@ export function createLoop(deps: LoopDeps) {
     flusher,
     purging,
     shared,
-    onEnd: waits.noteEnd,
+    // a freed place starts the next decided action at once; the pass it wakes sees it in flight
+    onEnd: () => {
+      waits.noteEnd();
+      queueMicrotask(() => passing.startFreed(!controller.signal.aborted && tipCurrent()));
+    },
     onOver: (id) => passing.attemptOver(id),
   });
   const passing = createPass({ ...deps, events, fence, attempts, flusher, heartbeat, purging, waits, shared });
   const pass = passing.pass;
+  /**
+   * The next pass would take the tip the last one did: `run` while no webhook is pending and its
+   * poll is not due. `once` (a scheduled job, whose passes already lean on a recent tip) starts
+   * only from its passes.
+   */
+  let tipCurrent = () => false;
   /** aborted to cut the poll interval short (a push webhook) */
   let wakeUp = new AbortController();
   /** the tip the pending wake's webhook named */
@@ -171,6 +181,7 @@ export function createLoop(deps: LoopDeps) {
     async run(signal: AbortSignal, pollMs: number): Promise<void> {
       const stopBeat = heartbeat.start();
       let pollAt = now().getTime();
+      tipCurrent = () => !signal.aborted && !wakeUp.signal.aborted && now().getTime() < pollAt;
       while (!signal.aborted) {
         // the poll asks the remote, a push webhook names the new tip; a pass woken by a child's end
         // takes the tip the last of them (or our own push) left: a commit is seen at the poll or its

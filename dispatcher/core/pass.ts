@@ -45,6 +45,9 @@ export interface PassDeps extends Pick<LoopDeps, "nomad" | "vault" | "repo" | "l
   shared?: Pick<SharedLimits, "admit">;
 }
 
+/** a pending action a pass decided may start, and at which commit */
+type ReadyCandidate = Candidate & { entry?: LedgerEntry; at?: string };
+
 /** how long the passes after a full read may lean on it (its catalog: host volumes, Vault's policies) */
 const FULL_SCAN_MS = 10_000;
 
@@ -84,6 +87,22 @@ export function createPass(d: PassDeps) {
     return { id, actionSha: sha, commit, attempts: attempt, dispatcher: s.dispatcher, ...(approvedBy ? { approvedBy } : {}) };
   }
 
+  /**
+   * Candidates the passes since the last full read decided and left waiting only for a place
+   * (max_in_flight, a serialization key), in the order read: a freed place starts the next of
+   * them at once (startFreed) from these decisions, at the commit they were decided at, instead
+   * of waiting for the next pass. Valid while that full read is (same scan, its timed waits not
+   * due) and no pass has failed since.
+   */
+  let ready: { scanAt: number; commit: string; byId: Map<string, ReadyCandidate> } | undefined;
+  /** the tip the last pass synced to (moved on by our own pushes): ready holds only at it */
+  let tipSeen: string | undefined;
+  /** a pass, or a fast start waiting for shared places: the other waits for it (one start per action) */
+  let deciding: Promise<unknown> | undefined;
+
+  /** the last pass's points from its start: the tip known, the actions directory read (pass:done; bench/timeline.ts) */
+  let phases: { syncedMs?: number; readMs?: number } = {};
+
   /** verdicts by commit and action blob: the signatures of a commit's history never change */
   const verdicts = new Map<string, ApprovalVerdict>();
 
@@ -100,13 +119,18 @@ export function createPass(d: PassDeps) {
 
   /** Read pending actions at the remote's tip, refuse the bad ones, claim and start what the plan allows. */
   async function readAndStart(tip?: SyncHint): Promise<PassSummary> {
+    const t0 = now().getTime();
+    phases = {};
     d.waits.passBegins();
     await d.heartbeat.beat();
     await d.purging.due();
     const commit = await deps.repo.sync(tip);
+    tipSeen = commit;
     const summary: PassSummary = { commit, started: [], reattached: [], refused: [], waiting: [], inFlight: attempts.size() };
+    phases.syncedMs = now().getTime() - t0;
     if (commit === quietAt) return summary;
     const all = await readActions(deps.repo, commit, s.actionsDir, actionsIndex);
+    phases.readMs = now().getTime() - t0;
     reportIgnored();
     if (actionsIndex.deferred > 0) summary.deferred = actionsIndex.deferred;
     const at = now(); // one instant for the whole pass: thousands may be pending
@@ -123,7 +147,7 @@ export function createPass(d: PassDeps) {
     }
     const seen = new Map<string, Date | undefined>();
     /** `at`: the commit the attempt runs at (a resumed claim may keep its own: resumeAt) */
-    const candidates: (Candidate & { entry?: LedgerEntry; at?: string })[] = [];
+    const candidates: ReadyCandidate[] = [];
 
     /** An entry that does not hold up: the action runs as its next attempt (a new idempotency key), at the approved commit. */
     function afresh(p: ParsedAction & { ok: true }, approvedBy: string[] | undefined, entry: LedgerEntry, problem: string): void {
@@ -240,8 +264,55 @@ export function createPass(d: PassDeps) {
     else scan = { commit, at: at.getTime(), catalog, timed: summary.waiting.filter((w) => w.kind !== "limit") };
     // files read by the next pass need a catalog of their own
     if (summary.deferred) scan = undefined;
+    keepReady(commit, candidates, new Set(plan.waiting.filter((w) => w.kind === "limit").map((w) => w.id)));
     summary.inFlight = attempts.size();
     return summary;
+  }
+
+  /**
+   * What this pass decided and held back only for a place (max_in_flight, a serialization key)
+   * joins the candidates a freed place starts (startFreed); what it started, or holds back for
+   * anything else (a backoff: its next attempt is read from the ledger by a pass), leaves them.
+   */
+  function keepReady(commit: string, considered: ReadyCandidate[], placeOnly: Set<string>): void {
+    if (!scan) return void (ready = undefined);
+    if (ready?.scanAt !== scan.at) ready = { scanAt: scan.at, commit, byId: new Map() };
+    ready.commit = commit;
+    for (const c of considered) {
+      if (placeOnly.has(c.action.id)) ready.byId.set(c.action.id, { ...c, at: c.at ?? commit });
+      else ready.byId.delete(c.action.id);
+    }
+  }
+
+  /** The candidates a freed place may start now: the full read they were decided on still holds (as a pass would lean on it). */
+  function readyNow(at: Date): ReadyCandidate[] {
+    if (!ready || !scan || ready.scanAt !== scan.at || ready.commit !== tipSeen || scan.commit !== tipSeen || at.getTime() - scan.at >= FULL_SCAN_MS || !scan.timed.every((w) => w.until !== undefined && w.until > at)) return [];
+    for (const [id] of ready.byId) if (writer.holds(id) || attempts.has(id)) ready.byId.delete(id);
+    return [...ready.byId.values()];
+  }
+
+  /** Starts what the plan allows of `ready` now; with shared limits, once their places are taken (the pass waits for it). */
+  function startReady(at: Date): void {
+    const candidates = readyNow(at);
+    if (candidates.length === 0) return;
+    const plan = planDispatches(candidates, { inFlight: attempts.holding(), notBefore: attempts.notBefore }, s.limits, at);
+    if (plan.dispatch.length === 0) return;
+    const start = (list: ReadyCandidate[]) => {
+      for (const c of list) {
+        ready?.byId.delete(c.action.id);
+        attempts.start(c, c.at!, c.entry);
+      }
+      if (list.length > 0) events.emit("pass:freed-start", { ids: list.map((c) => c.action.id) });
+    };
+    if (!d.shared) return start(plan.dispatch);
+    const admitting = d.shared
+      .admit(plan.dispatch, (c) => serializationKey(c.action, s.limits.serializeBy), at, (c) => childRunMs(c.action, s))
+      .then((admitted) => start(admitted.start.filter((c) => !attempts.has(c.action.id))))
+      .catch((err: unknown) => log.warn({ err }, "could not take shared places for a freed place's next action; the next pass tries again"))
+      .finally(() => {
+        if (deciding === admitting) deciding = undefined;
+      });
+    deciding = admitting;
   }
 
   /** entries ignored at the last report: a change to none is reported once */
@@ -273,20 +344,38 @@ export function createPass(d: PassDeps) {
      * (confirmed recently between completions, or named by a push webhook).
      */
     async pass(tip?: SyncHint): Promise<PassSummary> {
+      // a fast start taking shared places decides with what it read: never two starts of one action
+      while (deciding) await deciding.catch(() => undefined);
       const t0 = now().getTime();
       const checked = deps.repo.signatureChecks?.() ?? 0;
+      const reading = readAndStart(tip);
+      deciding = reading;
       try {
-        const summary = await readAndStart(tip);
+        const summary = await reading;
         // every pass that reached the remote pushes what is waiting: refusals it queued, and results
         // a failed push kept (a quiet tip too: nothing new is pending there, the kept ones are held)
         flusher.schedule();
         const signaturesChecked = (deps.repo.signatureChecks?.() ?? 0) - checked;
-        events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}) });
+        events.emit("pass:done", { durationMs: now().getTime() - t0, commit: summary.commit, started: summary.started.length, refused: summary.refused.length, waiting: summary.waiting.length, ...(signaturesChecked > 0 ? { signaturesChecked } : {}), ...phases });
         return summary;
       } catch (err) {
+        // the loop waits a failed pass out until its poll: so does a freed place
+        ready = undefined;
         events.emit("pass:failed", { durationMs: now().getTime() - t0, class: failureClassOf(err), err });
         throw err;
+      } finally {
+        if (deciding === reading) deciding = undefined;
       }
+    },
+    /**
+     * A place has freed (a child ended): the next action the passes decided starts now, without
+     * a pass of its own (no sync, no read), when the full read it was decided on still holds, no
+     * pass is deciding, and `current` says the loop's next pass would take the same tip (no
+     * webhook or poll asks for a newer one). The pass that follows sees it in flight.
+     */
+    startFreed(current: boolean): void {
+      if (!current || deciding) return;
+      startReady(now());
     },
     /** When a pass's timed waits (a backoff, another owner's lease, Vault) are due; never without one. */
     dueOf(summary: PassSummary): number {
@@ -302,6 +391,8 @@ export function createPass(d: PassDeps) {
     ownCommit(base: string, commit: string): void {
       if (scan?.commit === base) scan = { ...scan, commit };
       if (quietAt === base) quietAt = commit;
+      if (ready?.commit === base) ready.commit = commit;
+      if (tipSeen === base) tipSeen = commit;
     },
     /**
      * The attempt of `id` is over: without a result (a retry, a lost claim) it is pending again

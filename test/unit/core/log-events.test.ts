@@ -74,4 +74,19 @@ describe("logLoopEvents", () => {
       [50, "could not push results; they are kept and retried on the next pass", 2],
     ]);
   });
+
+  it("logs the timeline's points at debug: child running, its place freed, a token minted, a freed place's start, a pass done", () => {
+    events.emit("action:started", { id: "a", attempt: 1, jobId: "runner/dispatch-1", allocId: "al", node: "n1", sinceDispatchMs: 120 });
+    events.emit("action:released", { id: "a" });
+    events.emit("token:minted", { id: "b", attempt: 2, policies: ["runner-x"] });
+    events.emit("pass:freed-start", { ids: ["c"] });
+    events.emit("pass:done", { durationMs: 35, commit: "c0ffee", started: 3, refused: 0, waiting: 1, syncedMs: 20, readMs: 30 });
+    expect(lines).toEqual([
+      { level: 20, action: "a", attempt: 1, job_id: "runner/dispatch-1", alloc_id: "al", since_dispatch_ms: 120, msg: "child running" },
+      { level: 20, action: "a", msg: "child ended: its place is free" },
+      { level: 20, action: "b", attempt: 2, policies: ["runner-x"], msg: "token minted" },
+      { level: 20, actions: ["c"], msg: "a freed place started the next decided actions" },
+      { level: 20, commit: "c0ffee", duration_ms: 35, synced_ms: 20, read_ms: 30, started: 3, waiting: 1, msg: "pass done" },
+    ]);
+  });
 });

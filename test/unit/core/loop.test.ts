@@ -82,6 +82,12 @@ function setup(files: Record<string, string>, over: { purgeAfterMs?: number; exi
   return { loop, deps, repo, ledger, dispatched, dispatchedAt, purged, seen, advance: (ms: number) => (t += ms), elapsed: () => t - t0 };
 }
 
+/** Nomad's looks at a running child end after 1 s (not the 10 s a blocking query may wait): a short child's end is seen within a full read's 10 s */
+function quickLooks(t: ReturnType<typeof setup>): void {
+  const watch = t.deps.nomad.watchJob.bind(t.deps.nomad);
+  t.deps.nomad.watchJob = (jobId, index, waitMs, signal) => watch(jobId, index, Math.min(waitMs, 1000), signal);
+}
+
 const files = {
   "formulas/deploy.sh": "#!/bin/sh\n",
   "vault/actions/a.toml": action("a"),
@@ -281,6 +287,64 @@ describe("createLoop", () => {
     // a ran 30 s and its end was seen at the next look; the poll was an hour away
     expect(t.dispatchedAt[1]).toBeLessThan(POLL_MS / 10);
     expect(syncs.slice(0, 2)).toEqual([undefined, POLL_MS]);
+  });
+
+  it("run(): a freed place starts the next action the pass decided at once, without a pass of its own (issue 36)", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c"), "vault/actions/d.toml": action("d") }, { maxInFlight: 1, runsUntil: { a: 3_000 } });
+    quickLooks(t);
+    let syncs = 0;
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs++, sync(o));
+    /** the passes begun before each dispatch */
+    const passesAtDispatch: number[] = [];
+    const dispatch = t.deps.nomad.dispatch;
+    t.deps.nomad.dispatch = (req) => (passesAtDispatch.push(syncs), dispatch(req));
+    const stop = new AbortController();
+    const running = t.loop.run(stop.signal, 3_600_000);
+    while (t.dispatched.length < 3 && t.elapsed() < 600_000) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    await running;
+    expect(t.dispatched).toEqual(["runner/dispatch-a", "runner/dispatch-c", "runner/dispatch-d"]);
+    // c started when a's place freed, from the first pass's decisions: before the pass a's end woke
+    expect(passesAtDispatch.slice(0, 2)).toEqual([1, 1]);
+  });
+
+  it("run(): a freed place starts nothing the passes decided at an older tip: a pass since found the action gone (issue 36)", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1, runsUntil: { a: 3_000 } });
+    quickLooks(t);
+    let syncs = 0;
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (syncs++, sync(o));
+    const stop = new AbortController();
+    const running = t.loop.run(stop.signal, 3_600_000);
+    while (syncs < 1) await new Promise((r) => setTimeout(r, 1));
+    // someone else's commit removes c while a runs; its webhook's pass finds nothing pending
+    t.repo.tree.delete("vault/actions/c.toml");
+    await t.repo.port.writeFiles([{ path: "README", content: Buffer.from("c withdrawn\n") }], "withdraw c");
+    t.loop.wake();
+    while (syncs < 2) await new Promise((r) => setTimeout(r, 1));
+    while (!t.repo.tree.has("vault/actions/a.result.json") && t.elapsed() < 600_000) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    await running;
+    expect(t.dispatched).toEqual(["runner/dispatch-a"]);
+  });
+
+  it("run(): after a failed pass a freed place starts nothing until a pass succeeds, as the loop waits it out (issue 36)", async () => {
+    const t = setup({ "formulas/deploy.sh": "#!/bin/sh\n", "vault/actions/a.toml": action("a"), "vault/actions/c.toml": action("c") }, { maxInFlight: 1, runsUntil: { a: 3_000 } });
+    quickLooks(t);
+    let syncs = 0;
+    const sync = t.repo.port.sync;
+    t.repo.port.sync = (o) => (++syncs > 1 ? Promise.reject(new Error("remote unreachable")) : sync(o));
+    const stop = new AbortController();
+    const running = t.loop.run(stop.signal, 3_600_000);
+    while (syncs < 1) await new Promise((r) => setTimeout(r, 1));
+    t.loop.wake();
+    while (syncs < 2) await new Promise((r) => setTimeout(r, 1));
+    while (!t.repo.tree.has("vault/actions/a.result.json") && t.elapsed() < 600_000) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    await running;
+    expect(t.repo.tree.has("vault/actions/a.result.json")).toBe(true);
+    expect(t.dispatched).toEqual(["runner/dispatch-a"]);
   });
 
   it("once(): the passes woken by a completion take a tip confirmed within 10 s; the first and the last ask the remote", async () => {
