@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { gitFailure, outsideSpec, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
+import { launchGit } from "./launcher.js";
 import { createSignatureBudget, readProvenance, SIGNATURE_CHECKS_PER_PASS, signatureChecks } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -366,7 +367,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         continue;
       }
       const { commit, blobs } = await commitOnto(tip, fresh, message);
-      const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
+      // once per result commit: started by a small shell, node's own fork costs more (launcher.ts)
+      const push = await launchGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
       if (push.code === 0) {
         knownTip = commit; // the push moved the remote-tracking ref too
         confirmedAt = Date.now();
