@@ -1,4 +1,5 @@
-// The git subprocess: argv only (no shell), a fixed environment, output as bytes.
+// The git subprocess: argv only (no shell; launcher.ts starts the hot ones from a shell, each word
+// quoted), a fixed environment, output as bytes.
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
