@@ -8,7 +8,7 @@
 // shell started runs the call the usual way (tryGit), so what git sees never differs.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GitError } from "../errors.js";
@@ -78,6 +78,8 @@ export async function launchGit(cwd: string, args: string[]): Promise<GitRun> {
     return tryGit(cwd, args);
   }
   const s = (shell ??= start(env));
+  // a daemon idle for days may find its directory cleaned out of the temporary directory
+  if (!existsSync(s.dir)) mkdirSync(s.dir, { recursive: true, mode: 0o700 });
   const id = ++seq;
   const out = join(s.dir, `${id}.out`);
   const err = join(s.dir, `${id}.err`);
@@ -93,4 +95,9 @@ export async function launchGit(cwd: string, args: string[]): Promise<GitRun> {
   unlinkSync(out);
   unlinkSync(err);
   return { code, stdout, stderr: redactUrls(stderr) };
+}
+
+/** the directory the current shell writes its calls' output to (tests) */
+export function launcherDir(): string | undefined {
+  return shell?.dir;
 }

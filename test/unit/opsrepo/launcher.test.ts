@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tryGit } from "../../../dispatcher/opsrepo/exec.js";
-import { launchGit, shellQuote } from "../../../dispatcher/opsrepo/launcher.js";
+import { launcherDir, launchGit, shellQuote } from "../../../dispatcher/opsrepo/launcher.js";
 import { createOpsRemote, type OpsRemote } from "../../helpers/gitrepo.js";
 
 let ops: OpsRemote;
@@ -56,6 +56,13 @@ describe("launchGit", () => {
     } finally {
       await other.cleanup();
     }
+  });
+
+  it("goes on when its output directory was cleaned away between calls (a long idle daemon)", async () => {
+    await launchGit(ops.remote, ["rev-parse", "HEAD"]);
+    await rm(launcherDir()!, { recursive: true, force: true });
+    const run = await launchGit(ops.remote, ["ls-tree", "-r", "--name-only", "main"]);
+    expect(run).toEqual({ code: 0, stdout: Buffer.from("vault/actions/deploy.toml\n"), stderr: "" });
   });
 
   it("runs a call the usual way once the environment changed since the shell started", async () => {
