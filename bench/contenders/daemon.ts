@@ -37,6 +37,11 @@ function freePort(): Promise<number> {
   });
 }
 
+/** the batch's git processes by command (BENCH_LOG_DIR), for the notes */
+function commandsSince(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...after].map(([c, n]) => [c, n - (before.get(c) ?? 0)]).filter(([, n]) => (n as number) > 0));
+}
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `dispatcher run` and resolves once its first pass is done (counted in /metrics). */
@@ -88,6 +93,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
       const cpu = readCpu(pid);
       const remote = readRemoteMs(remoteFile);
       const git = setup.git?.count(gitFile);
+      const gitBefore = setup.git?.commands(gitFile);
       const start = Date.now();
       // as GitHub sends it: the branch and the commit it now points at
       const body = JSON.stringify({ ref: "refs/heads/main", after: tip });
@@ -106,6 +112,7 @@ export async function startDaemon(setup: DispatcherSetup, name: string): Promise
       }
       await pause(SETTLE_AFTER_PUSH_MS);
       const used = diffCpu(cpu, readCpu(pid));
+      if (gitBefore) await keepLog(`${name}-git`, JSON.stringify(commandsSince(gitBefore, setup.git!.commands(gitFile))));
       const run = await batchOf(setup.remote, ids, lines.slice(from), start);
       return { ...run, cpu: used, remoteMs: readRemoteMs(remoteFile) - remote, peakRssMiB: readRss(pid).peakMiB, gitProcesses: git === undefined ? undefined : setup.git!.count(gitFile) - git };
     },

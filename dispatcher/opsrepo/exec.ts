@@ -1,4 +1,5 @@
-// The git subprocess: argv only (no shell), a fixed environment, output as bytes.
+// The git subprocess: argv only (no shell; launcher.ts starts the hot ones from a shell, each word
+// quoted), a fixed environment, output as bytes.
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { GitError } from "../errors.js";
@@ -143,10 +144,11 @@ export function gitFailure(cwd: string, args: string[], run: GitRun): GitError {
 /**
  * The commit at `refs/heads/<branch>` of `remote` (git ls-remote), undefined when the branch is
  * absent. `via`: a clone's remote name pointing at `remote`, asked through so that the clone's
- * settings for it apply, as they do to its fetches and pushes.
+ * settings for it apply, as they do to its fetches and pushes. `run`: what starts git (the clone's
+ * launcher, launcher.ts).
  */
-export async function remoteTip(remote: string, branch: string, cwd: string, ssh?: SshCredential, via = remote): Promise<string | undefined> {
-  const run = await tryGit(cwd, [...sshConfigArgs(ssh), "ls-remote", "--", via, `refs/heads/${branch}`]);
-  if (run.code !== 0) throw remoteFailure(`cannot reach ${redactUrls(remote)}: ${run.stderr.trim()}`, run.stderr);
-  return run.stdout.toString("utf8").split("\t")[0]?.trim() || undefined;
+export async function remoteTip(remote: string, branch: string, cwd: string, ssh?: SshCredential, via = remote, run: typeof tryGit = tryGit): Promise<string | undefined> {
+  const listed = await run(cwd, [...sshConfigArgs(ssh), "ls-remote", "--", via, `refs/heads/${branch}`]);
+  if (listed.code !== 0) throw remoteFailure(`cannot reach ${redactUrls(remote)}: ${listed.stderr.trim()}`, listed.stderr);
+  return listed.stdout.toString("utf8").split("\t")[0]?.trim() || undefined;
 }

@@ -10,6 +10,7 @@ import type { Logger } from "../log.js";
 import { gitFailure, outsideSpec, redactUrls, remoteFailure, remoteTip, runGit, sshCommandFor, streamGit, tryGit, type GitRun, type SshCredential } from "./exec.js";
 import { createCatFile } from "./catfile.js";
 import { createFastImport } from "./fastimport.js";
+import { launchGit } from "./launcher.js";
 import { createSignatureBudget, readProvenance, SIGNATURE_CHECKS_PER_PASS, signatureChecks } from "./provenance.js";
 
 export interface GitOpsRepoOptions {
@@ -129,10 +130,14 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (run.code !== 0) throw remoteFailure(`cannot ${what} ${shownRemote}: ${run.stderr.trim()}`, run.stderr);
   }
 
-  /** A git command in the clone, tried again while another process holds a lock it needs (up to MAX_LOCK_WAITS). */
+  /**
+   * A git command in the clone, tried again while another process holds a lock it needs (up to
+   * MAX_LOCK_WAITS). Started by the launcher's shell (launcher.ts): the fetch of every pass that
+   * finds the remote moved takes it.
+   */
   async function tryGitWaitingForLocks(args: string[]): Promise<GitRun> {
     for (let attempt = 1; ; attempt++) {
-      const run = await tryGit(workdir, args);
+      const run = await launchGit(workdir, args);
       if (run.code === 0 || !LOCKED.test(run.stderr) || attempt >= MAX_LOCK_WAITS) return run;
       await sleep(100 * attempt);
     }
@@ -191,7 +196,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     const known = knownTip;
     if (!known) return undefined;
     // through `origin`: set to opts.remote when the clone was adopted
-    if ((await remoteTip(opts.remote, branch, workdir, opts.ssh, "origin")) !== known) return undefined;
+    // the ls-remote of every pass that asks: started by the launcher's shell, as the fetch is
+    if ((await remoteTip(opts.remote, branch, workdir, opts.ssh, "origin", launchGit)) !== known) return undefined;
     confirmedAt = Date.now();
     return known;
   }
@@ -334,7 +340,7 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
     if (++commitsSinceGc < COMMITS_PER_GC) return;
     commitsSinceGc = 0;
     await importer.close();
-    const run = await tryGit(workdir, GC_AUTO);
+    const run = await launchGit(workdir, GC_AUTO);
     if (run.code !== 0) log.warn({ stderr: run.stderr.trim() }, "git gc --auto failed in the dispatcher's clone; the next one tries again");
   }
 
@@ -366,7 +372,8 @@ export function createGitOpsRepo(opts: GitOpsRepoOptions): OpsRepoPort {
         continue;
       }
       const { commit, blobs } = await commitOnto(tip, fresh, message);
-      const push = await tryGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
+      // once per result commit: started by a small shell, node's own fork costs more (launcher.ts)
+      const push = await launchGit(workdir, ["push", "--quiet", "origin", `${commit}:refs/heads/${branch}`]);
       if (push.code === 0) {
         knownTip = commit; // the push moved the remote-tracking ref too
         confirmedAt = Date.now();
