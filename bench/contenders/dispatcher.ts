@@ -79,7 +79,8 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
     // one ledger per run and ops repo, as in production one per ops repo: a rerun on the same
     // stack, and the poll checks of two repos, reuse action ids
     DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}-${basename(setup.remote, ".git")}`,
-    LOG_LEVEL: "info",
+    // BENCH_LOG_LEVEL=debug shows the passes' waits (places, limits) in kept logs (BENCH_LOG_DIR)
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
   };
 }
 

@@ -1,20 +1,24 @@
 // How full a dispatcher kept its places, from a kept log (BENCH_LOG_DIR): `node
-// dist/bench/scale/timeline.js <max in flight> <run-….log>...` prints, per log, the children in
+// dist/bench/scale/timeline.js [--only=<id prefix>] <max in flight> <run-….log>...` prints, per log, the children in
 // flight on average between the first dispatch and the last child's end (a child counts from its
 // "dispatched" line to its "action finished" line), and how long a place stayed empty: from an
 // "action finished" to the next "dispatched" while fewer than the maximum were in flight.
 import { readFileSync } from "node:fs";
 import { percentile } from "../stats.js";
 
-const [maxArg, ...files] = process.argv.slice(2);
+const args = process.argv.slice(2);
+/** only actions whose id starts with this (`--only=m`: a mock batch, not the daemon's warm-up) */
+const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? "";
+const [maxArg, ...files] = args.filter((a) => !a.startsWith("--"));
 const max = Number(maxArg);
-if (!Number.isInteger(max) || max <= 0 || files.length === 0) throw new Error("usage: node dist/bench/scale/timeline.js <max in flight> <run-….log>... (example: 64 /tmp/logs/run-*.log)");
+if (!Number.isInteger(max) || max <= 0 || files.length === 0) throw new Error("usage: node dist/bench/scale/timeline.js [--only=<id prefix>] <max in flight> <run-….log>... (example: --only=m 64 /tmp/logs/mock-*.log)");
 
 for (const file of files) {
   const steps: { t: number; d: number }[] = [];
   for (const line of readFileSync(file, "utf8").split("\n")) {
     if (!line.startsWith("{")) continue;
-    const l = JSON.parse(line) as { time: number; msg: string };
+    const l = JSON.parse(line) as { time: number; msg: string; action?: string };
+    if (!l.action?.startsWith(only)) continue;
     if (l.msg === "dispatched") steps.push({ t: l.time, d: +1 });
     if (l.msg === "action finished") steps.push({ t: l.time, d: -1 });
   }
