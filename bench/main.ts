@@ -277,11 +277,16 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${summaryTable(rows)}\n\n${goalsTable(report.goals)}\n\nwritten to ${settings.out} and ${plot}\n`);
 }
 
+const MOCK_NAMES = ["mock-raw", "mock-dispatcher"];
+
 /** The contenders BENCH_CONTENDERS names, in the bench's order; a name it does not know is an error. */
 function pickContenders(all: Contender[], names: string[]): Contender[] {
   if (names.length === 0) return all;
-  const unknown = names.filter((n) => !all.some((c) => c.name === n));
-  if (unknown.length > 0) throw new Error(`BENCH_CONTENDERS names ${unknown.join(", ")}, expected some of ${all.map((c) => c.name).join(", ")} (example: BENCH_CONTENDERS=raw,raw-trivial)`);
+  // the mock pair's names are accepted too: it runs whenever BENCH_MOCK_ACTIONS > 0, so naming
+  // only them (with BENCH_ACTIONS=0) runs no round contender
+  const known = [...all.map((c) => c.name), ...MOCK_NAMES];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new Error(`BENCH_CONTENDERS names ${unknown.join(", ")}, expected some of ${known.join(", ")} (example: BENCH_CONTENDERS=raw,raw-trivial)`);
   return all.filter((c) => names.includes(c.name));
 }
 

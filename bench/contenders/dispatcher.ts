@@ -79,7 +79,7 @@ export function dispatcherEnv(setup: DispatcherSetup): NodeJS.ProcessEnv {
     // one ledger per run and ops repo, as in production one per ops repo: a rerun on the same
     // stack, and the poll checks of two repos, reuse action ids
     DISPATCHER_LEDGER_PREFIX: `dispatcher/bench-${RUN}-${basename(setup.remote, ".git")}`,
-    // BENCH_LOG_LEVEL=debug: the timeline's points (bench/timeline.ts); figures are taken at info
+    // BENCH_LOG_LEVEL=debug: the timeline's points (bench/timeline.ts) and the passes' waits on places (bench/scale/timeline.ts); figures are taken at info
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
   };
 }

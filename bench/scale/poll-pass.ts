@@ -18,8 +18,11 @@ export interface PassCost {
   remoteMs: number;
 }
 
-/** an idle pass is a few ms: /proc counts CPU in 10 ms ticks, so idle passes are measured this many times and averaged */
-const IDLE_PASSES = 20;
+/**
+ * an idle pass is a few ms: /proc counts CPU in 10 ms ticks, so idle passes are measured this many
+ * times and averaged (BENCH_IDLE_PASSES; bench/scale/idle.ts asks for more)
+ */
+const IDLE_PASSES = Number(process.env.BENCH_IDLE_PASSES ?? 20);
 
 /** The mean cost of `times` runs of `step`; the node process's CPU from process.cpuUsage (µs), git's from /proc. */
 async function measure(step: () => Promise<unknown>, times = 1): Promise<PassCost> {
@@ -41,6 +44,11 @@ async function main(): Promise<void> {
   const d = startDispatcher(loadConfig(), { log: createLogger({ destination: createWriteStream("/dev/null"), pretty: false }) });
   const cold = await measure(() => d.loop.pass());
   const idle = await measure(() => d.loop.pass(), IDLE_PASSES);
+  // bench/scale/idle.ts: the idle passes alone (no child is dispatched)
+  if (process.env.BENCH_IDLE_ONLY === "1") {
+    process.stdout.write(`${JSON.stringify({ idlePasses: IDLE_PASSES, cold, idle })}\n`);
+    return;
+  }
   await commitFiles(remote, { "vault/actions/fresh.toml": actionToml("fresh", "noop") }, "bench: one new action");
   const fresh = await measure(() => d.loop.pass());
   const finish = await measure(() => d.loop.once());

@@ -27,6 +27,16 @@ export interface PollCheck {
 }
 
 export async function checkPollCost(stack: Stack, history: number, nodeArgs: string[] = benchNodeArgs()): Promise<PollCheck> {
+  const { env, buildMs } = await preparePollRepo(stack, history);
+  const out = await runChild([...nodeArgs, PASS_CHILD], env);
+  return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
+}
+
+/**
+ * The ops repo of `history` done actions and their ledger entries; the environment of a
+ * dispatcher on it (its clone in `history-<n>-work`, the remote's side recorded apart).
+ */
+export async function preparePollRepo(stack: Stack, history: number): Promise<{ env: NodeJS.ProcessEnv; buildMs: number; workdir: string }> {
   const t = performance.now();
   const remote = join(stack.repos, `history-${history}.git`);
   await createBareRepo(remote, buildHistory(history));
@@ -35,9 +45,7 @@ export async function checkPollCost(stack: Stack, history: number, nodeArgs: str
   const setup: DispatcherSetup = { stack, remote, workdir: join(stack.dir, `history-${history}-work`), configFile, pins: stack.pins };
   const env: NodeJS.ProcessEnv = { ...dispatcherEnv(setup), ...remoteSideEnv(join(stack.dir, `history-${history}-remote.cpu`)) };
   await seedLedger(stack, env.DISPATCHER_LEDGER_PREFIX!, history);
-  const buildMs = performance.now() - t;
-  const out = await runChild([...nodeArgs, PASS_CHILD], env);
-  return { history, buildMs, ...(JSON.parse(out) as Omit<PollCheck, "history" | "buildMs">) };
+  return { env, buildMs: performance.now() - t, workdir: setup.workdir };
 }
 
 /** how many ledger entries are written at once while seeding */
@@ -83,7 +91,7 @@ function buildHistory(n: number): Record<string, string> {
   return files;
 }
 
-function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+export function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
