@@ -74,10 +74,14 @@ export function createAttempts(d: AttemptsDeps) {
     });
   }
 
-  /** What one attempt needs: the ports, where results and retries go. */
+  /**
+   * What one attempt needs: the ports, where results and retries go. Object.assign, not a spread
+   * literal: `{ ...d, log, … }` gave each attempt's object a hidden class of its own (V8 does not
+   * share the map of a cloned object with properties added after the spread), about 0.7 KB of maps
+   * and descriptors per attempt in flight (bench/README.md, "Memory in flight").
+   */
   function attemptDeps(id: string, log: Logger, queue: (r: ActionResult, fullLog: string, pushed: () => Promise<void>) => void): AttemptDeps {
-    return {
-      ...d,
+    const own: Pick<AttemptDeps, "log" | "me" | "queueResult" | "schedulePurge" | "retryAt" | "release"> = {
       log,
       me,
       queueResult: queue,
@@ -92,6 +96,7 @@ export function createAttempts(d: AttemptsDeps) {
         d.onEnd();
       },
     };
+    return Object.assign({}, d, own);
   }
 
   /** Runs an attempt to its end; the failures of one left waiting count towards its next retry. */
