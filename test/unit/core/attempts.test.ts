@@ -113,7 +113,7 @@ describe("createAttempts", () => {
     expect(t.purges).toEqual(["z runner/dispatch-z"]);
   });
 
-  it("gives every attempt's deps object the same hidden class (one per attempt in flight costs memory at thousands)", async () => {
+  it("gives every attempt's deps object the same hidden class and only its own fields (a map or a copy of the ports per attempt in flight costs memory at thousands)", async () => {
     setFlagsFromString("--allow-natives-syntax");
     const sameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: unknown, b: unknown) => boolean;
     const t = setup();
@@ -125,6 +125,8 @@ describe("createAttempts", () => {
     await t.until(() => t.queued.length === ids.length);
     const deps = t.queued.map((q) => q.deps);
     expect([typeof deps[0], deps[18] === deps[19], sameMap(deps[18], deps[19]), sameMap(deps[0], deps[19])]).toEqual(["object", false, true, true]);
+    // its own fields only: the ports are shared, not copied per attempt
+    expect(Object.keys(deps[19] as object).sort()).toEqual(["log", "me", "queueResult", "release", "retryAt", "schedulePurge"]);
     await t.attempts.settled();
   });
 });
