@@ -1,6 +1,7 @@
 // The attempts alive in this process over in-memory ports: the place each holds until its child
 // ends, its backoff and failures, the hooks the loop wires (a child's end, an attempt over), and
 // the push's continuation (finished → recorded, then the purge schedule).
+import { setFlagsFromString } from "node:v8";
 import { describe, expect, it } from "vitest";
 import type { Action, ActionFile } from "../../../dispatcher/actions/schema.js";
 import { createAttempts } from "../../../dispatcher/core/attempts.js";
@@ -38,21 +39,22 @@ function setup() {
     childJob: async () => undefined,
   };
   const vault: VaultPort = { missingPolicies: async () => [], mintWrapped: async () => ({ wrappingToken: "w", accessor: "a", policies: [] }), revokeAccessor: async () => undefined };
-  const queued: { id: string; scheduled: boolean; pushed?: () => Promise<void> }[] = [];
+  const queued: { id: string; scheduled: boolean; pushed?: () => Promise<void>; deps?: unknown }[] = [];
   const purges: string[] = [];
+  // spread from the ports as createLoop builds it (an object cloned this way keeps its own map)
+  const ports = { nomad, vault, ledger, clock, log: capturingLog().log };
   const attempts = createAttempts({
-    nomad,
-    vault,
-    ledger,
-    clock,
-    log: capturingLog().log,
+    ...ports,
     events: createLoopEmitter(),
     fence: { parents: new Set(["runner"]), namespace: "dispatch" },
     signal: new AbortController().signal,
     settings: loopTestSettings(clock.now(), { limits: { maxInFlight: 4, serializeBy: "formula" } }),
     flusher: {
       add: (r: ActionResult, _l: string, pushed?: () => Promise<void>) => void queued.push({ id: r.id, scheduled: false, pushed }),
-      queue: (r: ActionResult, _l: string, pushed?: () => Promise<void>) => void queued.push({ id: r.id, scheduled: true, pushed }),
+      // a function, not an arrow: called as the attempt's deps.queueResult, `this` is its deps object
+      queue(this: unknown, r: ActionResult, _l: string, pushed?: () => Promise<void>) {
+        queued.push({ id: r.id, scheduled: true, pushed, deps: this });
+      },
     },
     purging: { schedule: (id, jobId) => void purges.push(`${id} ${jobId}`) },
     onEnd: () => void trace.push("end"),
@@ -109,5 +111,22 @@ describe("createAttempts", () => {
     await t.queued[0]!.pushed!();
     expect(t.ledger.entries.get("z")).toMatchObject({ state: "recorded", owner: "me", result: undefined });
     expect(t.purges).toEqual(["z runner/dispatch-z"]);
+  });
+
+  it("gives every attempt's deps object the same hidden class and only its own fields (a map or a copy of the ports per attempt in flight costs memory at thousands)", async () => {
+    setFlagsFromString("--allow-natives-syntax");
+    const sameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: unknown, b: unknown) => boolean;
+    const t = setup();
+    // V8 shares the map of the first few clones; once its inline cache is warm, each clone got its own
+    const ids = Array.from({ length: 20 }, (_, i) => `a${i}`);
+    for (const id of ids) t.attempts.start(candidate(id, id), "c1");
+    await t.until(() => ids.every((id) => t.ends.has(id)));
+    for (const id of ids) t.ends.get(id)!();
+    await t.until(() => t.queued.length === ids.length);
+    const deps = t.queued.map((q) => q.deps);
+    expect([typeof deps[0], deps[18] === deps[19], sameMap(deps[18], deps[19]), sameMap(deps[0], deps[19])]).toEqual(["object", false, true, true]);
+    // its own fields only: the ports are shared, not copied per attempt
+    expect(Object.keys(deps[19] as object).sort()).toEqual(["log", "me", "queueResult", "release", "retryAt", "schedulePurge"]);
+    await t.attempts.settled();
   });
 });
