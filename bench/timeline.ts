@@ -11,13 +11,11 @@
 // Nomad's answer); "child ended" when the allocation was seen terminal (the place is freed then).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { parseLines, type LogLine } from "./loglines.js";
 import { percentile } from "./stats.js";
 
-interface Line {
-  time: number;
-  msg: string;
-  action?: string;
-  results?: string[];
+/** a log line as the timeline reads it (the level is not needed) */
+interface Line extends Omit<LogLine, "level"> {
   duration_ms?: number;
   synced_ms?: number;
   read_ms?: number;
@@ -98,11 +96,7 @@ function batchTimeline(lines: Line[], concurrency: number): BatchTimeline {
 }
 
 function readLines(file: string): Line[] {
-  return readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l.startsWith("{") && l.endsWith("}"))
-    .map((l) => JSON.parse(l) as Line)
-    .sort((a, b) => a.time - b.time);
+  return (parseLines(readFileSync(file, "utf8")) as Line[]).sort((a, b) => a.time - b.time);
 }
 
 function main(argv: string[]): void {

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { diffCpu, readCpu, readRss } from "../proc.js";
 import { actionToml, commitFiles } from "../opsrepo.js";
 import { readRemoteMs, remoteSideEnv } from "../remote.js";
-import { batchOf, benchNodeArgs, keepLog, dispatcherEnv, parseLines, type DispatcherSetup, type LogLine } from "./dispatcher.js";
+import { batchOf, benchNodeArgs, keepLog, dispatcherEnv, type DispatcherSetup } from "./dispatcher.js";
+import { parseLines, type LogLine } from "../loglines.js";
 import type { BatchRun } from "./run.js";
 
 /** BENCH_DISPATCHER_MJS: another build's bundle (as bench/usage.ts: two builds measured in turns, A B A B) */

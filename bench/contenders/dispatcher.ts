@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tryGit } from "../../opsrepo/exec.js";
 import type { GitCounter } from "../gitcount.js";
+import { parseLines, type LogLine } from "../loglines.js";
 import { actionToml, commitFiles, RUN, tomlStrings } from "../opsrepo.js";
 import { readRemoteMs, remoteSideEnv } from "../remote.js";
 import type { Stack } from "../settings.js";
@@ -42,14 +43,6 @@ export interface Usage {
   remoteMs: number;
   /** git processes the dispatcher started (when counted) */
   gitProcesses?: number;
-}
-
-export interface LogLine {
-  time: number;
-  level: number;
-  msg: string;
-  action?: string;
-  results?: string[];
 }
 
 export async function writeDispatcherConfig(path: string, c: { maxInFlight: number; runnerJob: string; secrets?: readonly string[] }): Promise<void> {
@@ -119,14 +112,6 @@ export function runOnce(setup: DispatcherSetup, nodeArgs: string[] = benchNodeAr
       );
     });
   });
-}
-
-export function parseLines(text: string): LogLine[] {
-  return text
-    .split("\n")
-    // a killed process may leave half a line
-    .filter((l) => l.startsWith("{") && l.endsWith("}"))
-    .map((l) => JSON.parse(l) as LogLine);
 }
 
 export async function runDispatcher(setup: DispatcherSetup, ids: string[], formula: string): Promise<BatchRun> {

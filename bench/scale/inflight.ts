@@ -3,7 +3,8 @@
 // run (or the deadline passes) the samples stop, the dispatcher is killed and the children purged.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { benchNodeArgs, dispatcherEnv, keepLog, parseLines, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { benchNodeArgs, dispatcherEnv, keepLog, writeDispatcherConfig, type DispatcherSetup } from "../contenders/dispatcher.js";
+import { parseLines } from "../loglines.js";
 import { MOCK_HOLD_JOB } from "../jobs.js";
 import type { BenchNomad } from "../nomad.js";
 import { actionToml, createBareRepo } from "../opsrepo.js";

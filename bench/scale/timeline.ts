@@ -4,6 +4,7 @@
 // "dispatched" line to its "action finished" line), and how long a place stayed empty: from an
 // "action finished" to the next "dispatched" while fewer than the maximum were in flight.
 import { readFileSync } from "node:fs";
+import { parseLines } from "../loglines.js";
 import { percentile } from "../stats.js";
 
 const args = process.argv.slice(2);
@@ -15,9 +16,7 @@ if (!Number.isInteger(max) || max <= 0 || files.length === 0) throw new Error("u
 
 for (const file of files) {
   const steps: { t: number; d: number }[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const l = JSON.parse(line) as { time: number; msg: string; action?: string };
+  for (const l of parseLines(readFileSync(file, "utf8"))) {
     if (!l.action?.startsWith(only)) continue;
     if (l.msg === "dispatched") steps.push({ t: l.time, d: +1 });
     if (l.msg === "action finished") steps.push({ t: l.time, d: -1 });
